@@ -1,0 +1,66 @@
+import { randomUUID } from 'node:crypto';
+
+import { describeIssues, GatehouseError } from '../errors.ts';
+import type { AccountRecord, Store } from '../store/types.ts';
+import { hashPassword, verifyPassword } from './passwords.ts';
+import type { NewAccountInput } from './schemas.ts';
+import { newAccountSchema } from './schemas.ts';
+
+export async function createAccount(store: Pick<Store, 'accounts'>, input: NewAccountInput): Promise<AccountRecord> {
+  const parsed = newAccountSchema.safeParse(input);
+  if (!parsed.success) throw new GatehouseError('invalid_input', describeIssues(parsed.error.issues));
+  const { email, password, name, givenName, familyName, emailVerified, roles } = parsed.data;
+  if (await store.accounts.findByEmail(email)) throw new GatehouseError('conflict', `an account with email ${email} already exists`);
+  return store.accounts.create({
+    id: randomUUID(),
+    email,
+    passwordHash: await hashPassword(password),
+    emailVerified,
+    profile: {
+      ...(name ? { name } : {}),
+      ...(givenName ? { given_name: givenName } : {}),
+      ...(familyName ? { family_name: familyName } : {}),
+    },
+    roles: [...new Set(roles)],
+    disabled: false,
+  });
+}
+
+/**
+ * Checks an email and password. Unknown email and wrong password fail alike, and take the same
+ * time (a dummy hash is verified when no account matches). A disabled account is reported only to
+ * someone who knew its password.
+ */
+export async function authenticate(store: Pick<Store, 'accounts'>, email: string, password: string): Promise<AccountRecord> {
+  const account = await store.accounts.findByEmail(email);
+  const valid = await verifyPassword(account?.passwordHash, password);
+  if (!account || !valid) throw new GatehouseError('invalid_credentials', 'Incorrect email or password.');
+  if (account.disabled) throw new GatehouseError('account_disabled', 'This account is disabled. Contact your administrator.');
+  return account;
+}
+
+export async function findAccountByIdOrEmail(store: Pick<Store, 'accounts'>, idOrEmail: string): Promise<AccountRecord> {
+  const account = idOrEmail.includes('@') ? await store.accounts.findByEmail(idOrEmail) : await store.accounts.findById(idOrEmail);
+  if (!account) throw new GatehouseError('not_found', `no account ${idOrEmail}`);
+  return account;
+}
+
+/** Disabling also ends every session and revokes every grant and token the account holds. */
+export async function setAccountDisabled(store: Pick<Store, 'accounts' | 'oidc'>, accountId: string, disabled: boolean): Promise<AccountRecord> {
+  const account = await store.accounts.update(accountId, { disabled });
+  if (!account) throw new GatehouseError('not_found', `no account ${accountId}`);
+  if (disabled) await store.oidc.revokeByAccountId(accountId);
+  return account;
+}
+
+/** The claims an account can release; the provider filters them by granted scope. */
+export function accountClaims(account: AccountRecord): Record<string, unknown> {
+  return {
+    sub: account.id,
+    email: account.email,
+    email_verified: account.emailVerified,
+    ...account.profile,
+    updated_at: Math.floor(account.updatedAt.getTime() / 1000),
+    roles: account.roles,
+  };
+}

@@ -1,0 +1,38 @@
+import { z } from 'zod';
+
+import { maxPasswordBytes } from './passwords.ts';
+
+export const emailSchema = z
+  .string()
+  .trim()
+  .max(254, 'must be at most 254 characters')
+  .pipe(z.email({ message: 'must be a valid email address' }));
+
+export const passwordSchema = z
+  .string()
+  .min(8, 'must be at least 8 characters')
+  .refine((value) => Buffer.byteLength(value, 'utf8') <= maxPasswordBytes, `must be at most ${maxPasswordBytes} bytes`);
+
+const nameSchema = z.string().trim().min(1).max(200);
+
+export const roleSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'roles are 1-64 letters, digits or _ . : -');
+
+export const newAccountSchema = z.object({
+  email: emailSchema,
+  password: passwordSchema,
+  name: nameSchema.optional(),
+  givenName: nameSchema.optional(),
+  familyName: nameSchema.optional(),
+  emailVerified: z.boolean().default(false),
+  roles: z.array(roleSchema).max(100).default([]),
+});
+
+export type NewAccountInput = z.input<typeof newAccountSchema>;
+
+/** The login form: anything may arrive, so bound sizes before doing any work. */
+export const loginFormSchema = z.object({
+  email: z.string().trim().min(1, 'Enter your email address').max(254),
+  password: z.string().min(1, 'Enter your password').max(4096),
+});

@@ -1,0 +1,82 @@
+import Koa from 'koa';
+import mount from 'koa-mount';
+import Provider from 'oidc-provider';
+
+import type { Config } from './config/load-config.ts';
+import type { Secrets } from './config/secrets.ts';
+import { isGatehouseError } from './errors.ts';
+import { createInteractionRouter } from './interactions/routes.ts';
+import type { Views } from './interactions/views.ts';
+import { createViews } from './interactions/views.ts';
+import { loadSigningKeys } from './keys/key-ring.ts';
+import type { Logger } from './logger.ts';
+import { buildProviderConfiguration } from './oidc/configuration.ts';
+import type { Store } from './store/types.ts';
+
+export type AppDependencies = { config: Config; secrets: Secrets; store: Store; logger: Logger };
+
+// No inline scripts and no third-party origins. form-action is left out on purpose: browsers apply
+// it to the redirect chain after our login form, which ends at the client's redirect URI.
+const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'";
+
+function securityHeaders(config: Config): Koa.Middleware {
+  return async (ctx, next) => {
+    ctx.set('content-security-policy', contentSecurityPolicy);
+    ctx.set('x-content-type-options', 'nosniff');
+    ctx.set('referrer-policy', 'no-referrer');
+    ctx.set('x-frame-options', 'DENY');
+    if (config.env === 'production' && config.issuer.startsWith('https:')) {
+      ctx.set('strict-transport-security', 'max-age=31536000; includeSubDomains');
+    }
+    await next();
+  };
+}
+
+/** Errors our own routes raise (or let through) become an error page; never a stack trace. */
+function errorPages(views: Views, logger: Logger): Koa.Middleware {
+  return async (ctx, next) => {
+    try {
+      await next();
+      if (ctx.status === 404 && !ctx.body && !ctx.res.headersSent) {
+        views.render(ctx, 'error', { title: 'Page not found', error: 'not_found', description: 'There is no page at this address.' }, 404);
+      }
+    } catch (caught) {
+      const error = caught as { status?: number; statusCode?: number; expose?: boolean; message?: string; name?: string; error_description?: string };
+      let status = error.status ?? error.statusCode ?? 500;
+      if (!Number.isInteger(status) || status < 400 || status > 599) status = 500;
+      if (status >= 500) logger.error('request failed', { method: ctx.method, path: ctx.path, error: caught });
+      if (ctx.res.headersSent) return;
+      // oidc-provider's errors (SessionNotFound for an unknown or expired interaction, …) carry an
+      // OAuth error code and a description meant for people.
+      const description = isGatehouseError(caught)
+        ? caught.message
+        : status === 413
+          ? 'What you sent is too large.'
+          : status < 500 && (error.expose ?? true)
+            ? (error.error_description ?? error.message ?? 'The request could not be processed.')
+            : 'Something went wrong on our side. Try again in a moment.';
+      const code = isGatehouseError(caught) ? caught.code : status < 500 ? (error.message && /^[a-z_]+$/.test(error.message) ? error.message : 'invalid_request') : 'server_error';
+      views.render(ctx, 'error', { title: status < 500 ? 'This request cannot continue' : 'Something went wrong', error: code, description }, status);
+    }
+  };
+}
+
+export type App = { app: Koa; provider: Provider };
+
+export async function createApp(deps: AppDependencies): Promise<App> {
+  const { config, secrets, store, logger } = deps;
+  const views = createViews({ cache: config.env !== 'development' });
+  const jwks = await loadSigningKeys(store.signingKeys, secrets.keyEncryptionKey);
+  const provider = new Provider(config.issuer, buildProviderConfiguration({
+    config, store, views, jwks, cookieKeys: secrets.cookieKeys, keyEncryptionKey: secrets.keyEncryptionKey,
+  }));
+  provider.on('server_error', (_ctx, error) => logger.error('provider error', { error }));
+
+  const app = new Koa();
+  app.silent = true;
+  app.use(securityHeaders(config));
+  app.use(errorPages(views, logger));
+  app.use(createInteractionRouter({ provider, store, views, config }).routes());
+  app.use(mount(provider));
+  return { app, provider };
+}

@@ -1,0 +1,263 @@
+import { createAccount, findAccountByIdOrEmail, setAccountDisabled } from '../accounts/accounts.ts';
+import { GatehouseError } from '../errors.ts';
+import { registerApi } from '../oidc/apis.ts';
+import { registerClient } from '../oidc/clients.ts';
+import type { AccountRecord, ApiRecord, ClientMetadata, ClientRecord } from '../store/types.ts';
+import type { CliContext } from './context.ts';
+
+type Values = Record<string, string | boolean | string[] | undefined>;
+
+export type Result = { json: unknown; text: string };
+
+export type Command = {
+  usage: string;
+  options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }>;
+  /** Names of the positional arguments, all required. */
+  positionals: string[];
+  run(ctx: CliContext, values: Values, positionals: string[]): Promise<Result>;
+};
+
+const list = (value: Values[string]): string[] => (Array.isArray(value) ? value : typeof value === 'string' ? [value] : []);
+const text = (value: Values[string]): string | undefined => (typeof value === 'string' ? value : undefined);
+
+function clientJson(metadata: ClientMetadata, createdAt: Date, clientSecret?: string) {
+  return {
+    ...metadata,
+    ...(clientSecret ? { client_secret: clientSecret, client_secret_expires_at: 0 } : {}),
+    client_id_issued_at: Math.floor(createdAt.getTime() / 1000),
+  };
+}
+
+function clientText(client: ReturnType<typeof clientJson>): string {
+  const lines = [
+    `client_id:      ${client.client_id}`,
+    `name:           ${client.client_name ?? ''}`,
+    `type:           ${client.token_endpoint_auth_method === 'none' ? 'public (no secret, PKCE)' : 'confidential'}${client.first_party ? ', first-party (no consent page)' : ''}`,
+    `grant types:    ${client.grant_types.join(', ')}`,
+    `redirect URIs:  ${client.redirect_uris.join(' ') || '-'}`,
+  ];
+  if (client.post_logout_redirect_uris?.length) lines.push(`logout URIs:    ${client.post_logout_redirect_uris.join(' ')}`);
+  if (client.scope) lines.push(`scope:          ${client.scope}`);
+  if ('client_secret' in client) lines.push(`client_secret:  ${client.client_secret}`, '', 'Store the secret now: it is shown only once.');
+  return lines.join('\n');
+}
+
+function recordJson(record: ClientRecord) {
+  return clientJson(record.metadata, record.createdAt);
+}
+
+function accountJson(account: AccountRecord) {
+  return {
+    id: account.id,
+    email: account.email,
+    email_verified: account.emailVerified,
+    ...account.profile,
+    roles: account.roles,
+    disabled: account.disabled,
+    created_at: account.createdAt.toISOString(),
+    updated_at: account.updatedAt.toISOString(),
+  };
+}
+
+function accountText(account: AccountRecord): string {
+  return [
+    `id:        ${account.id}`,
+    `email:     ${account.email}${account.emailVerified ? ' (verified)' : ' (not verified)'}`,
+    ...(account.profile.name ? [`name:      ${account.profile.name}`] : []),
+    `roles:     ${account.roles.join(', ') || '-'}`,
+    `status:    ${account.disabled ? 'disabled' : 'active'}`,
+    `created:   ${account.createdAt.toISOString()}`,
+  ].join('\n');
+}
+
+function apiJson(api: ApiRecord) {
+  return {
+    identifier: api.identifier,
+    ...(api.name ? { name: api.name } : {}),
+    scopes: api.scopes,
+    signing_alg: api.signingAlg,
+    access_token_ttl: api.accessTokenTtl,
+    created_at: api.createdAt.toISOString(),
+  };
+}
+
+function table(rows: string[][]): string {
+  if (rows.length <= 1) return '(none)';
+  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
+  return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd()).join('\n');
+}
+
+function parseInteger(value: string | undefined, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value)) throw new GatehouseError('invalid_input', `--${name} must be a whole number of seconds`);
+  return Number(value);
+}
+
+export const commands: Record<string, Command> = {
+  'clients add': {
+    usage: 'clients add --name N --redirect-uri U [--redirect-uri U2] [--post-logout-redirect-uri U] [--public] [--first-party] [--pkce-exempt] [--grant-type T …] [--scope S]',
+    options: {
+      name: { type: 'string' },
+      'redirect-uri': { type: 'string', multiple: true },
+      'post-logout-redirect-uri': { type: 'string', multiple: true },
+      public: { type: 'boolean' },
+      'first-party': { type: 'boolean' },
+      'pkce-exempt': { type: 'boolean' },
+      'grant-type': { type: 'string', multiple: true },
+      scope: { type: 'string', multiple: true },
+    },
+    positionals: [],
+    async run(ctx, values) {
+      const grantTypes = list(values['grant-type']);
+      const scopes = list(values.scope);
+      const { metadata, clientSecret } = await registerClient(ctx.store, ctx.secrets.keyEncryptionKey, {
+        name: text(values.name) ?? '',
+        redirectUris: list(values['redirect-uri']),
+        postLogoutRedirectUris: list(values['post-logout-redirect-uri']),
+        public: values.public === true,
+        firstParty: values['first-party'] === true,
+        pkceExempt: values['pkce-exempt'] === true,
+        ...(grantTypes.length ? { grantTypes: grantTypes as never } : {}),
+        ...(scopes.length ? { scope: scopes.join(' ') } : {}),
+      });
+      const json = clientJson(metadata, new Date(), clientSecret);
+      return { json, text: clientText(json) };
+    },
+  },
+  'clients list': {
+    usage: 'clients list',
+    options: {},
+    positionals: [],
+    async run(ctx) {
+      const clients = (await ctx.store.clients.list()).map(recordJson);
+      const rows = [['CLIENT_ID', 'NAME', 'TYPE', 'GRANT TYPES'], ...clients.map((c) => [c.client_id, c.client_name ?? '', c.token_endpoint_auth_method === 'none' ? 'public' : 'confidential', c.grant_types.join(',')])];
+      return { json: clients, text: table(rows) };
+    },
+  },
+  'clients show': {
+    usage: 'clients show CLIENT_ID',
+    options: {},
+    positionals: ['CLIENT_ID'],
+    async run(ctx, _values, [clientId]) {
+      const record = await ctx.store.clients.find(clientId!);
+      if (!record) throw new GatehouseError('not_found', `no client ${clientId}`);
+      const json = recordJson(record);
+      return { json, text: clientText(json) };
+    },
+  },
+  'clients remove': {
+    usage: 'clients remove CLIENT_ID',
+    options: {},
+    positionals: ['CLIENT_ID'],
+    async run(ctx, _values, [clientId]) {
+      if (!(await ctx.store.clients.remove(clientId!))) throw new GatehouseError('not_found', `no client ${clientId}`);
+      return { json: { client_id: clientId, removed: true }, text: `removed client ${clientId}` };
+    },
+  },
+
+  'apis add': {
+    usage: 'apis add --identifier URL [--scope S …] [--name N] [--signing-alg RS256|ES256] [--access-token-ttl SECONDS]',
+    options: {
+      identifier: { type: 'string' },
+      scope: { type: 'string', multiple: true },
+      name: { type: 'string' },
+      'signing-alg': { type: 'string' },
+      'access-token-ttl': { type: 'string' },
+    },
+    positionals: [],
+    async run(ctx, values) {
+      const ttl = parseInteger(text(values['access-token-ttl']), 'access-token-ttl');
+      const api = await registerApi(ctx.store, {
+        identifier: text(values.identifier) ?? '',
+        scopes: list(values.scope).flatMap((scope) => scope.split(/\s+/)).filter(Boolean),
+        ...(text(values.name) ? { name: text(values.name) } : {}),
+        ...(text(values['signing-alg']) ? { signingAlg: text(values['signing-alg']) as 'RS256' } : {}),
+        ...(ttl !== undefined ? { accessTokenTtl: ttl } : {}),
+      });
+      return { json: apiJson(api), text: `added API ${api.identifier} (scopes: ${api.scopes.join(' ') || '-'}; ${api.signingAlg} JWT access tokens, ${api.accessTokenTtl}s)` };
+    },
+  },
+  'apis list': {
+    usage: 'apis list',
+    options: {},
+    positionals: [],
+    async run(ctx) {
+      const apis = (await ctx.store.apis.list()).map(apiJson);
+      return { json: apis, text: table([['IDENTIFIER', 'SCOPES', 'ALG', 'TTL'], ...apis.map((a) => [a.identifier, a.scopes.join(' '), a.signing_alg, String(a.access_token_ttl)])]) };
+    },
+  },
+  'apis remove': {
+    usage: 'apis remove IDENTIFIER',
+    options: {},
+    positionals: ['IDENTIFIER'],
+    async run(ctx, _values, [identifier]) {
+      if (!(await ctx.store.apis.remove(identifier!))) throw new GatehouseError('not_found', `no API ${identifier}`);
+      return { json: { identifier, removed: true }, text: `removed API ${identifier}` };
+    },
+  },
+
+  'users add': {
+    usage: 'users add --email E [--name N] [--given-name N] [--family-name N] [--verified] [--role R …]   (password on stdin)',
+    options: {
+      email: { type: 'string' },
+      name: { type: 'string' },
+      'given-name': { type: 'string' },
+      'family-name': { type: 'string' },
+      verified: { type: 'boolean' },
+      role: { type: 'string', multiple: true },
+    },
+    positionals: [],
+    async run(ctx, values) {
+      if (!text(values.email)) throw new GatehouseError('invalid_input', '--email is required');
+      const password = await ctx.readSecret('Password: ');
+      if (!password) throw new GatehouseError('invalid_input', 'no password on stdin (pipe it in, or run in a terminal to be asked)');
+      const account = await createAccount(ctx.store, {
+        email: text(values.email)!,
+        password,
+        ...(text(values.name) ? { name: text(values.name) } : {}),
+        ...(text(values['given-name']) ? { givenName: text(values['given-name']) } : {}),
+        ...(text(values['family-name']) ? { familyName: text(values['family-name']) } : {}),
+        emailVerified: values.verified === true,
+        roles: list(values.role),
+      });
+      return { json: accountJson(account), text: `added user ${account.email} (id ${account.id})` };
+    },
+  },
+  'users list': {
+    usage: 'users list',
+    options: {},
+    positionals: [],
+    async run(ctx) {
+      const accounts = await ctx.store.accounts.list();
+      const rows = [['ID', 'EMAIL', 'VERIFIED', 'ROLES', 'STATUS'], ...accounts.map((a) => [a.id, a.email, a.emailVerified ? 'yes' : 'no', a.roles.join(',') || '-', a.disabled ? 'disabled' : 'active'])];
+      return { json: accounts.map(accountJson), text: table(rows) };
+    },
+  },
+  'users show': {
+    usage: 'users show ID|EMAIL',
+    options: {},
+    positionals: ['ID|EMAIL'],
+    async run(ctx, _values, [who]) {
+      const account = await findAccountByIdOrEmail(ctx.store, who!);
+      return { json: accountJson(account), text: accountText(account) };
+    },
+  },
+  'users disable': {
+    usage: 'users disable ID|EMAIL   (also ends their sessions and revokes their tokens)',
+    options: {},
+    positionals: ['ID|EMAIL'],
+    async run(ctx, _values, [who]) {
+      const account = await setAccountDisabled(ctx.store, (await findAccountByIdOrEmail(ctx.store, who!)).id, true);
+      return { json: accountJson(account), text: `disabled ${account.email}; their sessions and tokens are revoked` };
+    },
+  },
+  'users enable': {
+    usage: 'users enable ID|EMAIL',
+    options: {},
+    positionals: ['ID|EMAIL'],
+    async run(ctx, _values, [who]) {
+      const account = await setAccountDisabled(ctx.store, (await findAccountByIdOrEmail(ctx.store, who!)).id, false);
+      return { json: accountJson(account), text: `enabled ${account.email}` };
+    },
+  },
+};

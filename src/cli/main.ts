@@ -1,0 +1,68 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+
+import { describeIssues, isGatehouseError } from '../errors.ts';
+import { commands } from './commands.ts';
+import { openCliContext } from './context.ts';
+import { readSecret, readStdin } from './stdin.ts';
+
+export type CliIo = {
+  env: NodeJS.ProcessEnv;
+  stdout(text: string): void;
+  stderr(text: string): void;
+};
+
+function usage(): string {
+  return ['usage: gatehouse <command> [options] [--json]', '', 'commands:', ...Object.values(commands).map((command) => `  ${command.usage}`)].join('\n');
+}
+
+class UsageError extends Error {}
+
+/** Runs one CLI invocation; returns the exit code (0 ok, 1 failed, 2 usage or configuration). */
+export async function runCli(argv: string[], io: CliIo): Promise<number> {
+  const json = argv.includes('--json');
+  const args = argv.filter((arg) => arg !== '--json');
+  if (args.length === 0 || args[0] === '--help' || args[0] === 'help') {
+    io.stdout(`${usage()}\n`);
+    return args.length === 0 ? 2 : 0;
+  }
+  const name = `${args[0]} ${args[1] ?? ''}`.trim();
+  const command = commands[name];
+  let store: { close(): Promise<void> } | undefined;
+  try {
+    if (!command) throw new UsageError(`unknown command "${name}"; run gatehouse --help`);
+    let parsed;
+    try {
+      parsed = parseArgs({ args: args.slice(2), options: command.options, allowPositionals: true, strict: true });
+    } catch (error) {
+      throw new UsageError(`${(error as Error).message.split('\n')[0]!.split('. To specify')[0]}\nusage: gatehouse ${command.usage}`);
+    }
+    if (parsed.positionals.length !== command.positionals.length) {
+      throw new UsageError(`expected ${command.positionals.join(' ') || 'no arguments'}\nusage: gatehouse ${command.usage}`);
+    }
+    const ctx = await openCliContext(io.env, json, { readStdin, readSecret, out: io.stdout });
+    store = ctx.store;
+    const result = await command.run(ctx, parsed.values as never, parsed.positionals);
+    io.stdout(json ? `${JSON.stringify(result.json, null, 2)}\n` : `${result.text}\n`);
+    return 0;
+  } catch (error) {
+    const message = error instanceof UsageError || isGatehouseError(error)
+      ? error.message
+      : (error as { issues?: [] }).issues
+        ? describeIssues((error as { issues: [] }).issues)
+        : `unexpected error: ${(error as Error).message}`;
+    if (json) io.stderr(`${JSON.stringify({ error: isGatehouseError(error) ? error.code : error instanceof UsageError ? 'usage' : 'internal', message })}\n`);
+    else io.stderr(`gatehouse: ${message}\n`);
+    return error instanceof UsageError || (isGatehouseError(error) && error.code === 'invalid_config') ? 2 : 1;
+  } finally {
+    await store?.close();
+  }
+}
+
+if (import.meta.main) {
+  process.exitCode = await runCli(process.argv.slice(2), {
+    env: process.env,
+    stdout: (text) => process.stdout.write(text),
+    stderr: (text) => process.stderr.write(text),
+  });
+}

@@ -1,0 +1,128 @@
+import { readFileSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+
+import { z } from 'zod';
+
+import { GatehouseError } from '../errors.ts';
+
+const defaultsUrl = new URL('../../config/default.json', import.meta.url);
+
+const ttlSchema = z.object({
+  accessToken: z.number().int().positive(),
+  clientCredentials: z.number().int().positive(),
+  authorizationCode: z.number().int().positive().max(600),
+  idToken: z.number().int().positive(),
+  refreshToken: z.number().int().positive(),
+  grant: z.number().int().positive(),
+  session: z.number().int().positive(),
+  interaction: z.number().int().positive(),
+});
+
+const defaultsSchema = z.object({
+  port: z.number().int().min(0).max(65535),
+  databaseUrl: z.string().min(1),
+  dataDir: z.string().min(1),
+  ttl: ttlSchema,
+  sweepIntervalSeconds: z.number().int().positive(),
+  formBodyLimitBytes: z.number().int().positive(),
+  shutdownGraceSeconds: z.number().nonnegative(),
+});
+
+export type Environment = 'development' | 'production' | 'test';
+
+export type Config = z.infer<typeof defaultsSchema> & {
+  env: Environment;
+  issuer: string;
+  /** Signing keys for cookies, first signs, all verify. Undefined: generate/read in development. */
+  cookieKeys?: string[];
+  /** 32-byte key that encrypts private keys and client secrets at rest. */
+  keyEncryptionKey?: Buffer;
+};
+
+/** One environment variable, how to read it, and where it goes. */
+type Variable = { name: string; read: (value: string) => unknown };
+
+function fail(name: string, problem: string): never {
+  throw new GatehouseError('invalid_config', `${name} ${problem}`);
+}
+
+const port: Variable['read'] = (value) => {
+  if (!/^\d+$/.test(value) || Number(value) > 65535) fail('PORT', `must be a whole number from 0 to 65535, got ${JSON.stringify(value)}`);
+  return Number(value);
+};
+
+function parseIssuer(value: string, env: Environment): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    fail('ISSUER', `must be an absolute URL, got ${JSON.stringify(value)}`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') fail('ISSUER', `must be an http(s) URL, got ${JSON.stringify(value)}`);
+  if (url.search || url.hash) fail('ISSUER', 'must not have a query or fragment');
+  if (url.username || url.password) fail('ISSUER', 'must not contain credentials');
+  if (env === 'production' && url.protocol !== 'https:' && !isLoopbackHost(url.hostname)) {
+    fail('ISSUER', `must use https in production (only localhost may use http), got ${JSON.stringify(value)}`);
+  }
+  // The issuer is compared byte for byte by relying parties: no trailing slash.
+  return url.href.replace(/\/$/, '');
+}
+
+export function isLoopbackHost(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '[::1]' || /^127(\.\d{1,3}){3}$/.test(hostname);
+}
+
+function parseCookieKeys(value: string): string[] {
+  const keys = value.split(',').map((key) => key.trim()).filter(Boolean);
+  if (keys.length === 0) fail('COOKIE_KEYS', 'must list at least one key (comma-separated)');
+  for (const key of keys) {
+    if (key.length < 32) fail('COOKIE_KEYS', 'keys must be at least 32 characters long (use `openssl rand -base64 32`)');
+  }
+  return keys;
+}
+
+export function parseEncryptionKey(value: string, name = 'KEY_ENCRYPTION_KEY'): Buffer {
+  const key = Buffer.from(value.trim(), 'base64');
+  if (key.length !== 32) fail(name, 'must be 32 bytes encoded in base64 (use `openssl rand -base64 32`)');
+  return key;
+}
+
+const environments = ['development', 'production', 'test'] as const;
+
+/**
+ * Builds the one typed configuration object: declarative defaults from config/default.json,
+ * overridden by environment variables, validated. Throws GatehouseError('invalid_config') with a
+ * message naming the variable.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Config {
+  const defaults = defaultsSchema.parse(JSON.parse(readFileSync(defaultsUrl, 'utf8')));
+
+  const nodeEnv = env.NODE_ENV ?? 'development';
+  if (!(environments as readonly string[]).includes(nodeEnv)) {
+    fail('NODE_ENV', `must be one of ${environments.join(', ')}, got ${JSON.stringify(nodeEnv)}`);
+  }
+  const environment = nodeEnv as Environment;
+
+  const config: Config = { ...defaults, env: environment, issuer: '' };
+  if (env.PORT !== undefined) config.port = port(env.PORT) as number;
+  if (env.DATABASE_URL !== undefined) {
+    if (!/^(sqlite:|mongodb(\+srv)?:\/\/)./.test(env.DATABASE_URL)) {
+      fail('DATABASE_URL', `must start with sqlite: or mongodb://, got ${JSON.stringify(env.DATABASE_URL)}`);
+    }
+    config.databaseUrl = env.DATABASE_URL;
+  }
+  if (env.DATA_DIR !== undefined) {
+    if (!env.DATA_DIR.trim()) fail('DATA_DIR', 'must not be empty');
+    config.dataDir = env.DATA_DIR;
+  }
+  config.dataDir = isAbsolute(config.dataDir) ? config.dataDir : resolve(cwd, config.dataDir);
+  config.issuer = parseIssuer(env.ISSUER ?? `http://localhost:${config.port}`, environment);
+  if (env.COOKIE_KEYS !== undefined) config.cookieKeys = parseCookieKeys(env.COOKIE_KEYS);
+  if (env.KEY_ENCRYPTION_KEY !== undefined) config.keyEncryptionKey = parseEncryptionKey(env.KEY_ENCRYPTION_KEY);
+
+  if (environment === 'production') {
+    if (!config.cookieKeys) fail('COOKIE_KEYS', 'must be set in production (comma-separated, at least 32 characters each)');
+    if (!config.keyEncryptionKey) fail('KEY_ENCRYPTION_KEY', 'must be set in production (32 bytes, base64)');
+  }
+  return config;
+}

@@ -1,0 +1,63 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { z } from 'zod';
+
+import { GatehouseError } from '../errors.ts';
+import type { Config } from './load-config.ts';
+import { parseEncryptionKey } from './load-config.ts';
+
+export type Secrets = {
+  cookieKeys: string[];
+  keyEncryptionKey: Buffer;
+  /** Where they came from, so start-up can warn about generated ones. */
+  source: 'environment' | 'generated' | 'file';
+  file?: string;
+};
+
+const fileSchema = z.object({
+  cookieKeys: z.array(z.string().min(32)).min(1),
+  keyEncryptionKey: z.string(),
+});
+
+/**
+ * Secrets from the environment; in development and test, missing ones are generated once and kept
+ * in DATA_DIR/secrets.json (mode 0600). Production never gets here without both (loadConfig refuses).
+ */
+export function resolveSecrets(config: Config): Secrets {
+  if (config.cookieKeys && config.keyEncryptionKey) {
+    return { cookieKeys: config.cookieKeys, keyEncryptionKey: config.keyEncryptionKey, source: 'environment' };
+  }
+  if (config.env === 'production') {
+    throw new GatehouseError('invalid_config', 'COOKIE_KEYS and KEY_ENCRYPTION_KEY must be set in production');
+  }
+  const file = join(config.dataDir, 'secrets.json');
+  let stored: z.infer<typeof fileSchema> | undefined;
+  let source: Secrets['source'] = 'file';
+  try {
+    stored = fileSchema.parse(JSON.parse(readFileSync(file, 'utf8')));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
+      throw new GatehouseError('invalid_config', `${file} is unreadable or malformed; fix or delete it (deleting makes stored keys and client secrets unreadable)`);
+    }
+  }
+  if (!stored) {
+    stored = { cookieKeys: [randomBytes(32).toString('base64url')], keyEncryptionKey: randomBytes(32).toString('base64') };
+    mkdirSync(config.dataDir, { recursive: true });
+    // 'wx' fails if another process created it in the meantime; then read theirs.
+    try {
+      writeFileSync(file, `${JSON.stringify(stored, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
+      source = 'generated';
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      stored = fileSchema.parse(JSON.parse(readFileSync(file, 'utf8')));
+    }
+  }
+  return {
+    cookieKeys: config.cookieKeys ?? stored.cookieKeys,
+    keyEncryptionKey: config.keyEncryptionKey ?? parseEncryptionKey(stored.keyEncryptionKey, `keyEncryptionKey in ${file}`),
+    source,
+    file,
+  };
+}

@@ -1,0 +1,49 @@
+/**
+ * The one error type Gatehouse raises on purpose. `code` is stable (tests, CLI output and JSON
+ * errors rely on it); `status` is the HTTP status a page or endpoint answers with.
+ */
+export type ErrorCode =
+  | 'invalid_config'
+  | 'invalid_input'
+  | 'not_found'
+  | 'conflict'
+  | 'invalid_credentials'
+  | 'account_disabled'
+  | 'unsupported_database'
+  | 'store_unavailable'
+  | 'internal';
+
+const statusByCode: Record<ErrorCode, number> = {
+  invalid_config: 500,
+  invalid_input: 400,
+  not_found: 404,
+  conflict: 409,
+  invalid_credentials: 401,
+  account_disabled: 403,
+  unsupported_database: 500,
+  store_unavailable: 503,
+  internal: 500,
+};
+
+export class GatehouseError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'GatehouseError';
+    this.code = code;
+    this.status = statusByCode[code];
+  }
+}
+
+export function isGatehouseError(error: unknown): error is GatehouseError {
+  return error instanceof GatehouseError;
+}
+
+/** Turns a zod error into one readable line: "email: Invalid email address; password: Required". */
+export function describeIssues(issues: ReadonlyArray<{ path: PropertyKey[]; message: string }>): string {
+  return issues
+    .map((issue) => (issue.path.length ? `${issue.path.map(String).join('.')}: ${issue.message}` : issue.message))
+    .join('; ');
+}

@@ -1,0 +1,111 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import { koaBody } from 'koa-body';
+import type Provider from 'oidc-provider';
+
+import { authenticate } from '../accounts/accounts.ts';
+import { loginFormSchema } from '../accounts/schemas.ts';
+import type { Config } from '../config/load-config.ts';
+import { GatehouseError, isGatehouseError } from '../errors.ts';
+import type { Store } from '../store/types.ts';
+import { describeConsent, grantConsent } from './consent.ts';
+import type { Views } from './views.ts';
+import { viewsDir } from './views.ts';
+
+export type InteractionDependencies = { provider: Provider; store: Store; views: Views; config: Config };
+
+/** Reads one form field as a string; a missing or repeated field becomes '' and fails validation. */
+function field(body: unknown, name: string): unknown {
+  return body && typeof body === 'object' ? (body as Record<string, unknown>)[name] : undefined;
+}
+
+async function clientName(provider: Provider, clientId: unknown): Promise<string> {
+  const client = typeof clientId === 'string' ? await provider.Client.find(clientId) : undefined;
+  return client?.clientName ?? client?.clientId ?? 'an application';
+}
+
+/** Our own pages: login, consent, and the landing page. Logic lives in accounts/ and consent.ts. */
+export function createInteractionRouter(deps: InteractionDependencies): Router {
+  const { provider, store, views, config } = deps;
+  const router = new Router();
+  const form = koaBody({ json: false, text: false, multipart: false, urlencoded: true, formLimit: config.formBodyLimitBytes });
+  const stylesheet = readFileSync(join(viewsDir, 'assets', 'gatehouse.css'));
+
+  router.get('/', (ctx) => {
+    views.render(ctx, 'home', { title: 'Gatehouse', issuer: config.issuer });
+  });
+
+  router.get('/assets/gatehouse.css', (ctx) => {
+    ctx.type = 'text/css; charset=utf-8';
+    ctx.set('cache-control', 'public, max-age=3600');
+    ctx.body = stylesheet;
+  });
+
+  async function renderLogin(ctx: Context, details: Awaited<ReturnType<Provider['interactionDetails']>>, extra: { error?: string; email?: string } = {}, status = 200) {
+    views.render(ctx, 'login', {
+      title: 'Sign in',
+      uid: details.uid,
+      clientName: await clientName(provider, details.params.client_id),
+      email: extra.email ?? (typeof details.params.login_hint === 'string' ? details.params.login_hint : ''),
+      error: extra.error,
+    }, status);
+  }
+
+  router.get('/interaction/:uid', async (ctx) => {
+    const details = await provider.interactionDetails(ctx.req, ctx.res);
+    if (details.uid !== ctx.params.uid) throw new GatehouseError('invalid_input', 'This sign-in request does not match your browser session. Start again from the application.');
+    switch (details.prompt.name) {
+      case 'login':
+        return renderLogin(ctx, details);
+      case 'consent':
+        return views.render(ctx, 'consent', {
+          title: 'Allow access',
+          uid: details.uid,
+          clientName: await clientName(provider, details.params.client_id),
+          ...describeConsent(details),
+        });
+      default:
+        throw new GatehouseError('invalid_input', `This sign-in step (${details.prompt.name}) is not supported.`);
+    }
+  });
+
+  router.post('/interaction/:uid/login', form, async (ctx) => {
+    const details = await provider.interactionDetails(ctx.req, ctx.res);
+    if (details.prompt.name !== 'login' || details.uid !== ctx.params.uid) throw new GatehouseError('invalid_input', 'This sign-in step is already complete. Start again from the application.');
+    const parsed = loginFormSchema.safeParse({ email: field(ctx.request.body, 'email'), password: field(ctx.request.body, 'password') });
+    const email = typeof field(ctx.request.body, 'email') === 'string' ? (field(ctx.request.body, 'email') as string).slice(0, 254) : '';
+    if (!parsed.success) return renderLogin(ctx, details, { error: 'Enter your email address and password.', email }, 400);
+    let accountId: string;
+    try {
+      accountId = (await authenticate(store, parsed.data.email, parsed.data.password)).id;
+    } catch (error) {
+      if (isGatehouseError(error) && (error.code === 'invalid_credentials' || error.code === 'account_disabled')) {
+        return renderLogin(ctx, details, { error: error.message, email }, error.status);
+      }
+      throw error;
+    }
+    await provider.interactionFinished(ctx.req, ctx.res, { login: { accountId, amr: ['pwd'] } }, { mergeWithLastSubmission: false });
+  });
+
+  router.post('/interaction/:uid/consent', form, async (ctx) => {
+    const details = await provider.interactionDetails(ctx.req, ctx.res);
+    if (details.prompt.name !== 'consent' || details.uid !== ctx.params.uid) throw new GatehouseError('invalid_input', 'This consent step is already complete. Start again from the application.');
+    const decision = field(ctx.request.body, 'decision');
+    if (decision !== 'allow' && decision !== 'deny') throw new GatehouseError('invalid_input', 'Choose Allow or Deny.');
+    const result = decision === 'allow'
+      ? await grantConsent(provider, details)
+      : { error: 'access_denied', error_description: 'The user denied the request.' };
+    await provider.interactionFinished(ctx.req, ctx.res, result, { mergeWithLastSubmission: true });
+  });
+
+  router.post('/interaction/:uid/abort', async (ctx) => {
+    const details = await provider.interactionDetails(ctx.req, ctx.res);
+    if (details.uid !== ctx.params.uid) throw new GatehouseError('invalid_input', 'This sign-in request does not match your browser session.');
+    await provider.interactionFinished(ctx.req, ctx.res, { error: 'access_denied', error_description: 'The user cancelled the sign-in.' }, { mergeWithLastSubmission: false });
+  });
+
+  return router;
+}

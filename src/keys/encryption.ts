@@ -1,0 +1,40 @@
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+
+import { GatehouseError } from '../errors.ts';
+
+/**
+ * AES-256-GCM envelope for secrets at rest (private keys, client secrets):
+ * `v1.<key id>.<iv>.<tag>.<ciphertext>`, base64url parts. The key id is derived from the key, so a
+ * later key rotation can tell which key sealed a value.
+ */
+export function encryptionKeyId(key: Buffer): string {
+  return createHash('sha256').update(key).digest('base64url').slice(0, 8);
+}
+
+export function seal(plaintext: string, key: Buffer, context: string): string {
+  const iv = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', key, iv);
+  // The context (e.g. "signing-key:<kid>") is authenticated, so a sealed value cannot be moved to
+  // another record and decrypted there.
+  cipher.setAAD(Buffer.from(context));
+  const ciphertext = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
+  return ['v1', encryptionKeyId(key), iv.toString('base64url'), cipher.getAuthTag().toString('base64url'), ciphertext.toString('base64url')].join('.');
+}
+
+export function open(sealed: string, key: Buffer, context: string): string {
+  const [version, keyId, iv, tag, ciphertext] = sealed.split('.');
+  if (version !== 'v1' || !keyId || !iv || !tag || ciphertext === undefined) {
+    throw new GatehouseError('internal', 'a sealed secret in the store is malformed');
+  }
+  if (keyId !== encryptionKeyId(key)) {
+    throw new GatehouseError('invalid_config', `a secret in the store was sealed with another KEY_ENCRYPTION_KEY (key id ${keyId})`);
+  }
+  try {
+    const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'));
+    decipher.setAAD(Buffer.from(context));
+    decipher.setAuthTag(Buffer.from(tag, 'base64url'));
+    return Buffer.concat([decipher.update(Buffer.from(ciphertext, 'base64url')), decipher.final()]).toString('utf8');
+  } catch (error) {
+    throw new GatehouseError('internal', 'a sealed secret in the store failed authentication', { cause: error });
+  }
+}

@@ -1,0 +1,52 @@
+#!/usr/bin/env node
+import { loadConfig } from './config/load-config.ts';
+import { isGatehouseError } from './errors.ts';
+import { createLogger } from './logger.ts';
+import { startServer } from './server.ts';
+
+const logger = createLogger();
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const running = await startServer(config, logger);
+
+  if (running.secrets.source === 'generated') {
+    console.warn(`warning: generated development secrets in ${running.secrets.file}; set COOKIE_KEYS and KEY_ENCRYPTION_KEY in production`);
+  }
+  console.log(`Gatehouse is running (${config.env}) at ${config.issuer}
+  discovery: ${config.issuer}/.well-known/openid-configuration
+  database:  ${config.databaseUrl}
+
+Next steps:
+  add a user:    echo 'a-long-password' | npx gatehouse users add --email you@example.com --verified
+  add a client:  npx gatehouse clients add --name "My app" --redirect-uri http://localhost:8080/callback`);
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`${signal} received: finishing in-flight requests, then stopping`);
+    running.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error('shutdown failed', { error });
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+main().catch((error: unknown) => {
+  if (isGatehouseError(error)) {
+    console.error(`gatehouse: ${error.code === 'invalid_config' ? 'invalid configuration: ' : ''}${error.message}`);
+    process.exit(error.code === 'invalid_config' ? 2 : 1);
+  }
+  if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+    console.error(`gatehouse: port ${(error as { port?: number }).port ?? ''} is already in use; set PORT to another port`);
+    process.exit(1);
+  }
+  console.error(`gatehouse: failed to start: ${(error as Error).message}`);
+  process.exit(1);
+});

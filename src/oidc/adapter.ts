@@ -1,0 +1,52 @@
+import type { Adapter, AdapterPayload } from 'oidc-provider';
+
+import type { ClientStore, ModelPayload, OidcStore } from '../store/types.ts';
+import { providerMetadata } from './clients.ts';
+
+/** oidc-provider's Adapter over our ModelStore: one instance per model name. */
+function modelAdapter(oidc: OidcStore, name: string): Adapter {
+  const store = oidc.model(name);
+  return {
+    upsert: (id, payload, expiresIn) => store.upsert(id, payload as ModelPayload, expiresIn),
+    find: async (id) => (await store.find(id)) as AdapterPayload | undefined,
+    findByUid: async (uid) => (await store.findByUid(uid)) as AdapterPayload | undefined,
+    findByUserCode: async (userCode) => (await store.findByUserCode(userCode)) as AdapterPayload | undefined,
+    consume: (id) => store.consume(id),
+    destroy: (id) => store.destroy(id),
+    revokeByGrantId: (grantId) => store.revokeByGrantId(grantId),
+  };
+}
+
+/**
+ * Clients come from our client store (written by the CLI), so a client added or removed there is
+ * seen on the next request. Dynamic registration is off: the provider never writes clients.
+ */
+function clientAdapter(clients: ClientStore, encryptionKey: Buffer): Adapter {
+  const readOnly = async () => {
+    throw new Error('clients are managed with `gatehouse clients`, not through the provider');
+  };
+  return {
+    async find(id) {
+      const record = await clients.find(id);
+      return record ? (providerMetadata(record, encryptionKey) as AdapterPayload) : undefined;
+    },
+    findByUid: async () => undefined,
+    findByUserCode: async () => undefined,
+    upsert: readOnly,
+    consume: readOnly,
+    destroy: readOnly,
+    revokeByGrantId: async () => undefined,
+  };
+}
+
+export function createAdapterFactory(deps: { oidc: OidcStore; clients: ClientStore; encryptionKey: Buffer }) {
+  const adapters = new Map<string, Adapter>();
+  return (name: string): Adapter => {
+    let adapter = adapters.get(name);
+    if (!adapter) {
+      adapter = name === 'Client' ? clientAdapter(deps.clients, deps.encryptionKey) : modelAdapter(deps.oidc, name);
+      adapters.set(name, adapter);
+    }
+    return adapter;
+  };
+}

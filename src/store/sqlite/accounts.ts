@@ -1,0 +1,86 @@
+import type { DatabaseSync } from 'node:sqlite';
+
+import { GatehouseError } from '../../errors.ts';
+import { normalizeEmail } from '../normalize-email.ts';
+import type { AccountRecord, AccountStore } from '../types.ts';
+
+type Row = {
+  id: string;
+  email: string;
+  password_hash: string | null;
+  email_verified: number;
+  profile: string;
+  roles: string;
+  disabled: number;
+  created_at: number;
+  updated_at: number;
+};
+
+function toRecord(row: Row | undefined): AccountRecord | undefined {
+  if (!row) return undefined;
+  return {
+    id: row.id,
+    email: row.email,
+    passwordHash: row.password_hash,
+    emailVerified: row.email_verified === 1,
+    profile: JSON.parse(row.profile) as AccountRecord['profile'],
+    roles: JSON.parse(row.roles) as string[],
+    disabled: row.disabled === 1,
+    createdAt: new Date(row.created_at),
+    updatedAt: new Date(row.updated_at),
+  };
+}
+
+function isUniqueViolation(error: unknown): boolean {
+  return error instanceof Error && /UNIQUE constraint failed/.test(error.message);
+}
+
+export function createSqliteAccountStore(db: DatabaseSync, clock: () => number = Date.now): AccountStore {
+  const statements = {
+    insert: db.prepare(`
+      INSERT INTO accounts (id, email, email_normalized, password_hash, email_verified, profile, roles, disabled, created_at, updated_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+    byId: db.prepare('SELECT * FROM accounts WHERE id = ?'),
+    byEmail: db.prepare('SELECT * FROM accounts WHERE email_normalized = ?'),
+    list: db.prepare('SELECT * FROM accounts ORDER BY created_at, id'),
+    update: db.prepare(`
+      UPDATE accounts SET password_hash = ?, email_verified = ?, profile = ?, roles = ?, disabled = ?, updated_at = ?
+      WHERE id = ?`),
+  };
+
+  return {
+    async create(account) {
+      const now = clock();
+      try {
+        statements.insert.run(
+          account.id, account.email, normalizeEmail(account.email), account.passwordHash,
+          account.emailVerified ? 1 : 0, JSON.stringify(account.profile), JSON.stringify(account.roles),
+          account.disabled ? 1 : 0, now, now,
+        );
+      } catch (error) {
+        if (isUniqueViolation(error)) throw new GatehouseError('conflict', `an account with email ${account.email} already exists`);
+        throw error;
+      }
+      return toRecord(statements.byId.get(account.id) as Row)!;
+    },
+    async findById(id) {
+      return toRecord(statements.byId.get(id) as Row | undefined);
+    },
+    async findByEmail(email) {
+      return toRecord(statements.byEmail.get(normalizeEmail(email)) as Row | undefined);
+    },
+    async list() {
+      return (statements.list.all() as Row[]).map((row) => toRecord(row)!);
+    },
+    async update(id, patch) {
+      const current = toRecord(statements.byId.get(id) as Row | undefined);
+      if (!current) return undefined;
+      const next = { ...current, ...patch };
+      statements.update.run(
+        next.passwordHash, next.emailVerified ? 1 : 0, JSON.stringify(next.profile), JSON.stringify(next.roles),
+        next.disabled ? 1 : 0, clock(), id,
+      );
+      return toRecord(statements.byId.get(id) as Row);
+    },
+  };
+}

@@ -1,0 +1,48 @@
+import type { DatabaseSync } from 'node:sqlite';
+
+import { GatehouseError } from '../../errors.ts';
+import type { ApiRecord, ApiStore } from '../types.ts';
+
+type Row = { identifier: string; name: string | null; scopes: string; signing_alg: string; access_token_ttl: number; created_at: number };
+
+function toRecord(row: Row | undefined): ApiRecord | undefined {
+  if (!row) return undefined;
+  return {
+    identifier: row.identifier,
+    ...(row.name ? { name: row.name } : {}),
+    scopes: JSON.parse(row.scopes) as string[],
+    signingAlg: row.signing_alg as ApiRecord['signingAlg'],
+    accessTokenTtl: row.access_token_ttl,
+    createdAt: new Date(row.created_at),
+  };
+}
+
+export function createSqliteApiStore(db: DatabaseSync): ApiStore {
+  const statements = {
+    insert: db.prepare('INSERT INTO apis (identifier, name, scopes, signing_alg, access_token_ttl, created_at) VALUES (?, ?, ?, ?, ?, ?)'),
+    find: db.prepare('SELECT * FROM apis WHERE identifier = ?'),
+    list: db.prepare('SELECT * FROM apis ORDER BY created_at, identifier'),
+    remove: db.prepare('DELETE FROM apis WHERE identifier = ?'),
+  };
+  return {
+    async create(api) {
+      try {
+        statements.insert.run(api.identifier, api.name ?? null, JSON.stringify(api.scopes), api.signingAlg, api.accessTokenTtl, api.createdAt.getTime());
+      } catch (error) {
+        if (error instanceof Error && /UNIQUE|PRIMARY KEY/.test(error.message)) {
+          throw new GatehouseError('conflict', `an API with identifier ${api.identifier} already exists`);
+        }
+        throw error;
+      }
+    },
+    async find(identifier) {
+      return toRecord(statements.find.get(identifier) as Row | undefined);
+    },
+    async list() {
+      return (statements.list.all() as Row[]).map((row) => toRecord(row)!);
+    },
+    async remove(identifier) {
+      return Number(statements.remove.run(identifier).changes) > 0;
+    },
+  };
+}

@@ -1,0 +1,128 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+
+import { GatehouseError } from '../../errors.ts';
+
+/**
+ * Schema migrations, applied in order at start-up. The database's `user_version` pragma records
+ * how many have run. Append new steps; never edit a released one.
+ */
+const migrations: string[] = [
+  `
+  CREATE TABLE oidc_models (
+    model TEXT NOT NULL,
+    id TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    grant_id TEXT,
+    user_code TEXT,
+    uid TEXT,
+    account_id TEXT,
+    expires_at INTEGER,
+    PRIMARY KEY (model, id)
+  ) STRICT;
+  CREATE INDEX oidc_models_grant_id ON oidc_models (grant_id) WHERE grant_id IS NOT NULL;
+  CREATE INDEX oidc_models_uid ON oidc_models (model, uid) WHERE uid IS NOT NULL;
+  CREATE INDEX oidc_models_user_code ON oidc_models (model, user_code) WHERE user_code IS NOT NULL;
+  CREATE INDEX oidc_models_account_id ON oidc_models (account_id) WHERE account_id IS NOT NULL;
+  CREATE INDEX oidc_models_expires_at ON oidc_models (expires_at) WHERE expires_at IS NOT NULL;
+
+  CREATE TABLE accounts (
+    id TEXT PRIMARY KEY,
+    email TEXT NOT NULL,
+    email_normalized TEXT NOT NULL UNIQUE,
+    password_hash TEXT,
+    email_verified INTEGER NOT NULL DEFAULT 0,
+    profile TEXT NOT NULL DEFAULT '{}',
+    roles TEXT NOT NULL DEFAULT '[]',
+    disabled INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  ) STRICT;
+
+  CREATE TABLE clients (
+    client_id TEXT PRIMARY KEY,
+    metadata TEXT NOT NULL,
+    encrypted_secret TEXT,
+    created_at INTEGER NOT NULL
+  ) STRICT;
+
+  CREATE TABLE apis (
+    identifier TEXT PRIMARY KEY,
+    name TEXT,
+    scopes TEXT NOT NULL,
+    signing_alg TEXT NOT NULL,
+    access_token_ttl INTEGER NOT NULL,
+    created_at INTEGER NOT NULL
+  ) STRICT;
+
+  CREATE TABLE signing_keys (
+    kid TEXT PRIMARY KEY,
+    alg TEXT NOT NULL,
+    state TEXT NOT NULL,
+    public_jwk TEXT NOT NULL,
+    encrypted_private_jwk TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+  ) STRICT;
+  `,
+];
+
+export const schemaVersion = migrations.length;
+
+/** Opens (creating if needed) the SQLite file and brings its schema up to date. */
+export function openDatabase(path: string): DatabaseSync {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  let db: DatabaseSync;
+  try {
+    db = new DatabaseSync(path);
+  } catch (error) {
+    throw new GatehouseError('store_unavailable', `cannot open SQLite database ${path}: ${(error as Error).message}`, { cause: error });
+  }
+  // The CLI and other instances write to the same file while the server runs: WAL lets readers
+  // and one writer work side by side, and busy_timeout waits for a lock instead of failing.
+  db.exec('PRAGMA busy_timeout = 5000');
+  db.exec('PRAGMA journal_mode = WAL');
+  db.exec('PRAGMA synchronous = NORMAL');
+  db.exec('PRAGMA foreign_keys = ON');
+  migrate(db, path);
+  return db;
+}
+
+function migrate(db: DatabaseSync, path: string): void {
+  const { user_version: current } = db.prepare('PRAGMA user_version').get() as { user_version: number };
+  if (current > migrations.length) {
+    throw new GatehouseError(
+      'store_unavailable',
+      `database ${path} has schema version ${current}, newer than this Gatehouse understands (${migrations.length}); upgrade Gatehouse`,
+    );
+  }
+  for (let version = current; version < migrations.length; version += 1) {
+    // BEGIN IMMEDIATE takes the write lock first, so two processes starting together cannot both
+    // run the same step; the loser re-reads the version inside the transaction and skips.
+    db.exec('BEGIN IMMEDIATE');
+    try {
+      const { user_version: now } = db.prepare('PRAGMA user_version').get() as { user_version: number };
+      if (now === version) {
+        db.exec(migrations[version]!);
+        db.exec(`PRAGMA user_version = ${version + 1}`);
+      }
+      db.exec('COMMIT');
+    } catch (error) {
+      db.exec('ROLLBACK');
+      throw error;
+    }
+  }
+}
+
+/** Runs `work` in one write transaction. */
+export function transaction<T>(db: DatabaseSync, work: () => T): T {
+  db.exec('BEGIN IMMEDIATE');
+  try {
+    const result = work();
+    db.exec('COMMIT');
+    return result;
+  } catch (error) {
+    db.exec('ROLLBACK');
+    throw error;
+  }
+}

@@ -1,0 +1,22 @@
+import type { Store } from '../types.ts';
+import { createSqliteAccountStore } from './accounts.ts';
+import { createSqliteApiStore } from './apis.ts';
+import { createSqliteClientStore } from './clients.ts';
+import { openDatabase } from './database.ts';
+import { createSqliteOidcStore } from './oidc-models.ts';
+import { createSqliteSigningKeyStore } from './signing-keys.ts';
+
+export function openSqliteStore(path: string, clock: () => number = Date.now): Store {
+  const db = openDatabase(path);
+  return {
+    kind: 'sqlite',
+    oidc: createSqliteOidcStore(db, clock),
+    accounts: createSqliteAccountStore(db, clock),
+    clients: createSqliteClientStore(db),
+    apis: createSqliteApiStore(db),
+    signingKeys: createSqliteSigningKeyStore(db),
+    async close() {
+      if (db.isOpen) db.close();
+    },
+  };
+}

@@ -1,0 +1,148 @@
+/**
+ * What Gatehouse stores, as small interfaces. Every backend (SQLite now, MongoDB later)
+ * implements all of them; nothing outside `src/store/` knows which backend is in use.
+ */
+
+/** A stored oidc-provider artifact (Session, AccessToken, Grant, …) as the provider hands it over. */
+export type ModelPayload = Record<string, unknown> & {
+  grantId?: string;
+  userCode?: string;
+  uid?: string;
+  accountId?: string;
+  consumed?: unknown;
+};
+
+/**
+ * Storage for one oidc-provider model. Mirrors the provider's Adapter contract: `expiresIn` is in
+ * seconds; `consume` marks the record with the consumption time; `revokeByGrantId` removes every
+ * record of this model bound to the grant.
+ */
+export interface ModelStore {
+  upsert(id: string, payload: ModelPayload, expiresIn?: number): Promise<void>;
+  find(id: string): Promise<ModelPayload | undefined>;
+  findByUid(uid: string): Promise<ModelPayload | undefined>;
+  findByUserCode(userCode: string): Promise<ModelPayload | undefined>;
+  consume(id: string): Promise<void>;
+  destroy(id: string): Promise<void>;
+  revokeByGrantId(grantId: string): Promise<void>;
+}
+
+export interface OidcStore {
+  model(name: string): ModelStore;
+  /** Removes every session, grant and token of an account (disable, password reset). */
+  revokeByAccountId(accountId: string): Promise<number>;
+  /** Deletes expired records; returns how many were removed. */
+  sweepExpired(): Promise<number>;
+}
+
+export type ProfileClaims = {
+  name?: string;
+  given_name?: string;
+  family_name?: string;
+  middle_name?: string;
+  nickname?: string;
+  preferred_username?: string;
+  picture?: string;
+  website?: string;
+  locale?: string;
+  zoneinfo?: string;
+};
+
+export type AccountRecord = {
+  id: string;
+  email: string;
+  passwordHash: string | null;
+  emailVerified: boolean;
+  profile: ProfileClaims;
+  roles: string[];
+  disabled: boolean;
+  createdAt: Date;
+  updatedAt: Date;
+};
+
+export type NewAccount = Omit<AccountRecord, 'createdAt' | 'updatedAt'>;
+
+export type AccountPatch = Partial<Pick<AccountRecord, 'passwordHash' | 'emailVerified' | 'profile' | 'roles' | 'disabled'>>;
+
+export interface AccountStore {
+  /** Throws GatehouseError('conflict') when the email (compared case-insensitively) is taken. */
+  create(account: NewAccount): Promise<AccountRecord>;
+  findById(id: string): Promise<AccountRecord | undefined>;
+  /** Case-insensitive. */
+  findByEmail(email: string): Promise<AccountRecord | undefined>;
+  update(id: string, patch: AccountPatch): Promise<AccountRecord | undefined>;
+  list(): Promise<AccountRecord[]>;
+}
+
+/** Client metadata in the standard registration names (RFC 7591), plus Gatehouse's own flags. */
+export type ClientMetadata = Record<string, unknown> & {
+  client_id: string;
+  client_name?: string;
+  redirect_uris: string[];
+  post_logout_redirect_uris?: string[];
+  grant_types: string[];
+  response_types: string[];
+  token_endpoint_auth_method: string;
+  scope?: string;
+  first_party?: boolean;
+  pkce_exempt?: boolean;
+};
+
+export type ClientRecord = {
+  metadata: ClientMetadata;
+  /** Encrypted at rest; undefined for public clients. */
+  encryptedSecret?: string;
+  createdAt: Date;
+};
+
+export interface ClientStore {
+  create(client: ClientRecord): Promise<void>;
+  find(clientId: string): Promise<ClientRecord | undefined>;
+  list(): Promise<ClientRecord[]>;
+  remove(clientId: string): Promise<boolean>;
+}
+
+export type ApiRecord = {
+  /** The resource indicator (RFC 8707), also the access token audience. */
+  identifier: string;
+  name?: string;
+  scopes: string[];
+  signingAlg: 'RS256' | 'ES256';
+  accessTokenTtl: number;
+  createdAt: Date;
+};
+
+export interface ApiStore {
+  create(api: ApiRecord): Promise<void>;
+  find(identifier: string): Promise<ApiRecord | undefined>;
+  list(): Promise<ApiRecord[]>;
+  remove(identifier: string): Promise<boolean>;
+}
+
+export type SigningKeyState = 'current';
+
+export type SigningKeyRecord = {
+  kid: string;
+  alg: string;
+  state: SigningKeyState;
+  publicJwk: Record<string, unknown>;
+  /** The private JWK, encrypted (see src/keys/encryption.ts). */
+  encryptedPrivateJwk: string;
+  createdAt: Date;
+};
+
+export interface SigningKeyStore {
+  list(): Promise<SigningKeyRecord[]>;
+  /** Inserts keys unless one with the same kid exists; returns the ring as stored afterwards. */
+  insert(keys: SigningKeyRecord[]): Promise<SigningKeyRecord[]>;
+}
+
+export interface Store {
+  readonly kind: 'sqlite' | 'mongodb';
+  readonly oidc: OidcStore;
+  readonly accounts: AccountStore;
+  readonly clients: ClientStore;
+  readonly apis: ApiStore;
+  readonly signingKeys: SigningKeyStore;
+  close(): Promise<void>;
+}
