@@ -73,6 +73,8 @@ export async function createApp(deps: AppDependencies): Promise<App> {
   provider.on('server_error', (_ctx, error) => logger.error('provider error', { error }));
 
   const app = new Koa();
+  // The provider runs mounted in this app, so its signed cookies use this app's keys.
+  app.keys = secrets.cookieKeys;
   app.silent = true;
   app.use(securityHeaders(config));
   app.use(errorPages(views, logger));

@@ -13,8 +13,10 @@ import { openStore } from './store/open-store.ts';
 import type { Store } from './store/types.ts';
 
 export type RunningServer = {
-  /** Where it listens, e.g. http://127.0.0.1:41234 */
+  /** The issuer: where relying parties reach it. */
   url: string;
+  /** The configuration it runs with (the issuer filled in when PORT was 0). */
+  config: Config;
   port: number;
   store: Store;
   provider: Provider;
@@ -23,16 +25,21 @@ export type RunningServer = {
   close(): Promise<void>;
 };
 
-export async function startServer(config: Config, logger: Logger, options: { host?: string } = {}): Promise<RunningServer> {
+export async function startServer(initialConfig: Config, logger: Logger, options: { host?: string } = {}): Promise<RunningServer> {
+  let config = initialConfig;
   const secrets = resolveSecrets(config);
   const store = await openStore(config.databaseUrl);
-  let server;
+  const server = createServer();
   try {
-    const { app, provider } = await createApp({ config, secrets, store, logger });
-    server = createServer(app.callback());
     server.listen(config.port, options.host);
     await once(server, 'listening');
     const { port } = server.address() as AddressInfo;
+    if (!config.issuerExplicit && config.port === 0) {
+      // An ephemeral port: the issuer can only be known now.
+      config = { ...config, issuer: `http://${options.host === '127.0.0.1' ? '127.0.0.1' : 'localhost'}:${port}` };
+    }
+    const { app, provider } = await createApp({ config, secrets, store, logger });
+    server.on('request', app.callback());
 
     const sweeper = setInterval(() => {
       store.oidc.sweepExpired().catch((error: unknown) => logger.warn('sweeping expired records failed', { error }));
@@ -40,20 +47,19 @@ export async function startServer(config: Config, logger: Logger, options: { hos
     sweeper.unref();
 
     let closing: Promise<void> | undefined;
-    const httpServer = server;
     const close = () => (closing ??= (async () => {
       clearInterval(sweeper);
-      const closed = new Promise<void>((resolve) => httpServer.close(() => resolve()));
-      httpServer.closeIdleConnections();
-      const grace = setTimeout(() => httpServer.closeAllConnections(), config.shutdownGraceSeconds * 1000);
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const grace = setTimeout(() => server.closeAllConnections(), config.shutdownGraceSeconds * 1000);
       await closed;
       clearTimeout(grace);
       await store.close();
     })());
 
-    return { url: `http://${options.host && !options.host.includes(':') ? options.host : 'localhost'}:${port}`, port, store, provider, secrets, close };
+    return { url: config.issuer, config, port, store, provider, secrets, close };
   } catch (error) {
-    server?.close();
+    server.close();
     await store.close();
     throw error;
   }

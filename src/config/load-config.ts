@@ -33,6 +33,8 @@ export type Environment = 'development' | 'production' | 'test';
 export type Config = z.infer<typeof defaultsSchema> & {
   env: Environment;
   issuer: string;
+  /** False when the issuer was derived from PORT (then PORT=0 derives it from the port bound). */
+  issuerExplicit: boolean;
   /** Signing keys for cookies, first signs, all verify. Undefined: generate/read in development. */
   cookieKeys?: string[];
   /** 32-byte key that encrypts private keys and client secrets at rest. */
@@ -103,7 +105,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   }
   const environment = nodeEnv as Environment;
 
-  const config: Config = { ...defaults, env: environment, issuer: '' };
+  const config: Config = { ...defaults, env: environment, issuer: '', issuerExplicit: env.ISSUER !== undefined };
   if (env.PORT !== undefined) config.port = port(env.PORT) as number;
   if (env.DATABASE_URL !== undefined) {
     if (!/^(sqlite:|mongodb(\+srv)?:\/\/)./.test(env.DATABASE_URL)) {
