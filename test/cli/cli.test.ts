@@ -1,0 +1,535 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import * as client from 'openid-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import type { TestGatehouse } from '../helpers/gatehouse.ts';
+import { redirectUri, startGatehouse, testEnvironment } from '../helpers/gatehouse.ts';
+import { relyingParty, signIn } from '../helpers/relying-party.ts';
+import type { CliRun } from '../helpers/run-cli.ts';
+import { cliFor } from '../helpers/run-cli.ts';
+import { isPage, UserAgent } from '../helpers/user-agent.ts';
+
+type Json = Record<string, unknown>;
+type Gatehouse = ReturnType<typeof cliFor>;
+
+const dirs: string[] = [];
+
+/** A fresh data directory and a `gatehouse` CLI pointed at it. */
+function freshCli(): { dir: string; gatehouse: Gatehouse } {
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-cli-'));
+  dirs.push(dir);
+  return { dir, gatehouse: cliFor(testEnvironment(dir)) };
+}
+
+afterAll(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+function describeRun(run: CliRun): string {
+  return `exit ${run.code}\n--- stdout\n${run.stdout}--- stderr\n${run.stderr}`;
+}
+
+/** A successful run: exit 0, nothing on stderr. Returns stdout. */
+function succeeded(run: CliRun): string {
+  expect(run.code, describeRun(run)).toBe(0);
+  expect(run.stderr, describeRun(run)).toBe('');
+  return run.stdout;
+}
+
+/** A successful `--json` run whose stdout is exactly one JSON document. */
+function jsonOf<T = Json>(run: CliRun): T {
+  const stdout = succeeded(run);
+  expect(stdout.endsWith('\n')).toBe(true);
+  // JSON.parse rejects anything but a single document (a second one, or stray text, is a SyntaxError).
+  return JSON.parse(stdout) as T;
+}
+
+type Failure = { exit: number; error: string; message: RegExp };
+
+/**
+ * A failed run in text mode: the expected exit code, nothing on stdout, and one readable line on
+ * stderr starting with "gatehouse: ". A usage error may add the command's usage on a second line.
+ */
+function expectTextFailure(run: CliRun, expected: Failure): string {
+  expect(run.code, describeRun(run)).toBe(expected.exit);
+  expect(run.stdout, describeRun(run)).toBe('');
+  expect(run.stderr, describeRun(run)).not.toContain('    at ');
+  expect(run.stderr.endsWith('\n'), describeRun(run)).toBe(true);
+  const [first, ...rest] = run.stderr.trimEnd().split('\n');
+  expect(first).toMatch(/^gatehouse: \S/);
+  expect(first).toMatch(expected.message);
+  if (expected.error === 'usage') {
+    expect(rest.every((line) => line.startsWith('usage: gatehouse ')), describeRun(run)).toBe(true);
+    expect(rest.length).toBeLessThanOrEqual(1);
+  } else {
+    expect(rest, describeRun(run)).toEqual([]);
+  }
+  return first!;
+}
+
+/** A failed run with --json: the expected exit code, nothing on stdout, one JSON object on stderr. */
+function expectJsonFailure(run: CliRun, expected: Failure): void {
+  expect(run.code, describeRun(run)).toBe(expected.exit);
+  expect(run.stdout, describeRun(run)).toBe('');
+  expect(run.stderr, describeRun(run)).not.toContain('    at ');
+  const body = JSON.parse(run.stderr) as Json;
+  expect(Object.keys(body).sort()).toEqual(['error', 'message']);
+  expect(body.error).toBe(expected.error);
+  expect(body.message).toEqual(expect.any(String));
+  expect(body.message).toMatch(expected.message);
+}
+
+/** Runs a failing command twice, in text mode and with --json, and checks both. */
+async function expectFailure(gatehouse: Gatehouse, args: string[], expected: Failure, input?: string): Promise<void> {
+  const [text, json] = await Promise.all([gatehouse(args, input), gatehouse([...args, '--json'], input)]);
+  expectTextFailure(text, expected);
+  expectJsonFailure(json, expected);
+}
+
+/** The raw bytes SQLite keeps for a database: the main file and, while connections hold it, the WAL. */
+function databaseBytes(dir: string): Buffer {
+  const file = join(dir, 'gatehouse.db');
+  const parts = [readFileSync(file)];
+  if (existsSync(`${file}-wal`)) parts.push(readFileSync(`${file}-wal`));
+  return Buffer.concat(parts);
+}
+
+const appRedirect = 'http://127.0.0.1:8080/callback';
+
+describe('gatehouse --help', () => {
+  it('lists every command with exit 0, and exits 2 when given nothing to do', async () => {
+    const { gatehouse } = freshCli();
+    const [help, bare] = await Promise.all([gatehouse(['--help']), gatehouse([])]);
+    const usage = succeeded(help);
+    expect(usage).toMatch(/^usage: gatehouse <command>/);
+    for (const command of ['clients add', 'clients list', 'clients show', 'clients remove', 'apis add', 'apis list', 'apis remove', 'users add', 'users list', 'users show', 'users disable', 'users enable']) {
+      expect(usage).toContain(`  ${command}`);
+    }
+    expect(bare.code).toBe(2);
+  });
+});
+
+describe('gatehouse clients', () => {
+  let gatehouse: Gatehouse;
+  beforeAll(() => {
+    ({ gatehouse } = freshCli());
+  });
+
+  it('adds a confidential client and shows its secret once, never again', async () => {
+    const stdout = succeeded(await gatehouse(['clients', 'add', '--name', 'Orders web', '--redirect-uri', appRedirect]));
+    const clientId = /^client_id:\s+(\S+)$/m.exec(stdout)?.[1];
+    const secret = /^client_secret:\s+(\S+)$/m.exec(stdout)?.[1];
+    expect(clientId).toMatch(/^[\w-]{16,}$/);
+    expect(secret).toMatch(/^[\w-]{32,}$/);
+    expect(stdout).toMatch(/^type:\s+confidential$/m);
+    expect(stdout).toMatch(/shown only once/);
+
+    const [showText, showJson, listText, listJson] = await Promise.all([
+      gatehouse(['clients', 'show', clientId!]),
+      gatehouse(['clients', 'show', clientId!, '--json']),
+      gatehouse(['clients', 'list']),
+      gatehouse(['clients', 'list', '--json']),
+    ]);
+    for (const run of [showText, showJson, listText, listJson]) {
+      expect(succeeded(run)).toContain(clientId);
+      expect(run.stdout).not.toContain(secret);
+      expect(run.stdout).not.toMatch(/client_secret/);
+    }
+    const shown = jsonOf(showJson);
+    expect(shown).toMatchObject({ client_id: clientId, client_name: 'Orders web', token_endpoint_auth_method: 'client_secret_basic' });
+    expect(shown).not.toHaveProperty('client_secret');
+    expect(showText.stdout).toMatch(/^name:\s+Orders web$/m);
+  });
+
+  it('prints exactly one JSON document with RFC 7591 names under --json', async () => {
+    const before = Math.floor(Date.now() / 1000);
+    const added = jsonOf(await gatehouse(['clients', 'add', '--json', '--name', 'Billing', '--redirect-uri', appRedirect, '--redirect-uri', 'https://billing.example.com/cb']));
+    expect(added).toEqual({
+      client_id: expect.stringMatching(/^[\w-]{16,}$/),
+      client_secret: expect.stringMatching(/^[\w-]{32,}$/),
+      client_secret_expires_at: 0,
+      client_id_issued_at: expect.any(Number),
+      client_name: 'Billing',
+      redirect_uris: [appRedirect, 'https://billing.example.com/cb'],
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'client_secret_basic',
+      first_party: false,
+      pkce_exempt: false,
+    });
+    expect(added.client_id_issued_at).toBeGreaterThanOrEqual(before);
+    expect(added.client_id_issued_at).toBeLessThanOrEqual(Math.ceil(Date.now() / 1000));
+
+    // Each client gets its own id and secret.
+    const other = jsonOf(await gatehouse(['clients', 'add', '--json', '--name', 'Billing', '--redirect-uri', appRedirect]));
+    expect(other.client_id).not.toBe(added.client_id);
+    expect(other.client_secret).not.toBe(added.client_secret);
+  });
+
+  it('adds a public client (--public): auth method none and no secret', async () => {
+    const [json, text] = await Promise.all([
+      gatehouse(['clients', 'add', '--json', '--public', '--name', 'Mobile', '--redirect-uri', 'http://[::1]:7000/cb']),
+      gatehouse(['clients', 'add', '--public', '--name', 'SPA', '--redirect-uri', 'http://localhost:3000/cb']),
+    ]);
+    const added = jsonOf(json);
+    expect(added).toMatchObject({ client_name: 'Mobile', token_endpoint_auth_method: 'none', redirect_uris: ['http://[::1]:7000/cb'], grant_types: ['authorization_code', 'refresh_token'] });
+    expect(added).not.toHaveProperty('client_secret');
+    expect(added).not.toHaveProperty('client_secret_expires_at');
+    const stdout = succeeded(text);
+    expect(stdout).toMatch(/^type:\s+public/m);
+    expect(stdout).not.toMatch(/client_secret|shown only once/);
+  });
+
+  it('marks a first-party client (--first-party)', async () => {
+    const added = jsonOf(await gatehouse(['clients', 'add', '--json', '--first-party', '--name', 'Our portal', '--redirect-uri', appRedirect]));
+    expect(added.first_party).toBe(true);
+    const [shown, text] = await Promise.all([
+      gatehouse(['clients', 'show', added.client_id as string, '--json']),
+      gatehouse(['clients', 'show', added.client_id as string]),
+    ]);
+    expect(jsonOf(shown).first_party).toBe(true);
+    expect(succeeded(text)).toMatch(/^type:\s+confidential, first-party/m);
+  });
+
+  it('adds a client_credentials client without any redirect URI', async () => {
+    const added = jsonOf(await gatehouse(['clients', 'add', '--json', '--name', 'Nightly job', '--grant-type', 'client_credentials']));
+    expect(added).toMatchObject({
+      grant_types: ['client_credentials'],
+      response_types: [],
+      redirect_uris: [],
+      token_endpoint_auth_method: 'client_secret_basic',
+      client_secret: expect.stringMatching(/^[\w-]{32,}$/),
+    });
+  });
+
+  it('records post-logout redirect URIs and scopes', async () => {
+    const added = jsonOf(await gatehouse([
+      'clients', 'add', '--json', '--name', 'Reports',
+      '--redirect-uri', appRedirect,
+      '--post-logout-redirect-uri', 'http://127.0.0.1:8080/logged-out',
+      '--post-logout-redirect-uri', 'https://reports.example.com/bye',
+      '--scope', 'openid', '--scope', 'email',
+    ]));
+    expect(added.post_logout_redirect_uris).toEqual(['http://127.0.0.1:8080/logged-out', 'https://reports.example.com/bye']);
+    expect(added.scope).toBe('openid email');
+    const shown = jsonOf(await gatehouse(['clients', 'show', added.client_id as string, '--json']));
+    expect(shown).toMatchObject({ post_logout_redirect_uris: added.post_logout_redirect_uris, scope: 'openid email' });
+  });
+
+  it('lists exactly the registered clients, oldest first, without secrets', async () => {
+    const { gatehouse: empty } = freshCli();
+    expect(jsonOf<Json[]>(await empty(['clients', 'list', '--json']))).toEqual([]);
+    expect(succeeded(await empty(['clients', 'list']))).toBe('(none)\n');
+
+    const first = jsonOf(await empty(['clients', 'add', '--json', '--name', 'First app', '--redirect-uri', appRedirect]));
+    const second = jsonOf(await empty(['clients', 'add', '--json', '--public', '--name', 'Second app', '--redirect-uri', appRedirect]));
+    const [json, text] = await Promise.all([empty(['clients', 'list', '--json']), empty(['clients', 'list'])]);
+    const listed = jsonOf<Json[]>(json);
+    expect(listed.map((c) => c.client_id)).toEqual([first.client_id, second.client_id]);
+    expect(listed.map((c) => c.token_endpoint_auth_method)).toEqual(['client_secret_basic', 'none']);
+    for (const entry of listed) expect(entry).not.toHaveProperty('client_secret');
+    expect(json.stdout).not.toContain(first.client_secret as string);
+
+    const rows = succeeded(text).trimEnd().split('\n');
+    expect(rows).toHaveLength(3);
+    expect(rows[0]).toMatch(/^CLIENT_ID\s+NAME\s+TYPE\s+GRANT TYPES$/);
+    expect(rows[1]).toMatch(new RegExp(`^${first.client_id}\\s+First app\\s+confidential\\s+authorization_code,refresh_token$`));
+    expect(rows[2]).toMatch(new RegExp(`^${second.client_id}\\s+Second app\\s+public\\s`));
+  });
+
+  it('removes a client', async () => {
+    const added = jsonOf(await gatehouse(['clients', 'add', '--json', '--name', 'Short-lived', '--redirect-uri', appRedirect]));
+    const id = added.client_id as string;
+    expect(jsonOf(await gatehouse(['clients', 'remove', id, '--json']))).toEqual({ client_id: id, removed: true });
+
+    const [show, list, again] = await Promise.all([
+      gatehouse(['clients', 'show', id]),
+      gatehouse(['clients', 'list', '--json']),
+      gatehouse(['clients', 'remove', id]),
+    ]);
+    expectTextFailure(show, { exit: 1, error: 'not_found', message: new RegExp(`no client ${id}`) });
+    expect(jsonOf<Json[]>(list).map((c) => c.client_id)).not.toContain(id);
+    expectTextFailure(again, { exit: 1, error: 'not_found', message: new RegExp(`no client ${id}`) });
+
+    // Text mode says what happened.
+    const other = jsonOf(await gatehouse(['clients', 'add', '--json', '--name', 'Short-lived 2', '--redirect-uri', appRedirect]));
+    expect(succeeded(await gatehouse(['clients', 'remove', other.client_id as string]))).toBe(`removed client ${other.client_id}\n`);
+  });
+
+  describe('refuses, with one readable line on stderr and nothing on stdout', () => {
+    const invalid = (message: RegExp): Failure => ({ exit: 1, error: 'invalid_input', message });
+    const cases: [string, string[], Failure][] = [
+      ['a missing --name', ['clients', 'add', '--redirect-uri', appRedirect], invalid(/name/)],
+      ['a blank --name', ['clients', 'add', '--name', '   ', '--redirect-uri', appRedirect], invalid(/name/)],
+      ['an http redirect URI that is not loopback', ['clients', 'add', '--name', 'X', '--redirect-uri', 'http://app.example.com/callback'], invalid(/http:\/\/app\.example\.com\/callback must use https/)],
+      ['a redirect URI with a fragment', ['clients', 'add', '--name', 'X', '--redirect-uri', 'https://app.example.com/callback#done'], invalid(/must not contain a fragment/)],
+      ['a relative redirect URI', ['clients', 'add', '--name', 'X', '--redirect-uri', '/callback'], invalid(/"\/callback" is not an absolute URL/)],
+      ['a non-loopback http post-logout URI', ['clients', 'add', '--name', 'X', '--redirect-uri', appRedirect, '--post-logout-redirect-uri', 'http://app.example.com/bye'], invalid(/must use https/)],
+      ['the authorization code grant without a redirect URI', ['clients', 'add', '--name', 'X'], invalid(/redirect URI is required/)],
+      ['a public client with client_credentials', ['clients', 'add', '--name', 'X', '--public', '--grant-type', 'client_credentials'], invalid(/public client cannot use client_credentials/)],
+      ['a public client exempt from PKCE', ['clients', 'add', '--name', 'X', '--public', '--pkce-exempt', '--redirect-uri', appRedirect], invalid(/PKCE/)],
+      ['an unknown grant type', ['clients', 'add', '--name', 'X', '--grant-type', 'password'], invalid(/grant types are authorization_code, refresh_token, client_credentials/)],
+      ['a scope with a quote', ['clients', 'add', '--name', 'X', '--redirect-uri', appRedirect, '--scope', 'say"hi'], invalid(/scope/)],
+      ['an unknown option', ['clients', 'add', '--name', 'X', '--redirect-uri', appRedirect, '--colour', 'red'], { exit: 2, error: 'usage', message: /--colour/ }],
+      ['an option without its value', ['clients', 'add', '--redirect-uri', appRedirect, '--name'], { exit: 2, error: 'usage', message: /--name/ }],
+      ['an unknown command', ['clients', 'frobnicate'], { exit: 2, error: 'usage', message: /unknown command "clients frobnicate"/ }],
+      ['an unknown command group', ['tenants', 'list'], { exit: 2, error: 'usage', message: /unknown command "tenants list"/ }],
+      ['a missing client id', ['clients', 'show'], { exit: 2, error: 'usage', message: /CLIENT_ID/ }],
+      ['an extra argument', ['clients', 'list', 'everything'], { exit: 2, error: 'usage', message: /no arguments/ }],
+      ['show of an unknown id', ['clients', 'show', 'no-such-client'], { exit: 1, error: 'not_found', message: /no client no-such-client/ }],
+      ['remove of an unknown id', ['clients', 'remove', 'no-such-client'], { exit: 1, error: 'not_found', message: /no client no-such-client/ }],
+    ];
+
+    let refusing: Gatehouse;
+    beforeAll(() => {
+      ({ gatehouse: refusing } = freshCli());
+    });
+
+    it.each(cases)('%s', async (_name, args, expected) => {
+      await expectFailure(refusing, args, expected);
+    });
+
+    it('and none of the refused commands registered a client', async () => {
+      expect(jsonOf<Json[]>(await refusing(['clients', 'list', '--json']))).toEqual([]);
+    });
+  });
+
+  it('does not store the client secret in plain text', async () => {
+    const { dir, gatehouse: own } = freshCli();
+    const added = jsonOf(await own(['clients', 'add', '--json', '--name', 'Vault test', '--redirect-uri', appRedirect]));
+    const secret = added.client_secret as string;
+    const bytes = databaseBytes(dir);
+    // The record is there (so these are the right bytes), its secret is not, in any obvious encoding.
+    expect(bytes.includes(added.client_id as string)).toBe(true);
+    expect(bytes.includes(secret)).toBe(false);
+    expect(bytes.includes(Buffer.from(secret, 'base64url'))).toBe(false);
+    expect(bytes.includes(Buffer.from(secret).toString('base64'))).toBe(false);
+    expect(readFileSync(join(dir, 'secrets.json'), 'utf8')).not.toContain(secret);
+  });
+});
+
+describe('gatehouse apis', () => {
+  it('adds, lists and removes APIs', async () => {
+    const { gatehouse } = freshCli();
+    const orders = jsonOf(await gatehouse(['apis', 'add', '--json', '--identifier', 'https://api.example.test/orders', '--scope', 'orders:read', '--scope', 'orders:write', '--signing-alg', 'ES256']));
+    expect(orders).toEqual({
+      identifier: 'https://api.example.test/orders',
+      scopes: ['orders:read', 'orders:write'],
+      signing_alg: 'ES256',
+      access_token_ttl: 3600,
+      created_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+    });
+    const billingText = succeeded(await gatehouse(['apis', 'add', '--identifier', 'urn:example:billing', '--name', 'Billing', '--scope', 'invoices:read invoices:send', '--access-token-ttl', '600']));
+    expect(billingText).toMatch(/urn:example:billing/);
+    expect(billingText).toMatch(/invoices:read invoices:send/);
+    expect(billingText).toMatch(/RS256/);
+
+    const [json, text] = await Promise.all([gatehouse(['apis', 'list', '--json']), gatehouse(['apis', 'list'])]);
+    const listed = jsonOf<Json[]>(json);
+    expect(listed).toHaveLength(2);
+    expect(listed[0]).toEqual(orders);
+    expect(listed[1]).toMatchObject({ identifier: 'urn:example:billing', name: 'Billing', scopes: ['invoices:read', 'invoices:send'], signing_alg: 'RS256', access_token_ttl: 600 });
+    const rows = succeeded(text).trimEnd().split('\n');
+    expect(rows).toHaveLength(3);
+    expect(rows[1]).toMatch(/^https:\/\/api\.example\.test\/orders\s+orders:read orders:write\s+ES256\s+3600$/);
+
+    expect(jsonOf(await gatehouse(['apis', 'remove', 'https://api.example.test/orders', '--json']))).toEqual({ identifier: 'https://api.example.test/orders', removed: true });
+    expect(jsonOf<Json[]>(await gatehouse(['apis', 'list', '--json'])).map((api) => api.identifier)).toEqual(['urn:example:billing']);
+    await expectFailure(gatehouse, ['apis', 'remove', 'https://api.example.test/orders'], { exit: 1, error: 'not_found', message: /no API https:\/\/api\.example\.test\/orders/ });
+  });
+
+  it('refuses bad input and duplicates', async () => {
+    const { gatehouse } = freshCli();
+    succeeded(await gatehouse(['apis', 'add', '--identifier', 'https://api.example.test/orders', '--scope', 'orders:read']));
+    const invalid = (message: RegExp): Failure => ({ exit: 1, error: 'invalid_input', message });
+    await Promise.all([
+      expectFailure(gatehouse, ['apis', 'add', '--identifier', 'orders-api', '--scope', 'a'], invalid(/absolute URI/)),
+      expectFailure(gatehouse, ['apis', 'add', '--scope', 'a'], invalid(/identifier/)),
+      expectFailure(gatehouse, ['apis', 'add', '--identifier', 'https://api.example.test/x#frag'], invalid(/fragment/)),
+      expectFailure(gatehouse, ['apis', 'add', '--identifier', 'https://api.example.test/x', '--signing-alg', 'HS256'], invalid(/RS256/)),
+      expectFailure(gatehouse, ['apis', 'add', '--identifier', 'https://api.example.test/x', '--access-token-ttl', 'soon'], invalid(/--access-token-ttl must be a whole number/)),
+      expectFailure(gatehouse, ['apis', 'add', '--identifier', 'https://api.example.test/orders', '--scope', 'orders:write'], { exit: 1, error: 'conflict', message: /already exists/ }),
+    ]);
+    // Nothing was added or changed by the refused commands.
+    const listed = jsonOf<Json[]>(await gatehouse(['apis', 'list', '--json']));
+    expect(listed.map((api) => [api.identifier, api.scopes])).toEqual([['https://api.example.test/orders', ['orders:read']]]);
+  });
+});
+
+describe('gatehouse users', () => {
+  const ada = { email: 'Ada@Example.com', password: 'analytical engine 1843' };
+  let gatehouse: Gatehouse;
+  let dir: string;
+  let adaId: string;
+
+  beforeAll(async () => {
+    ({ gatehouse, dir } = freshCli());
+    const added = jsonOf(await gatehouse(['users', 'add', '--json', '--email', ada.email, '--name', 'Ada Lovelace', '--verified', '--role', 'admin', '--role', 'auditor'], `${ada.password}\n`));
+    adaId = added.id as string;
+  });
+
+  it('adds a user with the password read from stdin', async () => {
+    expect(adaId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    const shown = jsonOf(await gatehouse(['users', 'show', adaId, '--json']));
+    expect(shown).toEqual({
+      id: adaId,
+      email: ada.email,
+      email_verified: true,
+      name: 'Ada Lovelace',
+      roles: ['admin', 'auditor'],
+      disabled: false,
+      created_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+      updated_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+    });
+    // The password itself is hashed, not stored.
+    expect(databaseBytes(dir).includes(ada.password)).toBe(false);
+
+    const text = succeeded(await gatehouse(['users', 'add', '--email', 'grace@example.com'], 'cobol rules forever\n'));
+    expect(text).toMatch(/^added user grace@example\.com \(id [0-9a-f-]{36}\)\n$/);
+  });
+
+  it('lists users without any password hash', async () => {
+    const [json, text] = await Promise.all([gatehouse(['users', 'list', '--json']), gatehouse(['users', 'list'])]);
+    const listed = jsonOf<Json[]>(json);
+    expect(listed.map((user) => user.email)).toEqual(expect.arrayContaining([ada.email]));
+    expect(listed.find((user) => user.id === adaId)).toMatchObject({ email: ada.email, roles: ['admin', 'auditor'], disabled: false });
+    for (const run of [json, text]) {
+      expect(run.stdout).not.toMatch(/argon2|password|\$v=19\$/i);
+    }
+    expect(succeeded(text)).toMatch(new RegExp(`^${adaId}\\s+Ada@Example\\.com\\s+yes\\s+admin,auditor\\s+active$`, 'm'));
+  });
+
+  it('shows a user by email in any case, or by id', async () => {
+    const [upper, lower, byId, text] = await Promise.all([
+      gatehouse(['users', 'show', 'ADA@EXAMPLE.COM', '--json']),
+      gatehouse(['users', 'show', 'ada@example.com', '--json']),
+      gatehouse(['users', 'show', adaId, '--json']),
+      gatehouse(['users', 'show', 'ada@EXAMPLE.com']),
+    ]);
+    for (const run of [upper, lower, byId]) expect(jsonOf(run).id).toBe(adaId);
+    const shown = succeeded(text);
+    expect(shown).toMatch(new RegExp(`^id:\\s+${adaId}$`, 'm'));
+    expect(shown).toMatch(/^email:\s+Ada@Example\.com \(verified\)$/m);
+    expect(shown).toMatch(/^status:\s+active$/m);
+    expect(shown).not.toMatch(/argon2|password/i);
+    await expectFailure(gatehouse, ['users', 'show', 'nobody@example.com'], { exit: 1, error: 'not_found', message: /no account nobody@example\.com/ });
+  });
+
+  it('disables and enables a user', async () => {
+    const disabled = jsonOf(await gatehouse(['users', 'disable', 'ada@example.com', '--json']));
+    expect(disabled).toMatchObject({ id: adaId, disabled: true });
+    const [shown, listed] = await Promise.all([gatehouse(['users', 'show', adaId]), gatehouse(['users', 'list'])]);
+    expect(succeeded(shown)).toMatch(/^status:\s+disabled$/m);
+    expect(succeeded(listed)).toMatch(new RegExp(`^${adaId}\\s.*\\sdisabled$`, 'm'));
+
+    expect(succeeded(await gatehouse(['users', 'enable', adaId]))).toBe(`enabled ${ada.email}\n`);
+    expect(jsonOf(await gatehouse(['users', 'show', adaId, '--json'])).disabled).toBe(false);
+
+    await Promise.all([
+      expectFailure(gatehouse, ['users', 'disable', 'nobody@example.com'], { exit: 1, error: 'not_found', message: /no account/ }),
+      expectFailure(gatehouse, ['users', 'enable', 'no-such-id'], { exit: 1, error: 'not_found', message: /no account/ }),
+    ]);
+  });
+
+  it('refuses bad input, and never takes the password from argv', async () => {
+    const invalid = (message: RegExp): Failure => ({ exit: 1, error: 'invalid_input', message });
+    const [tooShort] = await Promise.all([
+      gatehouse(['users', 'add', '--email', 'shorty@example.com'], 'hunter2\n'),
+      expectFailure(gatehouse, ['users', 'add', '--email', 'shorty@example.com'], invalid(/password: must be at least 8 characters/), 'hunter2\n'),
+      expectFailure(gatehouse, ['users', 'add', '--email', 'nopass@example.com'], invalid(/no password on stdin/), ''),
+      expectFailure(gatehouse, ['users', 'add', '--email', 'nopass@example.com'], invalid(/no password on stdin/), '\n'),
+      expectFailure(gatehouse, ['users', 'add', '--email', 'not-an-email'], invalid(/email: must be a valid email address/), 'long enough password\n'),
+      expectFailure(gatehouse, ['users', 'add', '--name', 'No Email'], invalid(/--email is required/), 'long enough password\n'),
+      expectFailure(gatehouse, ['users', 'add', '--email', 'x@example.com', '--role', 'has space'], invalid(/roles are/), 'long enough password\n'),
+      expectFailure(gatehouse, ['users', 'add', '--email', 'aDA@example.COM'], { exit: 1, error: 'conflict', message: /already exists/ }, 'another long password\n'),
+      expectFailure(gatehouse, ['users', 'add', '--email', 'argv@example.com', '--password', 'long enough password'], { exit: 2, error: 'usage', message: /--password/ }),
+    ]);
+    // A refused password is not echoed back.
+    expect(tooShort.stderr).not.toContain('hunter2');
+
+    const emails = jsonOf<Json[]>(await gatehouse(['users', 'list', '--json'])).map((user) => (user.email as string).toLowerCase());
+    expect(emails.filter((email) => email === 'ada@example.com')).toHaveLength(1);
+    for (const refused of ['shorty@example.com', 'nopass@example.com', 'not-an-email', 'x@example.com', 'argv@example.com']) expect(emails).not.toContain(refused);
+  });
+});
+
+describe('gatehouse against a running server', () => {
+  const bob = { email: 'bob@example.com', password: 'bobs very long password' };
+  let server: TestGatehouse;
+  let gatehouse: Gatehouse;
+  let bobId: string;
+  let registered: { clientId: string; clientSecret: string };
+  let accessToken: string;
+  let rp: client.Configuration;
+
+  beforeAll(async () => {
+    server = await startGatehouse();
+    gatehouse = cliFor(server.env);
+  });
+
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it('signs in with a user and a client the CLI just added', async () => {
+    const [user, added] = await Promise.all([
+      gatehouse(['users', 'add', '--json', '--email', bob.email, '--name', 'Bob Builder', '--verified'], `${bob.password}\n`),
+      gatehouse(['clients', 'add', '--json', '--name', 'CLI-made app', '--redirect-uri', redirectUri]),
+    ]);
+    bobId = jsonOf(user).id as string;
+    const metadata = jsonOf(added);
+    registered = { clientId: metadata.client_id as string, clientSecret: metadata.client_secret as string };
+
+    // While the server holds the database open, the CLI's writes sit in the WAL: the secret must
+    // be absent there too.
+    const bytes = databaseBytes(server.dir);
+    expect(bytes.includes(registered.clientId)).toBe(true);
+    expect(bytes.includes(registered.clientSecret)).toBe(false);
+
+    rp = await relyingParty(server, registered);
+    const { tokens } = await signIn(server, rp, bob);
+    expect(tokens.claims()?.sub).toBe(bobId);
+    expect(tokens.claims()?.aud).toBe(registered.clientId);
+    accessToken = tokens.access_token;
+
+    const userinfo = await fetch(`${server.url}/me`, { headers: { authorization: `Bearer ${accessToken}` } });
+    expect(userinfo.status).toBe(200);
+    expect(await userinfo.json()).toMatchObject({ sub: bobId, email: bob.email, name: 'Bob Builder' });
+  });
+
+  it('revokes the user’s tokens when the CLI disables them', async () => {
+    expect(accessToken).toEqual(expect.any(String));
+    expect(jsonOf(await gatehouse(['users', 'disable', bob.email, '--json'])).disabled).toBe(true);
+    const rejected = await fetch(`${server.url}/me`, { headers: { authorization: `Bearer ${accessToken}` } });
+    expect(rejected.status).toBe(401);
+
+    // Revoked, not merely hidden: enabling the account again does not bring the old token back.
+    succeeded(await gatehouse(['users', 'enable', bob.email]));
+    const stillRejected = await fetch(`${server.url}/me`, { headers: { authorization: `Bearer ${accessToken}` } });
+    expect(stillRejected.status).toBe(401);
+  });
+
+  it('shows an error page instead of the login page once the CLI removes the client', async () => {
+    expect(rp).toBeDefined();
+    const authorizationUrl = (): URL => client.buildAuthorizationUrl(rp, {
+      redirect_uri: redirectUri, scope: 'openid', state: client.randomState(),
+      code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256',
+    });
+
+    // Before: the request is good and leads to a login page.
+    const before = await new UserAgent(server.url).page(authorizationUrl().href);
+    expect(before.status).toBe(200);
+    expect(before.document.querySelector('input[name=password]')).not.toBeNull();
+
+    expect(succeeded(await gatehouse(['clients', 'remove', registered.clientId]))).toBe(`removed client ${registered.clientId}\n`);
+
+    const after = await new UserAgent(server.url).navigate(authorizationUrl().href);
+    if (!isPage(after)) throw new Error(`expected an error page, was redirected to ${after.redirectedTo}`);
+    expect(after.status).toBe(400);
+    expect(after.document.querySelector('input[name=password]')).toBeNull();
+    expect(after.body).toContain('invalid_client');
+  });
+});

@@ -1,0 +1,165 @@
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+
+import { GatehouseError } from '../../src/errors.ts';
+import { openStore } from '../../src/store/open-store.ts';
+import { schemaVersion } from '../../src/store/sqlite/database.ts';
+import { openSqliteStore } from '../../src/store/sqlite/index.ts';
+import type { Store } from '../../src/store/types.ts';
+import { describeStoreContract } from './store-contract.ts';
+
+describeStoreContract('sqlite', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'gatehouse-store-'));
+  const path = join(dir, 'store.db');
+  const opened: Store[] = [];
+  const open = () => {
+    const store = openSqliteStore(path);
+    opened.push(store);
+    return store;
+  };
+  return {
+    store: open(),
+    reopen: async () => open(),
+    async cleanup() {
+      for (const store of opened) await store.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+});
+
+function caught(work: () => unknown): unknown {
+  try {
+    work();
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected an error, but none was thrown');
+}
+
+/** Reads a pragma through a connection of its own, as another process would see the file. */
+function readPragma(path: string, pragma: string): unknown {
+  const db = new DatabaseSync(path);
+  try {
+    return (db.prepare(`PRAGMA ${pragma}`).get() as Record<string, unknown>)[pragma];
+  } finally {
+    db.close();
+  }
+}
+
+describe('SQLite store specifics', () => {
+  let dir: string;
+  let path: string;
+  const toClose: Store[] = [];
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'gatehouse-sqlite-'));
+    path = join(dir, 'gatehouse.db');
+  });
+
+  afterEach(async () => {
+    for (const store of toClose.splice(0)) await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  function open(clock?: () => number): Store {
+    const store = openSqliteStore(path, clock);
+    toClose.push(store);
+    return store;
+  }
+
+  it('puts the database file in WAL mode', () => {
+    open();
+    expect(readPragma(path, 'journal_mode')).toBe('wal');
+  });
+
+  it('records the schema version in user_version', () => {
+    open();
+    expect(schemaVersion).toBeGreaterThanOrEqual(1);
+    expect(readPragma(path, 'user_version')).toBe(schemaVersion);
+  });
+
+  it('creates missing parent directories for the database file', () => {
+    path = join(dir, 'nested', 'deeper', 'gatehouse.db');
+    open();
+    expect(existsSync(path)).toBe(true);
+  });
+
+  it('refuses a database written by a newer Gatehouse with store_unavailable', () => {
+    const db = new DatabaseSync(path);
+    db.exec(`PRAGMA user_version = ${schemaVersion + 1}`);
+    db.close();
+
+    const error = caught(() => open());
+
+    expect(error).toBeInstanceOf(GatehouseError);
+    expect((error as GatehouseError).code).toBe('store_unavailable');
+    expect((error as GatehouseError).message).toContain(`schema version ${schemaVersion + 1}`);
+    // Nothing was migrated down or over.
+    expect(readPragma(path, 'user_version')).toBe(schemaVersion + 1);
+  });
+
+  it('expires records on the injected clock, exactly expiresIn seconds later, and sweeping deletes the rows', async () => {
+    let now = Date.parse('2024-05-01T12:00:00Z');
+    const store = open(() => now);
+    const tokens = store.oidc.model('AccessToken');
+    await tokens.upsert('at-1', { grantId: 'grant-1' }, 60);
+    await tokens.upsert('at-forever', { grantId: 'grant-1' });
+
+    now += 59_999;
+    expect(await tokens.find('at-1')).toEqual({ grantId: 'grant-1' });
+    expect(await store.oidc.sweepExpired()).toBe(0);
+
+    now += 1;
+    expect(await tokens.find('at-1')).toBeUndefined();
+    expect(await store.oidc.sweepExpired()).toBe(1);
+
+    const db = new DatabaseSync(path);
+    try {
+      const ids = (db.prepare('SELECT id FROM oidc_models ORDER BY id').all() as Array<{ id: string }>).map((row) => row.id);
+      expect(ids).toEqual(['at-forever']);
+    } finally {
+      db.close();
+    }
+  });
+
+  it('stamps consume with the injected clock in epoch seconds', async () => {
+    const now = Date.parse('2024-05-01T12:00:00.750Z');
+    const store = open(() => now);
+    const codes = store.oidc.model('AuthorizationCode');
+    await codes.upsert('code-1', { grantId: 'grant-1' }, 60);
+
+    await codes.consume('code-1');
+
+    expect((await codes.find('code-1'))?.consumed).toBe(Math.floor(now / 1000));
+  });
+
+  it('close is safe to call twice', async () => {
+    const store = open();
+    await store.close();
+    await expect(store.close()).resolves.toBeUndefined();
+  });
+
+  it('openStore opens a sqlite: DATABASE_URL at that path', async () => {
+    const store = await openStore(`sqlite:${path}`);
+    toClose.push(store);
+
+    expect(store.kind).toBe('sqlite');
+    expect(existsSync(path)).toBe(true);
+    expect(readPragma(path, 'user_version')).toBe(schemaVersion);
+  });
+
+  it.each(['mysql://x', 'postgres://user@db/gatehouse', 'data/gatehouse.db'])('openStore rejects %s with unsupported_database', async (url) => {
+    const error = await openStore(url).then(
+      () => new Error('openStore resolved'),
+      (rejected: unknown) => rejected,
+    );
+
+    expect(error).toBeInstanceOf(GatehouseError);
+    expect((error as GatehouseError).code).toBe('unsupported_database');
+  });
+});

@@ -1,0 +1,535 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+
+import { GatehouseError } from '../../src/errors.ts';
+import type { ErrorCode } from '../../src/errors.ts';
+import type { ApiRecord, ClientRecord, NewAccount, SigningKeyRecord, Store } from '../../src/store/types.ts';
+
+/** What a backend hands the contract: a fresh, empty store, a way to open it again, and clean-up. */
+export type OpenedStore = {
+  store: Store;
+  /** Opens the same data again (called after `store.close()`). */
+  reopen(): Promise<Store>;
+  /** Closes whatever is still open and removes the data. */
+  cleanup(): Promise<void>;
+};
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A little more than one second: records upserted with expiresIn 1 are expired afterwards. */
+const pastOneSecond = 1_100;
+
+async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected the promise to reject, but it resolved');
+}
+
+async function expectGatehouseError(promise: Promise<unknown>, code: ErrorCode): Promise<void> {
+  const error = await rejection(promise);
+  expect(error).toBeInstanceOf(GatehouseError);
+  expect((error as GatehouseError).code).toBe(code);
+}
+
+function newAccount(overrides: Partial<NewAccount> = {}): NewAccount {
+  return {
+    id: 'acct-alice',
+    email: 'Alice@Example.COM',
+    passwordHash: '$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2g',
+    emailVerified: true,
+    profile: { name: 'Alice Liddell', given_name: 'Alice', locale: 'en-GB' },
+    roles: ['admin', 'billing'],
+    disabled: false,
+    ...overrides,
+  };
+}
+
+function newClient(clientId: string, overrides: Partial<ClientRecord> = {}): ClientRecord {
+  return {
+    metadata: {
+      client_id: clientId,
+      client_name: `App ${clientId}`,
+      redirect_uris: ['https://app.example.test/callback'],
+      post_logout_redirect_uris: ['https://app.example.test/logged-out'],
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'client_secret_basic',
+      scope: 'openid email profile',
+      first_party: true,
+    },
+    encryptedSecret: `v1.keyid.iv.tag.secret-of-${clientId}`,
+    createdAt: new Date('2024-05-01T10:00:00.123Z'),
+    ...overrides,
+  };
+}
+
+function newApi(identifier: string, overrides: Partial<ApiRecord> = {}): ApiRecord {
+  return {
+    identifier,
+    name: `API ${identifier}`,
+    scopes: ['orders:read', 'orders:write'],
+    signingAlg: 'RS256',
+    accessTokenTtl: 900,
+    createdAt: new Date('2024-05-01T10:00:00.456Z'),
+    ...overrides,
+  };
+}
+
+function newSigningKey(kid: string, overrides: Partial<SigningKeyRecord> = {}): SigningKeyRecord {
+  return {
+    kid,
+    alg: 'ES256',
+    state: 'current',
+    publicJwk: { kty: 'EC', crv: 'P-256', x: `x-${kid}`, y: `y-${kid}`, kid, alg: 'ES256', use: 'sig' },
+    encryptedPrivateJwk: `v1.keyid.iv.tag.private-${kid}`,
+    createdAt: new Date('2024-05-01T10:00:00.789Z'),
+    ...overrides,
+  };
+}
+
+/**
+ * The behaviour every Store backend must show. Backend-neutral: it only uses the Store interface,
+ * so the SQLite and (later) MongoDB backends run exactly the same suite.
+ */
+export function describeStoreContract(name: string, openStore: () => Promise<OpenedStore>): void {
+  describe(`Store contract: ${name}`, () => {
+    let opened: OpenedStore;
+    let store: Store;
+
+    beforeEach(async () => {
+      opened = await openStore();
+      store = opened.store;
+    });
+
+    afterEach(async () => {
+      await opened.cleanup();
+    });
+
+    describe('oidc models', () => {
+      it('finds an upserted record by id with its payload intact', async () => {
+        const tokens = store.oidc.model('AccessToken');
+        const payload = { jti: 'at-1', kind: 'AccessToken', grantId: 'grant-1', accountId: 'acct-1', scope: 'openid email', nested: { claims: ['email'] } };
+        await tokens.upsert('at-1', payload, 3600);
+
+        expect(await tokens.find('at-1')).toEqual(payload);
+        expect(await tokens.find('at-unknown')).toBeUndefined();
+      });
+
+      it('replaces the payload when the same id is upserted again', async () => {
+        const sessions = store.oidc.model('Session');
+        await sessions.upsert('sess-1', { uid: 'uid-1', accountId: 'acct-1', loginTs: 1 }, 3600);
+        await sessions.upsert('sess-1', { uid: 'uid-1', accountId: 'acct-1', loginTs: 2 }, 3600);
+
+        expect(await sessions.find('sess-1')).toEqual({ uid: 'uid-1', accountId: 'acct-1', loginTs: 2 });
+      });
+
+      it('consume marks the record with the consumption time in seconds and keeps the rest of the payload', async () => {
+        const codes = store.oidc.model('AuthorizationCode');
+        await codes.upsert('code-1', { grantId: 'grant-1', accountId: 'acct-1', redirectUri: 'https://app.example.test/cb' }, 60);
+        expect((await codes.find('code-1'))?.consumed).toBeUndefined();
+
+        const before = Math.floor(Date.now() / 1000);
+        await codes.consume('code-1');
+        const after = Math.ceil(Date.now() / 1000);
+
+        const consumed = await codes.find('code-1');
+        expect(consumed).toMatchObject({ grantId: 'grant-1', accountId: 'acct-1', redirectUri: 'https://app.example.test/cb' });
+        expect(typeof consumed?.consumed).toBe('number');
+        // oidc-provider works in epoch seconds; a millisecond value would be far outside this window.
+        expect(consumed?.consumed as number).toBeGreaterThanOrEqual(before);
+        expect(consumed?.consumed as number).toBeLessThanOrEqual(after);
+      });
+
+      it('destroy removes the record, and destroying an unknown id is harmless', async () => {
+        const tokens = store.oidc.model('RefreshToken');
+        await tokens.upsert('rt-1', { grantId: 'grant-1' }, 3600);
+        await tokens.upsert('rt-2', { grantId: 'grant-1' }, 3600);
+
+        await tokens.destroy('rt-1');
+        await tokens.destroy('rt-never-existed');
+
+        expect(await tokens.find('rt-1')).toBeUndefined();
+        expect(await tokens.find('rt-2')).toEqual({ grantId: 'grant-1' });
+      });
+
+      it('hides a record once its expiresIn has passed, while a record without expiresIn stays', async () => {
+        const tokens = store.oidc.model('AccessToken');
+        await tokens.upsert('short-lived', { grantId: 'grant-1' }, 1);
+        await tokens.upsert('no-expiry', { grantId: 'grant-1' });
+        await tokens.upsert('long-lived', { grantId: 'grant-1' }, 3600);
+        expect(await tokens.find('short-lived')).toEqual({ grantId: 'grant-1' });
+
+        await sleep(pastOneSecond);
+
+        expect(await tokens.find('short-lived')).toBeUndefined();
+        expect(await tokens.find('no-expiry')).toEqual({ grantId: 'grant-1' });
+        expect(await tokens.find('long-lived')).toEqual({ grantId: 'grant-1' });
+      });
+
+      it('sweepExpired removes exactly the expired records and reports how many', async () => {
+        const tokens = store.oidc.model('AccessToken');
+        const sessions = store.oidc.model('Session');
+        await tokens.upsert('expiring-1', { grantId: 'grant-1' }, 1);
+        await tokens.upsert('expiring-2', { grantId: 'grant-2' }, 1);
+        await sessions.upsert('expiring-session', { uid: 'uid-expiring', accountId: 'acct-1' }, 1);
+        await tokens.upsert('no-expiry', { grantId: 'grant-3' });
+        await sessions.upsert('live-session', { uid: 'uid-live', accountId: 'acct-1' }, 3600);
+
+        await sleep(pastOneSecond);
+
+        expect(await store.oidc.sweepExpired()).toBe(3);
+        // Nothing left to sweep: the rows are gone, not merely hidden.
+        expect(await store.oidc.sweepExpired()).toBe(0);
+        expect(await tokens.find('no-expiry')).toEqual({ grantId: 'grant-3' });
+        expect(await sessions.findByUid('uid-live')).toEqual({ uid: 'uid-live', accountId: 'acct-1' });
+      });
+
+      it('sweepExpired returns 0 and removes nothing when no record has expired', async () => {
+        const tokens = store.oidc.model('AccessToken');
+        await tokens.upsert('live', { grantId: 'grant-1' }, 3600);
+        await tokens.upsert('forever', { grantId: 'grant-1' });
+
+        expect(await store.oidc.sweepExpired()).toBe(0);
+        expect(await tokens.find('live')).toBeDefined();
+        expect(await tokens.find('forever')).toBeDefined();
+      });
+
+      it('findByUid finds a session by its uid', async () => {
+        const sessions = store.oidc.model('Session');
+        await sessions.upsert('sess-a', { uid: 'uid-a', accountId: 'acct-a' }, 3600);
+        await sessions.upsert('sess-b', { uid: 'uid-b', accountId: 'acct-b' }, 3600);
+
+        expect(await sessions.findByUid('uid-a')).toEqual({ uid: 'uid-a', accountId: 'acct-a' });
+        expect(await sessions.findByUid('uid-b')).toEqual({ uid: 'uid-b', accountId: 'acct-b' });
+        expect(await sessions.findByUid('uid-unknown')).toBeUndefined();
+
+        await sessions.destroy('sess-a');
+        expect(await sessions.findByUid('uid-a')).toBeUndefined();
+      });
+
+      it('findByUid follows a session whose uid changed on re-upsert', async () => {
+        const sessions = store.oidc.model('Session');
+        await sessions.upsert('sess-1', { uid: 'uid-old', accountId: 'acct-1' }, 3600);
+        await sessions.upsert('sess-1', { uid: 'uid-new', accountId: 'acct-1' }, 3600);
+
+        expect(await sessions.findByUid('uid-new')).toEqual({ uid: 'uid-new', accountId: 'acct-1' });
+        expect(await sessions.findByUid('uid-old')).toBeUndefined();
+      });
+
+      it('findByUserCode finds a device code by its user code', async () => {
+        const deviceCodes = store.oidc.model('DeviceCode');
+        await deviceCodes.upsert('dc-1', { userCode: 'WDJB-MJHT', clientId: 'tv-app' }, 600);
+        await deviceCodes.upsert('dc-2', { userCode: 'QRST-VWXZ', clientId: 'tv-app' }, 600);
+
+        expect(await deviceCodes.findByUserCode('WDJB-MJHT')).toEqual({ userCode: 'WDJB-MJHT', clientId: 'tv-app' });
+        expect(await deviceCodes.findByUserCode('QRST-VWXZ')).toEqual({ userCode: 'QRST-VWXZ', clientId: 'tv-app' });
+        expect(await deviceCodes.findByUserCode('NOPE-NOPE')).toBeUndefined();
+      });
+
+      it("revokeByGrantId removes only that grant's records of that model", async () => {
+        const accessTokens = store.oidc.model('AccessToken');
+        const refreshTokens = store.oidc.model('RefreshToken');
+        await accessTokens.upsert('at-g1-a', { grantId: 'grant-1' }, 3600);
+        await accessTokens.upsert('at-g1-b', { grantId: 'grant-1' }, 3600);
+        await accessTokens.upsert('at-g2', { grantId: 'grant-2' }, 3600);
+        await accessTokens.upsert('at-no-grant', { clientId: 'machine' }, 3600);
+        await refreshTokens.upsert('rt-g1', { grantId: 'grant-1' }, 3600);
+
+        await accessTokens.revokeByGrantId('grant-1');
+
+        expect(await accessTokens.find('at-g1-a')).toBeUndefined();
+        expect(await accessTokens.find('at-g1-b')).toBeUndefined();
+        expect(await accessTokens.find('at-g2')).toEqual({ grantId: 'grant-2' });
+        expect(await accessTokens.find('at-no-grant')).toEqual({ clientId: 'machine' });
+        // Another model's records of the same grant are that model's business (the provider revokes per model).
+        expect(await refreshTokens.find('rt-g1')).toEqual({ grantId: 'grant-1' });
+      });
+
+      it("revokeByAccountId removes the account's sessions, grants and tokens across models and counts them", async () => {
+        const sessions = store.oidc.model('Session');
+        const grants = store.oidc.model('Grant');
+        const accessTokens = store.oidc.model('AccessToken');
+        const refreshTokens = store.oidc.model('RefreshToken');
+        await sessions.upsert('sess-alice', { uid: 'uid-alice', accountId: 'acct-alice' }, 3600);
+        await grants.upsert('grant-alice', { accountId: 'acct-alice', clientId: 'web' }, 3600);
+        await accessTokens.upsert('at-alice', { accountId: 'acct-alice', grantId: 'grant-alice' }, 3600);
+        await refreshTokens.upsert('rt-alice', { accountId: 'acct-alice', grantId: 'grant-alice' });
+        await sessions.upsert('sess-bob', { uid: 'uid-bob', accountId: 'acct-bob' }, 3600);
+        await accessTokens.upsert('at-bob', { accountId: 'acct-bob', grantId: 'grant-bob' }, 3600);
+        await accessTokens.upsert('at-machine', { clientId: 'machine' }, 3600);
+
+        expect(await store.oidc.revokeByAccountId('acct-alice')).toBe(4);
+
+        expect(await sessions.find('sess-alice')).toBeUndefined();
+        expect(await sessions.findByUid('uid-alice')).toBeUndefined();
+        expect(await grants.find('grant-alice')).toBeUndefined();
+        expect(await accessTokens.find('at-alice')).toBeUndefined();
+        expect(await refreshTokens.find('rt-alice')).toBeUndefined();
+        expect(await sessions.find('sess-bob')).toEqual({ uid: 'uid-bob', accountId: 'acct-bob' });
+        expect(await accessTokens.find('at-bob')).toEqual({ accountId: 'acct-bob', grantId: 'grant-bob' });
+        expect(await accessTokens.find('at-machine')).toEqual({ clientId: 'machine' });
+        expect(await store.oidc.revokeByAccountId('acct-alice')).toBe(0);
+      });
+
+      it('keeps models apart: the same id in two models are two records', async () => {
+        const accessTokens = store.oidc.model('AccessToken');
+        const refreshTokens = store.oidc.model('RefreshToken');
+        await accessTokens.upsert('shared-id', { grantId: 'grant-1', kind: 'AccessToken' }, 3600);
+        await refreshTokens.upsert('shared-id', { grantId: 'grant-1', kind: 'RefreshToken' }, 3600);
+
+        expect(await accessTokens.find('shared-id')).toEqual({ grantId: 'grant-1', kind: 'AccessToken' });
+        expect(await refreshTokens.find('shared-id')).toEqual({ grantId: 'grant-1', kind: 'RefreshToken' });
+
+        await refreshTokens.consume('shared-id');
+        expect((await accessTokens.find('shared-id'))?.consumed).toBeUndefined();
+
+        await accessTokens.destroy('shared-id');
+        expect(await accessTokens.find('shared-id')).toBeUndefined();
+        expect(await refreshTokens.find('shared-id')).toMatchObject({ kind: 'RefreshToken' });
+      });
+
+      it('looks up uids and user codes only within the model asked', async () => {
+        await store.oidc.model('Session').upsert('s-1', { uid: 'same-uid', accountId: 'acct-1' }, 3600);
+        await store.oidc.model('DeviceCode').upsert('dc-1', { userCode: 'ABCD-EFGH' }, 600);
+
+        expect(await store.oidc.model('Interaction').findByUid('same-uid')).toBeUndefined();
+        expect(await store.oidc.model('Session').findByUserCode('ABCD-EFGH')).toBeUndefined();
+      });
+    });
+
+    describe('accounts', () => {
+      it('creates an account and returns it with timestamps', async () => {
+        const before = Date.now();
+        const created = await store.accounts.create(newAccount());
+
+        expect(created).toMatchObject(newAccount());
+        expect(created.createdAt).toBeInstanceOf(Date);
+        expect(created.updatedAt).toBeInstanceOf(Date);
+        expect(created.createdAt.getTime()).toBeGreaterThanOrEqual(before - 1);
+        expect(created.createdAt.getTime()).toBeLessThanOrEqual(Date.now() + 1);
+        expect(await store.accounts.findById('acct-alice')).toEqual(created);
+        expect(await store.accounts.findById('acct-unknown')).toBeUndefined();
+      });
+
+      it('keeps a null password hash, empty profile and no roles as they are', async () => {
+        await store.accounts.create(newAccount({ id: 'acct-bare', email: 'bare@example.com', passwordHash: null, emailVerified: false, profile: {}, roles: [], disabled: true }));
+
+        expect(await store.accounts.findById('acct-bare')).toMatchObject({
+          passwordHash: null,
+          emailVerified: false,
+          profile: {},
+          roles: [],
+          disabled: true,
+        });
+      });
+
+      it('finds an account by email case-insensitively and keeps the email as it was written', async () => {
+        await store.accounts.create(newAccount({ email: 'Alice@Example.COM' }));
+
+        for (const spelling of ['alice@example.com', 'ALICE@EXAMPLE.COM', 'Alice@Example.COM', 'aLiCe@eXaMpLe.CoM']) {
+          const found = await store.accounts.findByEmail(spelling);
+          expect(found?.id, spelling).toBe('acct-alice');
+          expect(found?.email, spelling).toBe('Alice@Example.COM');
+        }
+        expect(await store.accounts.findByEmail('bob@example.com')).toBeUndefined();
+      });
+
+      it('rejects a second account with the same email in another case as a conflict', async () => {
+        await store.accounts.create(newAccount({ id: 'acct-1', email: 'Alice@Example.COM' }));
+
+        await expectGatehouseError(store.accounts.create(newAccount({ id: 'acct-2', email: 'alice@example.com' })), 'conflict');
+        await expectGatehouseError(store.accounts.create(newAccount({ id: 'acct-3', email: 'ALICE@EXAMPLE.COM' })), 'conflict');
+
+        expect(await store.accounts.findById('acct-2')).toBeUndefined();
+        expect(await store.accounts.findById('acct-3')).toBeUndefined();
+        expect((await store.accounts.list()).map((account) => account.id)).toEqual(['acct-1']);
+      });
+
+      it('update applies the patch, keeps the other fields and moves updatedAt', async () => {
+        const created = await store.accounts.create(newAccount());
+        await sleep(5);
+
+        const updated = await store.accounts.update('acct-alice', { roles: ['viewer'], disabled: true, profile: { name: 'Alice L.' } });
+
+        expect(updated).toMatchObject({
+          id: 'acct-alice',
+          email: 'Alice@Example.COM',
+          passwordHash: created.passwordHash,
+          emailVerified: true,
+          profile: { name: 'Alice L.' },
+          roles: ['viewer'],
+          disabled: true,
+        });
+        expect(updated?.createdAt.getTime()).toBe(created.createdAt.getTime());
+        expect(updated?.updatedAt.getTime()).toBeGreaterThan(created.updatedAt.getTime());
+        expect(await store.accounts.findById('acct-alice')).toEqual(updated);
+      });
+
+      it('update can clear the password hash and returns undefined for an unknown account', async () => {
+        await store.accounts.create(newAccount());
+
+        expect((await store.accounts.update('acct-alice', { passwordHash: null }))?.passwordHash).toBeNull();
+        expect(await store.accounts.update('acct-unknown', { disabled: true })).toBeUndefined();
+        expect(await store.accounts.findById('acct-unknown')).toBeUndefined();
+      });
+
+      it('lists accounts oldest first', async () => {
+        // Ids deliberately not in creation order, so an id sort would show.
+        for (const [id, email] of [['acct-c', 'carol@example.com'], ['acct-a', 'alice@example.com'], ['acct-b', 'bob@example.com']] as const) {
+          await store.accounts.create(newAccount({ id, email }));
+          await sleep(5);
+        }
+
+        const listed = await store.accounts.list();
+        expect(listed.map((account) => account.id)).toEqual(['acct-c', 'acct-a', 'acct-b']);
+        expect(listed.map((account) => account.email)).toEqual(['carol@example.com', 'alice@example.com', 'bob@example.com']);
+      });
+
+      it('lists nothing when there are no accounts', async () => {
+        expect(await store.accounts.list()).toEqual([]);
+      });
+    });
+
+    describe('clients', () => {
+      it('creates and finds a confidential client with its metadata, secret and creation time', async () => {
+        const client = newClient('web-app');
+        await store.clients.create(client);
+
+        expect(await store.clients.find('web-app')).toEqual(client);
+        expect(await store.clients.find('unknown-app')).toBeUndefined();
+      });
+
+      it('stores a public client without a secret', async () => {
+        const { encryptedSecret: _omitted, ...rest } = newClient('spa');
+        await store.clients.create({ ...rest, metadata: { ...rest.metadata, token_endpoint_auth_method: 'none', pkce_exempt: false } });
+
+        const found = await store.clients.find('spa');
+        expect(found?.encryptedSecret).toBeUndefined();
+        expect(found?.metadata.token_endpoint_auth_method).toBe('none');
+        expect(found?.metadata.pkce_exempt).toBe(false);
+      });
+
+      it('lists clients oldest first', async () => {
+        await store.clients.create(newClient('client-b', { createdAt: new Date('2024-01-02T00:00:00Z') }));
+        await store.clients.create(newClient('client-a', { createdAt: new Date('2024-01-03T00:00:00Z') }));
+        await store.clients.create(newClient('client-c', { createdAt: new Date('2024-01-01T00:00:00Z') }));
+
+        expect((await store.clients.list()).map((client) => client.metadata.client_id)).toEqual(['client-c', 'client-b', 'client-a']);
+      });
+
+      it('rejects a duplicate client id as a conflict and keeps the first', async () => {
+        await store.clients.create(newClient('web-app'));
+
+        await expectGatehouseError(store.clients.create(newClient('web-app', { encryptedSecret: 'v1.other' })), 'conflict');
+        expect((await store.clients.find('web-app'))?.encryptedSecret).toBe(newClient('web-app').encryptedSecret);
+        expect(await store.clients.list()).toHaveLength(1);
+      });
+
+      it('remove deletes a client and reports whether it existed', async () => {
+        await store.clients.create(newClient('web-app'));
+        await store.clients.create(newClient('other-app'));
+
+        expect(await store.clients.remove('web-app')).toBe(true);
+        expect(await store.clients.find('web-app')).toBeUndefined();
+        expect(await store.clients.remove('web-app')).toBe(false);
+        expect(await store.clients.remove('never-existed')).toBe(false);
+        expect((await store.clients.list()).map((client) => client.metadata.client_id)).toEqual(['other-app']);
+      });
+    });
+
+    describe('APIs', () => {
+      it('creates and finds an API', async () => {
+        const api = newApi('https://api.example.test/orders');
+        await store.apis.create(api);
+
+        expect(await store.apis.find('https://api.example.test/orders')).toEqual(api);
+        expect(await store.apis.find('https://api.example.test/unknown')).toBeUndefined();
+      });
+
+      it('stores an API without a name', async () => {
+        const { name: _omitted, ...api } = newApi('https://api.example.test/anonymous', { signingAlg: 'ES256', scopes: [] });
+        await store.apis.create(api);
+
+        const found = await store.apis.find('https://api.example.test/anonymous');
+        expect(found).toEqual(api);
+        expect(found?.name).toBeUndefined();
+      });
+
+      it('lists APIs oldest first', async () => {
+        await store.apis.create(newApi('https://b.example.test', { createdAt: new Date('2024-01-02T00:00:00Z') }));
+        await store.apis.create(newApi('https://a.example.test', { createdAt: new Date('2024-01-03T00:00:00Z') }));
+        await store.apis.create(newApi('https://c.example.test', { createdAt: new Date('2024-01-01T00:00:00Z') }));
+
+        expect((await store.apis.list()).map((api) => api.identifier)).toEqual(['https://c.example.test', 'https://b.example.test', 'https://a.example.test']);
+      });
+
+      it('rejects a duplicate identifier as a conflict and keeps the first', async () => {
+        await store.apis.create(newApi('https://api.example.test/orders'));
+
+        await expectGatehouseError(store.apis.create(newApi('https://api.example.test/orders', { accessTokenTtl: 60 })), 'conflict');
+        expect((await store.apis.find('https://api.example.test/orders'))?.accessTokenTtl).toBe(900);
+        expect(await store.apis.list()).toHaveLength(1);
+      });
+
+      it('remove deletes an API and reports whether it existed', async () => {
+        await store.apis.create(newApi('https://api.example.test/orders'));
+        await store.apis.create(newApi('https://api.example.test/billing'));
+
+        expect(await store.apis.remove('https://api.example.test/orders')).toBe(true);
+        expect(await store.apis.find('https://api.example.test/orders')).toBeUndefined();
+        expect(await store.apis.remove('https://api.example.test/orders')).toBe(false);
+        expect(await store.apis.remove('https://api.example.test/never-existed')).toBe(false);
+        expect((await store.apis.list()).map((api) => api.identifier)).toEqual(['https://api.example.test/billing']);
+      });
+    });
+
+    describe('signing keys', () => {
+      it('insert stores keys and returns the whole ring, oldest first', async () => {
+        const older = newSigningKey('kid-older', { alg: 'RS256', createdAt: new Date('2024-01-01T00:00:00Z') });
+        const newer = newSigningKey('kid-newer', { createdAt: new Date('2024-02-01T00:00:00Z') });
+
+        expect(await store.signingKeys.list()).toEqual([]);
+        expect(await store.signingKeys.insert([newer, older])).toEqual([older, newer]);
+        expect(await store.signingKeys.list()).toEqual([older, newer]);
+      });
+
+      it('insert ignores a key whose kid already exists and keeps the stored one', async () => {
+        const original = newSigningKey('kid-1');
+        await store.signingKeys.insert([original]);
+
+        const impostor = newSigningKey('kid-1', { alg: 'RS256', encryptedPrivateJwk: 'v1.other.private', publicJwk: { kty: 'RSA', n: 'other', e: 'AQAB' } });
+        const added = newSigningKey('kid-2', { createdAt: new Date('2024-06-01T00:00:00Z') });
+        const ring = await store.signingKeys.insert([impostor, added]);
+
+        expect(ring).toEqual([original, added]);
+        expect(await store.signingKeys.list()).toEqual([original, added]);
+      });
+    });
+
+    it('keeps everything across a close and reopen', async () => {
+      await store.oidc.model('Session').upsert('sess-1', { uid: 'uid-1', accountId: 'acct-alice' }, 3600);
+      await store.oidc.model('RefreshToken').upsert('rt-1', { grantId: 'grant-1', accountId: 'acct-alice' });
+      await store.oidc.model('DeviceCode').upsert('dc-1', { userCode: 'WDJB-MJHT' }, 600);
+      const account = await store.accounts.create(newAccount());
+      await store.clients.create(newClient('web-app'));
+      await store.apis.create(newApi('https://api.example.test/orders'));
+      await store.signingKeys.insert([newSigningKey('kid-1')]);
+      await store.close();
+
+      const reopened = await opened.reopen();
+
+      expect(await reopened.oidc.model('Session').find('sess-1')).toEqual({ uid: 'uid-1', accountId: 'acct-alice' });
+      expect(await reopened.oidc.model('Session').findByUid('uid-1')).toEqual({ uid: 'uid-1', accountId: 'acct-alice' });
+      expect(await reopened.oidc.model('RefreshToken').find('rt-1')).toEqual({ grantId: 'grant-1', accountId: 'acct-alice' });
+      expect(await reopened.oidc.model('DeviceCode').findByUserCode('WDJB-MJHT')).toEqual({ userCode: 'WDJB-MJHT' });
+      expect(await reopened.accounts.findByEmail('alice@example.com')).toEqual(account);
+      expect(await reopened.clients.find('web-app')).toEqual(newClient('web-app'));
+      expect(await reopened.apis.find('https://api.example.test/orders')).toEqual(newApi('https://api.example.test/orders'));
+      expect(await reopened.signingKeys.list()).toEqual([newSigningKey('kid-1')]);
+      // The unique email survives too.
+      await expectGatehouseError(reopened.accounts.create(newAccount({ id: 'acct-other', email: 'ALICE@example.com' })), 'conflict');
+    });
+  });
+}
