@@ -1,6 +1,6 @@
 import Koa from 'koa';
 import mount from 'koa-mount';
-import Provider from 'oidc-provider';
+import Provider, { errors } from 'oidc-provider';
 
 import type { Config } from './config/load-config.ts';
 import type { Secrets } from './config/secrets.ts';
@@ -32,6 +32,27 @@ function securityHeaders(config: Config): Koa.Middleware {
   };
 }
 
+type PageError = { status: number; code: string; description: string };
+
+/** What a person is told about an error: a 4xx keeps its meaning, a 5xx says nothing internal. */
+export function describeError(caught: unknown): PageError {
+  const error = (caught ?? {}) as { status?: unknown; statusCode?: unknown; expose?: boolean; message?: string; error_description?: string };
+  const raw = error.status ?? error.statusCode;
+  let status = typeof raw === 'number' && Number.isInteger(raw) && raw >= 400 && raw <= 599 ? raw : 500;
+  if (isGatehouseError(caught)) status = caught.status;
+  if (status >= 500 || error.expose === false) {
+    return { status, code: 'server_error', description: 'Something went wrong on our side. Try again in a moment.' };
+  }
+  if (isGatehouseError(caught)) return { status, code: caught.code, description: caught.message };
+  if (caught instanceof errors.SessionNotFound) {
+    return { status, code: 'session_not_found', description: 'This sign-in request has expired or was already completed. Go back to the application and start again.' };
+  }
+  if (status === 413) return { status, code: 'request_too_large', description: 'What you sent is too large.' };
+  // oidc-provider's errors carry an OAuth error code as message and a description meant for people.
+  const code = error.message && /^[a-z_]+$/.test(error.message) ? error.message : 'invalid_request';
+  return { status, code, description: error.error_description ?? 'The request could not be processed.' };
+}
+
 /** Errors our own routes raise (or let through) become an error page; never a stack trace. */
 function errorPages(views: Views, logger: Logger): Koa.Middleware {
   return async (ctx, next) => {
@@ -41,21 +62,9 @@ function errorPages(views: Views, logger: Logger): Koa.Middleware {
         views.render(ctx, 'error', { title: 'Page not found', error: 'not_found', description: 'There is no page at this address.' }, 404);
       }
     } catch (caught) {
-      const error = caught as { status?: number; statusCode?: number; expose?: boolean; message?: string; name?: string; error_description?: string };
-      let status = error.status ?? error.statusCode ?? 500;
-      if (!Number.isInteger(status) || status < 400 || status > 599) status = 500;
+      const { status, code, description } = describeError(caught);
       if (status >= 500) logger.error('request failed', { method: ctx.method, path: ctx.path, error: caught });
       if (ctx.res.headersSent) return;
-      // oidc-provider's errors (SessionNotFound for an unknown or expired interaction, …) carry an
-      // OAuth error code and a description meant for people.
-      const description = isGatehouseError(caught)
-        ? caught.message
-        : status === 413
-          ? 'What you sent is too large.'
-          : status < 500 && (error.expose ?? true)
-            ? (error.error_description ?? error.message ?? 'The request could not be processed.')
-            : 'Something went wrong on our side. Try again in a moment.';
-      const code = isGatehouseError(caught) ? caught.code : status < 500 ? (error.message && /^[a-z_]+$/.test(error.message) ? error.message : 'invalid_request') : 'server_error';
       views.render(ctx, 'error', { title: status < 500 ? 'This request cannot continue' : 'Something went wrong', error: code, description }, status);
     }
   };

@@ -1,8 +1,16 @@
 import { spawn } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The repository root: the CLI runs from there, as `gatehouse` would after `npm link`. */
 const root = fileURLToPath(new URL('../..', import.meta.url));
+
+/**
+ * Node's on-disk compile cache halves the start-up time of each CLI process (entries are keyed by
+ * source hash, so an edited file is simply compiled again). Behaviour is unchanged.
+ */
+const compileCache = process.env.NODE_COMPILE_CACHE ?? join(tmpdir(), 'gatehouse-test-compile-cache');
 
 export type CliRun = {
   /** Exit code; null only if the process was killed by a signal. */
@@ -20,7 +28,7 @@ export function runCli(args: string[], options: { env: NodeJS.ProcessEnv; input?
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['src/cli/main.ts', ...args], {
       cwd: root,
-      env: { ...process.env, ...options.env },
+      env: { ...process.env, NODE_COMPILE_CACHE: compileCache, ...options.env },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     const stdout: Buffer[] = [];

@@ -61,7 +61,7 @@ describe.skipIf(!available)('the pages in a real browser', () => {
     await page.goto(request.url.href);
     await expect(page.getByRole('heading', { name: 'Sign in' }).isVisible()).resolves.toBe(true);
     // The stylesheet loaded under the content security policy.
-    const background = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    const background = await page.evaluate<string>('getComputedStyle(document.body).backgroundColor');
     expect(background).not.toBe('rgba(0, 0, 0, 0)');
     expect(await page.getByLabel('Email').getAttribute('autocomplete')).toBe('username');
     await page.screenshot({ path: `${screenshots}/login.png`, fullPage: true });

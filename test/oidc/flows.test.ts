@@ -185,6 +185,32 @@ describe('authorization code flow with PKCE through the pages', () => {
     expect(ua.visited.every((url) => !url.includes('evil.example/callback') || url.startsWith(gatehouse.url))).toBe(true);
   });
 
+  it('accepts a pushed authorization request (PAR)', async () => {
+    const codeVerifier = client.randomPKCECodeVerifier();
+    const state = client.randomState();
+    const url = await client.buildAuthorizationUrlWithPAR(rp, {
+      redirect_uri: redirectUri, scope: 'openid', state,
+      code_challenge: await client.calculatePKCECodeChallenge(codeVerifier), code_challenge_method: 'S256',
+    });
+    expect(url.searchParams.get('request_uri')).toMatch(/^urn:ietf:params:oauth:request_uri:/);
+    expect(url.searchParams.get('redirect_uri')).toBeNull();
+    const callback = await signInThroughPages(new UserAgent(gatehouse.url), url, alice);
+    const tokens = await client.authorizationCodeGrant(rp, callback, { pkceCodeVerifier: codeVerifier, expectedState: state });
+    expect(tokens.claims()?.sub).toBe(aliceId);
+  });
+
+  it('shows our error page when the sign-in request has expired', async () => {
+    const ua = new UserAgent(gatehouse.url);
+    const login = await ua.page((await authorizationRequest(rp)).url.href);
+    const uid = new URL(login.url).pathname.split('/').pop()!;
+    await gatehouse.store.oidc.model('Interaction').destroy(uid); // what expiry does
+    const result = await ua.submit(login, '/login', alice);
+    if (!isPage(result)) throw new Error(`redirected to ${result.redirectedTo}`);
+    expect(result.status).toBe(400);
+    expect(result.body).toContain('has expired or was already completed');
+    expect(result.body).toContain('Gatehouse home');
+  });
+
   it('shows our error page for an unknown client', async () => {
     const result = await new UserAgent(gatehouse.url).page(`${gatehouse.url}/auth?client_id=nobody&response_type=code&scope=openid&redirect_uri=${encodeURIComponent(redirectUri)}`);
     expect(result.status).toBe(400);

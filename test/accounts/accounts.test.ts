@@ -1,0 +1,108 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { accountClaims, authenticate, createAccount, setAccountDisabled } from '../../src/accounts/accounts.ts';
+import { hashPassword, verifyPassword } from '../../src/accounts/passwords.ts';
+import { GatehouseError } from '../../src/errors.ts';
+import { openSqliteStore } from '../../src/store/sqlite/index.ts';
+import type { Store } from '../../src/store/types.ts';
+
+let dir: string;
+let store: Store;
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'gatehouse-accounts-'));
+  store = openSqliteStore(join(dir, 'accounts.db'));
+});
+
+afterAll(async () => {
+  await store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function failure(promise: Promise<unknown>): Promise<GatehouseError> {
+  const error = await promise.then(() => undefined, (caught: unknown) => caught);
+  expect(error).toBeInstanceOf(GatehouseError);
+  return error as GatehouseError;
+}
+
+describe('passwords', () => {
+  it('hashes with argon2id at the OWASP parameters and verifies', async () => {
+    const hash = await hashPassword('a perfectly fine password');
+    expect(hash).toMatch(/^\$argon2id\$v=19\$m=19456,p=1,t=2\$/);
+    expect(await verifyPassword(hash, 'a perfectly fine password')).toBe(true);
+    expect(await verifyPassword(hash, 'a perfectly fine passworD')).toBe(false);
+  });
+
+  it('normalizes Unicode (NFKC) so the same password typed differently matches', async () => {
+    const hash = await hashPassword('ﬁne café'); // "ﬁ" ligature, precomposed é
+    expect(await verifyPassword(hash, 'fine cafe\u0301')).toBe(true);
+  });
+
+  it('never verifies against a missing or malformed hash', async () => {
+    expect(await verifyPassword(null, 'gatehouse-timing-equalizer')).toBe(false);
+    expect(await verifyPassword('not a hash', 'anything')).toBe(false);
+  });
+});
+
+describe('accounts', () => {
+  it('creates an account with a hashed password and normalized details', async () => {
+    const account = await createAccount(store, { email: ' Erin@Example.com ', password: 'erin password 1', name: 'Erin', roles: ['ops', 'ops'] });
+    expect(account.email).toBe('Erin@Example.com');
+    expect(account.passwordHash).toMatch(/^\$argon2id\$/);
+    expect(account.roles).toEqual(['ops']);
+    expect(account.emailVerified).toBe(false);
+    expect(accountClaims(account)).toMatchObject({ sub: account.id, email: 'Erin@Example.com', name: 'Erin', roles: ['ops'], email_verified: false });
+  });
+
+  it('refuses bad input with one readable error', async () => {
+    const cases: [Parameters<typeof createAccount>[1], RegExp][] = [
+      [{ email: 'not-an-email', password: 'long enough pw' }, /email/],
+      [{ email: 'short@example.com', password: 'short' }, /at least 8/],
+      [{ email: 'huge@example.com', password: 'é'.repeat(600) }, /1024 bytes/],
+      [{ email: 'role@example.com', password: 'long enough pw', roles: ['has space'] }, /roles/],
+    ];
+    for (const [input, message] of cases) {
+      const error = await failure(createAccount(store, input));
+      expect(error.code).toBe('invalid_input');
+      expect(error.message).toMatch(message);
+    }
+  });
+
+  it('refuses a second account with the same email in another case', async () => {
+    await createAccount(store, { email: 'frank@example.com', password: 'frank password' });
+    expect((await failure(createAccount(store, { email: 'FRANK@example.com', password: 'frank password' }))).code).toBe('conflict');
+  });
+
+  it('authenticates, and fails alike for an unknown email and a wrong password', async () => {
+    const account = await createAccount(store, { email: 'gina@example.com', password: 'gina password' });
+    expect((await authenticate(store, 'GINA@example.com', 'gina password')).id).toBe(account.id);
+    const wrong = await failure(authenticate(store, 'gina@example.com', 'not gina password'));
+    const unknown = await failure(authenticate(store, 'nobody@example.com', 'gina password'));
+    expect([wrong.code, wrong.message]).toEqual([unknown.code, unknown.message]);
+    expect(wrong.code).toBe('invalid_credentials');
+  });
+
+  it('disabling refuses login and revokes every session and token of the account', async () => {
+    const account = await createAccount(store, { email: 'hank@example.com', password: 'hank password' });
+    await store.oidc.model('Session').upsert('s1', { accountId: account.id, uid: 'u1' }, 3600);
+    await store.oidc.model('RefreshToken').upsert('r1', { accountId: account.id, grantId: 'g1' }, 3600);
+    await store.oidc.model('Session').upsert('s2', { accountId: 'someone-else', uid: 'u2' }, 3600);
+
+    await setAccountDisabled(store, account.id, true);
+    expect((await failure(authenticate(store, 'hank@example.com', 'hank password'))).code).toBe('account_disabled');
+    expect(await store.oidc.model('Session').find('s1')).toBeUndefined();
+    expect(await store.oidc.model('RefreshToken').find('r1')).toBeUndefined();
+    expect(await store.oidc.model('Session').find('s2')).toBeDefined();
+
+    await setAccountDisabled(store, account.id, false);
+    expect((await authenticate(store, 'hank@example.com', 'hank password')).id).toBe(account.id);
+  });
+
+  it('reports an unknown account when disabling', async () => {
+    expect((await failure(setAccountDisabled(store, 'no-such-id', true))).code).toBe('not_found');
+  });
+});

@@ -1,0 +1,332 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+
+import { loadConfig } from '../../src/config/load-config.ts';
+import { resolveSecrets } from '../../src/config/secrets.ts';
+import { GatehouseError } from '../../src/errors.ts';
+
+const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+const cwd = '/srv/gatehouse';
+const cookieKey = 'k'.repeat(32);
+const encryptionKey = randomBytes(32);
+const productionSecrets = { COOKIE_KEYS: cookieKey, KEY_ENCRYPTION_KEY: encryptionKey.toString('base64') };
+
+function caught(work: () => unknown): unknown {
+  try {
+    work();
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected an error, but none was thrown');
+}
+
+function configError(env: NodeJS.ProcessEnv): GatehouseError {
+  const error = caught(() => loadConfig(env, cwd));
+  expect(error).toBeInstanceOf(GatehouseError);
+  expect((error as GatehouseError).code).toBe('invalid_config');
+  return error as GatehouseError;
+}
+
+describe('loadConfig', () => {
+  it('uses the defaults when no variable is set', () => {
+    const config = loadConfig({}, cwd);
+
+    expect(config.port).toBe(3000);
+    expect(config.issuer).toBe('http://localhost:3000');
+    expect(config.issuerExplicit).toBe(false);
+    expect(config.databaseUrl).toBe('sqlite:data/gatehouse.db');
+    expect(config.env).toBe('development');
+    expect(config.dataDir).toBe(resolve(cwd, 'data'));
+    expect(config.cookieKeys).toBeUndefined();
+    expect(config.keyEncryptionKey).toBeUndefined();
+    expect(config.ttl.authorizationCode).toBeLessThanOrEqual(600);
+  });
+
+  it('takes PORT and derives the issuer from it', () => {
+    const config = loadConfig({ PORT: '8080' }, cwd);
+    expect(config.port).toBe(8080);
+    expect(config.issuer).toBe('http://localhost:8080');
+    expect(config.issuerExplicit).toBe(false);
+  });
+
+  it('accepts PORT=0 for an ephemeral port', () => {
+    expect(loadConfig({ PORT: '0' }, cwd).port).toBe(0);
+  });
+
+  it('takes ISSUER as given, without a trailing slash', () => {
+    const config = loadConfig({ ISSUER: 'https://id.example.com/', PORT: '8080' }, cwd);
+    expect(config.issuer).toBe('https://id.example.com');
+    expect(config.issuerExplicit).toBe(true);
+    expect(loadConfig({ ISSUER: 'https://example.com/tenants/acme' }, cwd).issuer).toBe('https://example.com/tenants/acme');
+  });
+
+  it('takes DATABASE_URL, DATA_DIR and NODE_ENV', () => {
+    const config = loadConfig({ DATABASE_URL: 'sqlite:/var/lib/gatehouse/g.db', DATA_DIR: 'state', NODE_ENV: 'test' }, cwd);
+    expect(config.databaseUrl).toBe('sqlite:/var/lib/gatehouse/g.db');
+    expect(config.dataDir).toBe(resolve(cwd, 'state'));
+    expect(config.env).toBe('test');
+    expect(loadConfig({ DATABASE_URL: 'mongodb://db.example.test/gatehouse' }, cwd).databaseUrl).toBe('mongodb://db.example.test/gatehouse');
+    expect(loadConfig({ DATA_DIR: '/var/lib/gatehouse' }, cwd).dataDir).toBe('/var/lib/gatehouse');
+  });
+
+  it('takes COOKIE_KEYS as a comma-separated list and KEY_ENCRYPTION_KEY as base64', () => {
+    const config = loadConfig({ COOKIE_KEYS: ` ${cookieKey} , ${'n'.repeat(40)} `, KEY_ENCRYPTION_KEY: encryptionKey.toString('base64') }, cwd);
+    expect(config.cookieKeys).toEqual([cookieKey, 'n'.repeat(40)]);
+    expect(config.keyEncryptionKey?.equals(encryptionKey)).toBe(true);
+  });
+
+  it.each([
+    ['PORT', { PORT: 'abc' }],
+    ['PORT', { PORT: '70000' }],
+    ['PORT', { PORT: '65536' }],
+    ['PORT', { PORT: '-1' }],
+    ['PORT', { PORT: '' }],
+    ['PORT', { PORT: '80.5' }],
+    ['NODE_ENV', { NODE_ENV: 'staging' }],
+    ['DATABASE_URL', { DATABASE_URL: 'postgres://x' }],
+    ['DATABASE_URL', { DATABASE_URL: 'sqlite:' }],
+    ['DATA_DIR', { DATA_DIR: '  ' }],
+    ['ISSUER', { ISSUER: 'not-a-url' }],
+    ['ISSUER', { ISSUER: 'https://id.example.com/?tenant=acme' }],
+    ['ISSUER', { ISSUER: 'https://id.example.com/#top' }],
+    ['ISSUER', { ISSUER: 'ftp://id.example.com' }],
+    ['ISSUER', { ISSUER: 'https://user:pass@id.example.com' }],
+    ['COOKIE_KEYS', { COOKIE_KEYS: 'too-short' }],
+    ['COOKIE_KEYS', { COOKIE_KEYS: ' , ' }],
+    ['KEY_ENCRYPTION_KEY', { KEY_ENCRYPTION_KEY: randomBytes(16).toString('base64') }],
+    ['KEY_ENCRYPTION_KEY', { KEY_ENCRYPTION_KEY: randomBytes(33).toString('base64') }],
+    ['KEY_ENCRYPTION_KEY', { KEY_ENCRYPTION_KEY: 'not base64 at all!' }],
+  ])('rejects an invalid %s (%j) with a message naming it', (name, env) => {
+    expect(configError(env).message.startsWith(`${name} `)).toBe(true);
+  });
+
+  it('requires COOKIE_KEYS in production', () => {
+    expect(configError({ NODE_ENV: 'production', KEY_ENCRYPTION_KEY: productionSecrets.KEY_ENCRYPTION_KEY }).message).toMatch(/^COOKIE_KEYS /);
+    expect(configError({ NODE_ENV: 'production' }).message).toMatch(/^COOKIE_KEYS /);
+  });
+
+  it('requires KEY_ENCRYPTION_KEY in production', () => {
+    expect(configError({ NODE_ENV: 'production', COOKIE_KEYS: cookieKey }).message).toMatch(/^KEY_ENCRYPTION_KEY /);
+  });
+
+  it('starts in production with both secrets and an https issuer', () => {
+    const config = loadConfig({ NODE_ENV: 'production', ISSUER: 'https://id.example.com', ...productionSecrets }, cwd);
+    expect(config.env).toBe('production');
+    expect(config.issuer).toBe('https://id.example.com');
+    expect(config.cookieKeys).toEqual([cookieKey]);
+    expect(config.keyEncryptionKey?.equals(encryptionKey)).toBe(true);
+  });
+
+  it('refuses an http issuer in production', () => {
+    const error = configError({ NODE_ENV: 'production', ISSUER: 'http://id.example.com', ...productionSecrets });
+    expect(error.message).toMatch(/^ISSUER .*https/);
+  });
+
+  it.each(['http://localhost:3000', 'http://127.0.0.1:3000', 'http://[::1]:3000'])('allows the loopback http issuer %s in production', (issuer) => {
+    expect(loadConfig({ NODE_ENV: 'production', ISSUER: issuer, ...productionSecrets }, cwd).issuer).toBe(issuer);
+  });
+
+  it('allows the default localhost issuer in production', () => {
+    expect(loadConfig({ NODE_ENV: 'production', ...productionSecrets }, cwd).issuer).toBe('http://localhost:3000');
+  });
+
+  it('allows an http issuer outside production', () => {
+    expect(loadConfig({ ISSUER: 'http://id.example.com' }, cwd).issuer).toBe('http://id.example.com');
+  });
+});
+
+describe('resolveSecrets', () => {
+  let dir: string;
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'gatehouse-secrets-'));
+  });
+
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('generates secrets in development into DATA_DIR/secrets.json, readable by the owner only', () => {
+    const dataDir = join(dir, 'not-yet-created');
+    const secrets = resolveSecrets(loadConfig({ DATA_DIR: dataDir }, cwd));
+    const file = join(dataDir, 'secrets.json');
+
+    expect(secrets.source).toBe('generated');
+    expect(secrets.file).toBe(file);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(secrets.keyEncryptionKey).toHaveLength(32);
+    expect(secrets.cookieKeys).toHaveLength(1);
+    expect(secrets.cookieKeys[0]!.length).toBeGreaterThanOrEqual(32);
+
+    const stored = JSON.parse(readFileSync(file, 'utf8')) as { cookieKeys: string[]; keyEncryptionKey: string };
+    expect(stored.cookieKeys).toEqual(secrets.cookieKeys);
+    expect(Buffer.from(stored.keyEncryptionKey, 'base64').equals(secrets.keyEncryptionKey)).toBe(true);
+  });
+
+  it('reads the same secrets back from the file on the next start', () => {
+    const config = loadConfig({ DATA_DIR: dir }, cwd);
+    const generated = resolveSecrets(config);
+    const again = resolveSecrets(config);
+
+    expect(again.source).toBe('file');
+    expect(again.cookieKeys).toEqual(generated.cookieKeys);
+    expect(again.keyEncryptionKey.equals(generated.keyEncryptionKey)).toBe(true);
+  });
+
+  it('generates secrets in test mode too', () => {
+    expect(resolveSecrets(loadConfig({ NODE_ENV: 'test', DATA_DIR: dir }, cwd)).source).toBe('generated');
+  });
+
+  it('takes the secrets from the environment when both are given and writes no file', () => {
+    const secrets = resolveSecrets(loadConfig({ DATA_DIR: dir, ...productionSecrets }, cwd));
+
+    expect(secrets.source).toBe('environment');
+    expect(secrets.cookieKeys).toEqual([cookieKey]);
+    expect(secrets.keyEncryptionKey.equals(encryptionKey)).toBe(true);
+    expect(existsSync(join(dir, 'secrets.json'))).toBe(false);
+  });
+
+  it('prefers an environment secret over the generated one when only one is given', () => {
+    const secrets = resolveSecrets(loadConfig({ DATA_DIR: dir, COOKIE_KEYS: cookieKey }, cwd));
+    expect(secrets.cookieKeys).toEqual([cookieKey]);
+    expect(secrets.keyEncryptionKey).toHaveLength(32);
+  });
+
+  it('refuses to generate secrets in production', () => {
+    const config = { ...loadConfig({ DATA_DIR: dir }, cwd), env: 'production' as const };
+    const error = caught(() => resolveSecrets(config));
+
+    expect(error).toBeInstanceOf(GatehouseError);
+    expect((error as GatehouseError).code).toBe('invalid_config');
+    expect(existsSync(join(dir, 'secrets.json'))).toBe(false);
+  });
+
+  it('reports a malformed secrets file as invalid configuration instead of replacing it', () => {
+    const file = join(dir, 'secrets.json');
+    writeFileSync(file, '{"cookieKeys": []}');
+
+    const error = caught(() => resolveSecrets(loadConfig({ DATA_DIR: dir }, cwd)));
+
+    expect(error).toBeInstanceOf(GatehouseError);
+    expect((error as GatehouseError).code).toBe('invalid_config');
+    expect((error as GatehouseError).message).toContain(file);
+    expect(readFileSync(file, 'utf8')).toBe('{"cookieKeys": []}');
+  });
+});
+
+type Exit = { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string };
+
+/** Runs the real server entry point with only the given environment (no inherited NODE_ENV from vitest). */
+function startMain(env: NodeJS.ProcessEnv) {
+  const child = spawn(process.execPath, ['src/main.ts'], {
+    cwd: repoRoot,
+    env: { PATH: process.env.PATH, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const exited = new Promise<Exit>((resolveExit) => {
+    child.on('close', (code, signal) => resolveExit({ code, signal, stdout, stderr }));
+  });
+  return { child, exited };
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not happen within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolveClose) => server.close(() => resolveClose()));
+  return port;
+}
+
+describe('the server entry point (node src/main.ts)', () => {
+  let dir: string;
+  let running: ReturnType<typeof startMain> | undefined;
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'gatehouse-main-'));
+  });
+
+  afterEach(async () => {
+    // Only if a test failed half-way: stop the process this test started.
+    if (running && running.child.exitCode === null && running.child.signalCode === null) {
+      running.child.kill('SIGKILL');
+      await running.exited;
+    }
+    running = undefined;
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('exits with code 2 and one line naming PORT when PORT is invalid', async () => {
+    running = startMain({ PORT: 'abc', DATA_DIR: dir });
+    const exit = await withTimeout(running.exited, 8_000, 'exit');
+
+    expect(exit.code).toBe(2);
+    const lines = exit.stderr.trimEnd().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain('PORT');
+    expect(exit.stderr).not.toContain('    at ');
+  });
+
+  it('exits with code 2 and one line naming COOKIE_KEYS in production without secrets', async () => {
+    running = startMain({ NODE_ENV: 'production', DATA_DIR: dir });
+    const exit = await withTimeout(running.exited, 8_000, 'exit');
+
+    expect(exit.code).toBe(2);
+    const lines = exit.stderr.trimEnd().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain('COOKIE_KEYS');
+    expect(exit.stderr).not.toContain('    at ');
+    expect(existsSync(join(dir, 'secrets.json'))).toBe(false);
+  });
+
+  it('serves discovery and exits with code 0 on SIGTERM', async () => {
+    const port = await freePort();
+    running = startMain({ PORT: String(port), DATA_DIR: dir, DATABASE_URL: `sqlite:${join(dir, 'g.db')}` });
+    const discovery = `http://127.0.0.1:${port}/.well-known/openid-configuration`;
+
+    let status: number | undefined;
+    let body: { issuer?: string } = {};
+    const deadline = Date.now() + 8_000;
+    while (status !== 200 && Date.now() < deadline && running.child.exitCode === null) {
+      try {
+        const response = await fetch(discovery);
+        status = response.status;
+        body = (await response.json()) as { issuer?: string };
+      } catch {
+        await new Promise((resolveWait) => setTimeout(resolveWait, 100));
+      }
+    }
+    expect(status).toBe(200);
+    expect(body.issuer).toBe(`http://localhost:${port}`);
+
+    running.child.kill('SIGTERM');
+    const exit = await withTimeout(running.exited, 5_000, 'exit after SIGTERM');
+
+    expect(exit.signal).toBeNull();
+    expect(exit.code).toBe(0);
+    expect(exit.stdout).toContain('SIGTERM received');
+    expect(existsSync(join(dir, 'g.db'))).toBe(true);
+  });
+});
