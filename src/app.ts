@@ -85,6 +85,9 @@ export async function createApp(deps: AppDependencies): Promise<App> {
   // The provider runs mounted in this app, so its signed cookies use this app's keys.
   app.keys = secrets.cookieKeys;
   app.silent = true;
+  // Behind a TLS-terminating proxy, X-Forwarded-Proto tells the provider the request was https
+  // (secure cookies, correct URLs). Only when configured: otherwise anyone could claim it.
+  app.proxy = config.trustProxy;
   app.use(securityHeaders(config));
   app.use(errorPages(views, logger));
   app.use(createInteractionRouter({ provider, store, views, config }).routes());

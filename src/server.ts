@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import { createServer } from 'node:http';
+import type { RequestListener } from 'node:http';
 
 import type Provider from 'oidc-provider';
 
@@ -29,7 +30,15 @@ export async function startServer(initialConfig: Config, logger: Logger, options
   let config = initialConfig;
   const secrets = resolveSecrets(config);
   const store = await openStore(config.databaseUrl);
-  const server = createServer();
+  // The port opens before the app exists (an ephemeral port must be known to name the issuer), so
+  // requests arriving meanwhile wait for the app instead of hanging unanswered.
+  const ready = Promise.withResolvers<RequestListener | undefined>();
+  const server = createServer((req, res) => {
+    void ready.promise.then((handle) => {
+      if (handle) return handle(req, res);
+      res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8', 'retry-after': '5' }).end('Gatehouse failed to start\n');
+    });
+  });
   try {
     server.listen(config.port, options.host);
     await once(server, 'listening');
@@ -39,7 +48,7 @@ export async function startServer(initialConfig: Config, logger: Logger, options
       config = { ...config, issuer: `http://${options.host === '127.0.0.1' ? '127.0.0.1' : 'localhost'}:${port}` };
     }
     const { app, provider } = await createApp({ config, secrets, store, logger });
-    server.on('request', app.callback());
+    ready.resolve(app.callback());
 
     const sweeper = setInterval(() => {
       store.oidc.sweepExpired().catch((error: unknown) => logger.warn('sweeping expired records failed', { error }));
@@ -59,6 +68,7 @@ export async function startServer(initialConfig: Config, logger: Logger, options
 
     return { url: config.issuer, config, port, store, provider, secrets, close };
   } catch (error) {
+    ready.resolve(undefined);
     server.close();
     await store.close();
     throw error;

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 
 import { describeError } from '../src/app.ts';
 import { GatehouseError } from '../src/errors.ts';
+import { redirectUri, startGatehouse } from './helpers/gatehouse.ts';
 
 describe('describeError', () => {
   it('keeps a GatehouseError client error with its code and message', () => {
@@ -40,5 +41,37 @@ describe('describeError', () => {
 
   it('does not show a message an error marks as not for exposure', () => {
     expect(describeError(Object.assign(new Error('secret detail'), { status: 400, expose: false })).description).not.toContain('secret');
+  });
+});
+
+describe('behind a TLS-terminating proxy', () => {
+  const issuer = 'https://id.example.test';
+
+  async function interactionCookies(trustProxy: boolean): Promise<string[]> {
+    const gatehouse = await startGatehouse({ env: { ISSUER: issuer, TRUST_PROXY: String(trustProxy) } });
+    try {
+      const { clientId } = await gatehouse.addClient({ name: 'Proxied app' });
+      const query = new URLSearchParams({ client_id: clientId, response_type: 'code', scope: 'openid', redirect_uri: redirectUri, code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256' });
+      const response = await fetch(`http://127.0.0.1:${gatehouse.port}/auth?${query}`, {
+        redirect: 'manual',
+        headers: { host: 'id.example.test', 'x-forwarded-proto': 'https', 'x-forwarded-for': '203.0.113.7' },
+      });
+      expect(response.status).toBe(303);
+      return response.headers.getSetCookie();
+    } finally {
+      await gatehouse.stop();
+    }
+  }
+
+  it('trusts X-Forwarded-Proto only with TRUST_PROXY: then its cookies are Secure', async () => {
+    const trusted = await interactionCookies(true);
+    expect(trusted.length).toBeGreaterThan(0);
+    for (const cookie of trusted) expect(cookie.toLowerCase()).toContain('; secure');
+  });
+
+  it('ignores X-Forwarded-Proto without TRUST_PROXY: anyone could send it', async () => {
+    const untrusted = await interactionCookies(false);
+    expect(untrusted.length).toBeGreaterThan(0);
+    for (const cookie of untrusted) expect(cookie.toLowerCase()).not.toContain('; secure');
   });
 });

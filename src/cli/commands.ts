@@ -1,5 +1,6 @@
 import { createAccount, findAccountByIdOrEmail, setAccountDisabled } from '../accounts/accounts.ts';
-import { GatehouseError } from '../errors.ts';
+import { newAccountSchema } from '../accounts/schemas.ts';
+import { describeIssues, GatehouseError } from '../errors.ts';
 import { registerApi } from '../oidc/apis.ts';
 import { registerClient } from '../oidc/clients.ts';
 import type { AccountRecord, ApiRecord, ClientMetadata, ClientRecord } from '../store/types.ts';
@@ -110,6 +111,7 @@ export const commands: Record<string, Command> = {
     async run(ctx, values) {
       const grantTypes = list(values['grant-type']);
       const scopes = list(values.scope);
+      const now = new Date();
       const { metadata, clientSecret } = await registerClient(ctx.store, ctx.secrets.keyEncryptionKey, {
         name: text(values.name) ?? '',
         redirectUris: list(values['redirect-uri']),
@@ -119,8 +121,8 @@ export const commands: Record<string, Command> = {
         pkceExempt: values['pkce-exempt'] === true,
         ...(grantTypes.length ? { grantTypes: grantTypes as never } : {}),
         ...(scopes.length ? { scope: scopes.join(' ') } : {}),
-      });
-      const json = clientJson(metadata, new Date(), clientSecret);
+      }, now);
+      const json = clientJson(metadata, now, clientSecret);
       return { json, text: clientText(json) };
     },
   },
@@ -209,17 +211,21 @@ export const commands: Record<string, Command> = {
     positionals: [],
     async run(ctx, values) {
       if (!text(values.email)) throw new GatehouseError('invalid_input', '--email is required');
-      const password = await ctx.readSecret('Password: ');
-      if (!password) throw new GatehouseError('invalid_input', 'no password on stdin (pipe it in, or run in a terminal to be asked)');
-      const account = await createAccount(ctx.store, {
+      const details = {
         email: text(values.email)!,
-        password,
         ...(text(values.name) ? { name: text(values.name) } : {}),
         ...(text(values['given-name']) ? { givenName: text(values['given-name']) } : {}),
         ...(text(values['family-name']) ? { familyName: text(values['family-name']) } : {}),
         emailVerified: values.verified === true,
         roles: list(values.role),
-      });
+      };
+      // Check everything else before asking for the password, so nobody types it for nothing.
+      const checked = newAccountSchema.omit({ password: true }).safeParse(details);
+      if (!checked.success) throw new GatehouseError('invalid_input', describeIssues(checked.error.issues));
+      if (await ctx.store.accounts.findByEmail(checked.data.email)) throw new GatehouseError('conflict', `an account with email ${checked.data.email} already exists`);
+      const password = await ctx.readSecret('Password: ');
+      if (!password) throw new GatehouseError('invalid_input', 'no password on stdin (pipe it in, or run in a terminal to be asked)');
+      const account = await createAccount(ctx.store, { ...details, password });
       return { json: accountJson(account), text: `added user ${account.email} (id ${account.id})` };
     },
   },

@@ -12,8 +12,20 @@ export type CliIo = {
   stderr(text: string): void;
 };
 
-function usage(): string {
-  return ['usage: gatehouse <command> [options] [--json]', '', 'commands:', ...Object.values(commands).map((command) => `  ${command.usage}`)].join('\n');
+function usage(group?: string): string {
+  const listed = Object.entries(commands).filter(([name]) => !group || name.startsWith(`${group} `));
+  return ['usage: gatehouse <command> [options] [--json]', '', 'commands:', ...listed.map(([, command]) => `  ${command.usage}`)].join('\n');
+}
+
+// Validation speaks in the names of our input objects; the CLI's user knows the flags.
+const flagByField: Record<string, string> = {
+  name: '--name', redirectUris: '--redirect-uri', postLogoutRedirectUris: '--post-logout-redirect-uri', grantTypes: '--grant-type',
+  scope: '--scope', scopes: '--scope', identifier: '--identifier', signingAlg: '--signing-alg', accessTokenTtl: '--access-token-ttl',
+  email: '--email', givenName: '--given-name', familyName: '--family-name', roles: '--role',
+};
+
+export function inFlagTerms(message: string): string {
+  return message.replace(/(^|; )([A-Za-z]+)(?:\.\d+)*: /g, (whole, lead: string, field: string) => (flagByField[field] ? `${lead}${flagByField[field]}: ` : whole));
 }
 
 class UsageError extends Error {}
@@ -22,12 +34,20 @@ class UsageError extends Error {}
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
   const json = argv.includes('--json');
   const args = argv.filter((arg) => arg !== '--json');
-  if (args.length === 0 || args[0] === '--help' || args[0] === 'help') {
+  if (args[0] === '--help' || args[0] === 'help') {
     io.stdout(`${usage()}\n`);
-    return args.length === 0 ? 2 : 0;
+    return 0;
+  }
+  if (args.length === 0) {
+    io.stderr(`${usage()}\n`);
+    return 2;
   }
   const name = `${args[0]} ${args[1] ?? ''}`.trim();
   const command = commands[name];
+  if (!command && args.length === 1 && Object.keys(commands).some((known) => known.startsWith(`${args[0]} `))) {
+    io.stderr(`${usage(args[0])}\n`);
+    return 2;
+  }
   let store: { close(): Promise<void> } | undefined;
   try {
     if (!command) throw new UsageError(`unknown command "${name}"; run gatehouse --help`);
@@ -46,11 +66,13 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     io.stdout(json ? `${JSON.stringify(result.json, null, 2)}\n` : `${result.text}\n`);
     return 0;
   } catch (error) {
-    const message = error instanceof UsageError || isGatehouseError(error)
+    const message = error instanceof UsageError
       ? error.message
-      : (error as { issues?: [] }).issues
-        ? describeIssues((error as { issues: [] }).issues)
-        : `unexpected error: ${(error as Error).message}`;
+      : isGatehouseError(error)
+        ? inFlagTerms(error.message)
+        : (error as { issues?: [] }).issues
+          ? describeIssues((error as { issues: [] }).issues)
+          : `unexpected error: ${(error as Error).message}`;
     if (json) io.stderr(`${JSON.stringify({ error: isGatehouseError(error) ? error.code : error instanceof UsageError ? 'usage' : 'internal', message })}\n`);
     else io.stderr(`gatehouse: ${message}\n`);
     return error instanceof UsageError || (isGatehouseError(error) && error.code === 'invalid_config') ? 2 : 1;

@@ -1,3 +1,5 @@
+import { GatehouseError } from '../errors.ts';
+
 /** Reads all of stdin as UTF-8. */
 export async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
@@ -6,37 +8,48 @@ export async function readStdin(): Promise<string> {
 }
 
 /**
- * Reads a secret: on a terminal, prompts on stderr without echoing; from a pipe, takes stdin up to
- * the first line break. Never from argv, where it would land in shell history and `ps`.
+ * Reads a secret: on a terminal, prompts on stderr without echoing and asks twice (a typo at a
+ * hidden prompt would set a password nobody knows); from a pipe, takes stdin up to the first line
+ * break. Never from argv, where it would land in shell history and `ps`.
  */
 export async function readSecret(prompt: string): Promise<string> {
+  if (!process.stdin.isTTY) return (await readStdin()).split(/\r?\n/, 1)[0] ?? '';
+  const first = await promptHidden(prompt);
+  if (!first) return first;
+  const second = await promptHidden('Repeat it: ');
+  if (first !== second) throw new GatehouseError('invalid_input', 'the two passwords differ; nothing was changed');
+  return first;
+}
+
+function promptHidden(prompt: string): Promise<string> {
   const stdin = process.stdin;
-  if (!stdin.isTTY) return (await readStdin()).split(/\r?\n/, 1)[0] ?? '';
   process.stderr.write(prompt);
   stdin.setRawMode(true);
   stdin.resume();
   stdin.setEncoding('utf8');
   return new Promise((resolve, reject) => {
     let value = '';
-    const onData = (chunk: string) => {
-      for (const char of chunk) {
-        if (char === '\r' || char === '\n') {
-          finish();
-          return resolve(value);
-        }
-        if (char === '\u0003') {
-          finish();
-          return reject(new Error('cancelled'));
-        }
-        if (char === '\u007f' || char === '\b') value = value.slice(0, -1);
-        else value += char;
-      }
-    };
     const finish = () => {
       stdin.off('data', onData);
       stdin.setRawMode(false);
       stdin.pause();
       process.stderr.write('\n');
+    };
+    const onData = (chunk: string) => {
+      // An escape sequence (arrow keys, …) is not part of a password.
+      if (chunk.startsWith('\u001b')) return;
+      for (const char of chunk) {
+        if (char === '\r' || char === '\n' || char === '\u0004') {
+          finish();
+          return resolve(value);
+        }
+        if (char === '\u0003') {
+          finish();
+          return reject(new GatehouseError('invalid_input', 'cancelled; nothing was changed'));
+        }
+        if (char === '\u007f' || char === '\b') value = value.slice(0, -1);
+        else if (char >= ' ') value += char;
+      }
     };
     stdin.on('data', onData);
   });

@@ -39,6 +39,8 @@ export type Config = z.infer<typeof defaultsSchema> & {
   cookieKeys?: string[];
   /** 32-byte key that encrypts private keys and client secrets at rest. */
   keyEncryptionKey?: Buffer;
+  /** Trust X-Forwarded-Proto/-For from a TLS-terminating proxy in front. */
+  trustProxy: boolean;
 };
 
 /** One environment variable, how to read it, and where it goes. */
@@ -105,7 +107,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   }
   const environment = nodeEnv as Environment;
 
-  const config: Config = { ...defaults, env: environment, issuer: '', issuerExplicit: env.ISSUER !== undefined };
+  const config: Config = { ...defaults, env: environment, issuer: '', issuerExplicit: env.ISSUER !== undefined, trustProxy: false };
   if (env.PORT !== undefined) config.port = port(env.PORT) as number;
   if (env.DATABASE_URL !== undefined) {
     if (!/^(sqlite:|mongodb(\+srv)?:\/\/)./.test(env.DATABASE_URL)) {
@@ -119,6 +121,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   }
   config.dataDir = isAbsolute(config.dataDir) ? config.dataDir : resolve(cwd, config.dataDir);
   config.issuer = parseIssuer(env.ISSUER ?? `http://localhost:${config.port}`, environment);
+  if (env.TRUST_PROXY !== undefined) {
+    if (!['true', 'false', '1', '0'].includes(env.TRUST_PROXY)) fail('TRUST_PROXY', `must be true or false, got ${JSON.stringify(env.TRUST_PROXY)}`);
+    config.trustProxy = env.TRUST_PROXY === 'true' || env.TRUST_PROXY === '1';
+  }
   if (env.COOKIE_KEYS !== undefined) config.cookieKeys = parseCookieKeys(env.COOKIE_KEYS);
   if (env.KEY_ENCRYPTION_KEY !== undefined) config.keyEncryptionKey = parseEncryptionKey(env.KEY_ENCRYPTION_KEY);
 

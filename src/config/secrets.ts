@@ -35,11 +35,18 @@ export function resolveSecrets(config: Config): Secrets {
   const file = join(config.dataDir, 'secrets.json');
   let stored: z.infer<typeof fileSchema> | undefined;
   let source: Secrets['source'] = 'file';
+  let text: string | undefined;
   try {
-    stored = fileSchema.parse(JSON.parse(readFileSync(file, 'utf8')));
+    text = readFileSync(file, 'utf8');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
-      throw new GatehouseError('invalid_config', `${file} is unreadable or malformed; fix or delete it (deleting makes stored keys and client secrets unreadable)`);
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT') throw new GatehouseError('invalid_config', `cannot read ${file} (${code}); check DATA_DIR and its permissions`);
+  }
+  if (text !== undefined) {
+    try {
+      stored = fileSchema.parse(JSON.parse(text));
+    } catch {
+      throw new GatehouseError('invalid_config', `${file} is malformed; restore it from a backup (deleting it makes stored keys and client secrets unreadable)`);
     }
   }
   if (!stored) {

@@ -2,9 +2,14 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { loadConfig } from '../../src/config/load-config.ts';
+import { resolveSecrets } from '../../src/config/secrets.ts';
+import { providerMetadata } from '../../src/oidc/clients.ts';
+import { openStore } from '../../src/store/open-store.ts';
 import type { TestGatehouse } from '../helpers/gatehouse.ts';
 import { redirectUri, startGatehouse, testEnvironment } from '../helpers/gatehouse.ts';
 import { relyingParty, signIn } from '../helpers/relying-party.ts';
@@ -109,6 +114,67 @@ describe('gatehouse --help', () => {
       expect(usage).toContain(`  ${command}`);
     }
     expect(bare.code).toBe(2);
+    expect(bare.stdout).toBe('');
+    expect(bare.stderr).toContain('usage: gatehouse <command>');
+  });
+
+  it('lists a group’s subcommands when given only the group', async () => {
+    const { gatehouse } = freshCli();
+    const run = await gatehouse(['clients']);
+    expect(run.code).toBe(2);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toContain('  clients add');
+    expect(run.stderr).not.toContain('users add');
+  });
+
+  it('names the flags, not internal field names, in validation errors', async () => {
+    const { gatehouse } = freshCli();
+    const line = expectTextFailure(await gatehouse(['clients', 'add', '--name', 'x', '--redirect-uri', '/cb', '--grant-type', 'password']), { exit: 1, error: 'invalid_input', message: /--redirect-uri: "\/cb" is not an absolute URL/ });
+    expect(line).toContain('--grant-type: ');
+    expect(line).not.toMatch(/redirectUris|grantTypes/);
+    expectTextFailure(await gatehouse(['apis', 'add', '--identifier', 'https://api.example', '--access-token-ttl', '5']), { exit: 1, error: 'invalid_input', message: /--access-token-ttl: / });
+  });
+
+  it('checks a new user’s details before reading the password', async () => {
+    const { gatehouse } = freshCli();
+    // No password on stdin at all: the bad email and role are still what is reported.
+    expectTextFailure(await gatehouse(['users', 'add', '--email', 'bad', '--role', 'a b'], ''), { exit: 1, error: 'invalid_input', message: /--email: must be a valid email address; --role: / });
+  });
+});
+
+describe('gatehouse configuration', () => {
+  it('reports configuration problems as readable errors naming the variable', async () => {
+    const { dir } = freshCli();
+    const withEnv = (extra: NodeJS.ProcessEnv) => cliFor({ ...testEnvironment(dir), ...extra });
+    await Promise.all([
+      expectFailure(withEnv({ DATABASE_URL: 'postgres://db.example/gatehouse' }), ['clients', 'list'], { exit: 2, error: 'invalid_config', message: /^(gatehouse: )?DATABASE_URL must start with sqlite: or mongodb:\/\// }),
+      expectFailure(withEnv({ NODE_ENV: 'staging' }), ['users', 'list'], { exit: 2, error: 'invalid_config', message: /NODE_ENV must be one of development, production, test/ }),
+      expectFailure(withEnv({ NODE_ENV: 'production' }), ['apis', 'list'], { exit: 2, error: 'invalid_config', message: /COOKIE_KEYS must be set in production/ }),
+      expectFailure(withEnv({ PORT: 'eighty' }), ['clients', 'list'], { exit: 2, error: 'invalid_config', message: /PORT must be a whole number from 0 to 65535, got "eighty"/ }),
+    ]);
+    // Refused before anything was written.
+    expect(existsSync(join(dir, 'gatehouse.db'))).toBe(false);
+  });
+
+  it('lets commands started together on a fresh data directory share one database and one key', async () => {
+    const { dir, gatehouse } = freshCli();
+    const runs = await Promise.all(['a', 'b', 'c', 'd', 'e'].map((name) => gatehouse(['clients', 'add', '--json', '--name', `Job ${name}`, '--grant-type', 'client_credentials'])));
+    const added = runs.map((run) => jsonOf(run));
+    expect(new Set(added.map((c) => c.client_id)).size).toBe(5);
+
+    // Every secret opens with the key the server will use (DATA_DIR/secrets.json).
+    const config = loadConfig(testEnvironment(dir));
+    const store = await openStore(config.databaseUrl);
+    try {
+      const { keyEncryptionKey } = resolveSecrets(config);
+      for (const { client_id: id, client_secret: secret } of added) {
+        const record = await store.clients.find(id as string);
+        expect(record, `client ${id}`).toBeDefined();
+        expect(providerMetadata(record!, keyEncryptionKey).client_secret).toBe(secret);
+      }
+    } finally {
+      await store.close();
+    }
   });
 });
 
@@ -397,7 +463,7 @@ describe('gatehouse users', () => {
     expect(listed.map((user) => user.email)).toEqual(expect.arrayContaining([ada.email]));
     expect(listed.find((user) => user.id === adaId)).toMatchObject({ email: ada.email, roles: ['admin', 'auditor'], disabled: false });
     for (const run of [json, text]) {
-      expect(run.stdout).not.toMatch(/argon2|password|\$v=19\$/i);
+      expect(run.stdout).not.toMatch(/\$argon2|\$v=19\$|password_?hash/i);
     }
     expect(succeeded(text)).toMatch(new RegExp(`^${adaId}\\s+Ada@Example\\.com\\s+yes\\s+admin,auditor\\s+active$`, 'm'));
   });
@@ -414,7 +480,7 @@ describe('gatehouse users', () => {
     expect(shown).toMatch(new RegExp(`^id:\\s+${adaId}$`, 'm'));
     expect(shown).toMatch(/^email:\s+Ada@Example\.com \(verified\)$/m);
     expect(shown).toMatch(/^status:\s+active$/m);
-    expect(shown).not.toMatch(/argon2|password/i);
+    expect(shown).not.toMatch(/\$argon2|password_?hash/i);
     await expectFailure(gatehouse, ['users', 'show', 'nobody@example.com'], { exit: 1, error: 'not_found', message: /no account nobody@example\.com/ });
   });
 
@@ -510,6 +576,25 @@ describe('gatehouse against a running server', () => {
     succeeded(await gatehouse(['users', 'enable', bob.email]));
     const stillRejected = await fetch(`${server.url}/me`, { headers: { authorization: `Bearer ${accessToken}` } });
     expect(stillRejected.status).toBe(401);
+  });
+
+  it('issues API tokens at once for an API and a client_credentials client the CLI just added', async () => {
+    const identifier = 'https://api.example.test/inventory';
+    const [api, machine] = await Promise.all([
+      gatehouse(['apis', 'add', '--json', '--identifier', identifier, '--scope', 'stock:read', '--scope', 'stock:write', '--signing-alg', 'ES256']),
+      gatehouse(['clients', 'add', '--json', '--name', 'Stock sync', '--grant-type', 'client_credentials']),
+    ]);
+    expect(jsonOf(api).signing_alg).toBe('ES256');
+    const credentials = jsonOf(machine);
+    const config = await relyingParty(server, { clientId: credentials.client_id as string, clientSecret: credentials.client_secret as string });
+    const tokens = await client.clientCredentialsGrant(config, { scope: 'stock:read', resource: identifier });
+    expect(decodeProtectedHeader(tokens.access_token).alg).toBe('ES256');
+    const { payload } = await jwtVerify(tokens.access_token, createRemoteJWKSet(new URL(`${server.url}/jwks`)), { issuer: server.url, audience: identifier });
+    expect(payload).toMatchObject({ client_id: credentials.client_id, scope: 'stock:read' });
+
+    // Once the CLI removes the API, the server no longer issues tokens for it.
+    succeeded(await gatehouse(['apis', 'remove', identifier]));
+    await expect(client.clientCredentialsGrant(config, { scope: 'stock:read', resource: identifier })).rejects.toMatchObject({ error: 'invalid_target' });
   });
 
   it('shows an error page instead of the login page once the CLI removes the client', async () => {

@@ -1,9 +1,10 @@
 import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -14,21 +15,13 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load-config.ts';
 import { resolveSecrets } from '../../src/config/secrets.ts';
 import { GatehouseError } from '../../src/errors.ts';
+import { caught } from '../helpers/caught.ts';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 const cwd = '/srv/gatehouse';
 const cookieKey = 'k'.repeat(32);
 const encryptionKey = randomBytes(32);
 const productionSecrets = { COOKIE_KEYS: cookieKey, KEY_ENCRYPTION_KEY: encryptionKey.toString('base64') };
-
-function caught(work: () => unknown): unknown {
-  try {
-    work();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected an error, but none was thrown');
-}
 
 function configError(env: NodeJS.ProcessEnv): GatehouseError {
   const error = caught(() => loadConfig(env, cwd));
@@ -106,6 +99,7 @@ describe('loadConfig', () => {
     ['KEY_ENCRYPTION_KEY', { KEY_ENCRYPTION_KEY: randomBytes(16).toString('base64') }],
     ['KEY_ENCRYPTION_KEY', { KEY_ENCRYPTION_KEY: randomBytes(33).toString('base64') }],
     ['KEY_ENCRYPTION_KEY', { KEY_ENCRYPTION_KEY: 'not base64 at all!' }],
+    ['TRUST_PROXY', { TRUST_PROXY: 'yes' }],
   ])('rejects an invalid %s (%j) with a message naming it', (name, env) => {
     expect(configError(env).message.startsWith(`${name} `)).toBe(true);
   });
@@ -260,26 +254,60 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-describe('the server entry point (node src/main.ts)', () => {
-  let dir: string;
-  let running: ReturnType<typeof startMain> | undefined;
+const sleep = (ms: number) => new Promise((resolveWait) => setTimeout(resolveWait, ms));
 
-  beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'gatehouse-main-'));
-  });
+const discoveryUrl = (port: number) => `http://127.0.0.1:${port}/.well-known/openid-configuration`;
 
-  afterEach(async () => {
-    // Only if a test failed half-way: stop the process this test started.
-    if (running && running.child.exitCode === null && running.child.signalCode === null) {
-      running.child.kill('SIGKILL');
-      await running.exited;
+/** Polls discovery until it answers (or the process exits, or 15 s pass). */
+async function waitForDiscovery(port: number, child: ChildProcess): Promise<{ status?: number; body: { issuer?: string } }> {
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline && child.exitCode === null) {
+    try {
+      // A short timeout per attempt: a request that reaches the server too early may never be answered.
+      const response = await fetch(discoveryUrl(port), { signal: AbortSignal.timeout(1_000) });
+      return { status: response.status, body: (await response.json()) as { issuer?: string } };
+    } catch {
+      await sleep(100);
     }
-    running = undefined;
-    await rm(dir, { recursive: true, force: true });
-  });
+  }
+  return { body: {} };
+}
 
-  it('exits with code 2 and one line naming PORT when PORT is invalid', async () => {
-    running = startMain({ PORT: 'abc', DATA_DIR: dir });
+/** Connects until the port accepts a TCP connection (the server has called listen). */
+async function waitUntilAccepting(port: number, child: ChildProcess, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline && child.exitCode === null) {
+    const socket = connect(port, '127.0.0.1');
+    const accepted = await new Promise<boolean>((resolveAttempt) => {
+      socket.once('connect', () => resolveAttempt(true));
+      socket.once('error', () => resolveAttempt(false));
+    });
+    socket.destroy();
+    if (accepted) return;
+    await sleep(20);
+  }
+  throw new Error(`port ${port} did not accept connections within ${ms} ms`);
+}
+
+// Each test runs its own process on its own port and directory, so they can run side by side.
+describe.concurrent('the server entry point (node src/main.ts)', () => {
+  /** Starts main.ts in a fresh directory; the process and directory go when the test finishes. */
+  async function start(onTestFinished: (fn: () => Promise<void>) => void, env: (dir: string) => NodeJS.ProcessEnv) {
+    const dir = await mkdtemp(join(tmpdir(), 'gatehouse-main-'));
+    const running = startMain(env(dir));
+    onTestFinished(async () => {
+      // Only if the test failed half-way: stop the process this test started.
+      if (running.child.exitCode === null && running.child.signalCode === null) {
+        running.child.kill('SIGKILL');
+        await running.exited;
+      }
+      await rm(dir, { recursive: true, force: true });
+    });
+    return { ...running, dir };
+  }
+
+  it('exits with code 2 and one line naming PORT when PORT is invalid', async ({ expect, onTestFinished }) => {
+    const running = await start(onTestFinished, (dir) => ({ PORT: 'abc', DATA_DIR: dir }));
     const exit = await withTimeout(running.exited, 8_000, 'exit');
 
     expect(exit.code).toBe(2);
@@ -289,8 +317,8 @@ describe('the server entry point (node src/main.ts)', () => {
     expect(exit.stderr).not.toContain('    at ');
   });
 
-  it('exits with code 2 and one line naming COOKIE_KEYS in production without secrets', async () => {
-    running = startMain({ NODE_ENV: 'production', DATA_DIR: dir });
+  it('exits with code 2 and one line naming COOKIE_KEYS in production without secrets', async ({ expect, onTestFinished }) => {
+    const running = await start(onTestFinished, (dir) => ({ NODE_ENV: 'production', DATA_DIR: dir }));
     const exit = await withTimeout(running.exited, 8_000, 'exit');
 
     expect(exit.code).toBe(2);
@@ -298,26 +326,13 @@ describe('the server entry point (node src/main.ts)', () => {
     expect(lines).toHaveLength(1);
     expect(lines[0]).toContain('COOKIE_KEYS');
     expect(exit.stderr).not.toContain('    at ');
-    expect(existsSync(join(dir, 'secrets.json'))).toBe(false);
+    expect(existsSync(join(running.dir, 'secrets.json'))).toBe(false);
   });
 
-  it('serves discovery and exits with code 0 on SIGTERM', async () => {
+  it('serves discovery and exits with code 0 on SIGTERM', async ({ expect, onTestFinished }) => {
     const port = await freePort();
-    running = startMain({ PORT: String(port), DATA_DIR: dir, DATABASE_URL: `sqlite:${join(dir, 'g.db')}` });
-    const discovery = `http://127.0.0.1:${port}/.well-known/openid-configuration`;
-
-    let status: number | undefined;
-    let body: { issuer?: string } = {};
-    const deadline = Date.now() + 8_000;
-    while (status !== 200 && Date.now() < deadline && running.child.exitCode === null) {
-      try {
-        const response = await fetch(discovery);
-        status = response.status;
-        body = (await response.json()) as { issuer?: string };
-      } catch {
-        await new Promise((resolveWait) => setTimeout(resolveWait, 100));
-      }
-    }
+    const running = await start(onTestFinished, (dir) => ({ PORT: String(port), DATA_DIR: dir, DATABASE_URL: `sqlite:${join(dir, 'g.db')}` }));
+    const { status, body } = await waitForDiscovery(port, running.child);
     expect(status).toBe(200);
     expect(body.issuer).toBe(`http://localhost:${port}`);
 
@@ -327,6 +342,24 @@ describe('the server entry point (node src/main.ts)', () => {
     expect(exit.signal).toBeNull();
     expect(exit.code).toBe(0);
     expect(exit.stdout).toContain('SIGTERM received');
-    expect(existsSync(join(dir, 'g.db'))).toBe(true);
+    expect(existsSync(join(running.dir, 'g.db'))).toBe(true);
+  });
+
+  it('answers a request that arrives as soon as the port accepts connections', async ({ expect, onTestFinished }) => {
+    const port = await freePort();
+    const running = await start(onTestFinished, (dir) => ({ PORT: String(port), DATA_DIR: dir, DATABASE_URL: `sqlite:${join(dir, 'g.db')}` }));
+    await waitUntilAccepting(port, running.child, 8_000);
+
+    // Load balancers and health checks connect as soon as the port is open; the answer may wait
+    // for start-up to finish, but it must come.
+    const early = fetch(discoveryUrl(port), { signal: AbortSignal.timeout(15_000) }).then(
+      (response) => response.status,
+      (error: unknown) => `no answer: ${(error as Error).name}`,
+    );
+    expect((await waitForDiscovery(port, running.child)).status).toBe(200);
+    // The server now answers new requests; one still waiting after this has been dropped.
+    const status = await Promise.race([early, sleep(1_000).then(() => 'no answer 1 s after the server answered others')]);
+
+    expect(status).toBe(200);
   });
 });

@@ -35,11 +35,11 @@ export function testEnvironment(dir: string, port = 0): NodeJS.ProcessEnv {
  * Starts the real server on an ephemeral port with a fresh SQLite file in a temporary directory.
  * The issuer is the loopback address it listens on.
  */
-export async function startGatehouse(options: { dir?: string } = {}): Promise<TestGatehouse> {
+export async function startGatehouse(options: { dir?: string; env?: NodeJS.ProcessEnv } = {}): Promise<TestGatehouse> {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'gatehouse-test-'));
-  const env = testEnvironment(dir);
+  const env = { ...testEnvironment(dir), ...options.env };
   const server = await startServer(loadConfig(env), createLogger({ silent: !process.env.GATEHOUSE_TEST_LOGS }), { host: '127.0.0.1' });
-  return wrap(server, dir, { ...env, ISSUER: server.url, PORT: String(server.port) });
+  return wrap(server, dir, { ...env, ISSUER: env.ISSUER ?? server.url, PORT: String(server.port) });
 }
 
 function wrap(server: RunningServer, dir: string, env: NodeJS.ProcessEnv): TestGatehouse {

@@ -4,20 +4,12 @@ import { describe, expect, it } from 'vitest';
 
 import { GatehouseError } from '../../src/errors.ts';
 import { encryptionKeyId, open, seal } from '../../src/keys/encryption.ts';
+import { caught } from '../helpers/caught.ts';
 
 const key = randomBytes(32);
 const otherKey = randomBytes(32);
 const context = 'signing-key:kid-1';
 const plaintext = JSON.stringify({ kty: 'EC', d: 'private-scalar', note: 'ünïcødé ✓' });
-
-function caught(work: () => unknown): unknown {
-  try {
-    work();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected an error, but none was thrown');
-}
 
 function expectGatehouseError(work: () => unknown): GatehouseError {
   const error = caught(work);

@@ -12,6 +12,7 @@ import { schemaVersion } from '../../src/store/sqlite/database.ts';
 import { openSqliteStore } from '../../src/store/sqlite/index.ts';
 import type { Store } from '../../src/store/types.ts';
 import { describeStoreContract } from './store-contract.ts';
+import { caught } from '../helpers/caught.ts';
 
 describeStoreContract('sqlite', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'gatehouse-store-'));
@@ -31,15 +32,6 @@ describeStoreContract('sqlite', async () => {
     },
   };
 });
-
-function caught(work: () => unknown): unknown {
-  try {
-    work();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected an error, but none was thrown');
-}
 
 /** Reads a pragma through a connection of its own, as another process would see the file. */
 function readPragma(path: string, pragma: string): unknown {

@@ -1,8 +1,9 @@
 import type { DatabaseSync } from 'node:sqlite';
 
-import { GatehouseError } from '../../errors.ts';
 import { normalizeEmail } from '../normalize-email.ts';
 import type { AccountRecord, AccountStore } from '../types.ts';
+import { transaction } from './database.ts';
+import { insertOrConflict } from './unique.ts';
 
 type Row = {
   id: string;
@@ -31,10 +32,6 @@ function toRecord(row: Row | undefined): AccountRecord | undefined {
   };
 }
 
-function isUniqueViolation(error: unknown): boolean {
-  return error instanceof Error && /UNIQUE constraint failed/.test(error.message);
-}
-
 export function createSqliteAccountStore(db: DatabaseSync, clock: () => number = Date.now): AccountStore {
   const statements = {
     insert: db.prepare(`
@@ -51,16 +48,14 @@ export function createSqliteAccountStore(db: DatabaseSync, clock: () => number =
   return {
     async create(account) {
       const now = clock();
-      try {
-        statements.insert.run(
+      insertOrConflict(
+        () => statements.insert.run(
           account.id, account.email, normalizeEmail(account.email), account.passwordHash,
           account.emailVerified ? 1 : 0, JSON.stringify(account.profile), JSON.stringify(account.roles),
           account.disabled ? 1 : 0, now, now,
-        );
-      } catch (error) {
-        if (isUniqueViolation(error)) throw new GatehouseError('conflict', `an account with email ${account.email} already exists`);
-        throw error;
-      }
+        ),
+        `an account with email ${account.email} already exists`,
+      );
       return toRecord(statements.byId.get(account.id) as Row)!;
     },
     async findById(id) {
@@ -73,14 +68,18 @@ export function createSqliteAccountStore(db: DatabaseSync, clock: () => number =
       return (statements.list.all() as Row[]).map((row) => toRecord(row)!);
     },
     async update(id, patch) {
-      const current = toRecord(statements.byId.get(id) as Row | undefined);
-      if (!current) return undefined;
-      const next = { ...current, ...patch };
-      statements.update.run(
-        next.passwordHash, next.emailVerified ? 1 : 0, JSON.stringify(next.profile), JSON.stringify(next.roles),
-        next.disabled ? 1 : 0, clock(), id,
-      );
-      return toRecord(statements.byId.get(id) as Row);
+      // Read and write in one transaction, so a concurrent writer (another process) cannot
+      // slip in between and have its change overwritten.
+      return transaction(db, () => {
+        const current = toRecord(statements.byId.get(id) as Row | undefined);
+        if (!current) return undefined;
+        const next = { ...current, ...patch };
+        statements.update.run(
+          next.passwordHash, next.emailVerified ? 1 : 0, JSON.stringify(next.profile), JSON.stringify(next.roles),
+          next.disabled ? 1 : 0, clock(), id,
+        );
+        return toRecord(statements.byId.get(id) as Row);
+      });
     },
   };
 }

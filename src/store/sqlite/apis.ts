@@ -1,7 +1,7 @@
 import type { DatabaseSync } from 'node:sqlite';
 
-import { GatehouseError } from '../../errors.ts';
 import type { ApiRecord, ApiStore } from '../types.ts';
+import { insertOrConflict } from './unique.ts';
 
 type Row = { identifier: string; name: string | null; scopes: string; signing_alg: string; access_token_ttl: number; created_at: number };
 
@@ -26,14 +26,10 @@ export function createSqliteApiStore(db: DatabaseSync): ApiStore {
   };
   return {
     async create(api) {
-      try {
-        statements.insert.run(api.identifier, api.name ?? null, JSON.stringify(api.scopes), api.signingAlg, api.accessTokenTtl, api.createdAt.getTime());
-      } catch (error) {
-        if (error instanceof Error && /UNIQUE|PRIMARY KEY/.test(error.message)) {
-          throw new GatehouseError('conflict', `an API with identifier ${api.identifier} already exists`);
-        }
-        throw error;
-      }
+      insertOrConflict(
+        () => statements.insert.run(api.identifier, api.name ?? null, JSON.stringify(api.scopes), api.signingAlg, api.accessTokenTtl, api.createdAt.getTime()),
+        `an API with identifier ${api.identifier} already exists`,
+      );
     },
     async find(identifier) {
       return toRecord(statements.find.get(identifier) as Row | undefined);

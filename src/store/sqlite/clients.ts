@@ -1,7 +1,7 @@
 import type { DatabaseSync } from 'node:sqlite';
 
-import { GatehouseError } from '../../errors.ts';
 import type { ClientMetadata, ClientRecord, ClientStore } from '../types.ts';
+import { insertOrConflict } from './unique.ts';
 
 type Row = { client_id: string; metadata: string; encrypted_secret: string | null; created_at: number };
 
@@ -23,14 +23,10 @@ export function createSqliteClientStore(db: DatabaseSync): ClientStore {
   };
   return {
     async create(client) {
-      try {
-        statements.insert.run(client.metadata.client_id, JSON.stringify(client.metadata), client.encryptedSecret ?? null, client.createdAt.getTime());
-      } catch (error) {
-        if (error instanceof Error && /UNIQUE|PRIMARY KEY/.test(error.message)) {
-          throw new GatehouseError('conflict', `a client with id ${client.metadata.client_id} already exists`);
-        }
-        throw error;
-      }
+      insertOrConflict(
+        () => statements.insert.run(client.metadata.client_id, JSON.stringify(client.metadata), client.encryptedSecret ?? null, client.createdAt.getTime()),
+        `a client with id ${client.metadata.client_id} already exists`,
+      );
     },
     async find(clientId) {
       return toRecord(statements.find.get(clientId) as Row | undefined);

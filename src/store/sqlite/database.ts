@@ -78,31 +78,45 @@ export function openDatabase(path: string): DatabaseSync {
   } catch (error) {
     throw new GatehouseError('store_unavailable', `cannot open SQLite database ${path}: ${(error as Error).message}`, { cause: error });
   }
-  // The CLI and other instances write to the same file while the server runs: WAL lets readers
-  // and one writer work side by side, and busy_timeout waits for a lock instead of failing.
-  db.exec('PRAGMA busy_timeout = 5000');
-  db.exec('PRAGMA journal_mode = WAL');
-  db.exec('PRAGMA synchronous = NORMAL');
-  db.exec('PRAGMA foreign_keys = ON');
-  migrate(db, path);
+  try {
+    db.exec('PRAGMA busy_timeout = 5000');
+    refuseNewerSchema(db, path);
+    // The CLI and other instances write to the same file while the server runs: WAL lets readers
+    // and one writer work side by side, and busy_timeout waits for a lock instead of failing.
+    db.exec('PRAGMA journal_mode = WAL');
+    db.exec('PRAGMA synchronous = NORMAL');
+    db.exec('PRAGMA foreign_keys = ON');
+    migrate(db);
+  } catch (error) {
+    db.close();
+    throw error;
+  }
   return db;
 }
 
-function migrate(db: DatabaseSync, path: string): void {
-  const { user_version: current } = db.prepare('PRAGMA user_version').get() as { user_version: number };
+function readVersion(db: DatabaseSync): number {
+  return (db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version;
+}
+
+/** Checked before anything touches the file: a database from a newer Gatehouse is left as it is. */
+function refuseNewerSchema(db: DatabaseSync, path: string): void {
+  const current = readVersion(db);
   if (current > migrations.length) {
     throw new GatehouseError(
       'store_unavailable',
       `database ${path} has schema version ${current}, newer than this Gatehouse understands (${migrations.length}); upgrade Gatehouse`,
     );
   }
+}
+
+function migrate(db: DatabaseSync): void {
+  const current = readVersion(db);
   for (let version = current; version < migrations.length; version += 1) {
     // BEGIN IMMEDIATE takes the write lock first, so two processes starting together cannot both
     // run the same step; the loser re-reads the version inside the transaction and skips.
     db.exec('BEGIN IMMEDIATE');
     try {
-      const { user_version: now } = db.prepare('PRAGMA user_version').get() as { user_version: number };
-      if (now === version) {
+      if (readVersion(db) === version) {
         db.exec(migrations[version]!);
         db.exec(`PRAGMA user_version = ${version + 1}`);
       }
