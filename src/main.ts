@@ -18,7 +18,7 @@ async function main(): Promise<void> {
   database:  ${config.databaseUrl}
 
 Next steps:
-  add a user:    echo 'a-long-password' | npx gatehouse users add --email you@example.com --verified
+  add a user:    npx gatehouse users add --email you@example.com --verified   (asks for the password)
   add a client:  npx gatehouse clients add --name "My app" --redirect-uri http://localhost:8080/callback`);
 
   let stopping = false;
