@@ -3,7 +3,7 @@ import type { InteractionResults } from 'oidc-provider';
 
 import { describeScope } from '../oidc/scopes.ts';
 
-type InteractionDetails = Awaited<ReturnType<Provider['interactionDetails']>>;
+export type InteractionDetails = Awaited<ReturnType<Provider['interactionDetails']>>;
 
 type ConsentDetails = {
   missingOIDCScope?: string[];

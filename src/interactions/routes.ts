@@ -12,12 +12,13 @@ import type { Config } from '../config/load-config.ts';
 import { GatehouseError, isGatehouseError } from '../errors.ts';
 import type { Store } from '../store/types.ts';
 import { describeConsent, grantConsent } from './consent.ts';
+import type { InteractionDetails } from './consent.ts';
 import type { Views } from './views.ts';
 import { viewsDir } from './views.ts';
 
 export type InteractionDependencies = { provider: Provider; store: Store; views: Views; config: Config };
 
-/** Reads one form field as a string; a missing or repeated field becomes '' and fails validation. */
+/** One form field as parsed: a missing field is undefined, a repeated one an array (both fail validation). */
 function field(body: unknown, name: string): unknown {
   return body && typeof body === 'object' ? (body as Record<string, unknown>)[name] : undefined;
 }
@@ -25,6 +26,17 @@ function field(body: unknown, name: string): unknown {
 async function clientName(provider: Provider, clientId: unknown): Promise<string> {
   const client = typeof clientId === 'string' ? await provider.Client.find(clientId) : undefined;
   return client?.clientName ?? client?.clientId ?? 'an application';
+}
+
+/**
+ * The interaction this browser is in (from its cookie), which must be the one the URL names and,
+ * when given, be at the expected step. Anything else is a stale tab or a forged request.
+ */
+async function currentInteraction(provider: Provider, ctx: Context, step?: 'login' | 'consent'): Promise<InteractionDetails> {
+  const details = await provider.interactionDetails(ctx.req, ctx.res);
+  if (details.uid !== ctx.params.uid) throw new GatehouseError('invalid_input', 'This sign-in request does not match your browser session. Start again from the application.');
+  if (step && details.prompt.name !== step) throw new GatehouseError('invalid_input', 'This sign-in step is already complete. Start again from the application.');
+  return details;
 }
 
 /** Our own pages: login, consent, and the landing page. Logic lives in accounts/ and consent.ts. */
@@ -44,7 +56,7 @@ export function createInteractionRouter(deps: InteractionDependencies): Router {
     ctx.body = stylesheet;
   });
 
-  async function renderLogin(ctx: Context, details: Awaited<ReturnType<Provider['interactionDetails']>>, extra: { error?: string; email?: string } = {}, status = 200) {
+  async function renderLogin(ctx: Context, details: InteractionDetails, extra: { error?: string; email?: string } = {}, status = 200) {
     views.render(ctx, 'login', {
       title: 'Sign in',
       uid: details.uid,
@@ -55,8 +67,7 @@ export function createInteractionRouter(deps: InteractionDependencies): Router {
   }
 
   router.get('/interaction/:uid', async (ctx) => {
-    const details = await provider.interactionDetails(ctx.req, ctx.res);
-    if (details.uid !== ctx.params.uid) throw new GatehouseError('invalid_input', 'This sign-in request does not match your browser session. Start again from the application.');
+    const details = await currentInteraction(provider, ctx);
     switch (details.prompt.name) {
       case 'login':
         return renderLogin(ctx, details);
@@ -73,10 +84,11 @@ export function createInteractionRouter(deps: InteractionDependencies): Router {
   });
 
   router.post('/interaction/:uid/login', form, async (ctx) => {
-    const details = await provider.interactionDetails(ctx.req, ctx.res);
-    if (details.prompt.name !== 'login' || details.uid !== ctx.params.uid) throw new GatehouseError('invalid_input', 'This sign-in step is already complete. Start again from the application.');
-    const parsed = loginFormSchema.safeParse({ email: field(ctx.request.body, 'email'), password: field(ctx.request.body, 'password') });
-    const email = typeof field(ctx.request.body, 'email') === 'string' ? (field(ctx.request.body, 'email') as string).slice(0, 254) : '';
+    const details = await currentInteraction(provider, ctx, 'login');
+    const submitted = { email: field(ctx.request.body, 'email'), password: field(ctx.request.body, 'password') };
+    const parsed = loginFormSchema.safeParse(submitted);
+    // Shown again in the form (escaped by the template), so a typo in the password costs one field.
+    const email = typeof submitted.email === 'string' ? submitted.email.slice(0, 254) : '';
     if (!parsed.success) return renderLogin(ctx, details, { error: 'Enter your email address and password.', email }, 400);
     let accountId: string;
     try {
@@ -91,8 +103,7 @@ export function createInteractionRouter(deps: InteractionDependencies): Router {
   });
 
   router.post('/interaction/:uid/consent', form, async (ctx) => {
-    const details = await provider.interactionDetails(ctx.req, ctx.res);
-    if (details.prompt.name !== 'consent' || details.uid !== ctx.params.uid) throw new GatehouseError('invalid_input', 'This consent step is already complete. Start again from the application.');
+    const details = await currentInteraction(provider, ctx, 'consent');
     const decision = field(ctx.request.body, 'decision');
     if (decision !== 'allow' && decision !== 'deny') throw new GatehouseError('invalid_input', 'Choose Allow or Deny.');
     const result = decision === 'allow'
@@ -102,8 +113,7 @@ export function createInteractionRouter(deps: InteractionDependencies): Router {
   });
 
   router.post('/interaction/:uid/abort', async (ctx) => {
-    const details = await provider.interactionDetails(ctx.req, ctx.res);
-    if (details.uid !== ctx.params.uid) throw new GatehouseError('invalid_input', 'This sign-in request does not match your browser session.');
+    await currentInteraction(provider, ctx);
     await provider.interactionFinished(ctx.req, ctx.res, { error: 'access_denied', error_description: 'The user cancelled the sign-in.' }, { mergeWithLastSubmission: false });
   });
 
