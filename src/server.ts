@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import { createServer } from 'node:http';
-import type { RequestListener } from 'node:http';
+import type { RequestListener, Server } from 'node:http';
 
 import type Provider from 'oidc-provider';
 
@@ -19,6 +19,8 @@ export type RunningServer = {
   /** The configuration it runs with (the issuer filled in when PORT was 0). */
   config: Config;
   port: number;
+  /** The Node HTTP server, for timeouts and for watching requests arrive. */
+  httpServer: Server;
   store: Store;
   provider: Provider;
   secrets: Secrets;
@@ -66,7 +68,7 @@ export async function startServer(initialConfig: Config, logger: Logger, options
       await store.close();
     })());
 
-    return { url: config.issuer, config, port, store, provider, secrets, close };
+    return { url: config.issuer, config, port, httpServer: server, store, provider, secrets, close };
   } catch (error) {
     ready.resolve(undefined);
     server.close();
