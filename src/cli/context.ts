@@ -10,16 +10,13 @@ export type CliContext = {
   config: Config;
   secrets: Secrets;
   store: Store;
-  json: boolean;
-  readStdin(): Promise<string>;
   /** Prompts without echo on a terminal; reads stdin otherwise. */
   readSecret(prompt: string): Promise<string>;
-  out(text: string): void;
 };
 
-export async function openCliContext(env: NodeJS.ProcessEnv, json: boolean, io: Pick<CliContext, 'readStdin' | 'readSecret' | 'out'>): Promise<CliContext> {
+export async function openCliContext(env: NodeJS.ProcessEnv, readSecret: CliContext['readSecret']): Promise<CliContext> {
   const config = loadConfig(env);
   const secrets = resolveSecrets(config);
   const store = await openStore(config.databaseUrl);
-  return { config, secrets, store, json, ...io };
+  return { config, secrets, store, readSecret };
 }

@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { describeIssues, isGatehouseError } from '../errors.ts';
 import { commands } from './commands.ts';
 import { openCliContext } from './context.ts';
-import { readSecret, readStdin } from './stdin.ts';
+import { readSecret } from './stdin.ts';
 
 export type CliIo = {
   env: NodeJS.ProcessEnv;
@@ -60,7 +60,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     if (parsed.positionals.length !== command.positionals.length) {
       throw new UsageError(`expected ${command.positionals.join(' ') || 'no arguments'}\nusage: gatehouse ${command.usage}`);
     }
-    const ctx = await openCliContext(io.env, json, { readStdin, readSecret, out: io.stdout });
+    const ctx = await openCliContext(io.env, readSecret);
     store = ctx.store;
     const result = await command.run(ctx, parsed.values as never, parsed.positionals);
     io.stdout(json ? `${JSON.stringify(result.json, null, 2)}\n` : `${result.text}\n`);
