@@ -5,6 +5,7 @@ import Provider, { errors } from 'oidc-provider';
 import type { Config } from './config/load-config.ts';
 import type { Secrets } from './config/secrets.ts';
 import { isGatehouseError } from './errors.ts';
+import { healthRoutes, storeOutage } from './health.ts';
 import { createInteractionRouter } from './interactions/routes.ts';
 import type { Views } from './interactions/views.ts';
 import { createViews } from './interactions/views.ts';
@@ -89,7 +90,9 @@ export async function createApp(deps: AppDependencies): Promise<App> {
   // (secure cookies, correct URLs). Only when configured: otherwise anyone could claim it.
   app.proxy = config.trustProxy;
   app.use(securityHeaders(config));
+  app.use(storeOutage(store, views));
   app.use(errorPages(views, logger));
+  app.use(healthRoutes(store).routes());
   app.use(createInteractionRouter({ provider, store, views, config }).routes());
   app.use(mount(provider));
   return { app, provider };

@@ -11,6 +11,7 @@ export type ErrorCode =
   | 'account_disabled'
   | 'unsupported_database'
   | 'store_unavailable'
+  | 'migration_required'
   | 'internal';
 
 const statusByCode: Record<ErrorCode, number> = {
@@ -22,6 +23,7 @@ const statusByCode: Record<ErrorCode, number> = {
   account_disabled: 403,
   unsupported_database: 500,
   store_unavailable: 503,
+  migration_required: 500,
   internal: 500,
 };
 

@@ -6,6 +6,7 @@ import type { RequestListener, Server } from 'node:http';
 import type Provider from 'oidc-provider';
 
 import { createApp } from './app.ts';
+import { GatehouseError } from './errors.ts';
 import type { Config } from './config/load-config.ts';
 import type { Secrets } from './config/secrets.ts';
 import { resolveSecrets } from './config/secrets.ts';
@@ -28,10 +29,28 @@ export type RunningServer = {
   close(): Promise<void>;
 };
 
+/**
+ * Development creates missing indexes by itself; production refuses to run without them, since
+ * building an index on a large collection is an operator's decision (`gatehouse db migrate`).
+ */
+async function prepareSchema(store: Store, config: Config): Promise<void> {
+  if (config.env !== 'production') return store.migrate();
+  const pending = await store.pendingMigrations();
+  if (pending.length) {
+    throw new GatehouseError('migration_required', `the database is missing ${pending.join(', ')}; run \`npx gatehouse db migrate\` first`);
+  }
+}
+
 export async function startServer(initialConfig: Config, logger: Logger, options: { host?: string } = {}): Promise<RunningServer> {
   let config = initialConfig;
   const secrets = resolveSecrets(config);
   const store = await openStore(config.databaseUrl);
+  try {
+    await prepareSchema(store, config);
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
   // The port opens before the app exists (an ephemeral port must be known to name the issuer), so
   // requests arriving meanwhile wait for the app instead of hanging unanswered.
   const ready = Promise.withResolvers<RequestListener | undefined>();

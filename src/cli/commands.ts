@@ -95,6 +95,27 @@ function parseInteger(value: string | undefined, name: string): number | undefin
 }
 
 export const commands: Record<string, Command> = {
+  'db migrate': {
+    usage: 'db migrate   (creates missing tables and indexes; safe to repeat)',
+    options: {},
+    positionals: [],
+    async run(ctx) {
+      const pending = await ctx.store.pendingMigrations();
+      await ctx.store.migrate();
+      return { json: { store: ctx.store.kind, applied: pending }, text: pending.length ? `applied: ${pending.join(', ')}` : 'the database is up to date' };
+    },
+  },
+  'db status': {
+    usage: 'db status',
+    options: {},
+    positionals: [],
+    async run(ctx) {
+      await ctx.store.ping();
+      const pending = await ctx.store.pendingMigrations();
+      return { json: { store: ctx.store.kind, pending }, text: pending.length ? `${ctx.store.kind}: pending ${pending.join(', ')}` : `${ctx.store.kind}: up to date` };
+    },
+  },
+
   'clients add': {
     usage: 'clients add --name N --redirect-uri U [--redirect-uri U2] [--post-logout-redirect-uri U] [--public] [--first-party] [--pkce-exempt] [--grant-type T …] [--scope S]',
     options: {

@@ -39,7 +39,7 @@ export async function generateSigningKey(alg: SigningAlgorithm, encryptionKey: B
 /**
  * Makes sure a current key exists for every algorithm, generating and storing the missing ones,
  * and returns the private JWKS the provider signs with. Safe when several processes start at once:
- * the store keeps the first key of each kid and we re-read the ring after inserting.
+ * the store accepts only the first current key of each algorithm, and returns the ring it kept.
  */
 export async function loadSigningKeys(store: SigningKeyStore, encryptionKey: Buffer, now = new Date()): Promise<{ keys: PrivateJwk[] }> {
   let ring = await store.list();
@@ -47,8 +47,8 @@ export async function loadSigningKeys(store: SigningKeyStore, encryptionKey: Buf
   if (missing.length) {
     ring = await store.insert(await Promise.all(missing.map((alg) => generateSigningKey(alg, encryptionKey, now))));
   }
-  // One signing key per algorithm: the oldest current one, so every instance picks the same. Every
-  // other key of the ring is still published, so tokens it signed keep verifying.
+  // The store keeps one current key per algorithm, so instances starting together agree on it.
+  // Every other key of the ring is still published, so tokens it signed keep verifying.
   const signing = signingAlgorithms.map((alg) => ring.find((key) => key.alg === alg && key.state === 'current')!);
   const ordered = [...signing, ...ring.filter((key) => !signing.includes(key))];
   return { keys: ordered.map((key) => JSON.parse(open(key.encryptedPrivateJwk, encryptionKey, sealContext(key.kid))) as PrivateJwk) };

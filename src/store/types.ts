@@ -133,12 +133,21 @@ export type SigningKeyRecord = {
 
 export interface SigningKeyStore {
   list(): Promise<SigningKeyRecord[]>;
-  /** Inserts keys unless one with the same kid exists; returns the ring as stored afterwards. */
+  /**
+   * Inserts keys, skipping one whose kid exists or that would be a second `current` key for its
+   * alg (the store enforces at most one); returns the ring as stored afterwards.
+   */
   insert(keys: SigningKeyRecord[]): Promise<SigningKeyRecord[]>;
 }
 
 export interface Store {
   readonly kind: 'sqlite' | 'mongodb';
+  /** Resolves when the database answers; throws GatehouseError('store_unavailable') otherwise. */
+  ping(): Promise<void>;
+  /** Brings the schema (tables, indexes) up to date. Idempotent; safe from several processes. */
+  migrate(): Promise<void>;
+  /** What `migrate` would still create (index or migration names); empty when up to date. */
+  pendingMigrations(): Promise<string[]>;
   readonly oidc: OidcStore;
   readonly accounts: AccountStore;
   readonly clients: ClientStore;

@@ -1,14 +1,10 @@
-import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { connect, createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
@@ -16,8 +12,8 @@ import { loadConfig } from '../../src/config/load-config.ts';
 import { resolveSecrets } from '../../src/config/secrets.ts';
 import { GatehouseError } from '../../src/errors.ts';
 import { caught } from '../helpers/caught.ts';
+import { freePort, sleep, startMain, withTimeout } from '../helpers/main-process.ts';
 
-const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 const cwd = '/srv/gatehouse';
 const cookieKey = 'k'.repeat(32);
 const encryptionKey = randomBytes(32);
@@ -217,44 +213,6 @@ describe('resolveSecrets', () => {
     expect(readFileSync(file, 'utf8')).toBe('{"cookieKeys": []}');
   });
 });
-
-type Exit = { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string };
-
-/** Runs the real server entry point with only the given environment (no inherited NODE_ENV from vitest). */
-function startMain(env: NodeJS.ProcessEnv) {
-  const child = spawn(process.execPath, ['src/main.ts'], {
-    cwd: repoRoot,
-    env: { PATH: process.env.PATH, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const exited = new Promise<Exit>((resolveExit) => {
-    child.on('close', (code, signal) => resolveExit({ code, signal, stdout, stderr }));
-  });
-  return { child, exited };
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not happen within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolveClose) => server.close(() => resolveClose()));
-  return port;
-}
-
-const sleep = (ms: number) => new Promise((resolveWait) => setTimeout(resolveWait, ms));
 
 const discoveryUrl = (port: number) => `http://127.0.0.1:${port}/.well-known/openid-configuration`;
 

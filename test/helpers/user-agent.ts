@@ -12,10 +12,11 @@ export class UserAgent {
   readonly jar = new CookieJar();
   /** Every URL visited, in order: lets tests assert what was (not) redirected to. */
   readonly visited: string[] = [];
-  readonly origin: string;
+  /** The provider's origins (several instances of one provider); redirects elsewhere stop navigation. */
+  readonly origins: Set<string>;
 
-  constructor(origin: string) {
-    this.origin = new URL(origin).origin;
+  constructor(...origins: string[]) {
+    this.origins = new Set(origins.map((origin) => new URL(origin).origin));
   }
 
   async request(url: string, init: { method?: string; body?: URLSearchParams | string; headers?: Record<string, string> } = {}): Promise<Response> {
@@ -35,7 +36,7 @@ export class UserAgent {
     let current = url;
     for (let hops = 0; hops < 20 && response.status >= 300 && response.status < 400; hops += 1) {
       const location = new URL(response.headers.get('location')!, current).href;
-      if (new URL(location).origin !== this.origin) return { redirectedTo: location };
+      if (!this.origins.has(new URL(location).origin)) return { redirectedTo: location };
       current = location;
       response = await this.request(current);
     }

@@ -500,11 +500,23 @@ export function describeStoreContract(name: string, openStore: () => Promise<Ope
         await store.signingKeys.insert([original]);
 
         const impostor = newSigningKey('kid-1', { alg: 'RS256', encryptedPrivateJwk: 'v1.other.private', publicJwk: { kty: 'RSA', n: 'other', e: 'AQAB' } });
-        const added = newSigningKey('kid-2', { createdAt: new Date('2024-06-01T00:00:00Z') });
+        const added = newSigningKey('kid-2', { alg: 'EdDSA', createdAt: new Date('2024-06-01T00:00:00Z') });
         const ring = await store.signingKeys.insert([impostor, added]);
 
         expect(ring).toEqual([original, added]);
         expect(await store.signingKeys.list()).toEqual([original, added]);
+      });
+
+      it('keeps at most one current key per algorithm, whoever inserts first', async () => {
+        const first = newSigningKey('kid-first', { createdAt: new Date('2024-06-01T00:00:00Z') });
+        const second = newSigningKey('kid-second', { createdAt: new Date('2024-05-01T00:00:00Z') });
+        // Two instances starting together on an empty database, each with its own new ES256 key.
+        const rings = await Promise.all([store.signingKeys.insert([first]), store.signingKeys.insert([second])]);
+
+        const stored = await store.signingKeys.list();
+        expect(stored).toHaveLength(1);
+        expect([first.kid, second.kid]).toContain(stored[0]!.kid);
+        expect(rings[1]).toEqual(stored);
       });
     });
 

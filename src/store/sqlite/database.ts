@@ -65,6 +65,11 @@ const migrations: string[] = [
     created_at INTEGER NOT NULL
   ) STRICT;
   `,
+  // At most one current signing key per algorithm, so instances starting together on an empty
+  // database cannot each add their own.
+  `
+  CREATE UNIQUE INDEX signing_keys_one_current ON signing_keys (alg) WHERE state = 'current';
+  `,
 ];
 
 export const schemaVersion = migrations.length;

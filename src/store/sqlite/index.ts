@@ -1,3 +1,4 @@
+import { GatehouseError } from '../../errors.ts';
 import type { Store } from '../types.ts';
 import { createSqliteAccountStore } from './accounts.ts';
 import { createSqliteApiStore } from './apis.ts';
@@ -15,6 +16,18 @@ export function openSqliteStore(path: string, clock: () => number = Date.now): S
     clients: createSqliteClientStore(db),
     apis: createSqliteApiStore(db),
     signingKeys: createSqliteSigningKeyStore(db),
+    async ping() {
+      try {
+        db.prepare('SELECT 1').get();
+      } catch (error) {
+        throw new GatehouseError('store_unavailable', `SQLite database ${path} does not answer: ${(error as Error).message}`, { cause: error });
+      }
+    },
+    // The embedded database migrates itself when opened (see openDatabase): nothing is pending.
+    async migrate() {},
+    async pendingMigrations() {
+      return [];
+    },
     async close() {
       if (db.isOpen) db.close();
     },

@@ -21,7 +21,7 @@ export function createSqliteSigningKeyStore(db: DatabaseSync): SigningKeyStore {
     list: db.prepare('SELECT * FROM signing_keys ORDER BY created_at, kid'),
     insert: db.prepare(`
       INSERT INTO signing_keys (kid, alg, state, public_jwk, encrypted_private_jwk, created_at)
-      VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (kid) DO NOTHING`),
+      VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`),
   };
   return {
     async list() {
