@@ -15,7 +15,9 @@ export function sqlitePathFromUrl(databaseUrl: string): string {
 export async function openStore(databaseUrl: string): Promise<Store> {
   if (databaseUrl.startsWith('sqlite:')) return openSqliteStore(sqlitePathFromUrl(databaseUrl));
   if (/^mongodb(\+srv)?:\/\//.test(databaseUrl)) {
-    throw new GatehouseError('unsupported_database', 'the MongoDB backend is not available in this version yet; use a sqlite: DATABASE_URL');
+    // Loaded on demand, so SQLite deployments never load mongoose.
+    const { openMongoStore } = await import('./mongo/index.ts');
+    return openMongoStore(databaseUrl);
   }
   throw new GatehouseError('unsupported_database', `DATABASE_URL must start with sqlite: or mongodb://, got ${JSON.stringify(databaseUrl)}`);
 }

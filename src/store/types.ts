@@ -70,7 +70,13 @@ export interface AccountStore {
   findById(id: string): Promise<AccountRecord | undefined>;
   /** Case-insensitive. */
   findByEmail(email: string): Promise<AccountRecord | undefined>;
-  update(id: string, patch: AccountPatch): Promise<AccountRecord | undefined>;
+  /**
+   * Applies `patch` atomically. With `expected`, only if the account's current values equal it
+   * (compare-and-set): of several concurrent updates expecting the same values, exactly one
+   * succeeds. Returns the updated account, or undefined when it does not exist or did not match.
+   * Undefined fields in `patch` and `expected` are ignored.
+   */
+  update(id: string, patch: AccountPatch, expected?: AccountPatch): Promise<AccountRecord | undefined>;
   list(): Promise<AccountRecord[]>;
 }
 

@@ -142,6 +142,15 @@ describe('gatehouse --help', () => {
   });
 });
 
+describe('gatehouse db', () => {
+  it('reports the schema up to date and migrates idempotently', async () => {
+    const { gatehouse } = freshCli();
+    expect(jsonOf(await gatehouse(['db', 'migrate', '--json']))).toEqual({ store: 'sqlite', applied: [] });
+    expect(jsonOf(await gatehouse(['db', 'status', '--json']))).toEqual({ store: 'sqlite', pending: [] });
+    expect(succeeded(await gatehouse(['db', 'status']))).toBe('sqlite: up to date\n');
+  });
+});
+
 describe('gatehouse configuration', () => {
   it('reports configuration problems as readable errors naming the variable', async () => {
     const { dir } = freshCli();

@@ -1,7 +1,7 @@
 import type { DatabaseSync } from 'node:sqlite';
 
 import { normalizeEmail } from '../normalize-email.ts';
-import type { AccountRecord, AccountStore } from '../types.ts';
+import type { AccountPatch, AccountRecord, AccountStore } from '../types.ts';
 import { transaction } from './database.ts';
 import { insertOrConflict } from './unique.ts';
 
@@ -67,13 +67,14 @@ export function createSqliteAccountStore(db: DatabaseSync, clock: () => number =
     async list() {
       return (statements.list.all() as Row[]).map((row) => toRecord(row)!);
     },
-    async update(id, patch) {
-      // Read and write in one transaction, so a concurrent writer (another process) cannot
-      // slip in between and have its change overwritten.
+    async update(id, patch, expected) {
+      // Read, compare and write in one write transaction: a concurrent writer (another process)
+      // waits, so it can neither slip in between nor have its change overwritten.
       return transaction(db, () => {
         const current = toRecord(statements.byId.get(id) as Row | undefined);
         if (!current) return undefined;
-        const next = { ...current, ...patch };
+        if (expected && !matches(current, expected)) return undefined;
+        const next = { ...current, ...definedFields(patch) };
         statements.update.run(
           next.passwordHash, next.emailVerified ? 1 : 0, JSON.stringify(next.profile), JSON.stringify(next.roles),
           next.disabled ? 1 : 0, clock(), id,
@@ -82,4 +83,14 @@ export function createSqliteAccountStore(db: DatabaseSync, clock: () => number =
       });
     },
   };
+}
+
+function definedFields(patch: AccountPatch): AccountPatch {
+  return Object.fromEntries(Object.entries(patch).filter(([, value]) => value !== undefined));
+}
+
+function matches(account: AccountRecord, expected: AccountPatch): boolean {
+  return Object.entries(definedFields(expected)).every(
+    ([field, value]) => JSON.stringify(account[field as keyof AccountPatch]) === JSON.stringify(value),
+  );
 }

@@ -1,0 +1,91 @@
+import { normalizeEmail } from '../normalize-email.ts';
+import type { AccountPatch, AccountRecord, AccountStore } from '../types.ts';
+import type { MongoDatabase } from './database.ts';
+import { escapeKeys, unescapeKeys } from './keys.ts';
+
+export const accountsCollection = 'accounts';
+
+type AccountDocument = {
+  _id: string;
+  email: string;
+  /** What emails are compared in; unique (see indexes.ts). */
+  emailNormalized: string;
+  passwordHash: string | null;
+  emailVerified: boolean;
+  profile: AccountRecord['profile'];
+  roles: string[];
+  disabled: boolean;
+  createdAt: Date;
+  updatedAt: Date;
+};
+
+function toRecord(document: AccountDocument | null): AccountRecord | undefined {
+  if (!document) return undefined;
+  return {
+    id: document._id,
+    email: document.email,
+    passwordHash: document.passwordHash,
+    emailVerified: document.emailVerified,
+    profile: unescapeKeys(document.profile),
+    roles: document.roles,
+    disabled: document.disabled,
+    createdAt: document.createdAt,
+    updatedAt: document.updatedAt,
+  };
+}
+
+/** The patch as stored fields; only the patchable ones, as the SQLite backend writes only those columns. */
+function patchFields(patch: AccountPatch): Partial<AccountDocument> {
+  const fields: Partial<AccountDocument> = {};
+  if (patch.passwordHash !== undefined) fields.passwordHash = patch.passwordHash;
+  if (patch.emailVerified !== undefined) fields.emailVerified = patch.emailVerified;
+  if (patch.profile !== undefined) fields.profile = escapeKeys(patch.profile);
+  if (patch.roles !== undefined) fields.roles = patch.roles;
+  if (patch.disabled !== undefined) fields.disabled = patch.disabled;
+  return fields;
+}
+
+export function createMongoAccountStore(database: MongoDatabase, clock: () => number = Date.now): AccountStore {
+  const { run } = database;
+  const accounts = database.collection<AccountDocument>(accountsCollection);
+
+  return {
+    async create(account) {
+      const now = new Date(clock());
+      const document: AccountDocument = {
+        _id: account.id,
+        email: account.email,
+        emailNormalized: normalizeEmail(account.email),
+        passwordHash: account.passwordHash,
+        emailVerified: account.emailVerified,
+        profile: escapeKeys(account.profile),
+        roles: [...account.roles],
+        disabled: account.disabled,
+        createdAt: now,
+        updatedAt: now,
+      };
+      await run(() => accounts.insertOne(document), `an account with email ${account.email} already exists`);
+      return toRecord(document)!;
+    },
+    async findById(id) {
+      return toRecord(await run(() => accounts.findOne({ _id: id })));
+    },
+    async findByEmail(email) {
+      return toRecord(await run(() => accounts.findOne({ emailNormalized: normalizeEmail(email) })));
+    },
+    async list() {
+      const documents = await run(() => accounts.find().sort({ createdAt: 1, _id: 1 }).toArray());
+      return documents.map((document) => toRecord(document)!);
+    },
+    async update(id, patch, expected) {
+      // One atomic findOneAndUpdate: no read-modify-write window for a concurrent writer; the
+      // expected values go into the filter, which makes it a compare-and-set.
+      const updated = await run(() => accounts.findOneAndUpdate(
+        { _id: id, ...(expected ? patchFields(expected) : {}) },
+        { $set: { ...patchFields(patch), updatedAt: new Date(clock()) } },
+        { returnDocument: 'after' },
+      ));
+      return toRecord(updated);
+    },
+  };
+}

@@ -1,0 +1,126 @@
+import mongoose from 'mongoose';
+import type { ConnectOptions, Connection, mongo } from 'mongoose';
+
+import { GatehouseError } from '../../errors.ts';
+
+const { mongo: driver } = mongoose;
+
+/** One open MongoDB connection, with the error handling every store operation goes through. */
+export type MongoDatabase = {
+  /** The URL's host list without credentials, for messages. */
+  readonly hosts: string;
+  collection<T extends mongo.Document>(name: string): mongo.Collection<T>;
+  /** The native database handle (listCollections, commands). */
+  db(): mongo.Db;
+  /**
+   * Runs one operation: driver network and server-selection failures become
+   * GatehouseError('store_unavailable') (the app answers 503), and a duplicate key becomes
+   * GatehouseError('conflict', conflictMessage) when a message is given.
+   */
+  run<T>(work: () => Promise<T>, conflictMessage?: string): Promise<T>;
+  close(): Promise<void>;
+};
+
+/** `host1:port,host2` from a mongodb:// or mongodb+srv:// URL, leaving out any user and password. */
+export function describeHosts(url: string): string {
+  const match = /^mongodb(?:\+srv)?:\/\/(?:[^@/]*@)?([^/?]*)/.exec(url);
+  return match?.[1] || 'an unknown host';
+}
+
+/** Whether the URL's query string sets a connection option (their names are case-insensitive). */
+function urlHasOption(url: string, option: string): boolean {
+  const query = url.split('?')[1];
+  if (!query) return false;
+  return [...new URLSearchParams(query).keys()].some((key) => key.toLowerCase() === option.toLowerCase());
+}
+
+function connectOptions(url: string): ConnectOptions {
+  return {
+    // Fail at once while MongoDB is away instead of queueing operations in memory.
+    bufferCommands: false,
+    // Indexes are created by migrate() only: building one on a large collection is the operator's call.
+    autoIndex: false,
+    autoCreate: false,
+    // Options given here override the URL's, so the default applies only when the URL has none.
+    ...(urlHasOption(url, 'serverSelectionTimeoutMS') ? {} : { serverSelectionTimeoutMS: 5000 }),
+  };
+}
+
+function oneLine(message: string): string {
+  return message.replace(/\s+/g, ' ').trim();
+}
+
+export function isDuplicateKey(error: unknown): boolean {
+  return error instanceof driver.MongoServerError && error.code === 11000;
+}
+
+/** A bulk write whose every failure is a duplicate key: the documents that collided were left out. */
+export function isOnlyDuplicateKeys(error: unknown): boolean {
+  if (!(error instanceof driver.MongoBulkWriteError)) return false;
+  const writeErrors = [error.writeErrors].flat();
+  return writeErrors.length > 0 && writeErrors.every((writeError) => writeError.code === 11000);
+}
+
+function isUnavailable(error: unknown): boolean {
+  return (
+    error instanceof driver.MongoNetworkError ||
+    error instanceof driver.MongoServerSelectionError ||
+    error instanceof driver.MongoOperationTimeoutError ||
+    error instanceof driver.MongoNotConnectedError ||
+    error instanceof driver.MongoTopologyClosedError ||
+    error instanceof driver.MongoClientClosedError ||
+    error instanceof driver.MongoServerClosedError ||
+    error instanceof mongoose.Error.MongooseServerSelectionError ||
+    // e.g. a primary stepping down mid-write, after the driver's own retry
+    (error instanceof driver.MongoError && error.hasErrorLabel('RetryableWriteError'))
+  );
+}
+
+function unavailable(hosts: string, error: unknown): GatehouseError {
+  return new GatehouseError('store_unavailable', `MongoDB at ${hosts} is unavailable: ${oneLine((error as Error).message)}`, { cause: error });
+}
+
+/** Connects to MongoDB; throws GatehouseError('store_unavailable') in one line when it cannot. */
+export async function openDatabase(url: string): Promise<MongoDatabase> {
+  const hosts = describeHosts(url);
+  // A connection of its own, not mongoose's global one: the store owns and closes it.
+  let connection: Connection | undefined;
+  try {
+    connection = mongoose.createConnection(url, connectOptions(url));
+    await connection.asPromise();
+  } catch (error) {
+    await connection?.close().catch(() => undefined);
+    // By name: the URL parser the driver uses has a MongoParseError class of its own.
+    if ((error as Error).name === 'MongoParseError' || error instanceof driver.MongoInvalidArgumentError) {
+      throw new GatehouseError('invalid_config', `invalid MongoDB DATABASE_URL: ${oneLine((error as Error).message)}`, { cause: error });
+    }
+    throw new GatehouseError('store_unavailable', `cannot connect to MongoDB at ${hosts}: ${oneLine((error as Error).message)}`, { cause: error });
+  }
+  const open = connection;
+  let closed = false;
+
+  return {
+    hosts,
+    collection<T extends mongo.Document>(name: string) {
+      return open.collection<T>(name);
+    },
+    db() {
+      if (!open.db) throw new GatehouseError('store_unavailable', `MongoDB at ${hosts} is unavailable: the connection is closed`);
+      return open.db;
+    },
+    async run(work, conflictMessage) {
+      try {
+        return await work();
+      } catch (error) {
+        if (isUnavailable(error)) throw unavailable(hosts, error);
+        if (conflictMessage !== undefined && isDuplicateKey(error)) throw new GatehouseError('conflict', conflictMessage, { cause: error });
+        throw error;
+      }
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await open.close();
+    },
+  };
+}

@@ -1,0 +1,45 @@
+import { GatehouseError } from '../../errors.ts';
+import type { Store } from '../types.ts';
+import { createMongoAccountStore } from './accounts.ts';
+import { createMongoApiStore } from './apis.ts';
+import { createMongoClientStore } from './clients.ts';
+import { openDatabase } from './database.ts';
+import { migrateIndexes, pendingIndexes } from './indexes.ts';
+import { createMongoOidcStore } from './oidc-models.ts';
+import { createMongoSigningKeyStore } from './signing-keys.ts';
+
+export { oidcModelNames } from './oidc-models.ts';
+
+/**
+ * Opens the MongoDB backend at a mongodb:// or mongodb+srv:// URL. Pool size and timeouts come
+ * from the URL's standard options (maxPoolSize, serverSelectionTimeoutMS, …). Indexes are not
+ * created here: see `migrate()`.
+ */
+export async function openMongoStore(url: string, clock: () => number = Date.now): Promise<Store> {
+  const database = await openDatabase(url);
+  return {
+    kind: 'mongodb',
+    oidc: createMongoOidcStore(database, clock),
+    accounts: createMongoAccountStore(database, clock),
+    clients: createMongoClientStore(database),
+    apis: createMongoApiStore(database),
+    signingKeys: createMongoSigningKeyStore(database),
+    async ping() {
+      try {
+        await database.db().admin().command({ ping: 1 });
+      } catch (error) {
+        if (error instanceof GatehouseError) throw error;
+        throw new GatehouseError('store_unavailable', `MongoDB at ${database.hosts} does not answer: ${(error as Error).message.replace(/\s+/g, ' ')}`, { cause: error });
+      }
+    },
+    async migrate() {
+      await migrateIndexes(database);
+    },
+    async pendingMigrations() {
+      return pendingIndexes(database);
+    },
+    async close() {
+      await database.close();
+    },
+  };
+}

@@ -1,0 +1,79 @@
+import type { mongo } from 'mongoose';
+
+import { accountsCollection } from './accounts.ts';
+import type { MongoDatabase } from './database.ts';
+import { listOidcCollections, oidcCollectionName, oidcModelNames } from './oidc-models.ts';
+import { signingKeysCollection } from './signing-keys.ts';
+
+/** MongoDB's answer to listIndexes on a collection that does not exist yet. */
+const namespaceNotFound = 26;
+
+type IndexSpec = mongo.IndexDescription & { name: string };
+
+/** Only documents that have the field are indexed: most oidc models have no grant, account, uid or user code. */
+function onField(field: string, options: Partial<IndexSpec> = {}): IndexSpec {
+  return { key: { [field]: 1 }, name: field, partialFilterExpression: { [field]: { $exists: true } }, ...options };
+}
+
+function oidcIndexes(collection: string): IndexSpec[] {
+  const indexes: IndexSpec[] = [
+    // Removes documents once expiresAt has passed (the monitor runs about once a minute; `find`
+    // hides expired documents meanwhile). Documents without expiresAt never expire.
+    { key: { expiresAt: 1 }, name: 'expiresAt', expireAfterSeconds: 0 },
+    onField('payload.grantId'),
+    onField('payload.accountId'),
+  ];
+  if (collection === oidcCollectionName('Session')) indexes.push(onField('payload.uid', { unique: true }));
+  if (collection === oidcCollectionName('DeviceCode')) indexes.push(onField('payload.userCode', { unique: true }));
+  return indexes;
+}
+
+/**
+ * The indexes Gatehouse needs, by collection. oidc collections are created lazily, so the known
+ * models are indexed in advance, and any other oidc collection already present is indexed too.
+ * clients and apis are only looked up by _id.
+ */
+async function indexPlan(database: MongoDatabase): Promise<Map<string, IndexSpec[]>> {
+  const oidcCollections = new Set([...oidcModelNames.map(oidcCollectionName), ...(await listOidcCollections(database))]);
+  const plan = new Map<string, IndexSpec[]>();
+  for (const collection of oidcCollections) plan.set(collection, oidcIndexes(collection));
+  plan.set(accountsCollection, [{ key: { emailNormalized: 1 }, name: 'emailNormalized', unique: true }]);
+  // At most one current signing key per algorithm, so instances starting together cannot each add one.
+  plan.set(signingKeysCollection, [{ key: { alg: 1 }, name: 'oneCurrentPerAlg', unique: true, partialFilterExpression: { state: 'current' } }]);
+  return plan;
+}
+
+async function existingIndexNames(database: MongoDatabase, collection: string): Promise<Set<string>> {
+  try {
+    const indexes = await database.collection(collection).listIndexes().toArray();
+    return new Set(indexes.map((index) => String(index.name)));
+  } catch (error) {
+    if ((error as { code?: unknown }).code === namespaceNotFound) return new Set();
+    throw error;
+  }
+}
+
+/** The planned indexes that do not exist yet, by collection. Compared by name. */
+async function missingIndexes(database: MongoDatabase): Promise<Array<[string, IndexSpec[]]>> {
+  const plan = await indexPlan(database);
+  const missing = await Promise.all([...plan].map(async ([collection, indexes]): Promise<[string, IndexSpec[]]> => {
+    const existing = await existingIndexNames(database, collection);
+    return [collection, indexes.filter((index) => !existing.has(index.name))];
+  }));
+  return missing.filter(([, indexes]) => indexes.length > 0);
+}
+
+/** Readable names of what `migrateIndexes` would create, e.g. `oidc_Session.payload.uid`. */
+export async function pendingIndexes(database: MongoDatabase): Promise<string[]> {
+  const missing = await database.run(() => missingIndexes(database));
+  return missing.flatMap(([collection, indexes]) => indexes.map((index) => `${collection}.${index.name}`)).sort();
+}
+
+/** Creates the missing indexes (and with them the collections). Idempotent; safe from several processes. */
+export async function migrateIndexes(database: MongoDatabase): Promise<void> {
+  await database.run(async () => {
+    const missing = await missingIndexes(database);
+    // createIndexes with an identical specification is a no-op, so a concurrent migrate is harmless.
+    await Promise.all(missing.map(([collection, indexes]) => database.collection(collection).createIndexes(indexes)));
+  });
+}
