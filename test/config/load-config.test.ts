@@ -287,6 +287,17 @@ describe.concurrent('the server entry point (node src/main.ts)', () => {
     expect(existsSync(join(running.dir, 'secrets.json'))).toBe(false);
   });
 
+  it('exits with code 1 and one line naming the host when MongoDB is unreachable', async ({ expect, onTestFinished }) => {
+    const running = await start(onTestFinished, (dir) => ({ DATA_DIR: dir, DATABASE_URL: 'mongodb://127.0.0.1:1/gatehouse?serverSelectionTimeoutMS=500' }));
+    const exit = await withTimeout(running.exited, 10_000, 'exit');
+
+    expect(exit.code).toBe(1);
+    const lines = exit.stderr.trimEnd().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^gatehouse: cannot connect to MongoDB at 127\.0\.0\.1:1/);
+    expect(exit.stderr).not.toContain('    at ');
+  });
+
   it('serves discovery and exits with code 0 on SIGTERM', async ({ expect, onTestFinished }) => {
     const port = await freePort();
     const running = await start(onTestFinished, (dir) => ({ PORT: String(port), DATA_DIR: dir, DATABASE_URL: `sqlite:${join(dir, 'g.db')}` }));
