@@ -3,16 +3,17 @@ import mount from 'koa-mount';
 import Provider, { errors } from 'oidc-provider';
 
 import type { Config } from './config/load-config.ts';
+import { keySchedule } from './config/load-config.ts';
 import type { Secrets } from './config/secrets.ts';
 import { isGatehouseError } from './errors.ts';
 import { healthRoutes, storeOutage } from './health.ts';
 import { createInteractionRouter } from './interactions/routes.ts';
 import type { Views } from './interactions/views.ts';
 import { createViews } from './interactions/views.ts';
-import { loadSigningKeys } from './keys/key-ring.ts';
+import { advanceRing, providerJwks } from './keys/key-ring.ts';
 import type { Logger } from './logger.ts';
 import { buildProviderConfiguration } from './oidc/configuration.ts';
-import type { Store } from './store/types.ts';
+import type { KeyRing, Store } from './store/types.ts';
 
 export type AppDependencies = { config: Config; secrets: Secrets; store: Store; logger: Logger };
 
@@ -71,16 +72,35 @@ function errorPages(views: Views, logger: Logger): Koa.Middleware {
   };
 }
 
-export type App = { app: Koa; provider: Provider };
+export type App = {
+  app: Koa;
+  /** The provider serving requests now (it is rebuilt when the key ring changes). */
+  provider(): Provider;
+  /** Version of the key ring the provider was built with. */
+  ringVersion(): number;
+  /**
+   * Advances the key ring on the schedule and, when it changed (here or through another instance
+   * or the CLI), rebuilds the provider with the new keys. Requests already running finish on the
+   * old one; sessions and interactions live in the store, so nothing is dropped.
+   */
+  reloadKeys(): Promise<boolean>;
+};
 
 export async function createApp(deps: AppDependencies): Promise<App> {
   const { config, secrets, store, logger } = deps;
   const views = createViews({ cache: config.env !== 'development' });
-  const jwks = await loadSigningKeys(store.signingKeys, secrets.keyEncryptionKey);
-  const provider = new Provider(config.issuer, buildProviderConfiguration({
-    config, store, views, jwks, cookieKeys: secrets.cookieKeys, keyEncryptionKey: secrets.keyEncryptionKey,
-  }));
-  provider.on('server_error', (_ctx, error) => logger.error('provider error', { error }));
+  const schedule = keySchedule(config);
+  const buildProvider = (ring: KeyRing) => {
+    const built = new Provider(config.issuer, buildProviderConfiguration({
+      config, store, views, jwks: providerJwks(ring, secrets.keyEncryptionKey), cookieKeys: secrets.cookieKeys, keyEncryptionKey: secrets.keyEncryptionKey,
+    }));
+    built.on('server_error', (_ctx, error) => logger.error('provider error', { error }));
+    return built;
+  };
+
+  let ring = (await advanceRing(store.signingKeys, secrets.keyEncryptionKey, schedule)).ring;
+  let provider = buildProvider(ring);
+  let mounted = mount(provider);
 
   const app = new Koa();
   // The provider runs mounted in this app, so its signed cookies use this app's keys.
@@ -93,7 +113,30 @@ export async function createApp(deps: AppDependencies): Promise<App> {
   app.use(storeOutage(store, views));
   app.use(errorPages(views, logger));
   app.use(healthRoutes(store).routes());
-  app.use(createInteractionRouter({ provider, store, views, config }).routes());
-  app.use(mount(provider));
-  return { app, provider };
+  app.use(createInteractionRouter({ provider: () => provider, store, views, config }).routes());
+  app.use(jwksCaching(schedule.jwksCacheSeconds));
+  app.use((ctx, next) => mounted(ctx, next));
+
+  return {
+    app,
+    provider: () => provider,
+    ringVersion: () => ring.version,
+    async reloadKeys() {
+      const { ring: latest, changes } = await advanceRing(store.signingKeys, secrets.keyEncryptionKey, schedule);
+      if (changes.length) logger.info('key ring advanced', { event: 'key_ring_changed', changes, version: latest.version });
+      if (latest.version === ring.version) return false;
+      const rebuilt = buildProvider(latest);
+      [ring, provider, mounted] = [latest, rebuilt, mount(rebuilt)];
+      logger.info('signing keys reloaded', { version: latest.version, kids: latest.keys.map((key) => `${key.kid} (${key.alg} ${key.state})`) });
+      return true;
+    },
+  };
+}
+
+/** Verifiers cache the JWKS this long; the rotation schedule publishes keys at least this early. */
+function jwksCaching(maxAgeSeconds: number): Koa.Middleware {
+  return async (ctx, next) => {
+    await next();
+    if (ctx.path === '/jwks' && ctx.status === 200) ctx.set('cache-control', `public, max-age=${Math.floor(maxAgeSeconds)}`);
+  };
 }

@@ -23,7 +23,10 @@ export type RunningServer = {
   /** The Node HTTP server, for timeouts and for watching requests arrive. */
   httpServer: Server;
   store: Store;
-  provider: Provider;
+  /** The provider serving now (rebuilt when the key ring changes). */
+  provider(): Provider;
+  /** Checks the key ring now instead of waiting for the next poll; true when keys changed. */
+  reloadKeys(): Promise<boolean>;
   secrets: Secrets;
   /** Stops accepting, lets in-flight requests finish (up to the grace period), closes the store. */
   close(): Promise<void>;
@@ -68,7 +71,7 @@ export async function startServer(initialConfig: Config, logger: Logger, options
       // An ephemeral port: the issuer can only be known now.
       config = { ...config, issuer: `http://${options.host === '127.0.0.1' ? '127.0.0.1' : 'localhost'}:${port}` };
     }
-    const { app, provider } = await createApp({ config, secrets, store, logger });
+    const { app, provider, reloadKeys } = await createApp({ config, secrets, store, logger });
     ready.resolve(app.callback());
 
     const sweeper = setInterval(() => {
@@ -76,9 +79,24 @@ export async function startServer(initialConfig: Config, logger: Logger, options
     }, config.sweepIntervalSeconds * 1000);
     sweeper.unref();
 
+    // Every instance follows the shared key ring: it advances the schedule (compare-and-set, so
+    // one instance makes each change) and picks up changes made elsewhere, within pollSeconds.
+    let polling = false;
+    const keyPoller = setInterval(() => {
+      if (polling) return;
+      polling = true;
+      reloadKeys()
+        .catch((error: unknown) => logger.warn('checking the key ring failed', { error }))
+        .finally(() => {
+          polling = false;
+        });
+    }, config.keys.pollSeconds * 1000);
+    keyPoller.unref();
+
     let closing: Promise<void> | undefined;
     const close = () => (closing ??= (async () => {
       clearInterval(sweeper);
+      clearInterval(keyPoller);
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       const grace = setTimeout(() => server.closeAllConnections(), config.shutdownGraceSeconds * 1000);
@@ -87,7 +105,7 @@ export async function startServer(initialConfig: Config, logger: Logger, options
       await store.close();
     })());
 
-    return { url: config.issuer, config, port, httpServer: server, store, provider, secrets, close };
+    return { url: config.issuer, config, port, httpServer: server, store, provider, reloadKeys, secrets, close };
   } catch (error) {
     ready.resolve(undefined);
     server.close();

@@ -3,7 +3,11 @@ import { newAccountSchema } from '../accounts/schemas.ts';
 import { describeIssues, GatehouseError } from '../errors.ts';
 import { registerApi } from '../oidc/apis.ts';
 import { registerClient } from '../oidc/clients.ts';
-import type { AccountRecord, ApiRecord, ClientMetadata, ClientRecord } from '../store/types.ts';
+import type { AccountRecord, ApiRecord, ClientMetadata, ClientRecord, SigningKeyRecord } from '../store/types.ts';
+import { importIntoRing, publicJwks, revokeFromRing, rotateRing } from '../keys/key-ring.ts';
+import type { RingChange } from '../keys/rotation.ts';
+import { keySchedule } from '../config/load-config.ts';
+import { readFileSync } from 'node:fs';
 import type { CliContext } from './context.ts';
 
 type Values = Record<string, string | boolean | string[] | undefined>;
@@ -94,7 +98,87 @@ function parseInteger(value: string | undefined, name: string): number | undefin
   return Number(value);
 }
 
+function keyJson(key: SigningKeyRecord) {
+  return {
+    kid: key.kid,
+    alg: key.alg,
+    state: key.state,
+    created_at: key.createdAt.toISOString(),
+    ...(key.activatesAt ? { activates_at: key.activatesAt.toISOString() } : {}),
+    ...(key.activatedAt ? { activated_at: key.activatedAt.toISOString() } : {}),
+    ...(key.retiredAt ? { retired_at: key.retiredAt.toISOString() } : {}),
+  };
+}
+
+function ringText(keys: SigningKeyRecord[]): string {
+  return table([
+    ['KID', 'ALG', 'STATE', 'PUBLISHED', 'SIGNS FROM', 'RETIRED'],
+    ...keys.map((key) => [key.kid, key.alg, key.state, key.createdAt.toISOString(), (key.activatedAt ?? key.activatesAt)?.toISOString() ?? '-', key.retiredAt?.toISOString() ?? '-']),
+  ]);
+}
+
+function describeChanges(changes: RingChange[]): string {
+  return changes.map((change) => (change.type === 'create' ? `new ${change.state} ${change.alg} key` : `${change.type} ${change.kid}`)).join(', ');
+}
+
 export const commands: Record<string, Command> = {
+  'keys list': {
+    usage: 'keys list',
+    options: {},
+    positionals: [],
+    async run(ctx) {
+      const ring = await ctx.store.signingKeys.read();
+      return { json: { version: ring.version, keys: ring.keys.map(keyJson) }, text: ringText(ring.keys) };
+    },
+  },
+  'keys rotate': {
+    usage: 'keys rotate [--immediately]   (publishes next keys; --immediately: new keys sign now, for a suspected leak)',
+    options: { immediately: { type: 'boolean' } },
+    positionals: [],
+    async run(ctx, values) {
+      const immediately = values.immediately === true;
+      const { ring, changes } = await rotateRing(ctx.store.signingKeys, ctx.secrets.keyEncryptionKey, keySchedule(ctx.config), immediately);
+      const summary = changes.length ? describeChanges(changes) : 'nothing to do: next keys are already waiting';
+      const when = immediately ? 'Instances pick the new keys up within their poll interval.' : `The next keys start signing after ${ctx.config.keys.jwksCacheSeconds + ctx.config.keys.marginSeconds} seconds (one JWKS cache lifetime plus the margin).`;
+      return { json: { version: ring.version, changes, keys: ring.keys.map(keyJson) }, text: `${summary}\n${when}\n\n${ringText(ring.keys)}` };
+    },
+  },
+  'keys revoke': {
+    usage: 'keys revoke KID   (emergency: removed from the JWKS at once; tokens it signed stop verifying)',
+    options: {},
+    positionals: ['KID'],
+    async run(ctx, _values, [kid]) {
+      const { ring, changes } = await revokeFromRing(ctx.store.signingKeys, ctx.secrets.keyEncryptionKey, kid!);
+      process.stderr.write(`warning: every token signed with ${kid} now fails verification, once verifiers refetch the JWKS\n`);
+      return { json: { version: ring.version, changes, keys: ring.keys.map(keyJson) }, text: `revoked ${kid}: ${describeChanges(changes)}\n\n${ringText(ring.keys)}` };
+    },
+  },
+  'keys import': {
+    usage: 'keys import FILE   (a private JWKS, as in jwks.json.example; each key becomes the next key of its algorithm)',
+    options: {},
+    positionals: ['FILE'],
+    async run(ctx, _values, [file]) {
+      let jwks: unknown;
+      try {
+        jwks = JSON.parse(readFileSync(file!, 'utf8'));
+      } catch (error) {
+        throw new GatehouseError('invalid_input', `cannot read ${file} as JSON: ${(error as Error).message}`);
+      }
+      const { ring, changes } = await importIntoRing(ctx.store.signingKeys, ctx.secrets.keyEncryptionKey, keySchedule(ctx.config), jwks);
+      return { json: { version: ring.version, changes, keys: ring.keys.map(keyJson) }, text: `imported: ${describeChanges(changes)}\n\n${ringText(ring.keys)}` };
+    },
+  },
+  'keys export': {
+    usage: 'keys export --public   (the published JWKS)',
+    options: { public: { type: 'boolean' } },
+    positionals: [],
+    async run(ctx, values) {
+      if (values.public !== true) throw new GatehouseError('invalid_input', 'only --public export is offered: private keys never leave the store');
+      const jwks = publicJwks(await ctx.store.signingKeys.read());
+      return { json: jwks, text: JSON.stringify(jwks, null, 2) };
+    },
+  },
+
   'db migrate': {
     usage: 'db migrate   (creates missing tables and indexes; safe to repeat)',
     options: {},

@@ -4,6 +4,8 @@ import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 
 import { GatehouseError } from '../errors.ts';
+import type { Schedule } from '../keys/rotation.ts';
+import { validateSchedule } from '../keys/rotation.ts';
 
 const defaultsUrl = new URL('../../config/default.json', import.meta.url);
 
@@ -16,6 +18,8 @@ const ttlSchema = z.object({
   grant: z.number().int().positive(),
   session: z.number().int().positive(),
   interaction: z.number().int().positive(),
+  /** The longest access token lifetime an API may have; retired signing keys stay published this long. */
+  apiAccessTokenMax: z.number().int().positive(),
 });
 
 const defaultsSchema = z.object({
@@ -26,6 +30,12 @@ const defaultsSchema = z.object({
   sweepIntervalSeconds: z.number().int().positive(),
   formBodyLimitBytes: z.number().int().positive(),
   shutdownGraceSeconds: z.number().nonnegative(),
+  keys: z.object({
+    jwksCacheSeconds: z.number().positive(),
+    rotationIntervalDays: z.number().positive(),
+    marginSeconds: z.number().nonnegative(),
+    pollSeconds: z.number().positive(),
+  }),
 });
 
 export type Environment = 'development' | 'production' | 'test';
@@ -91,6 +101,22 @@ export function parseEncryptionKey(value: string, name = 'KEY_ENCRYPTION_KEY'): 
   return key;
 }
 
+function positiveNumber(name: string, value: string): number {
+  const number = Number(value);
+  if (!value.trim() || !Number.isFinite(number) || number <= 0) fail(name, `must be a positive number, got ${JSON.stringify(value)}`);
+  return number;
+}
+
+/** The rotation schedule the key ring follows, derived from the configuration. */
+export function keySchedule(config: Pick<Config, 'keys' | 'ttl'>): Schedule {
+  return {
+    jwksCacheSeconds: config.keys.jwksCacheSeconds,
+    rotationIntervalSeconds: config.keys.rotationIntervalDays * 86_400,
+    maxTokenLifetimeSeconds: Math.max(config.ttl.idToken, config.ttl.accessToken, config.ttl.clientCredentials, config.ttl.apiAccessTokenMax),
+    marginSeconds: config.keys.marginSeconds,
+  };
+}
+
 const environments = ['development', 'production', 'test'] as const;
 
 /**
@@ -125,6 +151,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     if (!['true', 'false', '1', '0'].includes(env.TRUST_PROXY)) fail('TRUST_PROXY', `must be true or false, got ${JSON.stringify(env.TRUST_PROXY)}`);
     config.trustProxy = env.TRUST_PROXY === 'true' || env.TRUST_PROXY === '1';
   }
+  config.keys = { ...config.keys };
+  if (env.JWKS_CACHE_SECONDS !== undefined) config.keys.jwksCacheSeconds = positiveNumber('JWKS_CACHE_SECONDS', env.JWKS_CACHE_SECONDS);
+  if (env.KEY_ROTATION_DAYS !== undefined) config.keys.rotationIntervalDays = positiveNumber('KEY_ROTATION_DAYS', env.KEY_ROTATION_DAYS);
+  if (env.KEY_POLL_SECONDS !== undefined) config.keys.pollSeconds = positiveNumber('KEY_POLL_SECONDS', env.KEY_POLL_SECONDS);
+  const scheduleProblems = validateSchedule(keySchedule(config));
+  // An instance may sign with a key for up to one poll after another instance retired it.
+  if (config.keys.marginSeconds < config.keys.pollSeconds) scheduleProblems.push(`keys.marginSeconds (${config.keys.marginSeconds}) must be at least KEY_POLL_SECONDS (${config.keys.pollSeconds})`);
+  if (scheduleProblems.length) fail('KEY_ROTATION_DAYS', `(with JWKS_CACHE_SECONDS and KEY_POLL_SECONDS) does not fit the key schedule: ${scheduleProblems.join('; ')}`);
   if (env.COOKIE_KEYS !== undefined) config.cookieKeys = parseCookieKeys(env.COOKIE_KEYS);
   if (env.KEY_ENCRYPTION_KEY !== undefined) config.keyEncryptionKey = parseEncryptionKey(env.KEY_ENCRYPTION_KEY);
 

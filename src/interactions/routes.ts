@@ -16,7 +16,8 @@ import type { InteractionDetails } from './consent.ts';
 import type { Views } from './views.ts';
 import { viewsDir } from './views.ts';
 
-export type InteractionDependencies = { provider: Provider; store: Store; views: Views; config: Config };
+/** `provider` returns the provider serving now: it is rebuilt when signing keys change. */
+export type InteractionDependencies = { provider: () => Provider; store: Store; views: Views; config: Config };
 
 /** One form field as parsed: a missing field is undefined, a repeated one an array (both fail validation). */
 function field(body: unknown, name: string): unknown {
@@ -41,7 +42,7 @@ async function currentInteraction(provider: Provider, ctx: Context, step?: 'logi
 
 /** Our own pages: login, consent, and the landing page. Logic lives in accounts/ and consent.ts. */
 export function createInteractionRouter(deps: InteractionDependencies): Router {
-  const { provider, store, views, config } = deps;
+  const { store, views, config } = deps;
   const router = new Router();
   const form = koaBody({ json: false, text: false, multipart: false, urlencoded: true, formLimit: config.formBodyLimitBytes });
   const stylesheet = readFileSync(join(viewsDir, 'assets', 'gatehouse.css'));
@@ -60,14 +61,14 @@ export function createInteractionRouter(deps: InteractionDependencies): Router {
     views.render(ctx, 'login', {
       title: 'Sign in',
       uid: details.uid,
-      clientName: await clientName(provider, details.params.client_id),
+      clientName: await clientName(deps.provider(), details.params.client_id),
       email: extra.email ?? (typeof details.params.login_hint === 'string' ? details.params.login_hint : ''),
       error: extra.error,
     }, status);
   }
 
   router.get('/interaction/:uid', async (ctx) => {
-    const details = await currentInteraction(provider, ctx);
+    const details = await currentInteraction(deps.provider(), ctx);
     switch (details.prompt.name) {
       case 'login':
         return renderLogin(ctx, details);
@@ -75,7 +76,7 @@ export function createInteractionRouter(deps: InteractionDependencies): Router {
         return views.render(ctx, 'consent', {
           title: 'Allow access',
           uid: details.uid,
-          clientName: await clientName(provider, details.params.client_id),
+          clientName: await clientName(deps.provider(), details.params.client_id),
           ...describeConsent(details),
         });
       default:
@@ -84,7 +85,7 @@ export function createInteractionRouter(deps: InteractionDependencies): Router {
   });
 
   router.post('/interaction/:uid/login', form, async (ctx) => {
-    const details = await currentInteraction(provider, ctx, 'login');
+    const details = await currentInteraction(deps.provider(), ctx, 'login');
     const submitted = { email: field(ctx.request.body, 'email'), password: field(ctx.request.body, 'password') };
     const parsed = loginFormSchema.safeParse(submitted);
     // Shown again in the form (escaped by the template), so a typo in the password costs one field.
@@ -99,22 +100,22 @@ export function createInteractionRouter(deps: InteractionDependencies): Router {
       }
       throw error;
     }
-    await provider.interactionFinished(ctx.req, ctx.res, { login: { accountId, amr: ['pwd'] } }, { mergeWithLastSubmission: false });
+    await deps.provider().interactionFinished(ctx.req, ctx.res, { login: { accountId, amr: ['pwd'] } }, { mergeWithLastSubmission: false });
   });
 
   router.post('/interaction/:uid/consent', form, async (ctx) => {
-    const details = await currentInteraction(provider, ctx, 'consent');
+    const details = await currentInteraction(deps.provider(), ctx, 'consent');
     const decision = field(ctx.request.body, 'decision');
     if (decision !== 'allow' && decision !== 'deny') throw new GatehouseError('invalid_input', 'Choose Allow or Deny.');
     const result = decision === 'allow'
-      ? await grantConsent(provider, details)
+      ? await grantConsent(deps.provider(), details)
       : { error: 'access_denied', error_description: 'The user denied the request.' };
-    await provider.interactionFinished(ctx.req, ctx.res, result, { mergeWithLastSubmission: true });
+    await deps.provider().interactionFinished(ctx.req, ctx.res, result, { mergeWithLastSubmission: true });
   });
 
   router.post('/interaction/:uid/abort', async (ctx) => {
-    await currentInteraction(provider, ctx);
-    await provider.interactionFinished(ctx.req, ctx.res, { error: 'access_denied', error_description: 'The user cancelled the sign-in.' }, { mergeWithLastSubmission: false });
+    await currentInteraction(deps.provider(), ctx);
+    await deps.provider().interactionFinished(ctx.req, ctx.res, { error: 'access_denied', error_description: 'The user cancelled the sign-in.' }, { mergeWithLastSubmission: false });
   });
 
   return router;

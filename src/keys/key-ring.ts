@@ -1,13 +1,15 @@
-import { exportJWK, calculateJwkThumbprint, generateKeyPair } from 'jose';
+import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK } from 'jose';
 
-import type { SigningKeyRecord, SigningKeyStore } from '../store/types.ts';
+import { GatehouseError } from '../errors.ts';
+import type { KeyRing, SigningKeyRecord, SigningKeyStore } from '../store/types.ts';
 import { open, seal } from './encryption.ts';
+import type { RingChange, RingKey, Schedule, SigningAlgorithm } from './rotation.ts';
+import { applyChanges, planRotation, publishedKeys, requestRotation, revokeKey, signingAlgorithms } from './rotation.ts';
+
+export { signingAlgorithms };
+export type { SigningAlgorithm };
 
 export type PrivateJwk = Record<string, unknown> & { kid: string; alg: string; kty: string; use: 'sig' };
-
-/** RS256 first: it is the OIDC default and oidc-provider signs with the first key of an alg. */
-export const signingAlgorithms = ['RS256', 'ES256'] as const;
-export type SigningAlgorithm = (typeof signingAlgorithms)[number];
 
 const privateMembers = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'] as const;
 
@@ -21,35 +23,115 @@ function sealContext(kid: string): string {
   return `signing-key:${kid}`;
 }
 
-export async function generateSigningKey(alg: SigningAlgorithm, encryptionKey: Buffer, now: Date): Promise<SigningKeyRecord> {
-  const { privateKey } = await generateKeyPair(alg, { extractable: true, ...(alg === 'RS256' ? { modulusLength: 2048 } : {}) });
-  const jwk = await exportJWK(privateKey);
-  const kid = await calculateJwkThumbprint(jwk);
-  const privateJwk: PrivateJwk = { ...jwk, kid, alg, use: 'sig', kty: jwk.kty! };
+type KeyMaterial = Pick<RingKey, 'kid' | 'publicJwk' | 'encryptedPrivateJwk'>;
+
+/** Seals a private JWK for the ring; its kid is the RFC 7638 thumbprint unless it brings one. */
+async function sealKey(jwk: Record<string, unknown>, alg: SigningAlgorithm, encryptionKey: Buffer): Promise<KeyMaterial> {
+  const kid = typeof jwk.kid === 'string' && jwk.kid ? jwk.kid : await calculateJwkThumbprint(jwk as never);
+  const privateJwk: PrivateJwk = { ...jwk, kid, alg, use: 'sig', kty: String(jwk.kty) };
+  return { kid, publicJwk: toPublicJwk(privateJwk), encryptedPrivateJwk: seal(JSON.stringify(privateJwk), encryptionKey, sealContext(kid)) };
+}
+
+export async function generateKey(alg: SigningAlgorithm, encryptionKey: Buffer): Promise<KeyMaterial> {
+  const { privateKey } = await generateKeyPair(alg === 'EdDSA' ? 'Ed25519' : alg, { extractable: true, ...(alg === 'RS256' ? { modulusLength: 2048 } : {}) });
+  const { kid: _ignored, ...jwk } = await exportJWK(privateKey);
+  return sealKey(jwk, alg, encryptionKey);
+}
+
+const asRing = (keys: SigningKeyRecord[]) => keys as RingKey[];
+
+/**
+ * Changes the ring with compare-and-set: `plan` decides from the ring as stored, keys it asks to
+ * create are generated (or taken from `material`), and the new ring replaces the old one only if
+ * nobody else changed it meanwhile; otherwise we re-read and decide again. Returns the ring as
+ * stored afterwards and whether this call changed it.
+ */
+export async function changeRing(
+  store: SigningKeyStore,
+  encryptionKey: Buffer,
+  plan: (keys: readonly RingKey[]) => RingChange[],
+  options: { now?: () => Date; material?: ReadonlyMap<SigningAlgorithm, KeyMaterial> } = {},
+): Promise<{ ring: KeyRing; changes: RingChange[] }> {
+  const now = options.now ?? (() => new Date());
+  for (let attempt = 0; attempt < 10; attempt += 1) {
+    const ring = await store.read();
+    const at = now();
+    const changes = plan(asRing(ring.keys));
+    if (changes.length === 0) return { ring, changes };
+    const created = new Map<SigningAlgorithm, KeyMaterial>();
+    for (const change of changes) {
+      if (change.type === 'create' && !created.has(change.alg)) {
+        created.set(change.alg, options.material?.get(change.alg) ?? (await generateKey(change.alg, encryptionKey)));
+      }
+    }
+    const next = applyChanges(asRing(ring.keys), changes, at, created);
+    const stored = await store.replace(ring.version, next as SigningKeyRecord[]);
+    if (stored) return { ring: stored, changes };
+  }
+  throw new GatehouseError('conflict', 'the key ring kept changing under us; try again');
+}
+
+/** Brings the ring up to date with the schedule (bootstrap, publish next, promote, retire, remove). */
+export function advanceRing(store: SigningKeyStore, encryptionKey: Buffer, schedule: Schedule, now: () => Date = () => new Date()) {
+  return changeRing(store, encryptionKey, (keys) => planRotation(keys, now(), schedule), { now });
+}
+
+export function rotateRing(store: SigningKeyStore, encryptionKey: Buffer, schedule: Schedule, immediately: boolean, now: () => Date = () => new Date()) {
+  return changeRing(store, encryptionKey, (keys) => requestRotation(keys, now(), schedule, { immediately }), { now });
+}
+
+export function revokeFromRing(store: SigningKeyStore, encryptionKey: Buffer, kid: string, now: () => Date = () => new Date()) {
+  return changeRing(store, encryptionKey, (keys) => {
+    try {
+      return revokeKey(keys, kid);
+    } catch (error) {
+      throw new GatehouseError('not_found', (error as Error).message);
+    }
+  }, { now });
+}
+
+const algorithmsByKty: Record<string, SigningAlgorithm[]> = { RSA: ['RS256'], EC: ['ES256'], OKP: ['EdDSA'] };
+
+/**
+ * Imports private keys (a JWKS like jwks.json.example): each becomes the `next` key of its
+ * algorithm and takes over on the schedule, after a full JWKS cache lifetime.
+ */
+export async function importIntoRing(store: SigningKeyStore, encryptionKey: Buffer, schedule: Schedule, jwks: unknown, now: () => Date = () => new Date()) {
+  const keys = (jwks as { keys?: unknown })?.keys;
+  if (!Array.isArray(keys) || keys.length === 0) throw new GatehouseError('invalid_input', 'expected a JWKS: {"keys": [ … private JWKs … ]}');
+  const material = new Map<SigningAlgorithm, KeyMaterial>();
+  for (const [index, candidate] of keys.entries()) {
+    const jwk = candidate as Record<string, unknown>;
+    const alg = (typeof jwk.alg === 'string' ? jwk.alg : algorithmsByKty[String(jwk.kty)]?.[0]) as SigningAlgorithm | undefined;
+    if (!alg || !(signingAlgorithms as readonly string[]).includes(alg) || !algorithmsByKty[String(jwk.kty)]?.includes(alg)) {
+      throw new GatehouseError('invalid_input', `key ${index + 1}: only ${signingAlgorithms.join(', ')} keys can be imported`);
+    }
+    if (jwk.use !== undefined && jwk.use !== 'sig') throw new GatehouseError('invalid_input', `key ${index + 1}: "use" must be "sig"`);
+    if (typeof jwk.d !== 'string') throw new GatehouseError('invalid_input', `key ${index + 1}: a private key is required (no "d" member)`);
+    if (material.has(alg)) throw new GatehouseError('invalid_input', `key ${index + 1}: only one ${alg} key can be imported at a time`);
+    try {
+      await importJWK({ ...jwk, alg } as never, alg);
+    } catch (error) {
+      throw new GatehouseError('invalid_input', `key ${index + 1}: not a valid ${alg} key (${(error as Error).message})`);
+    }
+    material.set(alg, await sealKey(jwk, alg, encryptionKey));
+  }
+  return changeRing(store, encryptionKey, (ring) => {
+    for (const key of ring) {
+      if (material.get(key.alg as SigningAlgorithm)?.kid === key.kid) throw new GatehouseError('conflict', `key ${key.kid} is already in the ring`);
+      if (material.has(key.alg as SigningAlgorithm) && key.state === 'next') throw new GatehouseError('conflict', `a next ${key.alg} key is already waiting (${key.kid}); import after it has taken over`);
+    }
+    return requestRotation(ring, now(), schedule, { immediately: false }).filter((change) => change.type === 'create' && material.has(change.alg));
+  }, { now, material });
+}
+
+/** The private JWKS oidc-provider signs with: what the JWKS publishes, signing keys first. */
+export function providerJwks(ring: KeyRing, encryptionKey: Buffer): { keys: PrivateJwk[] } {
   return {
-    kid,
-    alg,
-    state: 'current',
-    publicJwk: toPublicJwk(privateJwk),
-    encryptedPrivateJwk: seal(JSON.stringify(privateJwk), encryptionKey, sealContext(kid)),
-    createdAt: now,
+    keys: publishedKeys(asRing(ring.keys)).map((key) => JSON.parse(open(key.encryptedPrivateJwk, encryptionKey, sealContext(key.kid))) as PrivateJwk),
   };
 }
 
-/**
- * Makes sure a current key exists for every algorithm, generating and storing the missing ones,
- * and returns the private JWKS the provider signs with. Safe when several processes start at once:
- * the store accepts only the first current key of each algorithm, and returns the ring it kept.
- */
-export async function loadSigningKeys(store: SigningKeyStore, encryptionKey: Buffer, now = new Date()): Promise<{ keys: PrivateJwk[] }> {
-  let ring = await store.list();
-  const missing = signingAlgorithms.filter((alg) => !ring.some((key) => key.alg === alg && key.state === 'current'));
-  if (missing.length) {
-    ring = await store.insert(await Promise.all(missing.map((alg) => generateSigningKey(alg, encryptionKey, now))));
-  }
-  // The store keeps one current key per algorithm, so instances starting together agree on it.
-  // Every other key of the ring is still published, so tokens it signed keep verifying.
-  const signing = signingAlgorithms.map((alg) => ring.find((key) => key.alg === alg && key.state === 'current')!);
-  const ordered = [...signing, ...ring.filter((key) => !signing.includes(key))];
-  return { keys: ordered.map((key) => JSON.parse(open(key.encryptedPrivateJwk, encryptionKey, sealContext(key.kid))) as PrivateJwk) };
+export function publicJwks(ring: KeyRing): { keys: Record<string, unknown>[] } {
+  return { keys: publishedKeys(asRing(ring.keys)).map((key) => key.publicJwk) };
 }

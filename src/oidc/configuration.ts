@@ -115,7 +115,9 @@ export function buildProviderConfiguration(deps: ProviderDependencies): Configur
           return {
             scope: api.scopes.join(' '),
             audience: api.identifier,
-            accessTokenTTL: api.accessTokenTtl,
+            // Never longer than retired signing keys stay published (an API registered before
+            // the limit was lowered keeps working, with shorter tokens).
+            accessTokenTTL: Math.min(api.accessTokenTtl, config.ttl.apiAccessTokenMax),
             accessTokenFormat: 'jwt',
             jwt: { sign: { alg: api.signingAlg } },
           };

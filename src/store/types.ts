@@ -125,25 +125,37 @@ export interface ApiStore {
   remove(identifier: string): Promise<boolean>;
 }
 
-export type SigningKeyState = 'current';
+export type SigningKeyState = 'next' | 'current' | 'retired';
 
+/** One key of the signing key ring (see src/keys/rotation.ts for what the states and dates mean). */
 export type SigningKeyRecord = {
   kid: string;
   alg: string;
   state: SigningKeyState;
+  /** When it was first published. */
+  createdAt: Date;
+  /** next keys: when it may start signing. */
+  activatesAt?: Date;
+  /** current and retired keys: when it started signing. */
+  activatedAt?: Date;
+  /** retired keys: when it stopped signing. */
+  retiredAt?: Date;
   publicJwk: Record<string, unknown>;
   /** The private JWK, encrypted (see src/keys/encryption.ts). */
   encryptedPrivateJwk: string;
-  createdAt: Date;
 };
 
+/** The whole ring with its version; version 0 is the empty ring that was never written. */
+export type KeyRing = { version: number; keys: SigningKeyRecord[] };
+
+/**
+ * The ring is read and replaced as a whole, with compare-and-set on its version: of several
+ * instances deciding to rotate at the same moment, exactly one replaces it.
+ */
 export interface SigningKeyStore {
-  list(): Promise<SigningKeyRecord[]>;
-  /**
-   * Inserts keys, skipping one whose kid exists or that would be a second `current` key for its
-   * alg (the store enforces at most one); returns the ring as stored afterwards.
-   */
-  insert(keys: SigningKeyRecord[]): Promise<SigningKeyRecord[]>;
+  read(): Promise<KeyRing>;
+  /** Replaces the ring if its version is still `expectedVersion`; undefined when another writer won. */
+  replace(expectedVersion: number, keys: SigningKeyRecord[]): Promise<KeyRing | undefined>;
 }
 
 export interface Store {

@@ -1,6 +1,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import * as client from 'openid-client';
@@ -383,6 +384,62 @@ describe('gatehouse clients', () => {
     expect(bytes.includes(Buffer.from(secret, 'base64url'))).toBe(false);
     expect(bytes.includes(Buffer.from(secret).toString('base64'))).toBe(false);
     expect(readFileSync(join(dir, 'secrets.json'), 'utf8')).not.toContain(secret);
+  });
+});
+
+describe('gatehouse keys', () => {
+  type KeysJson = { version: number; keys: { kid: string; alg: string; state: string; activates_at?: string }[] };
+  const exampleFile = fileURLToPath(new URL('../../jwks.json.example', import.meta.url));
+
+  it('lists, rotates, exports, imports and revokes keys of the shared ring', async () => {
+    const { dir, gatehouse } = freshCli();
+    expect(jsonOf<KeysJson>(await gatehouse(['keys', 'list', '--json']))).toEqual({ version: 0, keys: [] });
+
+    // A running instance bootstraps the ring; the CLI works on the same database.
+    const running = await startGatehouse({ dir });
+    try {
+      const listed = jsonOf<KeysJson>(await gatehouse(['keys', 'list', '--json']));
+      expect(listed.keys.map((key) => [key.alg, key.state])).toEqual([['RS256', 'current'], ['ES256', 'current'], ['EdDSA', 'current']]);
+      expect(succeeded(await gatehouse(['keys', 'list']))).toMatch(/^KID\s+ALG\s+STATE/);
+
+      const rotated = jsonOf<KeysJson & { changes: unknown[] }>(await gatehouse(['keys', 'rotate', '--json']));
+      expect(rotated.keys.filter((key) => key.state === 'next')).toHaveLength(3);
+      for (const key of rotated.keys.filter((each) => each.state === 'next')) expect(Date.parse(key.activates_at!)).toBeGreaterThan(Date.now());
+
+      const exported = jsonOf<{ keys: Record<string, unknown>[] }>(await gatehouse(['keys', 'export', '--public', '--json']));
+      expect(exported.keys).toHaveLength(6);
+      for (const key of exported.keys) expect(key).not.toHaveProperty('d');
+      expectTextFailure(await gatehouse(['keys', 'export']), { exit: 1, error: 'invalid_input', message: /only --public/ });
+
+      // A next key is already waiting for every algorithm: importing now is refused.
+      expectTextFailure(await gatehouse(['keys', 'import', exampleFile]), { exit: 1, error: 'conflict', message: /next RS256 key is already waiting/ });
+
+      const immediate = jsonOf<KeysJson>(await gatehouse(['keys', 'rotate', '--immediately', '--json']));
+      const current = immediate.keys.filter((key) => key.state === 'current').map((key) => key.kid);
+      expect(current.some((kid) => listed.keys.map((key) => key.kid).includes(kid))).toBe(false);
+
+      const revoked = await gatehouse(['keys', 'revoke', current[0]!]);
+      expect(revoked.code).toBe(0);
+      expect(revoked.stderr).toMatch(/^warning: every token signed with .* now fails verification/);
+      expect(jsonOf<KeysJson>(await gatehouse(['keys', 'list', '--json'])).keys.map((key) => key.kid)).not.toContain(current[0]);
+      await expectFailure(gatehouse, ['keys', 'revoke', 'no-such-kid'], { exit: 1, error: 'not_found', message: /no-such-kid/ });
+    } finally {
+      await running.close();
+    }
+  });
+
+  it('imports a private JWKS as next keys and refuses what is not one', async () => {
+    const { dir, gatehouse } = freshCli();
+    const running = await startGatehouse({ dir });
+    try {
+      const example = JSON.parse(readFileSync(exampleFile, 'utf8')) as { keys: { kid: string }[] };
+      const imported = jsonOf<KeysJson>(await gatehouse(['keys', 'import', exampleFile, '--json']));
+      expect(imported.keys.filter((key) => key.state === 'next').map((key) => key.kid).sort()).toEqual(example.keys.map((key) => key.kid).sort());
+      expectTextFailure(await gatehouse(['keys', 'import', join(dir, 'missing.json')]), { exit: 1, error: 'invalid_input', message: /cannot read .*missing\.json as JSON/ });
+      expectTextFailure(await gatehouse(['keys', 'import', join(dir, 'gatehouse.db')]), { exit: 1, error: 'invalid_input', message: /as JSON/ });
+    } finally {
+      await running.close();
+    }
   });
 });
 

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 
 import { createAccount } from '../../src/accounts/accounts.ts';
 import { loadConfig } from '../../src/config/load-config.ts';
+import type { Config } from '../../src/config/load-config.ts';
 import { createLogger } from '../../src/logger.ts';
 import { registerApi } from '../../src/oidc/apis.ts';
 import type { NewApiInput } from '../../src/oidc/apis.ts';
@@ -35,14 +36,15 @@ export function testEnvironment(dir: string, port = 0): NodeJS.ProcessEnv {
  * Starts the real server on an ephemeral port with a fresh SQLite file in a temporary directory.
  * The issuer is the loopback address it listens on.
  */
-export async function startGatehouse(options: { dir?: string; env?: NodeJS.ProcessEnv } = {}): Promise<TestGatehouse> {
+export async function startGatehouse(options: { dir?: string; env?: NodeJS.ProcessEnv; adjust?: (config: Config) => Config } = {}): Promise<TestGatehouse> {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'gatehouse-test-'));
   const env = { ...testEnvironment(dir), ...options.env };
-  const server = await startServer(loadConfig(env), createLogger({ silent: !process.env.GATEHOUSE_TEST_LOGS }), { host: '127.0.0.1' });
-  return wrap(server, dir, { ...env, ISSUER: env.ISSUER ?? server.url, PORT: String(server.port) });
+  const adjust = options.adjust ?? ((config: Config) => config);
+  const server = await startServer(adjust(loadConfig(env)), createLogger({ silent: !process.env.GATEHOUSE_TEST_LOGS }), { host: '127.0.0.1' });
+  return wrap(server, dir, { ...env, ISSUER: env.ISSUER ?? server.url, PORT: String(server.port) }, adjust);
 }
 
-function wrap(server: RunningServer, dir: string, env: NodeJS.ProcessEnv): TestGatehouse {
+function wrap(server: RunningServer, dir: string, env: NodeJS.ProcessEnv, adjust: (config: Config) => Config): TestGatehouse {
   return {
     ...server,
     dir,
@@ -68,8 +70,8 @@ function wrap(server: RunningServer, dir: string, env: NodeJS.ProcessEnv): TestG
       // Let this process's HTTP clients see the old server's closed keep-alive sockets before the
       // new server takes the same port; otherwise fetch may reuse a dead socket.
       await new Promise((resolve) => setTimeout(resolve, 50));
-      const next = await startServer(loadConfig(env), createLogger({ silent: true }), { host: '127.0.0.1' });
-      return wrap(next, dir, env);
+      const next = await startServer(adjust(loadConfig(env)), createLogger({ silent: true }), { host: '127.0.0.1' });
+      return wrap(next, dir, env, adjust);
     },
     async stop() {
       await server.close();

@@ -3,37 +3,34 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
 
 import { importJWK, jwtVerify, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { GatehouseError } from '../../src/errors.ts';
-import { loadSigningKeys, signingAlgorithms } from '../../src/keys/key-ring.ts';
+import { advanceRing, importIntoRing, providerJwks, publicJwks, revokeFromRing, rotateRing, signingAlgorithms } from '../../src/keys/key-ring.ts';
 import type { PrivateJwk } from '../../src/keys/key-ring.ts';
+import type { Schedule } from '../../src/keys/rotation.ts';
 import { openSqliteStore } from '../../src/store/sqlite/index.ts';
-import type { SigningKeyRecord, Store } from '../../src/store/types.ts';
+import type { KeyRing, Store } from '../../src/store/types.ts';
 
 const privateMembers = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
+const schedule: Schedule = { jwksCacheSeconds: 900, rotationIntervalSeconds: 90 * 86_400, maxTokenLifetimeSeconds: 86_400, marginSeconds: 300 };
 
 let dir: string;
 let path: string;
 let store: Store;
 const encryptionKey = randomBytes(32);
-let ringBefore: SigningKeyRecord[];
-let first: PrivateJwk[];
-let second: PrivateJwk[];
-let stored: SigningKeyRecord[];
+let first: KeyRing;
+let firstJwks: PrivateJwk[];
 
 // Generating an RSA key takes a moment: do it once and look at the result from several sides.
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'gatehouse-keys-'));
   path = join(dir, 'gatehouse.db');
   store = openSqliteStore(path);
-  ringBefore = await store.signingKeys.list();
-  first = (await loadSigningKeys(store.signingKeys, encryptionKey)).keys;
-  second = (await loadSigningKeys(store.signingKeys, encryptionKey)).keys;
-  stored = await store.signingKeys.list();
+  first = (await advanceRing(store.signingKeys, encryptionKey, schedule)).ring;
+  firstJwks = providerJwks(first, encryptionKey).keys;
 });
 
 afterAll(async () => {
@@ -41,115 +38,128 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function storedKey(kid: string): SigningKeyRecord {
-  const record = stored.find((key) => key.kid === kid);
-  if (!record) throw new Error(`no stored key ${kid}`);
-  return record;
+async function failure(promise: Promise<unknown>): Promise<GatehouseError> {
+  const error = await promise.then(() => new Error('expected a rejection'), (rejected: unknown) => rejected);
+  expect(error).toBeInstanceOf(GatehouseError);
+  return error as GatehouseError;
 }
 
-describe('loadSigningKeys', () => {
-  it('creates one RS256 and one ES256 key in an empty store', () => {
-    expect(ringBefore).toEqual([]);
-    expect(first.map((key) => [key.alg, key.kty])).toEqual([['RS256', 'RSA'], ['ES256', 'EC']]);
-    expect(first[1]?.crv).toBe('P-256');
-    expect(signingAlgorithms).toEqual(['RS256', 'ES256']);
-    for (const key of first) {
+describe('the key ring on an empty store', () => {
+  it('creates one current RS256, ES256 and EdDSA key, RS256 first', () => {
+    expect(first.version).toBe(1);
+    expect(first.keys.map((key) => [key.alg, key.state])).toEqual([['RS256', 'current'], ['ES256', 'current'], ['EdDSA', 'current']]);
+    expect(firstJwks.map((key) => [key.alg, key.kty])).toEqual([['RS256', 'RSA'], ['ES256', 'EC'], ['EdDSA', 'OKP']]);
+    expect(signingAlgorithms).toEqual(['RS256', 'ES256', 'EdDSA']);
+    for (const key of firstJwks) {
       expect(key.use).toBe('sig');
-      expect(typeof key.kid).toBe('string');
       expect(typeof key.d).toBe('string');
     }
-    expect(new Set(first.map((key) => key.kid)).size).toBe(2);
+    for (const key of first.keys) expect(key.encryptedPrivateJwk.startsWith('v1.')).toBe(true);
   });
 
-  it('stores exactly those keys, current and sealed', () => {
-    expect(stored).toHaveLength(2);
-    expect(stored.map((key) => key.kid).sort()).toEqual(first.map((key) => key.kid).sort());
-    for (const record of stored) {
-      expect(record.state).toBe('current');
-      expect(record.encryptedPrivateJwk.startsWith('v1.')).toBe(true);
-      expect(record.alg).toBe(first.find((key) => key.kid === record.kid)?.alg);
-    }
+  it('changes nothing when advanced again before anything is due', async () => {
+    const again = await advanceRing(store.signingKeys, encryptionKey, schedule);
+    expect(again.changes).toEqual([]);
+    expect(again.ring).toEqual(first);
   });
 
-  it('returns the same keys on a second call instead of generating new ones', () => {
-    expect(second.map((key) => key.kid)).toEqual(first.map((key) => key.kid));
-    expect(second).toEqual(first);
-  });
-
-  it('returns the same keys from a reopened store', async () => {
-    const reopened = openSqliteStore(path);
+  it('cannot be read with another encryption key', () => {
+    let error: unknown;
     try {
-      const { keys } = await loadSigningKeys(reopened.signingKeys, encryptionKey);
-      expect(keys.map((key) => key.kid)).toEqual(first.map((key) => key.kid));
-    } finally {
-      await reopened.close();
+      providerJwks(first, randomBytes(32));
+    } catch (caught) {
+      error = caught;
     }
-  });
-
-  it('fails with a GatehouseError when the stored keys were sealed with another encryption key', async () => {
-    const error = await loadSigningKeys(store.signingKeys, randomBytes(32)).then(
-      () => new Error('loadSigningKeys resolved'),
-      (rejected: unknown) => rejected,
-    );
     expect(error).toBeInstanceOf(GatehouseError);
     expect((error as GatehouseError).code).toBe('invalid_config');
   });
 
   it('publishes public JWKs without any private member', () => {
-    for (const record of stored) {
-      for (const member of privateMembers) expect(record.publicJwk, `${record.alg} ${member}`).not.toHaveProperty(member);
-      expect(record.publicJwk).toMatchObject({ kid: record.kid, alg: record.alg, use: 'sig' });
+    const { keys } = publicJwks(first);
+    expect(keys).toHaveLength(3);
+    for (const key of keys) {
+      for (const member of privateMembers) expect(key).not.toHaveProperty(member);
+      expect(key).toMatchObject({ use: 'sig' });
     }
-    const rsa = storedKey(first[0]!.kid).publicJwk;
-    expect(rsa).toMatchObject({ kty: 'RSA', n: first[0]!.n, e: first[0]!.e });
-    const ec = storedKey(first[1]!.kid).publicJwk;
-    expect(ec).toMatchObject({ kty: 'EC', crv: 'P-256', x: first[1]!.x, y: first[1]!.y });
-  });
-
-  it('never writes the private key material to the signing_keys rows', () => {
-    const db = new DatabaseSync(path);
-    let rows: string;
-    try {
-      rows = JSON.stringify(db.prepare('SELECT * FROM signing_keys').all());
-    } finally {
-      db.close();
-    }
-    expect(rows).toContain(first[0]!.kid);
-    for (const key of first) expect(rows).not.toContain(key.d as string);
   });
 
   it('never writes the private key material to the database files', async () => {
     // Closing checkpoints the WAL into the main file; read any -wal/-shm left as well.
     await store.close();
     const bytes = Buffer.concat(['', '-wal', '-shm'].map((suffix) => `${path}${suffix}`).filter(existsSync).map((file) => readFileSync(file)));
+    store = openSqliteStore(path);
 
-    // The public modulus is there, so the search itself works.
-    expect(bytes.includes(Buffer.from(first[0]!.n as string))).toBe(true);
-    for (const key of first) {
+    expect(bytes.includes(Buffer.from(firstJwks[0]!.n as string))).toBe(true); // the search works
+    for (const key of firstJwks) {
       const d = key.d as string;
       expect(bytes.includes(Buffer.from(d)), `${key.alg} d as text`).toBe(false);
       expect(bytes.includes(Buffer.from(d, 'base64url')), `${key.alg} d as bytes`).toBe(false);
     }
-    store = openSqliteStore(path);
   });
 
-  it.each(signingAlgorithms.map((alg) => [alg]))('signs an %s token that verifies with the stored public JWK', async (alg) => {
-    const privateJwk = first.find((key) => key.alg === alg)!;
-    const token = await new SignJWT({ sub: 'acct-alice' })
-      .setProtectedHeader({ alg, kid: privateJwk.kid })
-      .setIssuer('https://id.example.test')
-      .setIssuedAt()
-      .setExpirationTime('5m')
-      .sign(await importJWK(privateJwk, alg));
+  it.each(signingAlgorithms.map((alg) => [alg]))('signs an %s token that verifies with the published key', async (alg) => {
+    const privateJwk = firstJwks.find((key) => key.alg === alg)!;
+    const token = await new SignJWT({ sub: 'acct-alice' }).setProtectedHeader({ alg, kid: privateJwk.kid }).setIssuedAt().setExpirationTime('5m').sign(await importJWK(privateJwk, alg));
+    const published = publicJwks(first).keys.find((key) => key.kid === privateJwk.kid)!;
+    expect((await jwtVerify(token, await importJWK(published, alg))).payload.sub).toBe('acct-alice');
+    const other = publicJwks(first).keys.find((key) => key.alg !== alg)!;
+    await expect(jwtVerify(token, await importJWK(other, String(other.alg)))).rejects.toThrow();
+  });
+});
 
-    const { payload, protectedHeader } = await jwtVerify(token, await importJWK(storedKey(privateJwk.kid).publicJwk, alg), {
-      issuer: 'https://id.example.test',
-    });
-    expect(payload.sub).toBe('acct-alice');
-    expect(protectedHeader.kid).toBe(privateJwk.kid);
+describe('operator changes', () => {
+  it('rotate publishes next keys that sign only after a JWKS cache lifetime', async () => {
+    const now = new Date();
+    const { ring, changes } = await rotateRing(store.signingKeys, encryptionKey, schedule, false, () => now);
+    expect(changes.map((change) => change.type)).toEqual(['create', 'create', 'create']);
+    const next = ring.keys.filter((key) => key.state === 'next');
+    expect(next).toHaveLength(3);
+    for (const key of next) expect(key.activatesAt!.getTime() - now.getTime()).toBeGreaterThanOrEqual(schedule.jwksCacheSeconds * 1000);
+    // The signing keys did not change; the next keys are published after them.
+    expect(providerJwks(ring, encryptionKey).keys.slice(0, 3).map((key) => key.kid)).toEqual(firstJwks.map((key) => key.kid));
+    expect((await rotateRing(store.signingKeys, encryptionKey, schedule, false)).changes).toEqual([]);
+  });
 
-    // And not with the other algorithm's key: verification really checks the signature.
-    const other = stored.find((key) => key.alg !== alg)!;
-    await expect(jwtVerify(token, await importJWK(other.publicJwk, other.alg))).rejects.toThrow();
+  it('rotate --immediately makes new keys sign now and retires the old ones', async () => {
+    const { ring } = await rotateRing(store.signingKeys, encryptionKey, schedule, true);
+    const current = ring.keys.filter((key) => key.state === 'current');
+    expect(current).toHaveLength(3);
+    for (const key of current) expect(firstJwks.map((jwk) => jwk.kid)).not.toContain(key.kid);
+    expect(ring.keys.filter((key) => key.state === 'retired').map((key) => key.kid).sort()).toEqual(firstJwks.map((key) => key.kid).sort());
+  });
+
+  it('revoke removes a key from the ring at once, and an unknown kid is refused', async () => {
+    const before = await store.signingKeys.read();
+    const retired = before.keys.find((key) => key.state === 'retired')!;
+    const { ring } = await revokeFromRing(store.signingKeys, encryptionKey, retired.kid);
+    expect(ring.keys.map((key) => key.kid)).not.toContain(retired.kid);
+    expect(publicJwks(ring).keys.map((key) => key.kid)).not.toContain(retired.kid);
+    expect((await failure(revokeFromRing(store.signingKeys, encryptionKey, 'no-such-kid'))).code).toBe('not_found');
+  });
+
+  it('imports the keys of jwks.json.example as next keys, once', async () => {
+    const scratch = openSqliteStore(join(dir, 'import.db'));
+    try {
+      await advanceRing(scratch.signingKeys, encryptionKey, schedule);
+      const example = JSON.parse(readFileSync(new URL('../../jwks.json.example', import.meta.url), 'utf8')) as { keys: { kid: string }[] };
+      const { ring } = await importIntoRing(scratch.signingKeys, encryptionKey, schedule, example);
+      const next = ring.keys.filter((key) => key.state === 'next');
+      expect(next.map((key) => key.kid).sort()).toEqual(example.keys.map((key) => key.kid).sort());
+      expect((await failure(importIntoRing(scratch.signingKeys, encryptionKey, schedule, example))).code).toBe('conflict');
+    } finally {
+      await scratch.close();
+    }
+  });
+
+  it('refuses to import what is not a private signing JWKS', async () => {
+    const bad = [
+      {},
+      { keys: [] },
+      { keys: [{ kty: 'oct', k: 'c2VjcmV0' }] },
+      { keys: [{ kty: 'RSA', alg: 'RS256', n: 'x', e: 'AQAB' }] },
+      { keys: [{ kty: 'EC', alg: 'RS256', crv: 'P-256', x: 'x', y: 'y', d: 'd' }] },
+      { keys: [{ kty: 'EC', alg: 'ES256', crv: 'P-256', x: 'not', y: 'valid', d: 'key' }] },
+    ];
+    for (const jwks of bad) expect((await failure(importIntoRing(store.signingKeys, encryptionKey, schedule, jwks))).code, JSON.stringify(jwks)).toBe('invalid_input');
   });
 });

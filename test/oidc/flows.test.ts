@@ -60,9 +60,9 @@ describe.each(backends)('on $name', (backend) => {
       }
     });
 
-    it('publishes an RS256 and an ES256 public key and nothing private', async () => {
+    it('publishes an RS256, an ES256 and an EdDSA public key and nothing private', async () => {
       const jwks = (await (await fetch(`${gatehouse.url}/jwks`)).json()) as { keys: Record<string, unknown>[] };
-      expect(jwks.keys.map((key) => key.alg).sort()).toEqual(['ES256', 'RS256']);
+      expect(jwks.keys.map((key) => key.alg).sort()).toEqual(['ES256', 'EdDSA', 'RS256']);
       for (const key of jwks.keys) {
         expect(key.use).toBe('sig');
         expect(key.kid).toEqual(expect.any(String));

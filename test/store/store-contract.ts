@@ -517,38 +517,45 @@ export function describeStoreContract(name: string, openStore: () => Promise<Ope
       });
     });
 
-    describe('signing keys', () => {
-      it('insert stores keys and returns the whole ring, oldest first', async () => {
-        const older = newSigningKey('kid-older', { alg: 'RS256', createdAt: new Date('2024-01-01T00:00:00Z') });
-        const newer = newSigningKey('kid-newer', { createdAt: new Date('2024-02-01T00:00:00Z') });
+    describe('signing key ring', () => {
+      it('starts empty at version 0 and stores a ring with every date and state', async () => {
+        expect(await store.signingKeys.read()).toEqual({ version: 0, keys: [] });
+        const ring = [
+          newSigningKey('kid-current', { alg: 'RS256', activatedAt: new Date('2024-01-02T00:00:00Z') }),
+          newSigningKey('kid-next', { state: 'next', activatesAt: new Date('2024-03-01T00:00:00.5Z') }),
+          newSigningKey('kid-retired', { state: 'retired', activatedAt: new Date('2023-01-01T00:00:00Z'), retiredAt: new Date('2024-01-02T00:00:00Z') }),
+        ];
 
-        expect(await store.signingKeys.list()).toEqual([]);
-        expect(await store.signingKeys.insert([newer, older])).toEqual([older, newer]);
-        expect(await store.signingKeys.list()).toEqual([older, newer]);
+        expect(await store.signingKeys.replace(0, ring)).toEqual({ version: 1, keys: ring });
+        expect(await store.signingKeys.read()).toEqual({ version: 1, keys: ring });
       });
 
-      it('insert ignores a key whose kid already exists and keeps the stored one', async () => {
-        const original = newSigningKey('kid-1');
-        await store.signingKeys.insert([original]);
+      it('replaces the ring only at the expected version (compare-and-set)', async () => {
+        const first = [newSigningKey('kid-1')];
+        const second = [newSigningKey('kid-2')];
+        await store.signingKeys.replace(0, first);
 
-        const impostor = newSigningKey('kid-1', { alg: 'RS256', encryptedPrivateJwk: 'v1.other.private', publicJwk: { kty: 'RSA', n: 'other', e: 'AQAB' } });
-        const added = newSigningKey('kid-2', { alg: 'EdDSA', createdAt: new Date('2024-06-01T00:00:00Z') });
-        const ring = await store.signingKeys.insert([impostor, added]);
-
-        expect(ring).toEqual([original, added]);
-        expect(await store.signingKeys.list()).toEqual([original, added]);
+        expect(await store.signingKeys.replace(0, second)).toBeUndefined();
+        expect(await store.signingKeys.replace(2, second)).toBeUndefined();
+        expect(await store.signingKeys.read()).toEqual({ version: 1, keys: first });
+        expect(await store.signingKeys.replace(1, second)).toEqual({ version: 2, keys: second });
+        expect(await store.signingKeys.replace(2, [])).toEqual({ version: 3, keys: [] });
       });
 
-      it('keeps at most one current key per algorithm, whoever inserts first', async () => {
-        const first = newSigningKey('kid-first', { createdAt: new Date('2024-06-01T00:00:00Z') });
-        const second = newSigningKey('kid-second', { createdAt: new Date('2024-05-01T00:00:00Z') });
-        // Two instances starting together on an empty database, each with its own new ES256 key.
-        const rings = await Promise.all([store.signingKeys.insert([first]), store.signingKeys.insert([second])]);
+      it('lets exactly one of several concurrent replacements through', async () => {
+        await store.signingKeys.replace(0, [newSigningKey('kid-start')]);
+        // Instances deciding to rotate at the same moment, each from version 1.
+        const results = await Promise.all(['a', 'b', 'c', 'd'].map((name) => store.signingKeys.replace(1, [newSigningKey(`kid-${name}`)])));
+        const winners = results.filter((result) => result !== undefined);
+        expect(winners).toHaveLength(1);
+        expect(await store.signingKeys.read()).toEqual(winners[0]);
+      });
 
-        const stored = await store.signingKeys.list();
-        expect(stored).toHaveLength(1);
-        expect([first.kid, second.kid]).toContain(stored[0]!.kid);
-        expect(rings[1]).toEqual(stored);
+      it('lets exactly one of several concurrent first writes through', async () => {
+        // Instances starting together on an empty database: one ring, not several.
+        const results = await Promise.all(['a', 'b', 'c'].map((name) => store.signingKeys.replace(0, [newSigningKey(`kid-${name}`)])));
+        expect(results.filter((result) => result !== undefined)).toHaveLength(1);
+        expect((await store.signingKeys.read()).version).toBe(1);
       });
     });
 
@@ -559,7 +566,7 @@ export function describeStoreContract(name: string, openStore: () => Promise<Ope
       const account = await store.accounts.create(newAccount());
       await store.clients.create(newClient('web-app'));
       await store.apis.create(newApi('https://api.example.test/orders'));
-      await store.signingKeys.insert([newSigningKey('kid-1')]);
+      await store.signingKeys.replace(0, [newSigningKey('kid-1')]);
       await store.close();
 
       const reopened = await opened.reopen();
@@ -571,7 +578,7 @@ export function describeStoreContract(name: string, openStore: () => Promise<Ope
       expect(await reopened.accounts.findByEmail('alice@example.com')).toEqual(account);
       expect(await reopened.clients.find('web-app')).toEqual(newClient('web-app'));
       expect(await reopened.apis.find('https://api.example.test/orders')).toEqual(newApi('https://api.example.test/orders'));
-      expect(await reopened.signingKeys.list()).toEqual([newSigningKey('kid-1')]);
+      expect(await reopened.signingKeys.read()).toEqual({ version: 1, keys: [newSigningKey('kid-1')] });
       // The unique email survives too.
       await expectGatehouseError(reopened.accounts.create(newAccount({ id: 'acct-other', email: 'ALICE@example.com' })), 'conflict');
     });

@@ -3,7 +3,6 @@ import type { mongo } from 'mongoose';
 import { accountsCollection } from './accounts.ts';
 import type { MongoDatabase } from './database.ts';
 import { listOidcCollections, oidcCollectionName, oidcModelNames } from './oidc-models.ts';
-import { signingKeysCollection } from './signing-keys.ts';
 
 /** MongoDB's answer to listIndexes on a collection that does not exist yet. */
 const namespaceNotFound = 26;
@@ -38,8 +37,6 @@ async function indexPlan(database: MongoDatabase): Promise<Map<string, IndexSpec
   const plan = new Map<string, IndexSpec[]>();
   for (const collection of oidcCollections) plan.set(collection, oidcIndexes(collection));
   plan.set(accountsCollection, [{ key: { emailNormalized: 1 }, name: 'emailNormalized', unique: true }]);
-  // At most one current signing key per algorithm, so instances starting together cannot each add one.
-  plan.set(signingKeysCollection, [{ key: { alg: 1 }, name: 'oneCurrentPerAlg', unique: true, partialFilterExpression: { state: 'current' } }]);
   return plan;
 }
 

@@ -1,64 +1,45 @@
-import type { SigningKeyRecord, SigningKeyStore } from '../types.ts';
+import { decodeRingKey, encodeRingKey } from '../ring-codec.ts';
+import type { StoredRingKey } from '../ring-codec.ts';
+import type { KeyRing, SigningKeyStore } from '../types.ts';
 import type { MongoDatabase } from './database.ts';
-import { isOnlyDuplicateKeys } from './database.ts';
+import { isDuplicateKey } from './database.ts';
 import { escapeKeys, unescapeKeys } from './keys.ts';
 
-export const signingKeysCollection = 'signing_keys';
+export const keyRingCollection = 'key_ring';
 
-type SigningKeyDocument = Omit<SigningKeyRecord, 'kid'> & { _id: string };
+type RingDocument = { _id: 'ring'; version: number; keys: StoredRingKey[] };
 
-function toRecord(document: SigningKeyDocument): SigningKeyRecord {
-  return {
-    kid: document._id,
-    alg: document.alg,
-    state: document.state,
-    publicJwk: unescapeKeys(document.publicJwk),
-    encryptedPrivateJwk: document.encryptedPrivateJwk,
-    createdAt: document.createdAt,
-  };
+function toRing(document: RingDocument | null): KeyRing {
+  if (!document) return { version: 0, keys: [] };
+  return { version: document.version, keys: (unescapeKeys(document.keys) as StoredRingKey[]).map(decodeRingKey) };
 }
 
+/** The ring is one document, replaced whole with findOneAndUpdate on its version: no transaction needed. */
 export function createMongoSigningKeyStore(database: MongoDatabase): SigningKeyStore {
   const { run } = database;
-  const keys = database.collection<SigningKeyDocument>(signingKeysCollection);
-
-  async function list(): Promise<SigningKeyRecord[]> {
-    const documents = await run(() => keys.find().sort({ createdAt: 1, _id: 1 }).toArray());
-    return documents.map(toRecord);
-  }
-
+  const rings = database.collection<RingDocument>(keyRingCollection);
   return {
-    list,
-    async insert(records) {
-      if (records.length > 0) {
-        // $setOnInsert with upsert leaves a stored kid as it is; the unique index on current keys
-        // per alg (see indexes.ts) rejects a second one, as when instances start together on an
-        // empty database. Either way the first key stays and the later one is skipped, like the
-        // SQLite backend's ON CONFLICT DO NOTHING.
-        const operations = records.map((record) => ({
-          updateOne: {
-            filter: { _id: record.kid },
-            update: {
-              $setOnInsert: {
-                alg: record.alg,
-                state: record.state,
-                publicJwk: escapeKeys(record.publicJwk),
-                encryptedPrivateJwk: record.encryptedPrivateJwk,
-                createdAt: record.createdAt,
-              },
-            },
-            upsert: true,
-          },
-        }));
-        await run(async () => {
-          try {
-            await keys.bulkWrite(operations, { ordered: false });
-          } catch (error) {
-            if (!isOnlyDuplicateKeys(error)) throw error;
-          }
-        });
+    async read() {
+      return toRing(await run(() => rings.findOne({ _id: 'ring' })));
+    },
+    async replace(expectedVersion, keys) {
+      const stored = escapeKeys(keys.map(encodeRingKey)) as StoredRingKey[];
+      if (expectedVersion === 0) {
+        const document: RingDocument = { _id: 'ring', version: 1, keys: stored };
+        try {
+          await run(() => rings.insertOne(document));
+        } catch (error) {
+          if (isDuplicateKey(error)) return undefined;
+          throw error;
+        }
+        return toRing(document);
       }
-      return list();
+      const updated = await run(() => rings.findOneAndUpdate(
+        { _id: 'ring', version: expectedVersion },
+        { $set: { keys: stored, version: expectedVersion + 1 } },
+        { returnDocument: 'after' },
+      ));
+      return updated ? toRing(updated) : undefined;
     },
   };
 }

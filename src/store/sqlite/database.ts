@@ -70,6 +70,20 @@ const migrations: string[] = [
   `
   CREATE UNIQUE INDEX signing_keys_one_current ON signing_keys (alg) WHERE state = 'current';
   `,
+  // The key ring becomes one versioned row, replaced whole with compare-and-set (key rotation).
+  `
+  CREATE TABLE key_ring (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    version INTEGER NOT NULL,
+    keys TEXT NOT NULL
+  ) STRICT;
+  INSERT INTO key_ring (id, version, keys)
+    SELECT 1, 1, json_group_array(json_object(
+      'kid', kid, 'alg', alg, 'state', state, 'createdAt', created_at, 'activatedAt', created_at,
+      'publicJwk', json(public_jwk), 'encryptedPrivateJwk', encrypted_private_jwk))
+    FROM signing_keys HAVING count(*) > 0;
+  DROP TABLE signing_keys;
+  `,
 ];
 
 export const schemaVersion = migrations.length;

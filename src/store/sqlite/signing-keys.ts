@@ -1,38 +1,33 @@
 import type { DatabaseSync } from 'node:sqlite';
 
-import type { SigningKeyRecord, SigningKeyState, SigningKeyStore } from '../types.ts';
+import { decodeRingKey, encodeRingKey } from '../ring-codec.ts';
+import type { StoredRingKey } from '../ring-codec.ts';
+import type { KeyRing, SigningKeyStore } from '../types.ts';
 import { transaction } from './database.ts';
 
-type Row = { kid: string; alg: string; state: string; public_jwk: string; encrypted_private_jwk: string; created_at: number };
+type Row = { version: number; keys: string };
 
-function toRecord(row: Row): SigningKeyRecord {
-  return {
-    kid: row.kid,
-    alg: row.alg,
-    state: row.state as SigningKeyState,
-    publicJwk: JSON.parse(row.public_jwk) as Record<string, unknown>,
-    encryptedPrivateJwk: row.encrypted_private_jwk,
-    createdAt: new Date(row.created_at),
-  };
-}
-
+/** The ring is one row: read and replaced whole, guarded by its version. */
 export function createSqliteSigningKeyStore(db: DatabaseSync): SigningKeyStore {
   const statements = {
-    list: db.prepare('SELECT * FROM signing_keys ORDER BY created_at, kid'),
-    insert: db.prepare(`
-      INSERT INTO signing_keys (kid, alg, state, public_jwk, encrypted_private_jwk, created_at)
-      VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`),
+    read: db.prepare('SELECT version, keys FROM key_ring WHERE id = 1'),
+    insert: db.prepare('INSERT INTO key_ring (id, version, keys) VALUES (1, 1, ?) ON CONFLICT (id) DO NOTHING'),
+    update: db.prepare('UPDATE key_ring SET version = version + 1, keys = ? WHERE id = 1 AND version = ?'),
+  };
+  const read = (): KeyRing => {
+    const row = statements.read.get() as Row | undefined;
+    if (!row) return { version: 0, keys: [] };
+    return { version: row.version, keys: (JSON.parse(row.keys) as StoredRingKey[]).map(decodeRingKey) };
   };
   return {
-    async list() {
-      return (statements.list.all() as Row[]).map(toRecord);
+    async read() {
+      return read();
     },
-    async insert(keys) {
+    async replace(expectedVersion, keys) {
+      const text = JSON.stringify(keys.map(encodeRingKey));
       return transaction(db, () => {
-        for (const key of keys) {
-          statements.insert.run(key.kid, key.alg, key.state, JSON.stringify(key.publicJwk), key.encryptedPrivateJwk, key.createdAt.getTime());
-        }
-        return (statements.list.all() as Row[]).map(toRecord);
+        const changed = expectedVersion === 0 ? statements.insert.run(text).changes : statements.update.run(text, expectedVersion).changes;
+        return Number(changed) === 1 ? read() : undefined;
       });
     },
   };
