@@ -5,6 +5,7 @@ import Provider, { errors } from 'oidc-provider';
 import type { Config } from './config/load-config.ts';
 import { keySchedule } from './config/load-config.ts';
 import type { Secrets } from './config/secrets.ts';
+import { recordAudit } from './audit/audit.ts';
 import { isGatehouseError } from './errors.ts';
 import { healthRoutes, storeOutage } from './health.ts';
 import { createInteractionRouter } from './interactions/routes.ts';
@@ -98,7 +99,9 @@ export async function createApp(deps: AppDependencies): Promise<App> {
     return built;
   };
 
-  let ring = (await advanceRing(store.signingKeys, secrets.keyEncryptionKey, schedule)).ring;
+  const started = await advanceRing(store.signingKeys, secrets.keyEncryptionKey, schedule);
+  if (started.changes.length) await recordAudit(store.audit, { type: 'key_ring_changed', actor: 'system', details: { reason: 'schedule', changes: started.changes, version: started.ring.version } }, logger);
+  let ring = started.ring;
   let provider = buildProvider(ring);
   let mounted = mount(provider);
 
@@ -123,7 +126,7 @@ export async function createApp(deps: AppDependencies): Promise<App> {
     ringVersion: () => ring.version,
     async reloadKeys() {
       const { ring: latest, changes } = await advanceRing(store.signingKeys, secrets.keyEncryptionKey, schedule);
-      if (changes.length) logger.info('key ring advanced', { event: 'key_ring_changed', changes, version: latest.version });
+      if (changes.length) await recordAudit(store.audit, { type: 'key_ring_changed', actor: 'system', details: { reason: 'schedule', changes, version: latest.version } }, logger);
       if (latest.version === ring.version) return false;
       const rebuilt = buildProvider(latest);
       [ring, provider, mounted] = [latest, rebuilt, mount(rebuilt)];

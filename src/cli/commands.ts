@@ -3,7 +3,7 @@ import { newAccountSchema } from '../accounts/schemas.ts';
 import { describeIssues, GatehouseError } from '../errors.ts';
 import { registerApi } from '../oidc/apis.ts';
 import { registerClient } from '../oidc/clients.ts';
-import type { AccountRecord, ApiRecord, ClientMetadata, ClientRecord, SigningKeyRecord } from '../store/types.ts';
+import type { AccountRecord, ApiRecord, AuditEvent, ClientMetadata, ClientRecord, SigningKeyRecord } from '../store/types.ts';
 import { importIntoRing, publicJwks, revokeFromRing, rotateRing } from '../keys/key-ring.ts';
 import type { RingChange } from '../keys/rotation.ts';
 import { keySchedule } from '../config/load-config.ts';
@@ -94,7 +94,7 @@ function table(rows: string[][]): string {
 
 function parseInteger(value: string | undefined, name: string): number | undefined {
   if (value === undefined) return undefined;
-  if (!/^\d+$/.test(value)) throw new GatehouseError('invalid_input', `--${name} must be a whole number of seconds`);
+  if (!/^\d+$/.test(value)) throw new GatehouseError('invalid_input', `--${name} must be a whole number`);
   return Number(value);
 }
 
@@ -121,7 +121,33 @@ function describeChanges(changes: RingChange[]): string {
   return changes.map((change) => (change.type === 'create' ? `new ${change.state} ${change.alg} key` : `${change.type} ${change.kid}`)).join(', ');
 }
 
+function auditJson(event: AuditEvent) {
+  return {
+    at: event.at.toISOString(),
+    type: event.type,
+    actor: event.actor,
+    ...(event.accountId ? { account_id: event.accountId } : {}),
+    ...(event.clientId ? { client_id: event.clientId } : {}),
+    ...(event.sourceAddress ? { source_address: event.sourceAddress } : {}),
+    details: event.details,
+  };
+}
+
 export const commands: Record<string, Command> = {
+  'audit tail': {
+    usage: 'audit tail [--account ID|EMAIL] [--limit N]   (newest last; default 50)',
+    options: { account: { type: 'string' }, limit: { type: 'string' } },
+    positionals: [],
+    async run(ctx, values) {
+      const limit = parseInteger(text(values.limit), 'limit') ?? 50;
+      if (limit < 1 || limit > 10_000) throw new GatehouseError('invalid_input', '--limit must be from 1 to 10000');
+      const account = text(values.account) ? await findAccountByIdOrEmail(ctx.store, text(values.account)!) : undefined;
+      const events = await ctx.store.audit.tail({ limit, ...(account ? { accountId: account.id } : {}) });
+      const lines = events.map((event) => [event.at.toISOString(), event.type, event.actor, event.accountId ?? event.clientId ?? '', JSON.stringify(event.details)].join('  '));
+      return { json: events.map(auditJson), text: lines.join('\n') || '(no events)' };
+    },
+  },
+
   'keys list': {
     usage: 'keys list',
     options: {},
@@ -138,6 +164,7 @@ export const commands: Record<string, Command> = {
     async run(ctx, values) {
       const immediately = values.immediately === true;
       const { ring, changes } = await rotateRing(ctx.store.signingKeys, ctx.secrets.keyEncryptionKey, keySchedule(ctx.config), immediately);
+      if (changes.length) await ctx.audit('key_ring_changed', { details: { command: immediately ? 'keys rotate --immediately' : 'keys rotate', changes, version: ring.version } });
       const summary = changes.length ? describeChanges(changes) : 'nothing to do: next keys are already waiting';
       const when = immediately ? 'Instances pick the new keys up within their poll interval.' : `The next keys start signing after ${ctx.config.keys.jwksCacheSeconds + ctx.config.keys.marginSeconds} seconds (one JWKS cache lifetime plus the margin).`;
       return { json: { version: ring.version, changes, keys: ring.keys.map(keyJson) }, text: `${summary}\n${when}\n\n${ringText(ring.keys)}` };
@@ -149,6 +176,7 @@ export const commands: Record<string, Command> = {
     positionals: ['KID'],
     async run(ctx, _values, [kid]) {
       const { ring, changes } = await revokeFromRing(ctx.store.signingKeys, ctx.secrets.keyEncryptionKey, kid!);
+      await ctx.audit('key_ring_changed', { details: { command: 'keys revoke', kid, changes, version: ring.version } });
       process.stderr.write(`warning: every token signed with ${kid} now fails verification, once verifiers refetch the JWKS\n`);
       return { json: { version: ring.version, changes, keys: ring.keys.map(keyJson) }, text: `revoked ${kid}: ${describeChanges(changes)}\n\n${ringText(ring.keys)}` };
     },
@@ -165,6 +193,7 @@ export const commands: Record<string, Command> = {
         throw new GatehouseError('invalid_input', `cannot read ${file} as JSON: ${(error as Error).message}`);
       }
       const { ring, changes } = await importIntoRing(ctx.store.signingKeys, ctx.secrets.keyEncryptionKey, keySchedule(ctx.config), jwks);
+      await ctx.audit('key_ring_changed', { details: { command: 'keys import', changes, version: ring.version } });
       return { json: { version: ring.version, changes, keys: ring.keys.map(keyJson) }, text: `imported: ${describeChanges(changes)}\n\n${ringText(ring.keys)}` };
     },
   },
@@ -228,6 +257,7 @@ export const commands: Record<string, Command> = {
         ...(scopes.length ? { scope: scopes.join(' ') } : {}),
       }, now);
       const json = clientJson(metadata, now, clientSecret);
+      await ctx.audit('client_added', { clientId: metadata.client_id, details: { client_name: metadata.client_name, redirect_uris: metadata.redirect_uris, grant_types: metadata.grant_types, public: metadata.token_endpoint_auth_method === 'none' } });
       return { json, text: clientText(json) };
     },
   },
@@ -258,6 +288,7 @@ export const commands: Record<string, Command> = {
     positionals: ['CLIENT_ID'],
     async run(ctx, _values, [clientId]) {
       if (!(await ctx.store.clients.remove(clientId!))) throw new GatehouseError('not_found', `no client ${clientId}`);
+      await ctx.audit('client_removed', { clientId: clientId! });
       return { json: { client_id: clientId, removed: true }, text: `removed client ${clientId}` };
     },
   },
@@ -281,6 +312,7 @@ export const commands: Record<string, Command> = {
         ...(text(values['signing-alg']) ? { signingAlg: text(values['signing-alg']) as 'RS256' } : {}),
         ...(ttl !== undefined ? { accessTokenTtl: ttl } : {}),
       });
+      await ctx.audit('api_added', { details: { identifier: api.identifier, scopes: api.scopes } });
       return { json: apiJson(api), text: `added API ${api.identifier} (scopes: ${api.scopes.join(' ') || '-'}; ${api.signingAlg} JWT access tokens, ${api.accessTokenTtl}s)` };
     },
   },
@@ -299,6 +331,7 @@ export const commands: Record<string, Command> = {
     positionals: ['IDENTIFIER'],
     async run(ctx, _values, [identifier]) {
       if (!(await ctx.store.apis.remove(identifier!))) throw new GatehouseError('not_found', `no API ${identifier}`);
+      await ctx.audit('api_removed', { details: { identifier } });
       return { json: { identifier, removed: true }, text: `removed API ${identifier}` };
     },
   },
@@ -331,6 +364,7 @@ export const commands: Record<string, Command> = {
       const password = await ctx.readSecret('Password: ');
       if (!password) throw new GatehouseError('invalid_input', 'no password on stdin (pipe it in, or run in a terminal to be asked)');
       const account = await createAccount(ctx.store, { ...details, password });
+      await ctx.audit('account_created', { accountId: account.id, details: { email: account.email, roles: account.roles, email_verified: account.emailVerified } });
       return { json: accountJson(account), text: `added user ${account.email} (id ${account.id})` };
     },
   },
@@ -359,6 +393,7 @@ export const commands: Record<string, Command> = {
     positionals: ['ID|EMAIL'],
     async run(ctx, _values, [who]) {
       const account = await setAccountDisabled(ctx.store, (await findAccountByIdOrEmail(ctx.store, who!)).id, true);
+      await ctx.audit('account_disabled', { accountId: account.id, details: { email: account.email } });
       return { json: accountJson(account), text: `disabled ${account.email}; their sessions and tokens are revoked` };
     },
   },
@@ -368,6 +403,7 @@ export const commands: Record<string, Command> = {
     positionals: ['ID|EMAIL'],
     async run(ctx, _values, [who]) {
       const account = await setAccountDisabled(ctx.store, (await findAccountByIdOrEmail(ctx.store, who!)).id, false);
+      await ctx.audit('account_enabled', { accountId: account.id, details: { email: account.email } });
       return { json: accountJson(account), text: `enabled ${account.email}` };
     },
   },

@@ -158,6 +158,25 @@ export interface SigningKeyStore {
   replace(expectedVersion: number, keys: SigningKeyRecord[]): Promise<KeyRing | undefined>;
 }
 
+/** One entry of the audit trail. `details` never holds passwords, codes, tokens or secrets. */
+export type AuditEvent = {
+  at: Date;
+  /** What happened, e.g. key_ring_changed, client_added, account_disabled. */
+  type: string;
+  /** Who did it: `cli` (an operator), `system` (Gatehouse itself), or `user`. */
+  actor: 'cli' | 'system' | 'user';
+  accountId?: string;
+  clientId?: string;
+  sourceAddress?: string;
+  details: Record<string, unknown>;
+};
+
+export interface AuditStore {
+  append(event: AuditEvent): Promise<void>;
+  /** The newest `limit` events (optionally of one account), oldest first. */
+  tail(options: { limit: number; accountId?: string }): Promise<AuditEvent[]>;
+}
+
 export interface Store {
   readonly kind: 'sqlite' | 'mongodb';
   /** Resolves when the database answers; throws GatehouseError('store_unavailable') otherwise. */
@@ -171,5 +190,6 @@ export interface Store {
   readonly clients: ClientStore;
   readonly apis: ApiStore;
   readonly signingKeys: SigningKeyStore;
+  readonly audit: AuditStore;
   close(): Promise<void>;
 }

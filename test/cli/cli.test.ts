@@ -423,6 +423,15 @@ describe('gatehouse keys', () => {
       expect(revoked.stderr).toMatch(/^warning: every token signed with .* now fails verification/);
       expect(jsonOf<KeysJson>(await gatehouse(['keys', 'list', '--json'])).keys.map((key) => key.kid)).not.toContain(current[0]);
       await expectFailure(gatehouse, ['keys', 'revoke', 'no-such-kid'], { exit: 1, error: 'not_found', message: /no-such-kid/ });
+
+      // Every change is in the audit trail: the instance's bootstrap, then the operator's commands.
+      const audit = jsonOf<{ type: string; actor: string; details: { command?: string } }[]>(await gatehouse(['audit', 'tail', '--json']));
+      expect(audit.map((event) => [event.type, event.actor, event.details.command])).toEqual([
+        ['key_ring_changed', 'system', undefined],
+        ['key_ring_changed', 'cli', 'keys rotate'],
+        ['key_ring_changed', 'cli', 'keys rotate --immediately'],
+        ['key_ring_changed', 'cli', 'keys revoke'],
+      ]);
     } finally {
       await running.close();
     }
@@ -440,6 +449,38 @@ describe('gatehouse keys', () => {
     } finally {
       await running.close();
     }
+  });
+});
+
+describe('gatehouse audit', () => {
+  type AuditJson = { at: string; type: string; actor: string; account_id?: string; client_id?: string; details: Record<string, unknown> }[];
+
+  it('records every operator change, without secrets, and tails it', async () => {
+    const { dir, gatehouse } = freshCli();
+    const user = jsonOf(await gatehouse(['users', 'add', '--email', 'audited@example.com', '--json'], 'an audited password\n'));
+    const added = jsonOf(await gatehouse(['clients', 'add', '--name', 'Audited', '--redirect-uri', appRedirect, '--json']));
+    succeeded(await gatehouse(['users', 'disable', 'audited@example.com']));
+    succeeded(await gatehouse(['clients', 'remove', added.client_id as string]));
+    const running = await startGatehouse({ dir });
+    await running.close();
+
+    const run = await gatehouse(['audit', 'tail', '--json']);
+    const events = jsonOf<AuditJson>(run);
+    expect(events.map((event) => [event.type, event.actor])).toEqual([
+      ['account_created', 'cli'], ['client_added', 'cli'], ['account_disabled', 'cli'], ['client_removed', 'cli'], ['key_ring_changed', 'system'],
+    ]);
+    expect(events[0]).toMatchObject({ account_id: user.id, details: { email: 'audited@example.com' } });
+    expect(events[1]).toMatchObject({ client_id: added.client_id, details: { client_name: 'Audited' } });
+    expect(run.stdout).not.toContain(added.client_secret as string);
+    expect(run.stdout).not.toContain('an audited password');
+    expect(run.stdout).not.toContain('argon2');
+
+    const mine = jsonOf<AuditJson>(await gatehouse(['audit', 'tail', '--account', 'AUDITED@example.com', '--json']));
+    expect(mine.map((event) => event.type)).toEqual(['account_created', 'account_disabled']);
+    expect(jsonOf<AuditJson>(await gatehouse(['audit', 'tail', '--limit', '1', '--json'])).map((event) => event.type)).toEqual(['key_ring_changed']);
+    expect(succeeded(await gatehouse(['audit', 'tail', '--limit', '2']))).toMatch(/client_removed[\s\S]*key_ring_changed/);
+    expectTextFailure(await gatehouse(['audit', 'tail', '--limit', '0']), { exit: 1, error: 'invalid_input', message: /--limit must be from 1 to 10000/ });
+    expectTextFailure(await gatehouse(['audit', 'tail', '--account', 'nobody@example.com']), { exit: 1, error: 'not_found', message: /no account nobody@example.com/ });
   });
 });
 

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { GatehouseError } from '../../src/errors.ts';
 import type { ErrorCode } from '../../src/errors.ts';
-import type { ApiRecord, ClientRecord, NewAccount, SigningKeyRecord, Store } from '../../src/store/types.ts';
+import type { ApiRecord, AuditEvent, ClientRecord, NewAccount, SigningKeyRecord, Store } from '../../src/store/types.ts';
 
 /** What a backend hands the contract: a fresh, empty store, a way to open it again, and clean-up. */
 export type OpenedStore = {
@@ -556,6 +556,31 @@ export function describeStoreContract(name: string, openStore: () => Promise<Ope
         const results = await Promise.all(['a', 'b', 'c'].map((name) => store.signingKeys.replace(0, [newSigningKey(`kid-${name}`)])));
         expect(results.filter((result) => result !== undefined)).toHaveLength(1);
         expect((await store.signingKeys.read()).version).toBe(1);
+      });
+    });
+
+    describe('audit trail', () => {
+      const event = (type: string, extra: Partial<AuditEvent> = {}): AuditEvent => ({
+        at: new Date('2024-07-01T12:00:00.123Z'), type, actor: 'cli', details: {}, ...extra,
+      });
+
+      it('appends events and returns the newest, oldest first, with every field', async () => {
+        expect(await store.audit.tail({ limit: 10 })).toEqual([]);
+        const full = event('client_added', { clientId: 'web.app', accountId: 'acct-1', sourceAddress: '203.0.113.7', actor: 'user', details: { 'redirect.uris': ['https://a.example/cb'], nested: { n: 1 } } });
+        await store.audit.append(event('first'));
+        await store.audit.append(full);
+        await store.audit.append(event('third', { at: new Date('2020-01-01T00:00:00Z') })); // order is write order, not clock order
+
+        expect(await store.audit.tail({ limit: 10 })).toEqual([event('first'), full, event('third', { at: new Date('2020-01-01T00:00:00Z') })]);
+        expect((await store.audit.tail({ limit: 2 })).map((each) => each.type)).toEqual(['client_added', 'third']);
+      });
+
+      it('filters by account', async () => {
+        for (const [type, accountId] of [['a', 'acct-1'], ['b', 'acct-2'], ['c', 'acct-1'], ['d', undefined]] as const) {
+          await store.audit.append(event(type, accountId ? { accountId } : {}));
+        }
+        expect((await store.audit.tail({ limit: 10, accountId: 'acct-1' })).map((each) => each.type)).toEqual(['a', 'c']);
+        expect((await store.audit.tail({ limit: 1, accountId: 'acct-1' })).map((each) => each.type)).toEqual(['c']);
       });
     });
 

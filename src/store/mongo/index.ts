@@ -1,6 +1,7 @@
 import { GatehouseError } from '../../errors.ts';
 import type { Store } from '../types.ts';
 import { createMongoAccountStore } from './accounts.ts';
+import { createMongoAuditStore } from './audit.ts';
 import { createMongoApiStore } from './apis.ts';
 import { createMongoClientStore } from './clients.ts';
 import { openDatabase } from './database.ts';
@@ -24,6 +25,7 @@ export async function openMongoStore(url: string, clock: () => number = Date.now
     clients: createMongoClientStore(database),
     apis: createMongoApiStore(database),
     signingKeys: createMongoSigningKeyStore(database),
+    audit: createMongoAuditStore(database),
     async ping() {
       try {
         await database.db().admin().command({ ping: 1 });

@@ -1,6 +1,7 @@
 import type { mongo } from 'mongoose';
 
 import { accountsCollection } from './accounts.ts';
+import { auditCollection } from './audit.ts';
 import type { MongoDatabase } from './database.ts';
 import { listOidcCollections, oidcCollectionName, oidcModelNames } from './oidc-models.ts';
 
@@ -37,6 +38,7 @@ async function indexPlan(database: MongoDatabase): Promise<Map<string, IndexSpec
   const plan = new Map<string, IndexSpec[]>();
   for (const collection of oidcCollections) plan.set(collection, oidcIndexes(collection));
   plan.set(accountsCollection, [{ key: { emailNormalized: 1 }, name: 'emailNormalized', unique: true }]);
+  plan.set(auditCollection, [onField('accountId')]);
   return plan;
 }
 

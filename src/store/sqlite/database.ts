@@ -84,6 +84,19 @@ const migrations: string[] = [
     FROM signing_keys HAVING count(*) > 0;
   DROP TABLE signing_keys;
   `,
+  `
+  CREATE TABLE audit_events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    at INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    account_id TEXT,
+    client_id TEXT,
+    source_address TEXT,
+    details TEXT NOT NULL
+  ) STRICT;
+  CREATE INDEX audit_events_account ON audit_events (account_id, seq) WHERE account_id IS NOT NULL;
+  `,
 ];
 
 export const schemaVersion = migrations.length;

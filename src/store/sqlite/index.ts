@@ -1,6 +1,7 @@
 import { GatehouseError } from '../../errors.ts';
 import type { Store } from '../types.ts';
 import { createSqliteAccountStore } from './accounts.ts';
+import { createSqliteAuditStore } from './audit.ts';
 import { createSqliteApiStore } from './apis.ts';
 import { createSqliteClientStore } from './clients.ts';
 import { openDatabase } from './database.ts';
@@ -16,6 +17,7 @@ export function openSqliteStore(path: string, clock: () => number = Date.now): S
     clients: createSqliteClientStore(db),
     apis: createSqliteApiStore(db),
     signingKeys: createSqliteSigningKeyStore(db),
+    audit: createSqliteAuditStore(db),
     async ping() {
       try {
         db.prepare('SELECT 1').get();
