@@ -8,27 +8,16 @@
  * (`current`), and stays published (`retired`) until every token it signed has expired.
  */
 
+import type { SigningKeyRecord, SigningKeyState } from '../store/types.ts';
+
 /** RS256 first: it is the OIDC default and oidc-provider signs with the first key of an alg. */
 export const signingAlgorithms = ['RS256', 'ES256', 'EdDSA'] as const;
 export type SigningAlgorithm = (typeof signingAlgorithms)[number];
 
-export type KeyState = 'next' | 'current' | 'retired';
+export type KeyState = SigningKeyState;
 
-export type RingKey = {
-  kid: string;
-  alg: SigningAlgorithm;
-  state: KeyState;
-  /** When it was first published. */
-  createdAt: Date;
-  /** next keys: when it may start signing. */
-  activatesAt?: Date;
-  /** current and retired keys: when it started signing. */
-  activatedAt?: Date;
-  /** retired keys: when it stopped signing. */
-  retiredAt?: Date;
-  publicJwk: Record<string, unknown>;
-  encryptedPrivateJwk: string;
-};
+/** A key of the ring as the store keeps it (states and dates are documented there), with a known alg. */
+export type RingKey = Omit<SigningKeyRecord, 'alg'> & { alg: SigningAlgorithm };
 
 export type Schedule = {
   /** JWKS Cache-Control max-age. */

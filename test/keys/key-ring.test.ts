@@ -120,6 +120,23 @@ describe('operator changes', () => {
     expect((await rotateRing(store.signingKeys, encryptionKey, schedule, false)).changes).toEqual([]);
   });
 
+  it('concurrent rotations make exactly one', async () => {
+    const scratch = openSqliteStore(join(dir, 'concurrent.db'));
+    try {
+      await advanceRing(scratch.signingKeys, encryptionKey, schedule);
+      const before = await scratch.signingKeys.read();
+      // Five operators (or instances) at once: all read the same version, one replaces it, the
+      // others lose the compare-and-set, re-read, and find the next keys already waiting.
+      const results = await Promise.all(Array.from({ length: 5 }, () => rotateRing(scratch.signingKeys, encryptionKey, schedule, false)));
+      const after = await scratch.signingKeys.read();
+      expect(results.filter((result) => result.changes.length > 0)).toHaveLength(1);
+      expect(after.version).toBe(before.version + 1);
+      for (const alg of signingAlgorithms) expect(after.keys.filter((key) => key.alg === alg && key.state === 'next')).toHaveLength(1);
+    } finally {
+      await scratch.close();
+    }
+  });
+
   it('rotate --immediately makes new keys sign now and retires the old ones', async () => {
     const { ring } = await rotateRing(store.signingKeys, encryptionKey, schedule, true);
     const current = ring.keys.filter((key) => key.state === 'current');
