@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 
 import { describeIssues, GatehouseError } from '../errors.ts';
 import type { AccountRecord, Store } from '../store/types.ts';
-import { hashPassword, verifyPassword } from './passwords.ts';
+import { checkPassword, hashPassword } from './passwords.ts';
 import type { NewAccountInput } from './schemas.ts';
 import { newAccountSchema } from './schemas.ts';
 
@@ -33,9 +33,14 @@ export async function createAccount(store: Pick<Store, 'accounts'>, input: NewAc
  */
 export async function authenticate(store: Pick<Store, 'accounts'>, email: string, password: string): Promise<AccountRecord> {
   const account = await store.accounts.findByEmail(email);
-  const valid = await verifyPassword(account?.passwordHash, password);
+  const { valid, needsRehash } = await checkPassword(account?.passwordHash, password);
   if (!account || !valid) throw new GatehouseError('invalid_credentials', 'Incorrect email or password.');
   if (account.disabled) throw new GatehouseError('account_disabled', 'This account is disabled. Contact your administrator.');
+  if (needsRehash) {
+    // Imported bcrypt or weaker argon2: replace the hash, but only if nobody changed it meanwhile.
+    const rehashed = await store.accounts.update(account.id, { passwordHash: await hashPassword(password) }, { passwordHash: account.passwordHash });
+    return rehashed ?? account;
+  }
   return account;
 }
 

@@ -1,4 +1,5 @@
 import argon2 from 'argon2';
+import bcrypt from 'bcryptjs';
 
 /** OWASP's argon2id baseline: 19 MiB, 2 iterations, 1 lane. */
 export const passwordHashOptions = { type: argon2.argon2id, memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const;
@@ -10,16 +11,41 @@ export function hashPassword(password: string): Promise<string> {
   return argon2.hash(password.normalize('NFKC'), passwordHashOptions);
 }
 
+/** Hash formats we can verify: our own argon2, and bcrypt from users imported from other apps. */
+export function isSupportedHash(hash: string): boolean {
+  return /^\$argon2(id|i|d)\$/.test(hash) || /^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$/.test(hash);
+}
+
+export type PasswordCheck = {
+  valid: boolean;
+  /** The hash is bcrypt or weaker argon2 than configured: store a new hash now that we know the password. */
+  needsRehash: boolean;
+};
+
 // Hashed once, lazily: verifying against it when no account matches makes an unknown email cost
 // the same time as a wrong password.
 let dummyHash: Promise<string> | undefined;
 
-export async function verifyPassword(hash: string | null | undefined, password: string): Promise<boolean> {
-  const target = hash ?? (await (dummyHash ??= hashPassword('gatehouse-timing-equalizer')));
-  try {
-    const matches = await argon2.verify(target, password.normalize('NFKC'));
-    return matches && hash !== null && hash !== undefined;
-  } catch {
-    return false;
+export async function checkPassword(hash: string | null | undefined, password: string): Promise<PasswordCheck> {
+  if (!hash) {
+    await argon2.verify(await (dummyHash ??= hashPassword('gatehouse-timing-equalizer')), password.normalize('NFKC')).catch(() => false);
+    return { valid: false, needsRehash: false };
   }
+  try {
+    if (hash.startsWith('$2')) {
+      // bcrypt hashed the password as the other app received it (not normalized); $2y$ is PHP's
+      // name for $2b$. bcrypt looks at the first 72 bytes only, which is why we rehash.
+      const valid = await bcrypt.compare(password, hash.replace(/^\$2y\$/, '$2b$'));
+      return { valid, needsRehash: valid };
+    }
+    const valid = await argon2.verify(hash, password.normalize('NFKC'));
+    return { valid, needsRehash: valid && argon2.needsRehash(hash, passwordHashOptions) };
+  } catch {
+    return { valid: false, needsRehash: false };
+  }
+}
+
+/** Kept for callers that only need yes or no. */
+export async function verifyPassword(hash: string | null | undefined, password: string): Promise<boolean> {
+  return (await checkPassword(hash, password)).valid;
 }

@@ -2,10 +2,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+import argon2 from 'argon2';
+import bcrypt from 'bcryptjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { accountClaims, authenticate, createAccount, setAccountDisabled } from '../../src/accounts/accounts.ts';
-import { hashPassword, verifyPassword } from '../../src/accounts/passwords.ts';
+import { hashPassword, passwordHashOptions, verifyPassword } from '../../src/accounts/passwords.ts';
 import { GatehouseError } from '../../src/errors.ts';
 import { openSqliteStore } from '../../src/store/sqlite/index.ts';
 import type { Store } from '../../src/store/types.ts';
@@ -100,6 +102,31 @@ describe('accounts', () => {
 
     await setAccountDisabled(store, account.id, false);
     expect((await authenticate(store, 'hank@example.com', 'hank password')).id).toBe(account.id);
+  });
+
+  it('rehashes an imported bcrypt hash to argon2id at the first successful login', async () => {
+    for (const [email, prefix] of [['bcrypt-b@example.com', '$2b$'], ['bcrypt-y@example.com', '$2y$']] as const) {
+      const bcryptHash = (await bcrypt.hash('an old app password', 10)).replace(/^\$2[ab]\$/, prefix);
+      const account = await createAccount(store, { email, password: 'placeholder password' });
+      await store.accounts.update(account.id, { passwordHash: bcryptHash });
+
+      expect((await failure(authenticate(store, email, 'not the old password'))).code).toBe('invalid_credentials');
+      expect((await store.accounts.findById(account.id))?.passwordHash).toBe(bcryptHash); // a failure changes nothing
+
+      const signedIn = await authenticate(store, email, 'an old app password');
+      expect(signedIn.passwordHash).toMatch(/^\$argon2id\$v=19\$m=19456,p=1,t=2\$/);
+      expect((await store.accounts.findById(account.id))?.passwordHash).toBe(signedIn.passwordHash);
+      expect((await authenticate(store, email, 'an old app password')).passwordHash).toBe(signedIn.passwordHash); // no second rehash
+    }
+  });
+
+  it('rehashes an argon2 hash with weaker parameters than configured', async () => {
+    const account = await createAccount(store, { email: 'weak@example.com', password: 'placeholder password' });
+    const weak = await argon2.hash('weakly hashed password', { type: argon2.argon2id, memoryCost: 4096, timeCost: 1, parallelism: 1 });
+    await store.accounts.update(account.id, { passwordHash: weak });
+    const signedIn = await authenticate(store, 'weak@example.com', 'weakly hashed password');
+    expect(signedIn.passwordHash).not.toBe(weak);
+    expect(argon2.needsRehash(signedIn.passwordHash!, passwordHashOptions)).toBe(false);
   });
 
   it('reports an unknown account when disabling', async () => {
