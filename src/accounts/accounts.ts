@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 
 import { describeIssues, GatehouseError } from '../errors.ts';
 import type { AccountRecord, Store } from '../store/types.ts';
+import { checkPasswordPolicy } from './password-policy.ts';
 import { checkPassword, hashPassword } from './passwords.ts';
 import type { NewAccountInput } from './schemas.ts';
 import { newAccountSchema } from './schemas.ts';
@@ -10,6 +11,8 @@ export async function createAccount(store: Pick<Store, 'accounts'>, input: NewAc
   const parsed = newAccountSchema.safeParse(input);
   if (!parsed.success) throw new GatehouseError('invalid_input', describeIssues(parsed.error.issues));
   const { email, password, name, givenName, familyName, emailVerified, roles } = parsed.data;
+  const verdict = checkPasswordPolicy(password, { email, ...(name ? { name } : {}) });
+  if (!verdict.ok) throw new GatehouseError('invalid_input', `password: ${verdict.reason}`);
   if (await store.accounts.findByEmail(email)) throw new GatehouseError('conflict', `an account with email ${email} already exists`);
   return store.accounts.create({
     id: randomUUID(),

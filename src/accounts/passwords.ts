@@ -11,7 +11,7 @@ export function hashPassword(password: string): Promise<string> {
   return argon2.hash(password.normalize('NFKC'), passwordHashOptions);
 }
 
-/** Hash formats we can verify: our own argon2, and bcrypt from users imported from other apps. */
+/** Hash formats we can verify (by prefix; the importer checks argon2's structure): argon2, and bcrypt from other apps. */
 export function isSupportedHash(hash: string): boolean {
   return /^\$argon2(id|i|d)\$/.test(hash) || /^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$/.test(hash);
 }
@@ -39,7 +39,8 @@ export async function checkPassword(hash: string | null | undefined, password: s
       return { valid, needsRehash: valid };
     }
     const valid = await argon2.verify(hash, password.normalize('NFKC'));
-    return { valid, needsRehash: valid && argon2.needsRehash(hash, passwordHashOptions) };
+    // needsRehash compares parameters only: argon2i and argon2d hashes are upgraded to argon2id too.
+    return { valid, needsRehash: valid && (!hash.startsWith('$argon2id$') || argon2.needsRehash(hash, passwordHashOptions)) };
   } catch {
     return { valid: false, needsRehash: false };
   }

@@ -12,7 +12,8 @@ import type { CliContext } from './context.ts';
 
 type Values = Record<string, string | boolean | string[] | undefined>;
 
-export type Result = { json: unknown; text: string };
+/** What a command prints; `exitCode` 1 reports a partial failure whose report is still the output. */
+export type Result = { json: unknown; text: string; exitCode?: number };
 
 export type Command = {
   usage: string;
@@ -190,7 +191,9 @@ export const commands: Record<string, Command> = {
       try {
         jwks = JSON.parse(readFileSync(file!, 'utf8'));
       } catch (error) {
-        throw new GatehouseError('invalid_input', `cannot read ${file} as JSON: ${(error as Error).message}`);
+        // The parser's message can quote the file, which holds private keys: name only the cause.
+        const cause = (error as NodeJS.ErrnoException).code ?? 'not valid JSON';
+        throw new GatehouseError('invalid_input', `cannot read ${file} as JSON (${cause})`);
       }
       const { ring, changes } = await importIntoRing(ctx.store.signingKeys, ctx.secrets.keyEncryptionKey, keySchedule(ctx.config), jwks);
       await ctx.audit('key_ring_changed', { details: { command: 'keys import', changes, version: ring.version } });
@@ -405,6 +408,21 @@ export const commands: Record<string, Command> = {
       const account = await setAccountDisabled(ctx.store, (await findAccountByIdOrEmail(ctx.store, who!)).id, false);
       await ctx.audit('account_enabled', { accountId: account.id, details: { email: account.email } });
       return { json: accountJson(account), text: `enabled ${account.email}` };
+    },
+  },
+  'users import': {
+    usage: 'users import FILE.jsonl [--dry-run]   (one JSON user a line; exit 1 if any line is refused or a duplicate, after importing the others)',
+    options: { 'dry-run': { type: 'boolean' } },
+    positionals: ['FILE.jsonl'],
+    async run(ctx, values, [file]) {
+      // Loaded here, not at the top, so that this command is one self-contained entry.
+      const { importSummary, importUsers, readImportFile } = await import('../accounts/import-users.ts');
+      const dryRun = values['dry-run'] === true;
+      const result = await importUsers(ctx.store, readImportFile(file!), { dryRun });
+      const summary = importSummary(result, { dryRun });
+      // Refused lines make the run a failure (exit 1), but the report is still its output.
+      const refused = result.errors.length > 0 || result.duplicates.length > 0;
+      return { json: { dry_run: dryRun, ...result }, text: summary, ...(refused ? { exitCode: 1 } : {}) };
     },
   },
 };

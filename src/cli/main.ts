@@ -55,7 +55,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     try {
       parsed = parseArgs({ args: args.slice(2), options: command.options, allowPositionals: true, strict: true });
     } catch (error) {
-      throw new UsageError(`${(error as Error).message.split('\n')[0]!.split('. To specify')[0]}\nusage: gatehouse ${command.usage}`);
+      // parseArgs' own hint matters here: a kid can start with '-', and `-- KID` passes it.
+      throw new UsageError(`${(error as Error).message.split('\n')[0]}\nusage: gatehouse ${command.usage}`);
     }
     if (parsed.positionals.length !== command.positionals.length) {
       throw new UsageError(`expected ${command.positionals.join(' ') || 'no arguments'}\nusage: gatehouse ${command.usage}`);
@@ -64,7 +65,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     store = ctx.store;
     const result = await command.run(ctx, parsed.values as never, parsed.positionals);
     io.stdout(json ? `${JSON.stringify(result.json, null, 2)}\n` : `${result.text}\n`);
-    return 0;
+    return result.exitCode ?? 0;
   } catch (error) {
     const message = error instanceof UsageError
       ? error.message

@@ -76,7 +76,8 @@ export async function registerClient(
   const parsed = newClientSchema.safeParse(input);
   if (!parsed.success) throw new GatehouseError('invalid_input', describeIssues(parsed.error.issues));
   const client = parsed.data;
-  const clientId = randomBytes(16).toString('base64url');
+  // Hex, so an id never starts with '-' (which a command line would take for an option).
+  const clientId = randomBytes(16).toString('hex');
   const usesAuthorizationEndpoint = client.grantTypes.includes('authorization_code');
   const metadata: ClientMetadata = {
     client_id: clientId,

@@ -66,6 +66,8 @@ describe('accounts', () => {
       [{ email: 'short@example.com', password: 'short' }, /at least 8/],
       [{ email: 'huge@example.com', password: 'é'.repeat(600) }, /1024 bytes/],
       [{ email: 'role@example.com', password: 'long enough pw', roles: ['has space'] }, /roles/],
+      [{ email: 'common@example.com', password: 'Password123' }, /^password: /],
+      [{ email: 'alice@example.com', password: 'alice2024!' }, /^password: /],
     ];
     for (const [input, message] of cases) {
       const error = await failure(createAccount(store, input));
@@ -80,28 +82,28 @@ describe('accounts', () => {
   });
 
   it('authenticates, and fails alike for an unknown email and a wrong password', async () => {
-    const account = await createAccount(store, { email: 'gina@example.com', password: 'gina password' });
-    expect((await authenticate(store, 'GINA@example.com', 'gina password')).id).toBe(account.id);
-    const wrong = await failure(authenticate(store, 'gina@example.com', 'not gina password'));
-    const unknown = await failure(authenticate(store, 'nobody@example.com', 'gina password'));
+    const account = await createAccount(store, { email: 'gina@example.com', password: 'gina sails at dawn' });
+    expect((await authenticate(store, 'GINA@example.com', 'gina sails at dawn')).id).toBe(account.id);
+    const wrong = await failure(authenticate(store, 'gina@example.com', 'not gina sails at dawn'));
+    const unknown = await failure(authenticate(store, 'nobody@example.com', 'gina sails at dawn'));
     expect([wrong.code, wrong.message]).toEqual([unknown.code, unknown.message]);
     expect(wrong.code).toBe('invalid_credentials');
   });
 
   it('disabling refuses login and revokes every session and token of the account', async () => {
-    const account = await createAccount(store, { email: 'hank@example.com', password: 'hank password' });
+    const account = await createAccount(store, { email: 'hank@example.com', password: 'hank keeps bees quietly' });
     await store.oidc.model('Session').upsert('s1', { accountId: account.id, uid: 'u1' }, 3600);
     await store.oidc.model('RefreshToken').upsert('r1', { accountId: account.id, grantId: 'g1' }, 3600);
     await store.oidc.model('Session').upsert('s2', { accountId: 'someone-else', uid: 'u2' }, 3600);
 
     await setAccountDisabled(store, account.id, true);
-    expect((await failure(authenticate(store, 'hank@example.com', 'hank password'))).code).toBe('account_disabled');
+    expect((await failure(authenticate(store, 'hank@example.com', 'hank keeps bees quietly'))).code).toBe('account_disabled');
     expect(await store.oidc.model('Session').find('s1')).toBeUndefined();
     expect(await store.oidc.model('RefreshToken').find('r1')).toBeUndefined();
     expect(await store.oidc.model('Session').find('s2')).toBeDefined();
 
     await setAccountDisabled(store, account.id, false);
-    expect((await authenticate(store, 'hank@example.com', 'hank password')).id).toBe(account.id);
+    expect((await authenticate(store, 'hank@example.com', 'hank keeps bees quietly')).id).toBe(account.id);
   });
 
   it('rehashes an imported bcrypt hash to argon2id at the first successful login', async () => {
@@ -127,6 +129,11 @@ describe('accounts', () => {
     const signedIn = await authenticate(store, 'weak@example.com', 'weakly hashed password');
     expect(signedIn.passwordHash).not.toBe(weak);
     expect(argon2.needsRehash(signedIn.passwordHash!, passwordHashOptions)).toBe(false);
+
+    // argon2i with our very parameters: argon2's needsRehash ignores the type, we do not.
+    const other = await createAccount(store, { email: 'argon2i@example.com', password: 'placeholder password' });
+    await store.accounts.update(other.id, { passwordHash: await argon2.hash('an argon2i password', { ...passwordHashOptions, type: argon2.argon2i }) });
+    expect((await authenticate(store, 'argon2i@example.com', 'an argon2i password')).passwordHash).toMatch(/^\$argon2id\$/);
   });
 
   it('reports an unknown account when disabling', async () => {

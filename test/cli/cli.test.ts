@@ -725,3 +725,148 @@ describe('gatehouse against a running server', () => {
     expect(after.body).toContain('invalid_client');
   });
 });
+
+describe('gatehouse users import', () => {
+  type ImportJson = { dry_run: boolean; imported: number; unchanged: number; errors: { line: number; message: string }[]; duplicates: { line: number; email: string }[] };
+  type AuditJson = { type: string; actor: string; details: Record<string, unknown> }[];
+  let write: (dir: string, name: string, rows: unknown[]) => string;
+  let bcryptHash: string;
+  let argon2Hash: string;
+
+  beforeAll(async () => {
+    // Imported here so that this block adds no lines elsewhere in the file.
+    const [{ writeFileSync }, { default: bcrypt }, { default: argon2 }] = await Promise.all([import('node:fs'), import('bcryptjs'), import('argon2')]);
+    write = (dir, name, rows) => {
+      const file = join(dir, name);
+      writeFileSync(file, `${rows.map((row) => (typeof row === 'string' ? row : JSON.stringify(row))).join('\n')}\n`);
+      return file;
+    };
+    bcryptHash = bcrypt.hashSync('an old bcrypt password', 4);
+    argon2Hash = await argon2.hash('an old argon2 password', { type: argon2.argon2id, memoryCost: 8192, timeCost: 1, parallelism: 1 });
+  });
+
+  it('imports a file with exit 0, and changes nothing when run again', async () => {
+    const { dir, gatehouse } = freshCli();
+    const file = write(dir, 'users.jsonl', [
+      { email: 'Imported@Example.com', name: 'Imported User', email_verified: true, password_hash: bcryptHash, roles: ['staff', 'staff'] },
+      '',
+      { email: 'argon@example.com', password_hash: argon2Hash },
+      { email: 'nohash@example.com' },
+    ]);
+    expect(succeeded(await gatehouse(['users', 'import', file]))).toBe('imported 3, unchanged 0, 0 errors, 0 duplicates\n');
+    const users = jsonOf<Json[]>(await gatehouse(['users', 'list', '--json']));
+    expect(users.map((user) => [user.email, user.email_verified, user.roles, user.disabled]).sort()).toEqual([
+      ['Imported@Example.com', true, ['staff'], false], ['argon@example.com', false, [], false], ['nohash@example.com', false, [], false],
+    ]);
+    expect(users.find((user) => user.email === 'Imported@Example.com')).toMatchObject({ name: 'Imported User' });
+
+    expect(jsonOf<ImportJson>(await gatehouse(['users', 'import', file, '--json']))).toEqual({ dry_run: false, imported: 0, unchanged: 3, errors: [], duplicates: [] });
+    expect(jsonOf<Json[]>(await gatehouse(['users', 'list', '--json']))).toEqual(users);
+
+    const audit = await gatehouse(['audit', 'tail', '--json']);
+    expect(jsonOf<AuditJson>(audit).map((event) => [event.type, event.actor, event.details])).toEqual([
+      ['users_imported', 'cli', { imported: 3, unchanged: 0, errors: 0, duplicates: 0 }],
+      ['users_imported', 'cli', { imported: 0, unchanged: 3, errors: 0, duplicates: 0 }],
+    ]);
+    expect(audit.stdout).not.toMatch(/@|\$2b\$|\$argon2/);
+  });
+
+  it('imports the valid lines, then exits 1 with a summary and one line per problem', async () => {
+    const { dir, gatehouse } = freshCli();
+    const file = write(dir, 'mixed.jsonl', [
+      { email: 'good@example.com', password_hash: bcryptHash },
+      '{"email": "broken@example.com"',
+      { email: 'typo@example.com', pasword_hash: bcryptHash },
+      { email: 'GOOD@example.com' },
+      { email: 'also-good@example.com', roles: ['a'] },
+      { email: 'weak@example.com', password_hash: '5f4dcc3b5aa765d61d8327deb882cf99' },
+    ]);
+    const run = await gatehouse(['users', 'import', file]);
+    // A partial failure: the report is the output (stdout), and the exit code says it failed.
+    expect(run.code, describeRun(run)).toBe(1);
+    expect(run.stderr).toBe('');
+    expect(run.stdout.trimEnd().split('\n')).toEqual([
+      'imported 2, unchanged 0, 3 errors, 1 duplicate',
+      'line 2: invalid JSON at column 31',
+      expect.stringMatching(/^line 3: Unrecognized key.*"pasword_hash"$/),
+      'line 4: duplicate of an earlier line\'s email GOOD@example.com; skipped',
+      'line 6: password_hash: is not a supported hash (argon2, or bcrypt $2a$, $2b$ or $2y$)',
+    ]);
+    expect(jsonOf<Json[]>(await gatehouse(['users', 'list', '--json'])).map((user) => user.email).sort()).toEqual(['also-good@example.com', 'good@example.com']);
+
+    // Again with --json: the imported lines are now unchanged, the problems are the same.
+    const json = await gatehouse(['users', 'import', file, '--json']);
+    expect(json.code, describeRun(json)).toBe(1);
+    expect(json.stderr).toBe('');
+    const body = JSON.parse(json.stdout) as ImportJson;
+    expect(body).toMatchObject({ dry_run: false, imported: 0, unchanged: 2 });
+    expect(body.errors.map((error) => error.line)).toEqual([2, 3, 6]);
+    expect(body.duplicates).toEqual([{ line: 4, email: 'GOOD@example.com' }]);
+  });
+
+  it('with --dry-run reports what would happen and writes nothing', async () => {
+    const { dir, gatehouse } = freshCli();
+    succeeded(await gatehouse(['users', 'add', '--email', 'taken@example.com'], 'a long enough password\n'));
+    const clean = write(dir, 'clean.jsonl', [{ email: 'new@example.com', password_hash: bcryptHash }, { email: 'other@example.com' }]);
+    const conflicting = write(dir, 'conflicting.jsonl', [{ email: 'new@example.com' }, { email: 'Taken@example.com', password_hash: bcryptHash }]);
+    const before = jsonOf<Json[]>(await gatehouse(['users', 'list', '--json']));
+    const auditBefore = succeeded(await gatehouse(['audit', 'tail', '--json']));
+
+    expect(jsonOf<ImportJson>(await gatehouse(['users', 'import', clean, '--dry-run', '--json']))).toEqual({ dry_run: true, imported: 2, unchanged: 0, errors: [], duplicates: [] });
+    expect(succeeded(await gatehouse(['users', 'import', '--dry-run', clean]))).toBe('dry run, nothing written: would import 2, unchanged 0, 0 errors, 0 duplicates\n');
+    const refused = await gatehouse(['users', 'import', conflicting, '--dry-run']);
+    expect(refused.code, describeRun(refused)).toBe(1);
+    expect(refused.stdout).toBe('dry run, nothing written: would import 1, unchanged 0, 1 error, 0 duplicates\nline 2: Taken@example.com already exists with different details (password_hash); left unchanged\n');
+
+    expect(jsonOf<Json[]>(await gatehouse(['users', 'list', '--json']))).toEqual(before);
+    expect(succeeded(await gatehouse(['audit', 'tail', '--json']))).toBe(auditBefore);
+  });
+
+  it('refuses a missing file or a missing argument', async () => {
+    const { dir, gatehouse } = freshCli();
+    await expectFailure(gatehouse, ['users', 'import', join(dir, 'missing.jsonl')], { exit: 1, error: 'invalid_input', message: /cannot read .*missing\.jsonl: ENOENT/ });
+    await expectFailure(gatehouse, ['users', 'import', dir], { exit: 1, error: 'invalid_input', message: /cannot read .*: EISDIR/ });
+    await expectFailure(gatehouse, ['users', 'import'], { exit: 2, error: 'usage', message: /expected FILE\.jsonl/ });
+    const usage = succeeded(await gatehouse(['--help']));
+    expect(usage).toMatch(/^ {2}users import FILE\.jsonl \[--dry-run\] .*exit 1 if any line is refused/m);
+  });
+
+  it('lets imported bcrypt users sign in with their old password, rehashed to argon2id on the way', async () => {
+    const { dir, gatehouse } = freshCli();
+    const running = await startGatehouse({ dir });
+    try {
+      const file = write(dir, 'legacy.jsonl', [
+        { email: 'bcrypt@example.com', name: 'Bee Crypt', email_verified: true, password_hash: bcryptHash },
+        { email: 'php@example.com', password_hash: bcryptHash.replace(/^\$2b\$/, '$2y$') },
+        { email: 'argon@example.com', password_hash: argon2Hash },
+        { email: 'reset-needed@example.com' },
+      ]);
+      expect(jsonOf<ImportJson>(await gatehouse(['users', 'import', file, '--json']))).toMatchObject({ imported: 4 });
+      const rp = await relyingParty(running, await running.addClient());
+
+      for (const [email, password, prefix] of [['bcrypt@example.com', 'an old bcrypt password', '$2b$'], ['php@example.com', 'an old bcrypt password', '$2y$'], ['argon@example.com', 'an old argon2 password', '$argon2id$v=19$m=8192,']] as const) {
+        const imported = await running.store.accounts.findByEmail(email);
+        expect(imported!.passwordHash!.startsWith(prefix), email).toBe(true);
+        const first = await signIn(running, rp, { email, password });
+        expect(first.tokens.claims()?.sub).toBe(imported!.id);
+        const rehashed = await running.store.accounts.findByEmail(email);
+        expect(rehashed!.passwordHash, email).toMatch(/^\$argon2id\$v=19\$m=19456,p=1,t=2\$/);
+        const again = await signIn(running, rp, { email, password });
+        expect(again.tokens.claims()?.sub).toBe(imported!.id);
+        expect((await running.store.accounts.findByEmail(email))!.passwordHash).toBe(rehashed!.passwordHash);
+      }
+      const { tokens } = await signIn(running, rp, { email: 'bcrypt@example.com', password: 'an old bcrypt password' });
+      const userinfo = await fetch(`${running.url}/me`, { headers: { authorization: `Bearer ${tokens.access_token}` } });
+      expect(await userinfo.json()).toMatchObject({ email: 'bcrypt@example.com', email_verified: true, name: 'Bee Crypt' });
+
+      // Without a hash there is nothing to sign in with until a reset.
+      await expect(signIn(running, rp, { email: 'reset-needed@example.com', password: 'any password at all' })).rejects.toThrow(/sign-in did not finish/);
+      // The rehashed account now differs from the file: re-importing reports it and leaves it alone.
+      const rerun = await gatehouse(['users', 'import', file]);
+      expect(rerun.code, describeRun(rerun)).toBe(1);
+      expect(rerun.stdout).toMatch(/^imported 0, unchanged 1, 3 errors, 0 duplicates\nline 1: bcrypt@example\.com already exists with different details \(password_hash\); left unchanged\n/);
+    } finally {
+      await running.close();
+    }
+  });
+});

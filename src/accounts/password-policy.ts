@@ -1,0 +1,178 @@
+import { ZxcvbnFactory } from '@zxcvbn-ts/core';
+import type { ZxcvbnResult } from '@zxcvbn-ts/core';
+import { adjacencyGraphs, dictionary } from '@zxcvbn-ts/language-common';
+
+/**
+ * Password policy after NIST SP 800-63B and OWASP ASVS 5: a length range, a blocklist of common,
+ * guessable and personal passwords, and nothing else (no composition rules, no expiry).
+ */
+export type PasswordPolicyOptions = {
+  /** Fewest Unicode code points. NIST asks for 15 when the password is the only factor. */
+  minLength: number;
+  /** Most UTF-8 bytes after NFKC; raised to 256 if lower so that 64 characters always fit. */
+  maxBytes: number;
+  /** Product name users must not build their password on. */
+  serviceName: string;
+};
+
+export const defaultPasswordPolicy: PasswordPolicyOptions = { minLength: 8, maxBytes: 1024, serviceName: 'Gatehouse' };
+
+export type PolicyVerdict =
+  | { ok: true }
+  | { ok: false; code: 'too_short' | 'too_long' | 'common' | 'context' | 'repetitive'; reason: string };
+
+/**
+ * Reject when zxcvbn estimates fewer than 10^8 guesses (its score 3 starts there). That catches
+ * every list entry with a suffix ("password1", "Password123"), runs and sequences, while a random
+ * 8-character string (exactly 10^8) and word passphrases pass.
+ */
+export const minGuessesLog10 = 8;
+
+// zxcvbn's cost grows quickly with length (100-250 ms at 256 characters). Weak patterns show in the
+// first 100 characters; beyond that a password is long enough.
+const estimatedCodePoints = 100;
+
+// ASVS: at least 64 characters must be accepted, and a character takes up to 4 UTF-8 bytes.
+const maxBytesFloor = 64 * 4;
+
+// Built on first use: ranking the dictionaries takes ~80 ms we don't want at import time.
+let estimator: ZxcvbnFactory | undefined;
+
+function estimate(password: string, userInputs: string[]): ZxcvbnResult {
+  estimator ??= new ZxcvbnFactory({
+    dictionary,
+    graphs: adjacencyGraphs,
+    // The default (100) makes symbol-heavy passwords take ~100 ms; real l33t words need few.
+    l33tMaxSubstitutions: 20,
+  });
+  return estimator.check(password, userInputs);
+}
+
+export function checkPasswordPolicy(
+  password: string,
+  context: { email?: string; name?: string },
+  options: PasswordPolicyOptions = defaultPasswordPolicy,
+): PolicyVerdict {
+  // Callers pass request bodies: don't trust the types at runtime.
+  const normalized = typeof password === 'string' ? password.normalize('NFKC') : '';
+
+  const length = countCodePoints(normalized);
+  if (length < options.minLength) {
+    return fail('too_short', `Use at least ${options.minLength} ${options.minLength === 1 ? 'character' : 'characters'}.`);
+  }
+
+  // Before zxcvbn, so that a huge input costs nothing more than this count.
+  const maxBytes = Math.max(options.maxBytes, maxBytesFloor);
+  if (Buffer.byteLength(normalized, 'utf8') > maxBytes) {
+    return fail('too_long', `Use at most ${maxBytes} bytes (accented letters take 2 and emoji 4).`);
+  }
+
+  const words = contextWords(context ?? {}, options.serviceName);
+  const contextReason = `Don't base your password on your name, your email address or ${options.serviceName}.`;
+
+  const result = estimate(firstCodePoints(normalized, estimatedCodePoints), words.inputs);
+  if (result.guessesLog10 < minGuessesLog10) {
+    const [only] = result.sequence;
+    if (result.sequence.length === 1 && only && ['repeat', 'sequence', 'spatial'].includes(only.pattern)) {
+      return fail('repetitive', 'Avoid repeated characters, sequences and keyboard patterns such as "aaaa", "1234" or "qwerty".');
+    }
+    // Weak because of a personal word: say so rather than calling it common.
+    if (result.sequence.some((match) => match.pattern === 'dictionary' && match.dictionaryName === 'userInputs')) {
+      return fail('context', contextReason);
+    }
+    return fail('common', 'This password is too common or too easy to guess; try a few unrelated words.');
+  }
+
+  // zxcvbn accepts a personal word padded with enough symbols ("alice#8$2!9&4%"); we don't.
+  if (mostlyContextWords(normalized, words.letters)) return fail('context', contextReason);
+
+  return { ok: true };
+}
+
+function fail(code: Exclude<PolicyVerdict, { ok: true }>['code'], reason: string): PolicyVerdict {
+  return { ok: false, code, reason };
+}
+
+function countCodePoints(value: string): number {
+  let count = 0;
+  for (const _ of value) count++;
+  return count;
+}
+
+function firstCodePoints(value: string, limit: number): string {
+  let end = 0;
+  let count = 0;
+  for (const char of value) {
+    if (count++ === limit) break;
+    end += char.length;
+  }
+  return value.slice(0, end);
+}
+
+/** Lowercase letters only: digits, symbols and spaces are what people pad a word with. */
+function letters(value: string): string {
+  return value.normalize('NFKC').toLowerCase().replace(/[^\p{L}\p{M}]+/gu, '');
+}
+
+/** Letter runs of at least `min` code points. */
+function pieces(value: string, min: number): string[] {
+  return value
+    .normalize('NFKC')
+    .toLowerCase()
+    .split(/[^\p{L}\p{M}]+/u)
+    .filter((piece) => countCodePoints(piece) >= min);
+}
+
+/**
+ * Words a password must not be built on: the email's local part (whole and its pieces, >= 3
+ * letters), the domain's labels except the TLD (>= 4 letters, so not "co" of "co.uk"), the name's
+ * parts (>= 3 letters) and the service name. `letters` feed our own rule; `inputs` go to zxcvbn,
+ * which also sees the local part with its digits ("alice99").
+ */
+function contextWords(context: { email?: unknown; name?: unknown }, serviceName: string): { letters: string[]; inputs: string[] } {
+  const found = new Set<string>();
+  const inputs = new Set<string>();
+
+  const email = typeof context.email === 'string' ? context.email.normalize('NFKC').toLowerCase().trim() : '';
+  const at = email.lastIndexOf('@');
+  const local = at === -1 ? email : email.slice(0, at);
+  const domain = at === -1 ? '' : email.slice(at + 1);
+
+  if (countCodePoints(letters(local)) >= 3) {
+    found.add(letters(local));
+    inputs.add(local);
+  }
+  for (const piece of pieces(local, 3)) found.add(piece);
+  for (const label of domain.split('.').slice(0, -1)) {
+    for (const piece of pieces(label, 4)) found.add(piece);
+  }
+  if (typeof context.name === 'string') {
+    for (const piece of pieces(context.name, 3)) found.add(piece);
+  }
+  if (typeof serviceName === 'string') {
+    if (countCodePoints(letters(serviceName)) >= 3) found.add(letters(serviceName));
+    for (const piece of pieces(serviceName, 3)) found.add(piece);
+  }
+
+  for (const word of found) inputs.add(word);
+  return { letters: [...found], inputs: [...inputs] };
+}
+
+/**
+ * True when context words cover more than half of the password's letters (digits, symbols and
+ * spaces removed). Occurrences add up, so "AliceExample" and "alicealice" count in full.
+ */
+function mostlyContextWords(password: string, words: string[]): boolean {
+  const core = [...letters(password)];
+  if (core.length === 0) return false;
+  const covered = new Array<boolean>(core.length).fill(false);
+  for (const word of words) {
+    const chars = [...word];
+    for (let start = 0; start + chars.length <= core.length; start++) {
+      if (chars.every((char, offset) => core[start + offset] === char)) {
+        covered.fill(true, start, start + chars.length);
+      }
+    }
+  }
+  return covered.filter(Boolean).length * 2 > core.length;
+}
