@@ -12,7 +12,8 @@ import type { RunningServer } from '../../src/server.ts';
 import type { TestGatehouse } from '../helpers/gatehouse.ts';
 import { startGatehouse } from '../helpers/gatehouse.ts';
 import { sleep } from '../helpers/main-process.ts';
-import { relyingParty } from '../helpers/relying-party.ts';
+import { authorizationRequest, relyingParty } from '../helpers/relying-party.ts';
+import { isPage, UserAgent } from '../helpers/user-agent.ts';
 
 /**
  * The real schedule, compressed into seconds: verifiers cache the JWKS for 1 s, keys sign for 4 s,
@@ -93,6 +94,35 @@ describe('scheduled rotation seen by a caching verifier', () => {
     expect(kids[0]).toBe(firstKid);
     expect(firstKidRemoved).toBe(true); // and the first key went all the way to removal
   }, 30_000);
+});
+
+describe('switching keys between requests', () => {
+  it('keeps an interaction and a session going across a provider rebuild', async () => {
+    const user = { email: 'swap@example.com', password: 'swapping keys mid-flight' };
+    await gatehouse.addUser(user.email, user.password);
+    const web = await relyingParty(gatehouse, await gatehouse.addClient({ name: 'Swap app', firstParty: true }));
+    const ua = new UserAgent(gatehouse.url);
+    const first = await authorizationRequest(web);
+    const login = await ua.page(first.url.href);
+
+    // The ring changes and this instance rebuilds its provider while the login page is open.
+    const before = gatehouse.provider();
+    await rotateRing(gatehouse.store.signingKeys, gatehouse.secrets.keyEncryptionKey, keySchedule(gatehouse.config), true);
+    await gatehouse.reloadKeys(); // (or the poller got there first)
+    expect(gatehouse.provider()).not.toBe(before);
+
+    const landed = await ua.submit(login, '/login', user);
+    if (isPage(landed)) throw new Error(`the interaction did not survive: ${landed.body}`);
+    const tokens = await client.authorizationCodeGrant(web, new URL(landed.redirectedTo), { pkceCodeVerifier: first.codeVerifier, expectedNonce: first.nonce, expectedState: first.state });
+    await jwtVerify(tokens.id_token!, createRemoteJWKSet(new URL(`${gatehouse.url}/jwks`)), { issuer: gatehouse.url });
+
+    // The session made before another rebuild still signs the person in without a password.
+    await rotateRing(gatehouse.store.signingKeys, gatehouse.secrets.keyEncryptionKey, keySchedule(gatehouse.config), true);
+    await gatehouse.reloadKeys();
+    const again = await ua.navigate((await authorizationRequest(web)).url.href);
+    if (isPage(again)) throw new Error(`asked to sign in again: ${again.body}`);
+    expect(new URL(again.redirectedTo).searchParams.get('code')).toBeTruthy();
+  });
 });
 
 describe('operator changes across instances', () => {
