@@ -2,22 +2,33 @@ import { randomUUID } from 'node:crypto';
 
 import { describeIssues, GatehouseError } from '../errors.ts';
 import type { AccountRecord, Store } from '../store/types.ts';
-import { checkPasswordPolicy } from './password-policy.ts';
-import { checkPassword, hashPassword } from './passwords.ts';
+import type { Config } from '../config/load-config.ts';
+import { checkPasswordPolicy, defaultPasswordPolicy } from './password-policy.ts';
+import { checkPassword, hashOptionsFrom, hashPassword, passwordHashOptions } from './passwords.ts';
+import type { HashOptions } from './passwords.ts';
 import type { NewAccountInput } from './schemas.ts';
 import { newAccountSchema } from './schemas.ts';
 
-export async function createAccount(store: Pick<Store, 'accounts'>, input: NewAccountInput): Promise<AccountRecord> {
+/** How passwords are checked and hashed: `passwords` in the configuration. */
+export type PasswordSettings = { hash: HashOptions; minLength: number };
+
+export const defaultPasswordSettings: PasswordSettings = { hash: passwordHashOptions, minLength: defaultPasswordPolicy.minLength };
+
+export function passwordSettingsFrom(config: Pick<Config, 'passwords'>): PasswordSettings {
+  return { hash: hashOptionsFrom(config.passwords.argon2), minLength: config.passwords.minLength };
+}
+
+export async function createAccount(store: Pick<Store, 'accounts'>, input: NewAccountInput, settings: PasswordSettings = defaultPasswordSettings): Promise<AccountRecord> {
   const parsed = newAccountSchema.safeParse(input);
   if (!parsed.success) throw new GatehouseError('invalid_input', describeIssues(parsed.error.issues));
   const { email, password, name, givenName, familyName, emailVerified, roles } = parsed.data;
-  const verdict = checkPasswordPolicy(password, { email, ...(name ? { name } : {}) });
+  const verdict = checkPasswordPolicy(password, { email, ...(name ? { name } : {}) }, { ...defaultPasswordPolicy, minLength: settings.minLength });
   if (!verdict.ok) throw new GatehouseError('invalid_input', `password: ${verdict.reason}`);
   if (await store.accounts.findByEmail(email)) throw new GatehouseError('conflict', `an account with email ${email} already exists`);
   return store.accounts.create({
     id: randomUUID(),
     email,
-    passwordHash: await hashPassword(password),
+    passwordHash: await hashPassword(password, settings.hash),
     emailVerified,
     profile: {
       ...(name ? { name } : {}),
@@ -34,14 +45,14 @@ export async function createAccount(store: Pick<Store, 'accounts'>, input: NewAc
  * time (a dummy hash is verified when no account matches). A disabled account is reported only to
  * someone who knew its password.
  */
-export async function authenticate(store: Pick<Store, 'accounts'>, email: string, password: string): Promise<AccountRecord> {
+export async function authenticate(store: Pick<Store, 'accounts'>, email: string, password: string, settings: PasswordSettings = defaultPasswordSettings): Promise<AccountRecord> {
   const account = await store.accounts.findByEmail(email);
-  const { valid, needsRehash } = await checkPassword(account?.passwordHash, password);
+  const { valid, needsRehash } = await checkPassword(account?.passwordHash, password, settings.hash);
   if (!account || !valid) throw new GatehouseError('invalid_credentials', 'Incorrect email or password.');
   if (account.disabled) throw new GatehouseError('account_disabled', 'This account is disabled. Contact your administrator.');
   if (needsRehash) {
     // Imported bcrypt or weaker argon2: replace the hash, but only if nobody changed it meanwhile.
-    const rehashed = await store.accounts.update(account.id, { passwordHash: await hashPassword(password) }, { passwordHash: account.passwordHash });
+    const rehashed = await store.accounts.update(account.id, { passwordHash: await hashPassword(password, settings.hash) }, { passwordHash: account.passwordHash });
     return rehashed ?? account;
   }
   return account;

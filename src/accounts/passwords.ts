@@ -1,14 +1,20 @@
 import argon2 from 'argon2';
 import bcrypt from 'bcryptjs';
 
-/** OWASP's argon2id baseline: 19 MiB, 2 iterations, 1 lane. */
-export const passwordHashOptions = { type: argon2.argon2id, memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const;
+export type HashOptions = { type: typeof argon2.argon2id; memoryCost: number; timeCost: number; parallelism: number };
+
+/** OWASP's argon2id baseline: 19 MiB, 2 iterations, 1 lane (config `passwords.argon2`). */
+export const passwordHashOptions: HashOptions = { type: argon2.argon2id, memoryCost: 19_456, timeCost: 2, parallelism: 1 };
+
+export function hashOptionsFrom(config: { memoryKiB: number; iterations: number; parallelism: number }): HashOptions {
+  return { type: argon2.argon2id, memoryCost: config.memoryKiB, timeCost: config.iterations, parallelism: config.parallelism };
+}
 
 /** Longest password accepted, in UTF-8 bytes: generous for passphrases, bounded against abuse. */
 export const maxPasswordBytes = 1024;
 
-export function hashPassword(password: string): Promise<string> {
-  return argon2.hash(password.normalize('NFKC'), passwordHashOptions);
+export function hashPassword(password: string, options: HashOptions = passwordHashOptions): Promise<string> {
+  return argon2.hash(password.normalize('NFKC'), options);
 }
 
 /** Hash formats we can verify (by prefix; the importer checks argon2's structure): argon2, and bcrypt from other apps. */
@@ -26,7 +32,7 @@ export type PasswordCheck = {
 // the same time as a wrong password.
 let dummyHash: Promise<string> | undefined;
 
-export async function checkPassword(hash: string | null | undefined, password: string): Promise<PasswordCheck> {
+export async function checkPassword(hash: string | null | undefined, password: string, options: HashOptions = passwordHashOptions): Promise<PasswordCheck> {
   if (!hash) {
     await argon2.verify(await (dummyHash ??= hashPassword('gatehouse-timing-equalizer')), password.normalize('NFKC')).catch(() => false);
     return { valid: false, needsRehash: false };
@@ -40,7 +46,7 @@ export async function checkPassword(hash: string | null | undefined, password: s
     }
     const valid = await argon2.verify(hash, password.normalize('NFKC'));
     // needsRehash compares parameters only: argon2i and argon2d hashes are upgraded to argon2id too.
-    return { valid, needsRehash: valid && (!hash.startsWith('$argon2id$') || argon2.needsRehash(hash, passwordHashOptions)) };
+    return { valid, needsRehash: valid && (!hash.startsWith('$argon2id$') || argon2.needsRehash(hash, options)) };
   } catch {
     return { valid: false, needsRehash: false };
   }

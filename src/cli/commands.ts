@@ -1,4 +1,4 @@
-import { createAccount, findAccountByIdOrEmail, setAccountDisabled } from '../accounts/accounts.ts';
+import { createAccount, findAccountByIdOrEmail, passwordSettingsFrom, setAccountDisabled } from '../accounts/accounts.ts';
 import { newAccountSchema } from '../accounts/schemas.ts';
 import { describeIssues, GatehouseError } from '../errors.ts';
 import { registerApi } from '../oidc/apis.ts';
@@ -366,7 +366,7 @@ export const commands: Record<string, Command> = {
       if (await ctx.store.accounts.findByEmail(checked.data.email)) throw new GatehouseError('conflict', `an account with email ${checked.data.email} already exists`);
       const password = await ctx.readSecret('Password: ');
       if (!password) throw new GatehouseError('invalid_input', 'no password on stdin (pipe it in, or run in a terminal to be asked)');
-      const account = await createAccount(ctx.store, { ...details, password });
+      const account = await createAccount(ctx.store, { ...details, password }, passwordSettingsFrom(ctx.config));
       await ctx.audit('account_created', { accountId: account.id, details: { email: account.email, roles: account.roles, email_verified: account.emailVerified } });
       return { json: accountJson(account), text: `added user ${account.email} (id ${account.id})` };
     },

@@ -30,6 +30,14 @@ const defaultsSchema = z.object({
   sweepIntervalSeconds: z.number().int().positive(),
   formBodyLimitBytes: z.number().int().positive(),
   shutdownGraceSeconds: z.number().nonnegative(),
+  passwords: z.object({
+    argon2: z.object({
+      memoryKiB: z.number().int().min(7168, 'argon2 memory below 7 MiB is not safe').max(4_194_304),
+      iterations: z.number().int().min(1).max(100),
+      parallelism: z.number().int().min(1).max(64),
+    }),
+    minLength: z.number().int().min(8, 'NIST requires at least 8').max(64),
+  }),
   keys: z.object({
     jwksCacheSeconds: z.number().positive(),
     rotationIntervalDays: z.number().positive(),

@@ -6,7 +6,7 @@ import type { Context } from 'koa';
 import { koaBody } from 'koa-body';
 import type Provider from 'oidc-provider';
 
-import { authenticate } from '../accounts/accounts.ts';
+import { authenticate, passwordSettingsFrom } from '../accounts/accounts.ts';
 import { loginFormSchema } from '../accounts/schemas.ts';
 import type { Config } from '../config/load-config.ts';
 import { GatehouseError, isGatehouseError } from '../errors.ts';
@@ -43,6 +43,7 @@ async function currentInteraction(provider: Provider, ctx: Context, step?: 'logi
 /** Our own pages: login, consent, and the landing page. Logic lives in accounts/ and consent.ts. */
 export function createInteractionRouter(deps: InteractionDependencies): Router {
   const { store, views, config } = deps;
+  const passwords = passwordSettingsFrom(config);
   const router = new Router();
   const form = koaBody({ json: false, text: false, multipart: false, urlencoded: true, formLimit: config.formBodyLimitBytes });
   const stylesheet = readFileSync(join(viewsDir, 'assets', 'gatehouse.css'));
@@ -93,7 +94,7 @@ export function createInteractionRouter(deps: InteractionDependencies): Router {
     if (!parsed.success) return renderLogin(ctx, details, { error: 'Enter your email address and password.', email }, 400);
     let accountId: string;
     try {
-      accountId = (await authenticate(store, parsed.data.email, parsed.data.password)).id;
+      accountId = (await authenticate(store, parsed.data.email, parsed.data.password, passwords)).id;
     } catch (error) {
       if (isGatehouseError(error) && (error.code === 'invalid_credentials' || error.code === 'account_disabled')) {
         return renderLogin(ctx, details, { error: error.message, email }, error.status);

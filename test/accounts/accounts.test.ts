@@ -6,7 +6,7 @@ import argon2 from 'argon2';
 import bcrypt from 'bcryptjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { accountClaims, authenticate, createAccount, setAccountDisabled } from '../../src/accounts/accounts.ts';
+import { accountClaims, authenticate, createAccount, passwordSettingsFrom, setAccountDisabled } from '../../src/accounts/accounts.ts';
 import { hashPassword, passwordHashOptions, verifyPassword } from '../../src/accounts/passwords.ts';
 import { GatehouseError } from '../../src/errors.ts';
 import { openSqliteStore } from '../../src/store/sqlite/index.ts';
@@ -134,6 +134,18 @@ describe('accounts', () => {
     const other = await createAccount(store, { email: 'argon2i@example.com', password: 'placeholder password' });
     await store.accounts.update(other.id, { passwordHash: await argon2.hash('an argon2i password', { ...passwordHashOptions, type: argon2.argon2i }) });
     expect((await authenticate(store, 'argon2i@example.com', 'an argon2i password')).passwordHash).toMatch(/^\$argon2id\$/);
+  });
+
+  it('follows the configured password settings: minimum length and argon2 parameters', async () => {
+    const stronger = passwordSettingsFrom({ passwords: { argon2: { memoryKiB: 32_768, iterations: 3, parallelism: 1 }, minLength: 12 } });
+    const short = await failure(createAccount(store, { email: 'config@example.com', password: 'tiny fox 10' }, stronger));
+    expect(short.message).toBe('password: Use at least 12 characters.');
+
+    const account = await createAccount(store, { email: 'config@example.com', password: 'twelve or more words here' }, stronger);
+    expect(account.passwordHash).toMatch(/^\$argon2id\$v=19\$m=32768,p=1,t=3\$/);
+    // Raising the parameters later upgrades an existing hash at its next login.
+    await store.accounts.update(account.id, { passwordHash: await hashPassword('twelve or more words here') });
+    expect((await authenticate(store, 'config@example.com', 'twelve or more words here', stronger)).passwordHash).toMatch(/m=32768,p=1,t=3/);
   });
 
   it('reports an unknown account when disabling', async () => {
