@@ -232,6 +232,19 @@ export const commands: Record<string, Command> = {
     },
   },
 
+  'mail status': {
+    usage: 'mail status   (queued, sent and failed mail; the latest permanent failures)',
+    options: {},
+    positionals: [],
+    async run(ctx) {
+      const status = await ctx.store.mail.status();
+      const failures = status.recentFailures.map((f) => ({ id: f.id, to: f.to, subject: f.subject, attempts: f.attempts, last_error: f.lastError, at: f.at.toISOString() }));
+      const summary = `pending: ${status.pending}  sent: ${status.sent}  failed: ${status.failed}`;
+      const rows = table([['FAILED AT', 'TO', 'SUBJECT', 'ATTEMPTS', 'ERROR'], ...failures.map((f) => [f.at, f.to, f.subject, String(f.attempts), f.last_error])]);
+      return { json: { pending: status.pending, sent: status.sent, failed: status.failed, recent_failures: failures }, text: failures.length ? `${summary}\n\n${rows}` : summary };
+    },
+  },
+
   'clients add': {
     usage: 'clients add --name N --redirect-uri U [--redirect-uri U2] [--post-logout-redirect-uri U] [--public] [--first-party] [--pkce-exempt] [--grant-type T …] [--scope S]',
     options: {

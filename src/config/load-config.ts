@@ -38,6 +38,10 @@ const defaultsSchema = z.object({
     }),
     minLength: z.number().int().min(8, 'NIST requires at least 8').max(64),
   }),
+  mail: z.object({
+    pollSeconds: z.number().positive(),
+    leaseSeconds: z.number().int().positive(),
+  }),
   keys: z.object({
     jwksCacheSeconds: z.number().positive(),
     rotationIntervalDays: z.number().positive(),
@@ -59,7 +63,13 @@ export type Config = z.infer<typeof defaultsSchema> & {
   keyEncryptionKey?: Buffer;
   /** Trust X-Forwarded-Proto/-For from a TLS-terminating proxy in front. */
   trustProxy: boolean;
+  /** smtp:// or smtps:// URL (with credentials) mail is sent through; undefined: .eml files under DATA_DIR/mail/ (development). */
+  smtpUrl?: string;
+  /** The From address of outgoing mail. */
+  mailFrom?: string;
 };
+
+export const defaultMailFrom = 'Gatehouse <no-reply@localhost>';
 
 /** One environment variable, how to read it, and where it goes. */
 type Variable = { name: string; read: (value: string) => unknown };
@@ -125,6 +135,27 @@ export function keySchedule(config: Pick<Config, 'keys' | 'ttl'>): Schedule {
   };
 }
 
+function parseSmtpUrl(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    fail('SMTP_URL', 'must be an smtp:// or smtps:// URL');
+  }
+  // The value is not echoed: it usually holds a password.
+  if (url.protocol !== 'smtp:' && url.protocol !== 'smtps:') fail('SMTP_URL', `must be an smtp:// or smtps:// URL, got the scheme ${JSON.stringify(url.protocol)}`);
+  if (!url.hostname) fail('SMTP_URL', 'must name a host');
+  return value;
+}
+
+/** `Name <local@domain>` or `local@domain`. */
+function parseMailFrom(value: string): string {
+  const match = /^\s*(?:[^<>]*<([^<>\s]+)>|([^<>\s]+))\s*$/.exec(value);
+  const address = match?.[1] ?? match?.[2];
+  if (!address || !/^[^@\s]+@[^@\s]+$/.test(address)) fail('MAIL_FROM', `must be an email address, optionally with a name (Name <address@example.com>), got ${JSON.stringify(value)}`);
+  return value.trim();
+}
+
 const environments = ['development', 'production', 'test'] as const;
 
 /**
@@ -169,6 +200,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   if (scheduleProblems.length) fail('KEY_ROTATION_DAYS', `(with JWKS_CACHE_SECONDS and KEY_POLL_SECONDS) does not fit the key schedule: ${scheduleProblems.join('; ')}`);
   if (env.COOKIE_KEYS !== undefined) config.cookieKeys = parseCookieKeys(env.COOKIE_KEYS);
   if (env.KEY_ENCRYPTION_KEY !== undefined) config.keyEncryptionKey = parseEncryptionKey(env.KEY_ENCRYPTION_KEY);
+  if (env.SMTP_URL !== undefined && env.SMTP_URL !== '') config.smtpUrl = parseSmtpUrl(env.SMTP_URL);
+  config.mailFrom = env.MAIL_FROM !== undefined ? parseMailFrom(env.MAIL_FROM) : defaultMailFrom;
 
   if (environment === 'production') {
     if (!config.cookieKeys) fail('COOKIE_KEYS', 'must be set in production (comma-separated, at least 32 characters each)');

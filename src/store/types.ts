@@ -177,6 +177,52 @@ export interface AuditStore {
   tail(options: { limit: number; accountId?: string }): Promise<AuditEvent[]>;
 }
 
+export type MailMessage = {
+  id: string;
+  to: string;
+  subject: string;
+  text: string;
+  html?: string;
+  createdAt: Date;
+};
+
+export type MailStatus = 'pending' | 'sent' | 'failed';
+
+/** A message in the outgoing queue with its delivery state. */
+export type QueuedMail = MailMessage & {
+  attempts: number;
+  status: MailStatus;
+  nextAttemptAt: Date;
+  lastError?: string;
+};
+
+export type MailQueueStatus = {
+  pending: number;
+  sent: number;
+  failed: number;
+  /** The newest permanent failures, newest first. */
+  recentFailures: Array<{ id: string; to: string; subject: string; attempts: number; lastError: string; at: Date }>;
+};
+
+/**
+ * The outgoing mail queue. Messages are claimed with a lease, so several instances polling the
+ * same database never send one message at the same time; a lease that expires (the instance died
+ * mid-send) makes the message claimable again.
+ */
+export interface MailStore {
+  /** Adds a pending message, due at once. */
+  enqueue(message: MailMessage): Promise<void>;
+  /**
+   * Atomically leases up to `limit` pending messages that are due (`nextAttemptAt <= now`) and not
+   * leased (or whose lease has expired) until now + leaseSeconds, and returns them, oldest due first.
+   */
+  claimDue(now: Date, leaseSeconds: number, limit: number): Promise<QueuedMail[]>;
+  markSent(id: string, at: Date): Promise<void>;
+  /** Counts an attempt; with `nextAttemptAt` the message stays pending for a retry, otherwise it fails for good. */
+  markFailed(id: string, failure: { at: Date; error: string; nextAttemptAt?: Date }): Promise<void>;
+  status(): Promise<MailQueueStatus>;
+}
+
 export interface Store {
   readonly kind: 'sqlite' | 'mongodb';
   /** Resolves when the database answers; throws GatehouseError('store_unavailable') otherwise. */
@@ -191,5 +237,6 @@ export interface Store {
   readonly apis: ApiStore;
   readonly signingKeys: SigningKeyStore;
   readonly audit: AuditStore;
+  readonly mail: MailStore;
   close(): Promise<void>;
 }

@@ -135,16 +135,17 @@ describe.skipIf(!mongodbUri)('MongoDB', () => {
       const pending = await store.pendingMigrations();
       expect(pending).toEqual(expect.arrayContaining([
         'accounts.emailNormalized',
-        'signing_keys.oneCurrentPerAlg',
+        'audit_events.accountId',
         'oidc_Session.payload.uid',
         'oidc_DeviceCode.payload.userCode',
         'oidc_AccessToken.expiresAt',
         'oidc_Grant.payload.accountId',
         'oidc_RefreshToken.payload.grantId',
         'oidc_CustomModel.expiresAt',
+        'mail_queue.status_nextAttemptAt',
       ]));
-      // three per oidc collection, plus uid, user code, the account email and one current key per alg
-      expect(pending).toHaveLength((oidcModelNames.length + 1) * 3 + 4);
+      // three per oidc collection, plus uid, user code, the account email, the audit trail's account and the mail queue
+      expect(pending).toHaveLength((oidcModelNames.length + 1) * 3 + 5);
 
       await store.migrate();
       expect(await store.pendingMigrations()).toEqual([]);

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { GatehouseError } from '../../src/errors.ts';
 import type { ErrorCode } from '../../src/errors.ts';
-import type { ApiRecord, AuditEvent, ClientRecord, NewAccount, SigningKeyRecord, Store } from '../../src/store/types.ts';
+import type { ApiRecord, AuditEvent, ClientRecord, MailMessage, NewAccount, SigningKeyRecord, Store } from '../../src/store/types.ts';
 
 /** What a backend hands the contract: a fresh, empty store, a way to open it again, and clean-up. */
 export type OpenedStore = {
@@ -581,6 +581,93 @@ export function describeStoreContract(name: string, openStore: () => Promise<Ope
         }
         expect((await store.audit.tail({ limit: 10, accountId: 'acct-1' })).map((each) => each.type)).toEqual(['a', 'c']);
         expect((await store.audit.tail({ limit: 1, accountId: 'acct-1' })).map((each) => each.type)).toEqual(['c']);
+      });
+    });
+
+    describe('mail queue', () => {
+      const t0 = new Date('2024-08-01T09:00:00.000Z');
+      const after = (seconds: number) => new Date(t0.getTime() + seconds * 1000);
+      const message = (id: string, extra: Partial<MailMessage> = {}): MailMessage => ({
+        id, to: `${id}@example.test`, subject: `Subject ${id}`, text: `Body of ${id}`, createdAt: t0, ...extra,
+      });
+
+      it('enqueues pending messages and claims them with every field, due first', async () => {
+        await store.mail.enqueue(message('m-1', { html: '<p>Body of m-1</p>' }));
+        await store.mail.enqueue(message('m-2', { createdAt: after(1) }));
+        expect(await store.mail.claimDue(after(-1), 60, 10)).toEqual([]); // not due yet
+
+        const claimed = await store.mail.claimDue(after(5), 60, 10);
+
+        expect(claimed).toEqual([
+          { ...message('m-1', { html: '<p>Body of m-1</p>' }), attempts: 0, status: 'pending', nextAttemptAt: t0 },
+          { ...message('m-2', { createdAt: after(1) }), attempts: 0, status: 'pending', nextAttemptAt: after(1) },
+        ]);
+        expect(await store.mail.status()).toEqual({ pending: 2, sent: 0, failed: 0, recentFailures: [] });
+      });
+
+      it('respects the limit and leases claimed messages until the lease expires', async () => {
+        for (const id of ['m-1', 'm-2', 'm-3']) await store.mail.enqueue(message(id));
+
+        expect((await store.mail.claimDue(after(0), 60, 2)).map((each) => each.id)).toEqual(['m-1', 'm-2']);
+        expect((await store.mail.claimDue(after(1), 60, 10)).map((each) => each.id)).toEqual(['m-3']);
+        expect(await store.mail.claimDue(after(59), 60, 10)).toEqual([]);
+        // The instance holding the lease died: after it expires the messages are claimable again.
+        expect((await store.mail.claimDue(after(61), 60, 10)).map((each) => each.id).sort()).toEqual(['m-1', 'm-2', 'm-3']);
+      });
+
+      it('never hands the same message to two concurrent claims', async () => {
+        const ids = Array.from({ length: 20 }, (_, index) => `m-${String(index).padStart(2, '0')}`);
+        for (const id of ids) await store.mail.enqueue(message(id));
+
+        const [first, second] = await Promise.all([store.mail.claimDue(after(1), 60, 15), store.mail.claimDue(after(1), 60, 15)]);
+
+        const claimedIds = [...first, ...second].map((each) => each.id);
+        expect(new Set(claimedIds).size).toBe(claimedIds.length);
+        expect(claimedIds.sort()).toEqual(ids);
+      });
+
+      it('markSent takes a message out of the queue', async () => {
+        await store.mail.enqueue(message('m-1'));
+        await store.mail.claimDue(after(0), 60, 10);
+
+        await store.mail.markSent('m-1', after(2));
+
+        expect(await store.mail.claimDue(after(3600), 60, 10)).toEqual([]);
+        expect(await store.mail.status()).toEqual({ pending: 0, sent: 1, failed: 0, recentFailures: [] });
+      });
+
+      it('markFailed with nextAttemptAt keeps it pending until then, counting the attempt', async () => {
+        await store.mail.enqueue(message('m-1'));
+        await store.mail.claimDue(after(0), 60, 10);
+
+        await store.mail.markFailed('m-1', { at: after(1), error: 'connect ECONNREFUSED', nextAttemptAt: after(31) });
+
+        // The lease is released, but the message is not due before nextAttemptAt.
+        expect(await store.mail.claimDue(after(30), 60, 10)).toEqual([]);
+        expect(await store.mail.claimDue(after(31), 60, 10)).toEqual([
+          { ...message('m-1'), attempts: 1, status: 'pending', nextAttemptAt: after(31), lastError: 'connect ECONNREFUSED' },
+        ]);
+        expect(await store.mail.status()).toEqual({ pending: 1, sent: 0, failed: 0, recentFailures: [] });
+      });
+
+      it('markFailed without nextAttemptAt fails it for good and reports it, newest first', async () => {
+        await store.mail.enqueue(message('m-1'));
+        await store.mail.enqueue(message('m-2'));
+        await store.mail.enqueue(message('m-3'));
+        await store.mail.claimDue(after(0), 60, 10);
+        await store.mail.markFailed('m-1', { at: after(1), error: 'timeout', nextAttemptAt: after(31) });
+        await store.mail.claimDue(after(31), 60, 10);
+        await store.mail.markFailed('m-1', { at: after(32), error: '550 no such user' });
+        await store.mail.markFailed('m-2', { at: after(40), error: '554 rejected' });
+
+        expect(await store.mail.claimDue(after(86_400), 60, 10)).toEqual([expect.objectContaining({ id: 'm-3' })]);
+        expect(await store.mail.status()).toEqual({
+          pending: 1, sent: 0, failed: 2,
+          recentFailures: [
+            { id: 'm-2', to: 'm-2@example.test', subject: 'Subject m-2', attempts: 1, lastError: '554 rejected', at: after(40) },
+            { id: 'm-1', to: 'm-1@example.test', subject: 'Subject m-1', attempts: 2, lastError: '550 no such user', at: after(32) },
+          ],
+        });
       });
     });
 

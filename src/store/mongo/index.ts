@@ -6,6 +6,7 @@ import { createMongoApiStore } from './apis.ts';
 import { createMongoClientStore } from './clients.ts';
 import { openDatabase } from './database.ts';
 import { migrateIndexes, pendingIndexes } from './indexes.ts';
+import { createMongoMailStore } from './mail.ts';
 import { createMongoOidcStore } from './oidc-models.ts';
 import { createMongoSigningKeyStore } from './signing-keys.ts';
 
@@ -26,6 +27,7 @@ export async function openMongoStore(url: string, clock: () => number = Date.now
     apis: createMongoApiStore(database),
     signingKeys: createMongoSigningKeyStore(database),
     audit: createMongoAuditStore(database),
+    mail: createMongoMailStore(database),
     async ping() {
       try {
         await database.db().admin().command({ ping: 1 });

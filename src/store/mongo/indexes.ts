@@ -3,6 +3,7 @@ import type { mongo } from 'mongoose';
 import { accountsCollection } from './accounts.ts';
 import { auditCollection } from './audit.ts';
 import type { MongoDatabase } from './database.ts';
+import { mailCollection } from './mail.ts';
 import { listOidcCollections, oidcCollectionName, oidcModelNames } from './oidc-models.ts';
 
 /** MongoDB's answer to listIndexes on a collection that does not exist yet. */
@@ -39,6 +40,8 @@ async function indexPlan(database: MongoDatabase): Promise<Map<string, IndexSpec
   for (const collection of oidcCollections) plan.set(collection, oidcIndexes(collection));
   plan.set(accountsCollection, [{ key: { emailNormalized: 1 }, name: 'emailNormalized', unique: true }]);
   plan.set(auditCollection, [onField('accountId')]);
+  // claimDue's filter and sort.
+  plan.set(mailCollection, [{ key: { status: 1, nextAttemptAt: 1 }, name: 'status_nextAttemptAt' }]);
   return plan;
 }
 

@@ -97,6 +97,25 @@ const migrations: string[] = [
   ) STRICT;
   CREATE INDEX audit_events_account ON audit_events (account_id, seq) WHERE account_id IS NOT NULL;
   `,
+  // The outgoing mail queue (src/mail/mailer.ts); leased_until keeps two instances from sending
+  // the same message at once.
+  `
+  CREATE TABLE mail_queue (
+    id TEXT PRIMARY KEY,
+    recipient TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    text TEXT NOT NULL,
+    html TEXT,
+    created_at INTEGER NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'failed')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    leased_until INTEGER,
+    last_error TEXT,
+    last_attempt_at INTEGER
+  ) STRICT;
+  CREATE INDEX mail_queue_due ON mail_queue (status, next_attempt_at);
+  `,
 ];
 
 export const schemaVersion = migrations.length;

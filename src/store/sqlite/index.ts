@@ -5,6 +5,7 @@ import { createSqliteAuditStore } from './audit.ts';
 import { createSqliteApiStore } from './apis.ts';
 import { createSqliteClientStore } from './clients.ts';
 import { openDatabase } from './database.ts';
+import { createSqliteMailStore } from './mail.ts';
 import { createSqliteOidcStore } from './oidc-models.ts';
 import { createSqliteSigningKeyStore } from './signing-keys.ts';
 
@@ -18,6 +19,7 @@ export function openSqliteStore(path: string, clock: () => number = Date.now): S
     apis: createSqliteApiStore(db),
     signingKeys: createSqliteSigningKeyStore(db),
     audit: createSqliteAuditStore(db),
+    mail: createSqliteMailStore(db),
     async ping() {
       try {
         db.prepare('SELECT 1').get();

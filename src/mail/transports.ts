@@ -1,0 +1,65 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+// nodemailer: the de-facto SMTP client for Node (no dependencies of its own); it handles SMTP and
+// SMTPS with AUTH, MIME encoding of the message and the RFC 822 text of the development transport.
+import nodemailer from 'nodemailer';
+
+import type { Config } from '../config/load-config.ts';
+import { GatehouseError } from '../errors.ts';
+import type { Logger } from '../logger.ts';
+
+export type OutgoingMail = { id: string; from: string; to: string; subject: string; text: string; html?: string };
+
+/**
+ * Hands one message over for delivery. Rejects when it could not be; an SMTP error carries the
+ * server's `responseCode` (5xx is permanent).
+ */
+export type Transport = {
+  send(mail: OutgoingMail): Promise<void>;
+  close(): void;
+};
+
+function toNodemailer(mail: OutgoingMail) {
+  return { from: mail.from, to: mail.to, subject: mail.subject, text: mail.text, ...(mail.html !== undefined ? { html: mail.html } : {}) };
+}
+
+/** Delivers through the SMTP server at an smtp:// or smtps:// URL (credentials in the URL). */
+export function createSmtpTransport(url: string): Transport {
+  const transporter = nodemailer.createTransport(url);
+  return {
+    async send(mail) {
+      await transporter.sendMail(toNodemailer(mail));
+    },
+    close() {
+      transporter.close();
+    },
+  };
+}
+
+/** Development: writes each message as an .eml file under `directory` and logs where. */
+export function createFileTransport(directory: string, logger: Logger): Transport {
+  const transporter = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'unix' });
+  return {
+    async send(mail) {
+      const info = await transporter.sendMail(toNodemailer(mail));
+      await mkdir(directory, { recursive: true });
+      const path = join(directory, `${new Date().toISOString().replace(/[:.]/g, '-')}-${mail.id}.eml`);
+      await writeFile(path, info.message as Buffer);
+      logger.info(`mail written to ${path}`, { path, subject: mail.subject });
+    },
+    close() {
+      transporter.close();
+    },
+  };
+}
+
+/**
+ * The transport the configuration asks for: SMTP at SMTP_URL, or, without it outside production,
+ * .eml files under DATA_DIR/mail/.
+ */
+export function createTransport(config: Pick<Config, 'env' | 'dataDir' | 'smtpUrl'>, logger: Logger): Transport {
+  if (config.smtpUrl) return createSmtpTransport(config.smtpUrl);
+  if (config.env === 'production') throw new GatehouseError('invalid_config', 'SMTP_URL must be set to send mail in production');
+  return createFileTransport(join(config.dataDir, 'mail'), logger);
+}

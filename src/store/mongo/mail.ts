@@ -1,0 +1,85 @@
+import type { MailQueueStatus, MailStatus, MailStore, QueuedMail } from '../types.ts';
+import type { MongoDatabase } from './database.ts';
+
+export const mailCollection = 'mail_queue';
+
+type MailDocument = {
+  _id: string;
+  to: string;
+  subject: string;
+  text: string;
+  html?: string;
+  createdAt: Date;
+  status: MailStatus;
+  attempts: number;
+  nextAttemptAt: Date;
+  leasedUntil: Date | null;
+  lastError?: string;
+  lastAttemptAt?: Date;
+};
+
+function toMail(document: MailDocument): QueuedMail {
+  return {
+    id: document._id,
+    to: document.to,
+    subject: document.subject,
+    text: document.text,
+    ...(document.html !== undefined ? { html: document.html } : {}),
+    createdAt: document.createdAt,
+    attempts: document.attempts,
+    status: document.status,
+    nextAttemptAt: document.nextAttemptAt,
+    ...(document.lastError !== undefined ? { lastError: document.lastError } : {}),
+  };
+}
+
+const recentFailureLimit = 10;
+
+export function createMongoMailStore(database: MongoDatabase): MailStore {
+  const { run } = database;
+  const mail = database.collection<MailDocument>(mailCollection);
+  return {
+    async enqueue(message) {
+      const { id, html, ...rest } = message;
+      await run(() => mail.insertOne({
+        _id: id, ...rest, ...(html !== undefined ? { html } : {}),
+        status: 'pending', attempts: 0, nextAttemptAt: message.createdAt, leasedUntil: null,
+      }));
+    },
+    async claimDue(now, leaseSeconds, limit) {
+      const leasedUntil = new Date(now.getTime() + leaseSeconds * 1000);
+      const claimed: QueuedMail[] = [];
+      // One findOneAndUpdate at a time: each is atomic, so a message leased by another instance
+      // in between no longer matches the filter.
+      while (claimed.length < limit) {
+        const document = await run(() => mail.findOneAndUpdate(
+          { status: 'pending', nextAttemptAt: { $lte: now }, $or: [{ leasedUntil: null }, { leasedUntil: { $lte: now } }] },
+          { $set: { leasedUntil } },
+          { sort: { nextAttemptAt: 1, createdAt: 1, _id: 1 }, returnDocument: 'after' },
+        ));
+        if (!document) break;
+        claimed.push(toMail(document));
+      }
+      return claimed;
+    },
+    async markSent(id, at) {
+      await run(() => mail.updateOne({ _id: id }, { $set: { status: 'sent', leasedUntil: null, lastAttemptAt: at }, $inc: { attempts: 1 } }));
+    },
+    async markFailed(id, { at, error, nextAttemptAt }) {
+      const set = nextAttemptAt
+        ? { leasedUntil: null, lastError: error, lastAttemptAt: at, nextAttemptAt }
+        : { status: 'failed' as const, leasedUntil: null, lastError: error, lastAttemptAt: at };
+      await run(() => mail.updateOne({ _id: id }, { $set: set, $inc: { attempts: 1 } }));
+    },
+    async status() {
+      const result: MailQueueStatus = { pending: 0, sent: 0, failed: 0, recentFailures: [] };
+      const counts = await run(() => mail.aggregate<{ _id: MailStatus; n: number }>([{ $group: { _id: '$status', n: { $sum: 1 } } }]).toArray());
+      for (const { _id, n } of counts) result[_id] = n;
+      const failures = await run(() => mail.find({ status: 'failed' }).sort({ lastAttemptAt: -1, _id: 1 }).limit(recentFailureLimit).toArray());
+      result.recentFailures = failures.map((document) => ({
+        id: document._id, to: document.to, subject: document.subject, attempts: document.attempts, lastError: document.lastError ?? '', at: document.lastAttemptAt ?? document.createdAt,
+      }));
+      return result;
+    },
+  };
+}

@@ -1,0 +1,82 @@
+import type { DatabaseSync } from 'node:sqlite';
+
+import type { MailQueueStatus, MailStatus, MailStore, QueuedMail } from '../types.ts';
+import { transaction } from './database.ts';
+
+type Row = {
+  id: string;
+  recipient: string;
+  subject: string;
+  text: string;
+  html: string | null;
+  created_at: number;
+  status: string;
+  attempts: number;
+  next_attempt_at: number;
+  last_error: string | null;
+  last_attempt_at: number | null;
+};
+
+function toMail(row: Row): QueuedMail {
+  return {
+    id: row.id,
+    to: row.recipient,
+    subject: row.subject,
+    text: row.text,
+    ...(row.html !== null ? { html: row.html } : {}),
+    createdAt: new Date(row.created_at),
+    attempts: row.attempts,
+    status: row.status as MailStatus,
+    nextAttemptAt: new Date(row.next_attempt_at),
+    ...(row.last_error !== null ? { lastError: row.last_error } : {}),
+  };
+}
+
+const recentFailureLimit = 10;
+
+export function createSqliteMailStore(db: DatabaseSync): MailStore {
+  const statements = {
+    enqueue: db.prepare(`INSERT INTO mail_queue (id, recipient, subject, text, html, created_at, status, attempts, next_attempt_at)
+      VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?)`),
+    due: db.prepare(`SELECT * FROM mail_queue
+      WHERE status = 'pending' AND next_attempt_at <= ? AND (leased_until IS NULL OR leased_until <= ?)
+      ORDER BY next_attempt_at, created_at, id LIMIT ?`),
+    lease: db.prepare('UPDATE mail_queue SET leased_until = ? WHERE id = ?'),
+    sent: db.prepare(`UPDATE mail_queue SET status = 'sent', attempts = attempts + 1, leased_until = NULL, last_attempt_at = ? WHERE id = ?`),
+    retry: db.prepare(`UPDATE mail_queue SET attempts = attempts + 1, leased_until = NULL, last_error = ?, last_attempt_at = ?, next_attempt_at = ? WHERE id = ?`),
+    failed: db.prepare(`UPDATE mail_queue SET status = 'failed', attempts = attempts + 1, leased_until = NULL, last_error = ?, last_attempt_at = ? WHERE id = ?`),
+    counts: db.prepare('SELECT status, count(*) AS n FROM mail_queue GROUP BY status'),
+    recentFailures: db.prepare(`SELECT * FROM mail_queue WHERE status = 'failed' ORDER BY last_attempt_at DESC, id LIMIT ?`),
+  };
+  return {
+    async enqueue(message) {
+      const at = message.createdAt.getTime();
+      statements.enqueue.run(message.id, message.to, message.subject, message.text, message.html ?? null, at, at);
+    },
+    async claimDue(now, leaseSeconds, limit) {
+      // BEGIN IMMEDIATE takes the write lock before reading, so another process cannot select
+      // the same rows between this select and the lease.
+      return transaction(db, () => {
+        const rows = statements.due.all(now.getTime(), now.getTime(), limit) as Row[];
+        const leasedUntil = now.getTime() + leaseSeconds * 1000;
+        for (const row of rows) statements.lease.run(leasedUntil, row.id);
+        return rows.map(toMail);
+      });
+    },
+    async markSent(id, at) {
+      statements.sent.run(at.getTime(), id);
+    },
+    async markFailed(id, { at, error, nextAttemptAt }) {
+      if (nextAttemptAt) statements.retry.run(error, at.getTime(), nextAttemptAt.getTime(), id);
+      else statements.failed.run(error, at.getTime(), id);
+    },
+    async status() {
+      const result: MailQueueStatus = { pending: 0, sent: 0, failed: 0, recentFailures: [] };
+      for (const { status, n } of statements.counts.all() as Array<{ status: MailStatus; n: number }>) result[status] = n;
+      result.recentFailures = (statements.recentFailures.all(recentFailureLimit) as Row[]).map((row) => ({
+        id: row.id, to: row.recipient, subject: row.subject, attempts: row.attempts, lastError: row.last_error ?? '', at: new Date(row.last_attempt_at ?? row.created_at),
+      }));
+      return result;
+    },
+  };
+}
