@@ -77,8 +77,6 @@ export type App = {
   app: Koa;
   /** The provider serving requests now (it is rebuilt when the key ring changes). */
   provider(): Provider;
-  /** Version of the key ring the provider was built with. */
-  ringVersion(): number;
   /**
    * Advances the key ring on the schedule and, when it changed (here or through another instance
    * or the CLI), rebuilds the provider with the new keys. Requests already running finish on the
@@ -99,9 +97,14 @@ export async function createApp(deps: AppDependencies): Promise<App> {
     return built;
   };
 
-  const started = await advanceRing(store.signingKeys, secrets.keyEncryptionKey, schedule);
-  if (started.changes.length) await recordAudit(store.audit, { type: 'key_ring_changed', actor: 'system', details: { reason: 'schedule', changes: started.changes, version: started.ring.version } }, logger);
-  let ring = started.ring;
+  /** Advances the ring on the schedule; what this instance changed goes to the audit trail. */
+  const advance = async (): Promise<KeyRing> => {
+    const { ring: advanced, changes } = await advanceRing(store.signingKeys, secrets.keyEncryptionKey, schedule);
+    if (changes.length) await recordAudit(store.audit, { type: 'key_ring_changed', actor: 'system', details: { reason: 'schedule', changes, version: advanced.version } }, logger);
+    return advanced;
+  };
+
+  let ring = await advance();
   let provider = buildProvider(ring);
   let mounted = mount(provider);
 
@@ -123,10 +126,8 @@ export async function createApp(deps: AppDependencies): Promise<App> {
   return {
     app,
     provider: () => provider,
-    ringVersion: () => ring.version,
     async reloadKeys() {
-      const { ring: latest, changes } = await advanceRing(store.signingKeys, secrets.keyEncryptionKey, schedule);
-      if (changes.length) await recordAudit(store.audit, { type: 'key_ring_changed', actor: 'system', details: { reason: 'schedule', changes, version: latest.version } }, logger);
+      const latest = await advance();
       if (latest.version === ring.version) return false;
       const rebuilt = buildProvider(latest);
       [ring, provider, mounted] = [latest, rebuilt, mount(rebuilt)];

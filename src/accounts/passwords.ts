@@ -51,8 +51,3 @@ export async function checkPassword(hash: string | null | undefined, password: s
     return { valid: false, needsRehash: false };
   }
 }
-
-/** Kept for callers that only need yes or no. */
-export async function verifyPassword(hash: string | null | undefined, password: string): Promise<boolean> {
-  return (await checkPassword(hash, password)).valid;
-}
