@@ -13,10 +13,11 @@ import type { Views } from './interactions/views.ts';
 import { createViews } from './interactions/views.ts';
 import { advanceRing, providerJwks } from './keys/key-ring.ts';
 import type { Logger } from './logger.ts';
+import type { Outbox } from './mail/outbox.ts';
 import { buildProviderConfiguration } from './oidc/configuration.ts';
 import type { KeyRing, Store } from './store/types.ts';
 
-export type AppDependencies = { config: Config; secrets: Secrets; store: Store; logger: Logger };
+export type AppDependencies = { config: Config; secrets: Secrets; store: Store; logger: Logger; outbox: Outbox };
 
 // No inline scripts and no third-party origins. form-action is left out on purpose: browsers apply
 // it to the redirect chain after our login form, which ends at the client's redirect URI.
@@ -86,7 +87,7 @@ export type App = {
 };
 
 export async function createApp(deps: AppDependencies): Promise<App> {
-  const { config, secrets, store, logger } = deps;
+  const { config, secrets, store, logger, outbox } = deps;
   const views = createViews({ cache: config.env !== 'development' });
   const schedule = keySchedule(config);
   const buildProvider = (ring: KeyRing) => {
@@ -119,7 +120,7 @@ export async function createApp(deps: AppDependencies): Promise<App> {
   app.use(storeOutage(store, views));
   app.use(errorPages(views, logger));
   app.use(healthRoutes(store).routes());
-  app.use(createInteractionRouter({ provider: () => provider, store, views, config }).routes());
+  app.use(createInteractionRouter({ provider: () => provider, store, views, config, outbox, logger, keyEncryptionKey: secrets.keyEncryptionKey }).routes());
   app.use(jwksCaching(schedule.jwksCacheSeconds));
   app.use((ctx, next) => mounted(ctx, next));
 

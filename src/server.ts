@@ -11,6 +11,11 @@ import type { Config } from './config/load-config.ts';
 import type { Secrets } from './config/secrets.ts';
 import { resolveSecrets } from './config/secrets.ts';
 import type { Logger } from './logger.ts';
+import { createMailComposer } from './mail/compose.ts';
+import { createMailer } from './mail/mailer.ts';
+import type { Outbox } from './mail/outbox.ts';
+import { createOutbox } from './mail/outbox.ts';
+import { createTransport } from './mail/transports.ts';
 import { openStore } from './store/open-store.ts';
 import type { Store } from './store/types.ts';
 
@@ -28,6 +33,10 @@ export type RunningServer = {
   /** Checks the key ring now instead of waiting for the next poll; true when keys changed. */
   reloadKeys(): Promise<boolean>;
   secrets: Secrets;
+  /** Queues mail from templates (delivered by the poller, or at once by deliverMail). */
+  outbox: Outbox;
+  /** Delivers the due mail now instead of at the next poll; resolves when this round is done. */
+  deliverMail(): Promise<void>;
   /** Stops accepting, lets in-flight requests finish (up to the grace period), closes the store. */
   close(): Promise<void>;
 };
@@ -47,10 +56,13 @@ async function prepareSchema(store: Store, config: Config): Promise<void> {
 export async function startServer(initialConfig: Config, logger: Logger, options: { host?: string } = {}): Promise<RunningServer> {
   let config = initialConfig;
   const secrets = resolveSecrets(config);
+  // Before the store opens: production without SMTP_URL is a configuration error, not a runtime one.
+  const transport = createTransport(config, logger);
   const store = await openStore(config.databaseUrl);
   try {
     await prepareSchema(store, config);
   } catch (error) {
+    transport.close();
     await store.close();
     throw error;
   }
@@ -71,13 +83,30 @@ export async function startServer(initialConfig: Config, logger: Logger, options
       // An ephemeral port: the issuer can only be known now.
       config = { ...config, issuer: `http://${options.host === '127.0.0.1' ? '127.0.0.1' : 'localhost'}:${port}` };
     }
-    const { app, provider, reloadKeys } = await createApp({ config, secrets, store, logger });
+    // Mail goes through the queue in the store: an SMTP outage delays it, a restart resumes it, and
+    // several instances share the work (leases).
+    const mailer = createMailer({ store: store.mail, transport, from: config.mailFrom ?? 'Gatehouse <no-reply@localhost>', logger, leaseSeconds: config.mail.leaseSeconds });
+    let delivering: Promise<void> | undefined;
+    const deliverMail = (): Promise<void> => (delivering ??= mailer.deliverDue()
+      .then(() => undefined, (error: unknown) => logger.warn('delivering mail failed', { error }))
+      .finally(() => {
+        delivering = undefined;
+      }));
+    const outbox = createOutbox(mailer, createMailComposer({ cache: config.env !== 'development' }), () => void deliverMail());
+
+    const { app, provider, reloadKeys } = await createApp({ config, secrets, store, logger, outbox });
     ready.resolve(app.callback());
 
     const sweeper = setInterval(() => {
-      store.oidc.sweepExpired().catch((error: unknown) => logger.warn('sweeping expired records failed', { error }));
+      Promise.all([store.oidc.sweepExpired(), store.codes.sweep(new Date())])
+        .catch((error: unknown) => logger.warn('sweeping expired records failed', { error }));
     }, config.sweepIntervalSeconds * 1000);
     sweeper.unref();
+
+    const mailPoller = setInterval(() => void deliverMail(), config.mail.pollSeconds * 1000);
+    mailPoller.unref();
+    // Mail queued before a restart (or while SMTP was down) goes out without waiting for a poll.
+    void deliverMail();
 
     // Every instance follows the shared key ring: it advances the schedule (compare-and-set, so
     // one instance makes each change) and picks up changes made elsewhere, within pollSeconds.
@@ -97,18 +126,22 @@ export async function startServer(initialConfig: Config, logger: Logger, options
     const close = () => (closing ??= (async () => {
       clearInterval(sweeper);
       clearInterval(keyPoller);
+      clearInterval(mailPoller);
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       const grace = setTimeout(() => server.closeAllConnections(), config.shutdownGraceSeconds * 1000);
       await closed;
       clearTimeout(grace);
+      await delivering;
+      transport.close();
       await store.close();
     })());
 
-    return { url: config.issuer, config, port, httpServer: server, store, provider, reloadKeys, secrets, close };
+    return { url: config.issuer, config, port, httpServer: server, store, provider, reloadKeys, secrets, outbox, deliverMail, close };
   } catch (error) {
     ready.resolve(undefined);
     server.close();
+    transport.close();
     await store.close();
     throw error;
   }

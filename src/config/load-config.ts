@@ -38,6 +38,20 @@ const defaultsSchema = z.object({
     }),
     minLength: z.number().int().min(8, 'NIST requires at least 8').max(64),
   }),
+  accounts: z.object({
+    /** open: anyone may register on the login page; closed: only admins create accounts. */
+    registration: z.enum(['open', 'closed']),
+    /** required: an unverified email cannot finish a login; optional: it can, with email_verified false. */
+    emailVerification: z.enum(['required', 'optional']),
+    /** Lifetime of an email verification code and link. */
+    codeTtlSeconds: z.number().int().positive().max(86_400),
+    /** Wrong tries allowed per verification code before a new one must be requested. */
+    codeMaxAttempts: z.number().int().min(1).max(20),
+    /** How long to wait before another code or reset mail may be requested. */
+    resendCooldownSeconds: z.number().int().nonnegative(),
+    /** Lifetime of a password reset link. */
+    resetTokenTtlSeconds: z.number().int().positive().max(86_400),
+  }),
   mail: z.object({
     pollSeconds: z.number().positive(),
     leaseSeconds: z.number().int().positive(),
@@ -156,6 +170,11 @@ function parseMailFrom(value: string): string {
   return value.trim();
 }
 
+function oneOf<const T extends string>(name: string, value: string, choices: readonly T[]): T {
+  if (!(choices as readonly string[]).includes(value)) fail(name, `must be one of ${choices.join(', ')}, got ${JSON.stringify(value)}`);
+  return value as T;
+}
+
 const environments = ['development', 'production', 'test'] as const;
 
 /**
@@ -201,6 +220,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   if (env.COOKIE_KEYS !== undefined) config.cookieKeys = parseCookieKeys(env.COOKIE_KEYS);
   if (env.KEY_ENCRYPTION_KEY !== undefined) config.keyEncryptionKey = parseEncryptionKey(env.KEY_ENCRYPTION_KEY);
   if (env.SMTP_URL !== undefined && env.SMTP_URL !== '') config.smtpUrl = parseSmtpUrl(env.SMTP_URL);
+  config.accounts = { ...config.accounts };
+  if (env.REGISTRATION !== undefined) config.accounts.registration = oneOf('REGISTRATION', env.REGISTRATION, ['open', 'closed']);
+  if (env.EMAIL_VERIFICATION !== undefined) config.accounts.emailVerification = oneOf('EMAIL_VERIFICATION', env.EMAIL_VERIFICATION, ['required', 'optional']);
   config.mailFrom = env.MAIL_FROM !== undefined ? parseMailFrom(env.MAIL_FROM) : defaultMailFrom;
 
   if (environment === 'production') {

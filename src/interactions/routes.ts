@@ -10,6 +10,8 @@ import { authenticate, passwordSettingsFrom } from '../accounts/accounts.ts';
 import { loginFormSchema } from '../accounts/schemas.ts';
 import type { Config } from '../config/load-config.ts';
 import { GatehouseError, isGatehouseError } from '../errors.ts';
+import type { Logger } from '../logger.ts';
+import type { Outbox } from '../mail/outbox.ts';
 import type { Store } from '../store/types.ts';
 import { describeConsent, grantConsent } from './consent.ts';
 import type { InteractionDetails } from './consent.ts';
@@ -17,7 +19,16 @@ import type { Views } from './views.ts';
 import { viewsDir } from './views.ts';
 
 /** `provider` returns the provider serving now: it is rebuilt when signing keys change. */
-export type InteractionDependencies = { provider: () => Provider; store: Store; views: Views; config: Config };
+export type InteractionDependencies = {
+  provider: () => Provider;
+  store: Store;
+  views: Views;
+  config: Config;
+  outbox: Outbox;
+  logger: Logger;
+  /** Keys the hashes of mailed codes (see accounts/one-time-codes.ts). */
+  keyEncryptionKey: Buffer;
+};
 
 /** One form field as parsed: a missing field is undefined, a repeated one an array (both fail validation). */
 function field(body: unknown, name: string): unknown {
@@ -58,13 +69,15 @@ export function createInteractionRouter(deps: InteractionDependencies): Router {
     ctx.body = stylesheet;
   });
 
-  async function renderLogin(ctx: Context, details: InteractionDetails, extra: { error?: string; email?: string } = {}, status = 200) {
+  async function renderLogin(ctx: Context, details: InteractionDetails, extra: { error?: string; email?: string; notice?: string } = {}, status = 200) {
     views.render(ctx, 'login', {
       title: 'Sign in',
       uid: details.uid,
       clientName: await clientName(deps.provider(), details.params.client_id),
       email: extra.email ?? (typeof details.params.login_hint === 'string' ? details.params.login_hint : ''),
       error: extra.error,
+      notice: extra.notice,
+      registrationOpen: config.accounts.registration === 'open',
     }, status);
   }
 

@@ -223,6 +223,45 @@ export interface MailStore {
   status(): Promise<MailQueueStatus>;
 }
 
+export type OneTimeCodePurpose = 'verify_email' | 'reset_password';
+
+/**
+ * A code mailed to a person: an email verification code (typed by hand) and link, or a password
+ * reset link. Only keyed hashes of the secrets are stored (see src/accounts/one-time-codes.ts).
+ */
+export type OneTimeCodeRecord = {
+  id: string;
+  purpose: OneTimeCodePurpose;
+  /** The normalized address it was sent to. */
+  email: string;
+  /** Null for a decoy: issued for an address that must not be told apart, it never succeeds. */
+  accountId: string | null;
+  /** Hash of the code typed by hand; null when there is none (reset links). */
+  codeHash: string | null;
+  /** Hash of the secret in the link. */
+  linkHash: string;
+  /** Wrong codes typed so far. */
+  attempts: number;
+  createdAt: Date;
+  expiresAt: Date;
+  /** When it was used, or voided by a newer code. */
+  consumedAt: Date | null;
+};
+
+export interface OneTimeCodeStore {
+  /** Stores a new code and voids every earlier unconsumed one of the same email and purpose. */
+  issue(record: Omit<OneTimeCodeRecord, 'attempts' | 'consumedAt'>): Promise<void>;
+  /** The newest code of this email and purpose, used or not. */
+  latest(email: string, purpose: OneTimeCodePurpose): Promise<OneTimeCodeRecord | undefined>;
+  findByLinkHash(linkHash: string): Promise<OneTimeCodeRecord | undefined>;
+  /** Counts one wrong try (atomically); returns the record after the change. */
+  recordFailure(id: string): Promise<OneTimeCodeRecord | undefined>;
+  /** Marks it used if nobody has yet: of concurrent calls exactly one gets true. */
+  consume(id: string, at: Date): Promise<boolean>;
+  /** Deletes codes that expired before `before`; returns how many. */
+  sweep(before: Date): Promise<number>;
+}
+
 export interface Store {
   readonly kind: 'sqlite' | 'mongodb';
   /** Resolves when the database answers; throws GatehouseError('store_unavailable') otherwise. */
@@ -238,5 +277,6 @@ export interface Store {
   readonly signingKeys: SigningKeyStore;
   readonly audit: AuditStore;
   readonly mail: MailStore;
+  readonly codes: OneTimeCodeStore;
   close(): Promise<void>;
 }

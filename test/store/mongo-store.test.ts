@@ -219,7 +219,7 @@ describe.skipIf(!mongodbUri)('MongoDB', () => {
 
     it('refuses to start in production while indexes are missing, and starts after db migrate', async () => {
       const env = {
-        NODE_ENV: 'production', PORT: '0', ISSUER: 'http://localhost:3000', DATABASE_URL: mongodbUrl(name),
+        NODE_ENV: 'production', PORT: '0', ISSUER: 'http://localhost:3000', SMTP_URL: 'smtp://127.0.0.1:2525', DATABASE_URL: mongodbUrl(name),
         COOKIE_KEYS: 'k'.repeat(32), KEY_ENCRYPTION_KEY: Buffer.alloc(32, 7).toString('base64'),
       };
       const refused = await rejection(startServer(loadConfig(env), createLogger({ silent: true })));

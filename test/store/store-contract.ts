@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { GatehouseError } from '../../src/errors.ts';
 import type { ErrorCode } from '../../src/errors.ts';
-import type { ApiRecord, AuditEvent, ClientRecord, MailMessage, NewAccount, SigningKeyRecord, Store } from '../../src/store/types.ts';
+import type { ApiRecord, AuditEvent, ClientRecord, MailMessage, NewAccount, OneTimeCodeRecord, SigningKeyRecord, Store } from '../../src/store/types.ts';
 
 /** What a backend hands the contract: a fresh, empty store, a way to open it again, and clean-up. */
 export type OpenedStore = {
@@ -668,6 +668,78 @@ export function describeStoreContract(name: string, openStore: () => Promise<Ope
             { id: 'm-1', to: 'm-1@example.test', subject: 'Subject m-1', attempts: 2, lastError: '550 no such user', at: after(32) },
           ],
         });
+      });
+    });
+
+    describe('one-time codes', () => {
+      const t0 = new Date('2024-08-01T09:00:00.000Z');
+      const after = (seconds: number) => new Date(t0.getTime() + seconds * 1000);
+      const code = (id: string, extra: Partial<OneTimeCodeRecord> = {}): Omit<OneTimeCodeRecord, 'attempts' | 'consumedAt'> => ({
+        id, purpose: 'verify_email', email: 'alice@example.com', accountId: 'acct-alice', codeHash: `code-${id}`, linkHash: `link-${id}`,
+        createdAt: t0, expiresAt: after(900), ...extra,
+      });
+
+      it('issues a code and finds it as the latest and by its link, with every field', async () => {
+        await store.codes.issue(code('c-1'));
+
+        const expected = { ...code('c-1'), attempts: 0, consumedAt: null };
+        expect(await store.codes.latest('alice@example.com', 'verify_email')).toEqual(expected);
+        expect(await store.codes.findByLinkHash('link-c-1')).toEqual(expected);
+        expect(await store.codes.latest('alice@example.com', 'reset_password')).toBeUndefined();
+        expect(await store.codes.latest('bob@example.com', 'verify_email')).toBeUndefined();
+        expect(await store.codes.findByLinkHash('link-unknown')).toBeUndefined();
+      });
+
+      it('keeps decoys (no account) and reset links (no code)', async () => {
+        await store.codes.issue(code('c-1', { accountId: null }));
+        await store.codes.issue(code('r-1', { purpose: 'reset_password', codeHash: null }));
+
+        expect(await store.codes.latest('alice@example.com', 'verify_email')).toMatchObject({ id: 'c-1', accountId: null });
+        expect(await store.codes.latest('alice@example.com', 'reset_password')).toMatchObject({ id: 'r-1', codeHash: null, consumedAt: null });
+      });
+
+      it('a new code voids the earlier unconsumed ones of the same address and purpose only', async () => {
+        await store.codes.issue(code('c-1'));
+        await store.codes.issue(code('r-1', { purpose: 'reset_password' }));
+        await store.codes.issue(code('b-1', { email: 'bob@example.com', accountId: 'acct-bob' }));
+
+        await store.codes.issue(code('c-2', { createdAt: after(60), expiresAt: after(960) }));
+
+        expect(await store.codes.findByLinkHash('link-c-1')).toMatchObject({ consumedAt: after(60) });
+        expect(await store.codes.latest('alice@example.com', 'verify_email')).toMatchObject({ id: 'c-2', consumedAt: null });
+        expect(await store.codes.findByLinkHash('link-r-1')).toMatchObject({ consumedAt: null });
+        expect(await store.codes.findByLinkHash('link-b-1')).toMatchObject({ consumedAt: null });
+      });
+
+      it('counts wrong tries one by one, also when they race', async () => {
+        await store.codes.issue(code('c-1'));
+
+        expect(await store.codes.recordFailure('c-1')).toMatchObject({ id: 'c-1', attempts: 1 });
+        await Promise.all(Array.from({ length: 4 }, () => store.codes.recordFailure('c-1')));
+
+        expect(await store.codes.latest('alice@example.com', 'verify_email')).toMatchObject({ attempts: 5 });
+        expect(await store.codes.recordFailure('c-unknown')).toBeUndefined();
+      });
+
+      it('consumes a code exactly once, even under concurrent attempts', async () => {
+        await store.codes.issue(code('c-1'));
+
+        const results = await Promise.all(Array.from({ length: 5 }, () => store.codes.consume('c-1', after(10))));
+
+        expect(results.filter(Boolean)).toHaveLength(1);
+        expect(await store.codes.findByLinkHash('link-c-1')).toMatchObject({ consumedAt: after(10) });
+        expect(await store.codes.consume('c-1', after(20))).toBe(false);
+        expect(await store.codes.consume('c-unknown', after(20))).toBe(false);
+      });
+
+      it('sweeps codes that expired before the given time', async () => {
+        await store.codes.issue(code('c-1', { expiresAt: after(900) }));
+        await store.codes.issue(code('r-1', { purpose: 'reset_password', expiresAt: after(1800) }));
+
+        expect(await store.codes.sweep(after(1000))).toBe(1);
+
+        expect(await store.codes.findByLinkHash('link-c-1')).toBeUndefined();
+        expect(await store.codes.findByLinkHash('link-r-1')).toMatchObject({ id: 'r-1' });
       });
     });
 

@@ -7,6 +7,7 @@ import { createMongoClientStore } from './clients.ts';
 import { openDatabase } from './database.ts';
 import { migrateIndexes, pendingIndexes } from './indexes.ts';
 import { createMongoMailStore } from './mail.ts';
+import { createMongoOneTimeCodeStore } from './one-time-codes.ts';
 import { createMongoOidcStore } from './oidc-models.ts';
 import { createMongoSigningKeyStore } from './signing-keys.ts';
 
@@ -28,6 +29,7 @@ export async function openMongoStore(url: string, clock: () => number = Date.now
     signingKeys: createMongoSigningKeyStore(database),
     audit: createMongoAuditStore(database),
     mail: createMongoMailStore(database),
+    codes: createMongoOneTimeCodeStore(database),
     async ping() {
       try {
         await database.db().admin().command({ ping: 1 });

@@ -4,6 +4,7 @@ import { accountsCollection } from './accounts.ts';
 import { auditCollection } from './audit.ts';
 import type { MongoDatabase } from './database.ts';
 import { mailCollection } from './mail.ts';
+import { oneTimeCodesCollection } from './one-time-codes.ts';
 import { listOidcCollections, oidcCollectionName, oidcModelNames } from './oidc-models.ts';
 
 /** MongoDB's answer to listIndexes on a collection that does not exist yet. */
@@ -42,6 +43,12 @@ async function indexPlan(database: MongoDatabase): Promise<Map<string, IndexSpec
   plan.set(auditCollection, [onField('accountId')]);
   // claimDue's filter and sort.
   plan.set(mailCollection, [{ key: { status: 1, nextAttemptAt: 1 }, name: 'status_nextAttemptAt' }]);
+  plan.set(oneTimeCodesCollection, [
+    { key: { email: 1, purpose: 1, createdAt: -1 }, name: 'email_purpose_createdAt' },
+    { key: { linkHash: 1 }, name: 'linkHash', unique: true },
+    // Codes are worthless once expired; the sweeper deletes them too (as in SQLite).
+    { key: { expiresAt: 1 }, name: 'expiresAt', expireAfterSeconds: 0 },
+  ]);
   return plan;
 }
 

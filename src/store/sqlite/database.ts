@@ -116,6 +116,23 @@ const migrations: string[] = [
   ) STRICT;
   CREATE INDEX mail_queue_due ON mail_queue (status, next_attempt_at);
   `,
+  // Email verification codes and password reset links (src/accounts/one-time-codes.ts).
+  `
+  CREATE TABLE one_time_codes (
+    id TEXT PRIMARY KEY,
+    purpose TEXT NOT NULL,
+    email TEXT NOT NULL,
+    account_id TEXT,
+    code_hash TEXT,
+    link_hash TEXT NOT NULL UNIQUE,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    consumed_at INTEGER
+  ) STRICT;
+  CREATE INDEX one_time_codes_email ON one_time_codes (email, purpose, created_at);
+  CREATE INDEX one_time_codes_expires_at ON one_time_codes (expires_at);
+  `,
 ];
 
 export const schemaVersion = migrations.length;

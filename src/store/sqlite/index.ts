@@ -6,6 +6,7 @@ import { createSqliteApiStore } from './apis.ts';
 import { createSqliteClientStore } from './clients.ts';
 import { openDatabase } from './database.ts';
 import { createSqliteMailStore } from './mail.ts';
+import { createSqliteOneTimeCodeStore } from './one-time-codes.ts';
 import { createSqliteOidcStore } from './oidc-models.ts';
 import { createSqliteSigningKeyStore } from './signing-keys.ts';
 
@@ -20,6 +21,7 @@ export function openSqliteStore(path: string, clock: () => number = Date.now): S
     signingKeys: createSqliteSigningKeyStore(db),
     audit: createSqliteAuditStore(db),
     mail: createSqliteMailStore(db),
+    codes: createSqliteOneTimeCodeStore(db),
     async ping() {
       try {
         db.prepare('SELECT 1').get();

@@ -1,0 +1,52 @@
+import type { OneTimeCodePurpose, OneTimeCodeRecord, OneTimeCodeStore } from '../types.ts';
+import type { MongoDatabase } from './database.ts';
+
+export const oneTimeCodesCollection = 'one_time_codes';
+
+type CodeDocument = {
+  _id: string;
+  purpose: OneTimeCodePurpose;
+  email: string;
+  accountId: string | null;
+  codeHash: string | null;
+  linkHash: string;
+  attempts: number;
+  createdAt: Date;
+  expiresAt: Date;
+  consumedAt: Date | null;
+};
+
+function toRecord(document: CodeDocument | null): OneTimeCodeRecord | undefined {
+  if (!document) return undefined;
+  const { _id, ...rest } = document;
+  return { id: _id, ...rest };
+}
+
+export function createMongoOneTimeCodeStore(database: MongoDatabase): OneTimeCodeStore {
+  const { run } = database;
+  const codes = database.collection<CodeDocument>(oneTimeCodesCollection);
+  return {
+    async issue(record) {
+      await run(() => codes.updateMany({ email: record.email, purpose: record.purpose, consumedAt: null }, { $set: { consumedAt: record.createdAt } }));
+      const { id, ...rest } = record;
+      await run(() => codes.insertOne({ _id: id, ...rest, attempts: 0, consumedAt: null }));
+    },
+    async latest(email, purpose) {
+      return toRecord(await run(() => codes.findOne({ email, purpose }, { sort: { createdAt: -1, _id: -1 } })));
+    },
+    async findByLinkHash(linkHash) {
+      return toRecord(await run(() => codes.findOne({ linkHash })));
+    },
+    async recordFailure(id) {
+      return toRecord(await run(() => codes.findOneAndUpdate({ _id: id }, { $inc: { attempts: 1 } }, { returnDocument: 'after' })));
+    },
+    async consume(id, at) {
+      const result = await run(() => codes.updateOne({ _id: id, consumedAt: null }, { $set: { consumedAt: at } }));
+      return result.modifiedCount === 1;
+    },
+    async sweep(before) {
+      const result = await run(() => codes.deleteMany({ expiresAt: { $lt: before } }));
+      return result.deletedCount;
+    },
+  };
+}

@@ -1,0 +1,89 @@
+import type { AddressInfo } from 'node:net';
+
+import { simpleParser } from 'mailparser';
+import { SMTPServer } from 'smtp-server';
+
+/** One message as the SMTP server received it, parsed. */
+export type SunkMail = { to: string; subject: string; text: string; html: string; raw: string };
+
+/**
+ * A real SMTP server on 127.0.0.1 that keeps every message, for tests that read the mail a person
+ * would (codes and links). `waitFor` resolves when a matching message has arrived.
+ */
+export type MailSink = {
+  port: number;
+  /** SMTP_URL pointing at this server. */
+  url: string;
+  messages: SunkMail[];
+  waitFor(predicate: (mail: SunkMail) => boolean, timeoutMs?: number): Promise<SunkMail>;
+  /** The messages to one address, oldest first. */
+  to(address: string): SunkMail[];
+  close(): Promise<void>;
+};
+
+export async function startMailSink(port = 0): Promise<MailSink> {
+  const messages: SunkMail[] = [];
+  const waiters = new Set<() => void>();
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS'],
+    logger: false,
+    onData(stream, session, callback) {
+      const chunks: Buffer[] = [];
+      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+      stream.on('end', () => {
+        const raw = Buffer.concat(chunks).toString('utf8');
+        simpleParser(raw).then((parsed) => {
+          for (const rcpt of session.envelope.rcptTo) {
+            messages.push({ to: rcpt.address.toLowerCase(), subject: parsed.subject ?? '', text: parsed.text ?? '', html: typeof parsed.html === 'string' ? parsed.html : '', raw });
+          }
+          for (const wake of waiters) wake();
+          callback();
+        }, (error: Error) => callback(error));
+      });
+    },
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve());
+  });
+  const bound = (server.server.address() as AddressInfo).port;
+  return {
+    port: bound,
+    url: `smtp://127.0.0.1:${bound}`,
+    messages,
+    to: (address) => messages.filter((mail) => mail.to === address.toLowerCase()),
+    waitFor(predicate, timeoutMs = 10_000) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          const found = messages.find(predicate);
+          if (!found) return false;
+          waiters.delete(check);
+          clearTimeout(timer);
+          resolve(found);
+          return true;
+        };
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          reject(new Error(`no matching mail within ${timeoutMs} ms (received: ${messages.map((mail) => `${mail.to} "${mail.subject}"`).join(', ') || 'none'})`));
+        }, timeoutMs);
+        if (!check()) waiters.add(check);
+      });
+    },
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** The six-digit code in a verification mail. */
+export function codeIn(mail: SunkMail): string {
+  const match = /\b(\d{6})\b/.exec(mail.text);
+  if (!match) throw new Error(`no code in mail "${mail.subject}"`);
+  return match[1]!;
+}
+
+/** The first link to `issuer` in a mail's text. */
+export function linkIn(mail: SunkMail, issuer: string): URL {
+  const match = new RegExp(`${issuer.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/\\S+`).exec(mail.text);
+  if (!match) throw new Error(`no link to ${issuer} in mail "${mail.subject}"`);
+  return new URL(match[0]);
+}
