@@ -9,6 +9,8 @@ export type ErrorCode =
   | 'conflict'
   | 'invalid_credentials'
   | 'account_disabled'
+  | 'registration_closed'
+  | 'rate_limited'
   | 'unsupported_database'
   | 'store_unavailable'
   | 'migration_required'
@@ -21,6 +23,8 @@ const statusByCode: Record<ErrorCode, number> = {
   conflict: 409,
   invalid_credentials: 401,
   account_disabled: 403,
+  registration_closed: 403,
+  rate_limited: 429,
   unsupported_database: 500,
   store_unavailable: 503,
   migration_required: 500,

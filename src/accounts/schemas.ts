@@ -36,3 +36,13 @@ export const loginFormSchema = z.object({
   email: z.string().trim().min(1, 'Enter your email address').max(254),
   password: z.string().min(1, 'Enter your password').max(4096),
 });
+
+/** The registration form. The password's length and blocklist are the policy's job (clear reasons). */
+export const registrationFormSchema = z.object({
+  email: emailSchema,
+  password: z.string().min(1, 'Choose a password').refine((value) => Buffer.byteLength(value, 'utf8') <= maxPasswordBytes, `must be at most ${maxPasswordBytes} bytes`),
+  name: z.string().trim().max(200, 'must be at most 200 characters').optional().transform((value) => value || undefined),
+});
+
+/** A typed verification code: six digits, spaces and dashes forgiven. */
+export const typedCodeSchema = z.string().max(32).transform((value) => value.replace(/[\s-]/g, '')).pipe(z.string().regex(/^\d{6}$/, 'Enter the 6-digit code from the email.'));

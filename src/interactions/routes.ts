@@ -3,7 +3,6 @@ import { join } from 'node:path';
 
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import { koaBody } from 'koa-body';
 import type Provider from 'oidc-provider';
 
 import { authenticate, passwordSettingsFrom } from '../accounts/accounts.ts';
@@ -15,6 +14,8 @@ import type { Outbox } from '../mail/outbox.ts';
 import type { Store } from '../store/types.ts';
 import { describeConsent, grantConsent } from './consent.ts';
 import type { InteractionDetails } from './consent.ts';
+import { clientName, currentInteraction, field, formParser } from './interaction-context.ts';
+import { createRegistrationRoutes, hasPendingRegistration } from './registration-routes.ts';
 import type { Views } from './views.ts';
 import { viewsDir } from './views.ts';
 
@@ -30,33 +31,12 @@ export type InteractionDependencies = {
   keyEncryptionKey: Buffer;
 };
 
-/** One form field as parsed: a missing field is undefined, a repeated one an array (both fail validation). */
-function field(body: unknown, name: string): unknown {
-  return body && typeof body === 'object' ? (body as Record<string, unknown>)[name] : undefined;
-}
-
-async function clientName(provider: Provider, clientId: unknown): Promise<string> {
-  const client = typeof clientId === 'string' ? await provider.Client.find(clientId) : undefined;
-  return client?.clientName ?? client?.clientId ?? 'an application';
-}
-
-/**
- * The interaction this browser is in (from its cookie), which must be the one the URL names and,
- * when given, be at the expected step. Anything else is a stale tab or a forged request.
- */
-async function currentInteraction(provider: Provider, ctx: Context, step?: 'login' | 'consent'): Promise<InteractionDetails> {
-  const details = await provider.interactionDetails(ctx.req, ctx.res);
-  if (details.uid !== ctx.params.uid) throw new GatehouseError('invalid_input', 'This sign-in request does not match your browser session. Start again from the application.');
-  if (step && details.prompt.name !== step) throw new GatehouseError('invalid_input', 'This sign-in step is already complete. Start again from the application.');
-  return details;
-}
-
 /** Our own pages: login, consent, and the landing page. Logic lives in accounts/ and consent.ts. */
 export function createInteractionRouter(deps: InteractionDependencies): Router {
   const { store, views, config } = deps;
   const passwords = passwordSettingsFrom(config);
   const router = new Router();
-  const form = koaBody({ json: false, text: false, multipart: false, urlencoded: true, formLimit: config.formBodyLimitBytes });
+  const form = formParser(config);
   const stylesheet = readFileSync(join(viewsDir, 'assets', 'gatehouse.css'));
 
   router.get('/', (ctx) => {
@@ -81,11 +61,16 @@ export function createInteractionRouter(deps: InteractionDependencies): Router {
     }, status);
   }
 
+  const registration = createRegistrationRoutes(deps);
+
   router.get('/interaction/:uid', async (ctx) => {
     const details = await currentInteraction(deps.provider(), ctx);
     switch (details.prompt.name) {
       case 'login':
+        if (hasPendingRegistration(details)) return registration.showVerification(ctx, details);
         return renderLogin(ctx, details);
+      case 'verify_email':
+        return registration.showVerification(ctx, details);
       case 'consent':
         return views.render(ctx, 'consent', {
           title: 'Allow access',
@@ -132,5 +117,6 @@ export function createInteractionRouter(deps: InteractionDependencies): Router {
     await deps.provider().interactionFinished(ctx.req, ctx.res, { error: 'access_denied', error_description: 'The user cancelled the sign-in.' }, { mergeWithLastSubmission: false });
   });
 
+  router.use(registration.router.routes());
   return router;
 }

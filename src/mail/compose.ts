@@ -31,8 +31,8 @@ export function createMailComposer(options: { dir?: string; cache?: boolean } = 
     const subject = subjects[template];
     return {
       subject,
-      text: text.render(`${template}.text`, { subject, ...data }),
-      html: html.render(`${template}.html`, { subject, ...data }),
+      text: text.render(`${template}.text.eta`, { subject, ...data }),
+      html: html.render(`${template}.html.eta`, { subject, ...data }),
     };
   };
 }

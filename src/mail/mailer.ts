@@ -15,6 +15,8 @@ export type MailerOptions = {
   leaseSeconds?: number;
   /** How many messages one deliverDue claims at most. */
   batchSize?: number;
+  /** The wait after the first failure (config mail.firstRetrySeconds); it doubles after each. */
+  firstRetrySeconds?: number;
 };
 
 export type Mailer = {
@@ -26,11 +28,11 @@ export type Mailer = {
 
 /** After this many attempts a message fails for good. */
 export const maxAttempts = 10;
-const firstRetrySeconds = 30;
+const defaultFirstRetrySeconds = 30;
 const maxRetrySeconds = 3600;
 
 /** Seconds to wait after the `attempts`-th failed attempt: 30 s, 1 min, 2 min, … at most 1 h. */
-export function retryDelaySeconds(attempts: number): number {
+export function retryDelaySeconds(attempts: number, firstRetrySeconds = defaultFirstRetrySeconds): number {
   return Math.min(firstRetrySeconds * 2 ** Math.max(0, attempts - 1), maxRetrySeconds);
 }
 
@@ -63,7 +65,7 @@ export function createMailer(deps: MailerOptions): Mailer {
         logger.error('mail failed permanently', { mailId: mail.id, attempts, error: reason });
         return 'failed';
       }
-      const nextAttemptAt = new Date(at.getTime() + retryDelaySeconds(attempts) * 1000);
+      const nextAttemptAt = new Date(at.getTime() + retryDelaySeconds(attempts, deps.firstRetrySeconds) * 1000);
       await store.markFailed(mail.id, { at, error: reason, nextAttemptAt });
       logger.warn('mail delivery failed; will retry', { mailId: mail.id, attempts, nextAttemptAt: nextAttemptAt.toISOString(), error: reason });
       return 'retried';

@@ -837,8 +837,8 @@ describe('gatehouse users import', () => {
     try {
       const file = write(dir, 'legacy.jsonl', [
         { email: 'bcrypt@example.com', name: 'Bee Crypt', email_verified: true, password_hash: bcryptHash },
-        { email: 'php@example.com', password_hash: bcryptHash.replace(/^\$2b\$/, '$2y$') },
-        { email: 'argon@example.com', password_hash: argon2Hash },
+        { email: 'php@example.com', email_verified: true, password_hash: bcryptHash.replace(/^\$2b\$/, '$2y$') },
+        { email: 'argon@example.com', email_verified: true, password_hash: argon2Hash },
         { email: 'reset-needed@example.com' },
       ]);
       expect(jsonOf<ImportJson>(await gatehouse(['users', 'import', file, '--json']))).toMatchObject({ imported: 4 });

@@ -267,7 +267,7 @@ describe('mail configuration', () => {
     const config = loadConfig(base);
     expect(config.mailFrom).toBe('Gatehouse <no-reply@localhost>');
     expect(config.smtpUrl).toBeUndefined();
-    expect(config.mail).toEqual({ pollSeconds: 5, leaseSeconds: 60 });
+    expect(config.mail).toEqual({ pollSeconds: 5, leaseSeconds: 60, firstRetrySeconds: 30 });
   });
 
   it('accepts smtp:// and smtps:// URLs with credentials and a named From address', () => {
