@@ -8,6 +8,8 @@ import type { Secrets } from './config/secrets.ts';
 import { recordAudit } from './audit/audit.ts';
 import { isGatehouseError } from './errors.ts';
 import { healthRoutes, storeOutage } from './health.ts';
+import { createAccountRouter } from './interactions/account/routes.ts';
+import { createPasswordResetRouter } from './interactions/password-reset-routes.ts';
 import { createInteractionRouter } from './interactions/routes.ts';
 import type { Views } from './interactions/views.ts';
 import { createViews } from './interactions/views.ts';
@@ -120,7 +122,10 @@ export async function createApp(deps: AppDependencies): Promise<App> {
   app.use(storeOutage(store, views));
   app.use(errorPages(views, logger));
   app.use(healthRoutes(store).routes());
-  app.use(createInteractionRouter({ provider: () => provider, store, views, config, outbox, logger, keyEncryptionKey: secrets.keyEncryptionKey }).routes());
+  const pageDependencies = { provider: () => provider, store, views, config, outbox, logger, keyEncryptionKey: secrets.keyEncryptionKey };
+  app.use(createInteractionRouter(pageDependencies).routes());
+  app.use(createPasswordResetRouter(pageDependencies).routes());
+  app.use(createAccountRouter(pageDependencies).routes());
   app.use(jwksCaching(schedule.jwksCacheSeconds));
   app.use((ctx, next) => mounted(ctx, next));
 

@@ -85,7 +85,7 @@ export async function startServer(initialConfig: Config, logger: Logger, options
     }
     // Mail goes through the queue in the store: an SMTP outage delays it, a restart resumes it, and
     // several instances share the work (leases).
-    const mailer = createMailer({ store: store.mail, transport, from: config.mailFrom ?? 'Gatehouse <no-reply@localhost>', logger, leaseSeconds: config.mail.leaseSeconds });
+    const mailer = createMailer({ store: store.mail, transport, from: config.mailFrom ?? 'Gatehouse <no-reply@localhost>', logger, leaseSeconds: config.mail.leaseSeconds, firstRetrySeconds: config.mail.firstRetrySeconds });
     let delivering: Promise<void> | undefined;
     const deliverMail = (): Promise<void> => (delivering ??= mailer.deliverDue()
       .then(() => undefined, (error: unknown) => logger.warn('delivering mail failed', { error }))

@@ -246,7 +246,7 @@ export const commands: Record<string, Command> = {
   },
 
   'clients add': {
-    usage: 'clients add --name N --redirect-uri U [--redirect-uri U2] [--post-logout-redirect-uri U] [--public] [--first-party] [--pkce-exempt] [--grant-type T …] [--scope S]',
+    usage: 'clients add --name N --redirect-uri U [--redirect-uri U2] [--post-logout-redirect-uri U] [--public] [--first-party] [--pkce-exempt] [--require-mfa] [--grant-type T …] [--scope S]',
     options: {
       name: { type: 'string' },
       'redirect-uri': { type: 'string', multiple: true },
@@ -254,6 +254,7 @@ export const commands: Record<string, Command> = {
       public: { type: 'boolean' },
       'first-party': { type: 'boolean' },
       'pkce-exempt': { type: 'boolean' },
+      'require-mfa': { type: 'boolean' },
       'grant-type': { type: 'string', multiple: true },
       scope: { type: 'string', multiple: true },
     },
@@ -269,6 +270,7 @@ export const commands: Record<string, Command> = {
         public: values.public === true,
         firstParty: values['first-party'] === true,
         pkceExempt: values['pkce-exempt'] === true,
+        requireMfa: values['require-mfa'] === true,
         ...(grantTypes.length ? { grantTypes: grantTypes as never } : {}),
         ...(scopes.length ? { scope: scopes.join(' ') } : {}),
       }, now);
@@ -421,6 +423,19 @@ export const commands: Record<string, Command> = {
       const account = await setAccountDisabled(ctx.store, (await findAccountByIdOrEmail(ctx.store, who!)).id, false);
       await ctx.audit('account_enabled', { accountId: account.id, details: { email: account.email } });
       return { json: accountJson(account), text: `enabled ${account.email}` };
+    },
+  },
+  'users reset-mfa': {
+    usage: 'users reset-mfa --email E   (removes their authenticator app and recovery codes, for support)',
+    options: { email: { type: 'string' } },
+    positionals: [],
+    async run(ctx, values) {
+      if (!text(values.email)) throw new GatehouseError('invalid_input', '--email is required');
+      const account = await findAccountByIdOrEmail(ctx.store, text(values.email)!);
+      const removed = await ctx.store.secondFactors.remove(account.id);
+      if (!removed) throw new GatehouseError('not_found', `${account.email} has no authenticator app set up`);
+      await ctx.audit('mfa_reset', { accountId: account.id, details: { email: account.email } });
+      return { json: { ...accountJson(account), mfa: false }, text: `removed the authenticator app of ${account.email}; they sign in with their password and can set up a new one` };
     },
   },
   'users import': {

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
 
 import { z } from 'zod';
@@ -43,6 +44,8 @@ const defaultsSchema = z.object({
     registration: z.enum(['open', 'closed']),
     /** required: an unverified email cannot finish a login; optional: it can, with email_verified false. */
     emailVerification: z.enum(['required', 'optional']),
+    /** required: every sign-in needs a second factor (people without one set it up first). */
+    mfa: z.enum(['required', 'optional']),
     /** Lifetime of an email verification code and link. */
     codeTtlSeconds: z.number().int().positive().max(86_400),
     /** Wrong tries allowed per verification code before a new one must be requested. */
@@ -55,6 +58,8 @@ const defaultsSchema = z.object({
   mail: z.object({
     pollSeconds: z.number().positive(),
     leaseSeconds: z.number().int().positive(),
+    /** The wait after a failed delivery; it doubles after each further failure, up to an hour. */
+    firstRetrySeconds: z.number().positive(),
   }),
   keys: z.object({
     jwksCacheSeconds: z.number().positive(),
@@ -81,6 +86,8 @@ export type Config = z.infer<typeof defaultsSchema> & {
   smtpUrl?: string;
   /** The From address of outgoing mail. */
   mailFrom?: string;
+  /** Worker processes serving on one port (node:cluster); 1 runs in this process alone. */
+  workers: number;
 };
 
 export const defaultMailFrom = 'Gatehouse <no-reply@localhost>';
@@ -177,6 +184,16 @@ function oneOf<const T extends string>(name: string, value: string, choices: rea
 
 const environments = ['development', 'production', 'test'] as const;
 
+const maxWorkers = 256;
+const workersSchema = z.union([z.literal('auto'), z.string().regex(/^\d+$/).transform(Number).pipe(z.number().int().min(1).max(maxWorkers))]);
+
+/** WORKERS: a whole number of processes, or `auto` for one per core. */
+export function parseWorkers(value: string, cores = availableParallelism()): number {
+  const parsed = workersSchema.safeParse(value.trim());
+  if (!parsed.success) fail('WORKERS', `must be a whole number from 1 to ${maxWorkers}, or auto (one per core), got ${JSON.stringify(value)}`);
+  return parsed.data === 'auto' ? Math.min(cores, maxWorkers) : parsed.data;
+}
+
 /**
  * Builds the one typed configuration object: declarative defaults from config/default.json,
  * overridden by environment variables, validated. Throws GatehouseError('invalid_config') with a
@@ -191,7 +208,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   }
   const environment = nodeEnv as Environment;
 
-  const config: Config = { ...defaults, env: environment, issuer: '', issuerExplicit: env.ISSUER !== undefined, trustProxy: false };
+  const config: Config = { ...defaults, env: environment, issuer: '', issuerExplicit: env.ISSUER !== undefined, trustProxy: false, workers: 1 };
   if (env.PORT !== undefined) config.port = port(env.PORT) as number;
   if (env.DATABASE_URL !== undefined) {
     if (!/^(sqlite:|mongodb(\+srv)?:\/\/)./.test(env.DATABASE_URL)) {
@@ -222,8 +239,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   if (env.SMTP_URL !== undefined && env.SMTP_URL !== '') config.smtpUrl = parseSmtpUrl(env.SMTP_URL);
   config.accounts = { ...config.accounts };
   if (env.REGISTRATION !== undefined) config.accounts.registration = oneOf('REGISTRATION', env.REGISTRATION, ['open', 'closed']);
+  if (env.MFA !== undefined) config.accounts.mfa = oneOf('MFA', env.MFA, ['required', 'optional']);
   if (env.EMAIL_VERIFICATION !== undefined) config.accounts.emailVerification = oneOf('EMAIL_VERIFICATION', env.EMAIL_VERIFICATION, ['required', 'optional']);
   config.mailFrom = env.MAIL_FROM !== undefined ? parseMailFrom(env.MAIL_FROM) : defaultMailFrom;
+  if (env.WORKERS !== undefined) config.workers = parseWorkers(env.WORKERS);
+  // Each worker would derive its own issuer from a port it has not bound yet.
+  if (config.workers > 1 && config.port === 0 && !config.issuerExplicit) fail('WORKERS', 'above 1 needs ISSUER when PORT is 0 (the workers must agree on one issuer)');
 
   if (environment === 'production') {
     if (!config.cookieKeys) fail('COOKIE_KEYS', 'must be set in production (comma-separated, at least 32 characters each)');

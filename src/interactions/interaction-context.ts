@@ -24,7 +24,7 @@ export async function clientName(provider: Provider, clientId: unknown): Promise
 }
 
 /** The steps of a sign-in our pages handle (the provider's prompts, ours included). */
-export type InteractionStep = 'login' | 'verify_email' | 'consent';
+export type InteractionStep = 'login' | 'verify_email' | 'mfa' | 'consent';
 
 /**
  * The interaction this browser is in (from its cookie), which must be the one the URL names and,

@@ -7,6 +7,7 @@ import { confirmWithCode, confirmWithLink, resendVerificationCode, sendVerificat
 import type { CodeVerdict } from '../accounts/one-time-codes.ts';
 import { codeState, createCodeHasher, inspectLink, resendWait } from '../accounts/one-time-codes.ts';
 import { register } from '../accounts/registration.ts';
+import { acr } from '../accounts/second-factor.ts';
 import { typedCodeSchema } from '../accounts/schemas.ts';
 import { GatehouseError, isGatehouseError } from '../errors.ts';
 import { normalizeEmail } from '../store/normalize-email.ts';
@@ -121,7 +122,7 @@ export function createRegistrationRoutes(deps: InteractionDependencies) {
   /** The address is confirmed: registration completes the login; the prompt lets the sign-in go on. */
   async function finish(ctx: Context, current: Verification): Promise<void> {
     if (current.kind === 'registration') {
-      await deps.provider().interactionFinished(ctx.req, ctx.res, { login: { accountId: current.subject.accountId!, amr: ['pwd'] } }, { mergeWithLastSubmission: false });
+      await deps.provider().interactionFinished(ctx.req, ctx.res, { login: { accountId: current.subject.accountId!, amr: ['pwd'], acr: acr.password } }, { mergeWithLastSubmission: false });
     } else {
       await deps.provider().interactionFinished(ctx.req, ctx.res, { verify_email: { verified: true } }, { mergeWithLastSubmission: true });
     }

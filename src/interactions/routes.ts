@@ -6,6 +6,7 @@ import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 
 import { authenticate, passwordSettingsFrom } from '../accounts/accounts.ts';
+import { acr, isActive } from '../accounts/second-factor.ts';
 import { loginFormSchema } from '../accounts/schemas.ts';
 import type { Config } from '../config/load-config.ts';
 import { GatehouseError, isGatehouseError } from '../errors.ts';
@@ -16,6 +17,7 @@ import { describeConsent, grantConsent } from './consent.ts';
 import type { InteractionDetails } from './consent.ts';
 import { clientName, currentInteraction, field, formParser } from './interaction-context.ts';
 import { createRegistrationRoutes, hasPendingRegistration } from './registration-routes.ts';
+import { awaitsSecondFactor, createSecondFactorRoutes, requireSecondFactor } from './second-factor-routes.ts';
 import type { Views } from './views.ts';
 import { viewsDir } from './views.ts';
 
@@ -62,15 +64,19 @@ export function createInteractionRouter(deps: InteractionDependencies): Router {
   }
 
   const registration = createRegistrationRoutes(deps);
+  const secondFactor = createSecondFactorRoutes(deps);
 
   router.get('/interaction/:uid', async (ctx) => {
     const details = await currentInteraction(deps.provider(), ctx);
     switch (details.prompt.name) {
       case 'login':
         if (hasPendingRegistration(details)) return registration.showVerification(ctx, details);
+        if (awaitsSecondFactor(details)) return secondFactor.show(ctx, details);
         return renderLogin(ctx, details);
       case 'verify_email':
         return registration.showVerification(ctx, details);
+      case 'mfa':
+        return secondFactor.show(ctx, details);
       case 'consent':
         return views.render(ctx, 'consent', {
           title: 'Allow access',
@@ -99,7 +105,9 @@ export function createInteractionRouter(deps: InteractionDependencies): Router {
       }
       throw error;
     }
-    await deps.provider().interactionFinished(ctx.req, ctx.res, { login: { accountId, amr: ['pwd'] } }, { mergeWithLastSubmission: false });
+    // With an authenticator app the login is not finished yet: the code comes first.
+    if (isActive(await store.secondFactors.find(accountId))) return requireSecondFactor(deps, ctx, details, accountId);
+    await deps.provider().interactionFinished(ctx.req, ctx.res, { login: { accountId, amr: ['pwd'], acr: acr.password } }, { mergeWithLastSubmission: false });
   });
 
   router.post('/interaction/:uid/consent', form, async (ctx) => {
@@ -118,5 +126,6 @@ export function createInteractionRouter(deps: InteractionDependencies): Router {
   });
 
   router.use(registration.router.routes());
+  router.use(secondFactor.router.routes());
   return router;
 }

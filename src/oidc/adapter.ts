@@ -25,10 +25,21 @@ function clientAdapter(clients: ClientStore, encryptionKey: Buffer): Adapter {
   const readOnly = async () => {
     throw new Error('clients are managed with `gatehouse clients`, not through the provider');
   };
+  // Opening a sealed secret cost more than all the rest of a client lookup (it was the largest
+  // single cost of a userinfo request). A sealed value never changes, so it is opened once per
+  // client and provider; the record itself is still read on every lookup, so a client removed or
+  // changed with the CLI is seen on the next request, and a new secret is opened anew.
+  const opened = new Map<string, { sealed: string; secret: unknown }>();
   return {
     async find(id) {
       const record = await clients.find(id);
-      return record ? (providerMetadata(record, encryptionKey) as AdapterPayload) : undefined;
+      if (!record?.encryptedSecret) return record?.metadata as AdapterPayload | undefined;
+      const cached = opened.get(id);
+      if (cached?.sealed === record.encryptedSecret) return { ...record.metadata, client_secret: cached.secret } as AdapterPayload;
+      const metadata = providerMetadata(record, encryptionKey);
+      if (opened.size >= 10_000) opened.clear();
+      opened.set(id, { sealed: record.encryptedSecret, secret: metadata.client_secret });
+      return metadata as AdapterPayload;
     },
     findByUid: async () => undefined,
     findByUserCode: async () => undefined,

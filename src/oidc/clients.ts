@@ -36,6 +36,8 @@ export const newClientSchema = z
     public: z.boolean().default(false),
     firstParty: z.boolean().default(false),
     pkceExempt: z.boolean().default(false),
+    /** Every sign-in to this client needs a second factor (people without one set it up first). */
+    requireMfa: z.boolean().default(false),
     grantTypes: z.array(z.enum(grantTypes, { message: `grant types are ${grantTypes.join(', ')}` })).optional(),
     scope: z
       .string()
@@ -90,6 +92,7 @@ export async function registerClient(
     ...(client.scope ? { scope: client.scope } : {}),
     first_party: client.firstParty,
     pkce_exempt: client.pkceExempt,
+    ...(client.requireMfa ? { require_mfa: true } : {}),
   };
   const clientSecret = client.public ? undefined : randomBytes(32).toString('base64url');
   const record: ClientRecord = {

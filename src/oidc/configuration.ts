@@ -1,12 +1,15 @@
 import type { Configuration, KoaContextWithOIDC, UnknownObject } from 'oidc-provider';
-import { errors } from 'oidc-provider';
+import { errors, interactionPolicy } from 'oidc-provider';
 
 import { accountClaims } from '../accounts/accounts.ts';
+import { acr, isActive } from '../accounts/second-factor.ts';
 import type { Config } from '../config/load-config.ts';
+import { accountClientMetadata } from '../interactions/account/client.ts';
 import type { Views } from '../interactions/views.ts';
 import type { PrivateJwk } from '../keys/key-ring.ts';
 import type { Store } from '../store/types.ts';
 import { createAdapterFactory } from './adapter.ts';
+import { allowsCors } from './cors.ts';
 import { claimsByScope, supportedScopes } from './scopes.ts';
 
 export type ProviderDependencies = {
@@ -19,7 +22,7 @@ export type ProviderDependencies = {
 };
 
 /** Client metadata of our own on top of RFC 7591's. */
-const extraClientProperties = ['first_party', 'pkce_exempt'] as const;
+const extraClientProperties = ['first_party', 'pkce_exempt', 'require_mfa'] as const;
 
 function isFirstParty(client: { [key: string]: unknown } | undefined): boolean {
   return client?.first_party === true;
@@ -52,11 +55,55 @@ async function loadExistingGrant(ctx: KoaContextWithOIDC) {
   return grant;
 }
 
+/** Whether this authorization request needs a second factor: globally, by client, or by acr_values. */
+export function requiresMfa(config: Pick<Config, 'accounts'>, ctx: KoaContextWithOIDC): boolean {
+  if (config.accounts.mfa === 'required') return true;
+  if ((ctx.oidc.client as unknown as UnknownObject | undefined)?.require_mfa === true) return true;
+  const acrValues = ctx.oidc.params?.acr_values;
+  return typeof acrValues === 'string' && acrValues.split(' ').includes(acr.mfa);
+}
+
+/**
+ * The provider's interaction policy: its own login and consent, with our steps between them. A
+ * person whose email is unverified cannot finish signing in to a client while verification is
+ * required (checked again on every authorization, not only after registration).
+ */
+function buildInteractionPolicy(config: Config, store: Store) {
+  const policy = interactionPolicy.base();
+  const { Check, Prompt } = interactionPolicy;
+  // A second factor: asked inline by the login page when the account has one; this prompt catches
+  // sessions without it (a factor added later) and clients that demand one from people who have
+  // none yet, who are led through setting one up.
+  policy.add(new Prompt(
+    { name: 'mfa', requestable: false },
+    new Check('mfa_required', 'a second factor is required', 'interaction_required', async (ctx) => {
+      const accountId = ctx.oidc.session?.accountId;
+      if (!accountId || (ctx.oidc.session?.amr ?? []).includes('otp')) return Check.NO_NEED_TO_PROMPT;
+      if (isActive(await store.secondFactors.find(accountId))) return Check.REQUEST_PROMPT;
+      return requiresMfa(config, ctx) ? Check.REQUEST_PROMPT : Check.NO_NEED_TO_PROMPT;
+    }),
+  ), policy.findIndex((prompt) => prompt.name === 'login') + 1);
+  if (config.accounts.emailVerification === 'required') {
+    policy.add(new interactionPolicy.Prompt(
+      { name: 'verify_email', requestable: false },
+      new interactionPolicy.Check('email_not_verified', 'the email address must be verified', 'interaction_required', async (ctx) => {
+        const accountId = ctx.oidc.session?.accountId;
+        if (!accountId) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
+        const account = await store.accounts.findById(accountId);
+        return account && !account.emailVerified ? interactionPolicy.Check.REQUEST_PROMPT : interactionPolicy.Check.NO_NEED_TO_PROMPT;
+      }),
+    ), policy.findIndex((prompt) => prompt.name === 'login') + 1);
+  }
+  return policy;
+}
+
 /** Every oidc-provider setting lives here. */
 export function buildProviderConfiguration(deps: ProviderDependencies): Configuration {
   const { config, store, views } = deps;
   return {
     adapter: createAdapterFactory({ oidc: store.oidc, clients: store.clients, encryptionKey: deps.keyEncryptionKey }),
+    // The account page's own client (static: derived from the issuer, never stored; see interactions/account/client.ts).
+    clients: [accountClientMetadata(config.issuer)],
     jwks: deps.jwks as unknown as Configuration['jwks'],
     cookies: {
       keys: deps.cookieKeys,
@@ -70,7 +117,14 @@ export function buildProviderConfiguration(deps: ProviderDependencies): Configur
       if (!account || account.disabled) return undefined;
       return { accountId: account.id, claims: () => ({ ...accountClaims(account), sub: account.id }) as { sub: string } };
     },
-    claims: Object.fromEntries(Object.entries(claimsByScope).map(([scope, claims]) => [scope, [...claims]])),
+    claims: {
+      ...Object.fromEntries(Object.entries(claimsByScope).map(([scope, claims]) => [scope, [...claims]])),
+      // Every ID token says how the person authenticated (RFC 8176 amr: pwd, otp) and the level
+      // reached (acr), so a client can check for itself that a second factor was used.
+      openid: [...claimsByScope.openid, 'acr', 'amr'],
+      sid: null, auth_time: null, iss: null,
+    },
+    acrValues: [acr.password, acr.mfa],
     scopes: [...supportedScopes],
 
     // Authorization code only: no implicit, no hybrid. The password grant does not exist here.
@@ -137,7 +191,10 @@ export function buildProviderConfiguration(deps: ProviderDependencies): Configur
     },
 
     loadExistingGrant,
+    // CORS on token, userinfo and revocation only for the web origins of public clients (src/oidc/cors.ts).
+    clientBasedCORS: (ctx, origin, client) => allowsCors(ctx.oidc.route, origin, client),
     interactions: {
+      policy: buildInteractionPolicy(config, store),
       url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
     },
     async renderError(ctx, out) {

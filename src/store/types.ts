@@ -27,10 +27,17 @@ export interface ModelStore {
   revokeByGrantId(grantId: string): Promise<void>;
 }
 
+/** What revokeByAccountId spares: a session (its id, the provider's jti) and grants (their ids). */
+export type RevocationExceptions = { sessionId?: string; grantIds?: readonly string[] };
+
 export interface OidcStore {
   model(name: string): ModelStore;
-  /** Removes every session, grant and token of an account (disable, password reset). */
-  revokeByAccountId(accountId: string): Promise<number>;
+  /**
+   * Removes every session, grant and token of an account (disable, password reset); returns how
+   * many records. With `keep`, spares one session (by id) and the grants given (by id) with every
+   * record bound to them: "sign out of my other sessions" keeps the browser it was asked from.
+   */
+  revokeByAccountId(accountId: string, keep?: RevocationExceptions): Promise<number>;
   /** Deletes expired records; returns how many were removed. */
   sweepExpired(): Promise<number>;
 }
@@ -92,6 +99,7 @@ export type ClientMetadata = Record<string, unknown> & {
   scope?: string;
   first_party?: boolean;
   pkce_exempt?: boolean;
+  require_mfa?: boolean;
 };
 
 export type ClientRecord = {
@@ -262,6 +270,42 @@ export interface OneTimeCodeStore {
   sweep(before: Date): Promise<number>;
 }
 
+/** An authenticator app (TOTP, RFC 6238) registered to an account, with its recovery codes. */
+export type TotpFactorRecord = {
+  accountId: string;
+  /** The base32 secret, sealed with AES-256-GCM (src/keys/encryption.ts; the seal names its key). */
+  sealedSecret: string;
+  /** Null while enrolling: the factor counts only after a first correct code. */
+  activatedAt: Date | null;
+  /** The newest time step a code was accepted for; later codes must be from a newer step. */
+  lastTimeStep: number;
+  /** Keyed hashes of the recovery codes; each works once. */
+  recoveryCodes: Array<{ hash: string; usedAt: Date | null }>;
+  /** Wrong codes since the last right one (limits guessing). */
+  failedAttempts: number;
+  lastFailureAt: Date | null;
+  createdAt: Date;
+};
+
+/** Every change that decides whether a code is accepted is one atomic compare-and-set. */
+export interface SecondFactorStore {
+  find(accountId: string): Promise<TotpFactorRecord | undefined>;
+  /** Starts (or restarts) enrolling with a new secret; false when an active factor exists. */
+  begin(accountId: string, sealedSecret: string, at: Date): Promise<boolean>;
+  /** Activates the enrolling factor whose secret is `sealedSecret`; false when it is no longer the one enrolling. */
+  activate(accountId: string, sealedSecret: string, timeStep: number, recoveryCodeHashes: string[], at: Date): Promise<boolean>;
+  /** Records an accepted code: true only when `timeStep` is newer than the last accepted one (one winner per step). */
+  acceptTimeStep(accountId: string, timeStep: number): Promise<boolean>;
+  /** Uses one unused recovery code; true only for the call that used it. */
+  useRecoveryCode(accountId: string, hash: string, at: Date): Promise<boolean>;
+  /** Replaces every recovery code of the active factor. */
+  replaceRecoveryCodes(accountId: string, hashes: string[]): Promise<boolean>;
+  /** Counts a wrong code; returns the record after the change. */
+  recordFailure(accountId: string, at: Date): Promise<TotpFactorRecord | undefined>;
+  clearFailures(accountId: string): Promise<void>;
+  remove(accountId: string): Promise<boolean>;
+}
+
 export interface Store {
   readonly kind: 'sqlite' | 'mongodb';
   /** Resolves when the database answers; throws GatehouseError('store_unavailable') otherwise. */
@@ -278,5 +322,6 @@ export interface Store {
   readonly audit: AuditStore;
   readonly mail: MailStore;
   readonly codes: OneTimeCodeStore;
+  readonly secondFactors: SecondFactorStore;
   close(): Promise<void>;
 }

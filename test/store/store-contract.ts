@@ -743,6 +743,76 @@ export function describeStoreContract(name: string, openStore: () => Promise<Ope
       });
     });
 
+    describe('second factors', () => {
+      const t0 = new Date('2024-08-01T09:00:00.000Z');
+      const after = (seconds: number) => new Date(t0.getTime() + seconds * 1000);
+
+      it('begins enrolling, restarts enrolling with a new secret, and activates only the current secret', async () => {
+        expect(await store.secondFactors.find('acct-1')).toBeUndefined();
+        expect(await store.secondFactors.begin('acct-1', 'sealed-a', t0)).toBe(true);
+        expect(await store.secondFactors.find('acct-1')).toEqual({
+          accountId: 'acct-1', sealedSecret: 'sealed-a', activatedAt: null, lastTimeStep: 0, recoveryCodes: [], failedAttempts: 0, lastFailureAt: null, createdAt: t0,
+        });
+        expect(await store.secondFactors.begin('acct-1', 'sealed-b', after(10))).toBe(true);
+        // A page still showing the first secret cannot activate it.
+        expect(await store.secondFactors.activate('acct-1', 'sealed-a', 100, ['h1'], after(20))).toBe(false);
+        expect(await store.secondFactors.activate('acct-1', 'sealed-b', 100, ['h1', 'h2'], after(20))).toBe(true);
+        expect(await store.secondFactors.find('acct-1')).toEqual({
+          accountId: 'acct-1', sealedSecret: 'sealed-b', activatedAt: after(20), lastTimeStep: 100,
+          recoveryCodes: [{ hash: 'h1', usedAt: null }, { hash: 'h2', usedAt: null }], failedAttempts: 0, lastFailureAt: null, createdAt: after(10),
+        });
+        // Active: neither a new enrollment nor a second activation changes it.
+        expect(await store.secondFactors.begin('acct-1', 'sealed-c', after(30))).toBe(false);
+        expect(await store.secondFactors.activate('acct-1', 'sealed-b', 200, [], after(30))).toBe(false);
+        expect(await store.secondFactors.find('acct-1')).toMatchObject({ sealedSecret: 'sealed-b', lastTimeStep: 100 });
+      });
+
+      it('accepts each time step once and only moving forward, one winner among racing requests', async () => {
+        await store.secondFactors.begin('acct-1', 'sealed', t0);
+        expect(await store.secondFactors.acceptTimeStep('acct-1', 101)).toBe(false); // not active yet
+        await store.secondFactors.activate('acct-1', 'sealed', 100, [], t0);
+
+        const racing = await Promise.all(Array.from({ length: 5 }, () => store.secondFactors.acceptTimeStep('acct-1', 101)));
+        expect(racing.filter(Boolean)).toHaveLength(1);
+        expect(await store.secondFactors.acceptTimeStep('acct-1', 101)).toBe(false);
+        expect(await store.secondFactors.acceptTimeStep('acct-1', 100)).toBe(false);
+        expect(await store.secondFactors.acceptTimeStep('acct-1', 103)).toBe(true);
+        expect(await store.secondFactors.acceptTimeStep('acct-1', 102)).toBe(false);
+        expect(await store.secondFactors.find('acct-1')).toMatchObject({ lastTimeStep: 103 });
+        expect(await store.secondFactors.acceptTimeStep('acct-unknown', 1)).toBe(false);
+      });
+
+      it('uses each recovery code once, also under concurrent use, and replaces them all', async () => {
+        await store.secondFactors.begin('acct-1', 'sealed', t0);
+        await store.secondFactors.activate('acct-1', 'sealed', 1, ['h1', 'h2'], t0);
+
+        const racing = await Promise.all(Array.from({ length: 4 }, () => store.secondFactors.useRecoveryCode('acct-1', 'h1', after(5))));
+        expect(racing.filter(Boolean)).toHaveLength(1);
+        expect(await store.secondFactors.useRecoveryCode('acct-1', 'h1', after(6))).toBe(false);
+        expect(await store.secondFactors.useRecoveryCode('acct-1', 'nope', after(6))).toBe(false);
+        expect((await store.secondFactors.find('acct-1'))?.recoveryCodes).toEqual([{ hash: 'h1', usedAt: after(5) }, { hash: 'h2', usedAt: null }]);
+
+        expect(await store.secondFactors.replaceRecoveryCodes('acct-1', ['h3'])).toBe(true);
+        expect(await store.secondFactors.useRecoveryCode('acct-1', 'h2', after(7))).toBe(false);
+        expect(await store.secondFactors.useRecoveryCode('acct-1', 'h3', after(7))).toBe(true);
+        expect(await store.secondFactors.replaceRecoveryCodes('acct-unknown', ['h4'])).toBe(false);
+      });
+
+      it('counts failures until cleared, and removes a factor', async () => {
+        await store.secondFactors.begin('acct-1', 'sealed', t0);
+        await store.secondFactors.activate('acct-1', 'sealed', 1, [], t0);
+        await Promise.all([store.secondFactors.recordFailure('acct-1', after(1)), store.secondFactors.recordFailure('acct-1', after(1))]);
+        expect(await store.secondFactors.recordFailure('acct-1', after(2))).toMatchObject({ failedAttempts: 3, lastFailureAt: after(2) });
+        await store.secondFactors.clearFailures('acct-1');
+        expect(await store.secondFactors.find('acct-1')).toMatchObject({ failedAttempts: 0, lastFailureAt: null });
+
+        expect(await store.secondFactors.remove('acct-1')).toBe(true);
+        expect(await store.secondFactors.remove('acct-1')).toBe(false);
+        expect(await store.secondFactors.find('acct-1')).toBeUndefined();
+        expect(await store.secondFactors.begin('acct-1', 'sealed-new', after(3))).toBe(true);
+      });
+    });
+
     it('keeps everything across a close and reopen', async () => {
       await store.oidc.model('Session').upsert('sess-1', { uid: 'uid-1', accountId: 'acct-alice' }, 3600);
       await store.oidc.model('RefreshToken').upsert('rt-1', { grantId: 'grant-1', accountId: 'acct-alice' });
@@ -765,6 +835,75 @@ export function describeStoreContract(name: string, openStore: () => Promise<Ope
       expect(await reopened.signingKeys.read()).toEqual({ version: 1, keys: [newSigningKey('kid-1')] });
       // The unique email survives too.
       await expectGatehouseError(reopened.accounts.create(newAccount({ id: 'acct-other', email: 'ALICE@example.com' })), 'conflict');
+    });
+
+    describe('revoking all but one session', () => {
+      /** Alice in two browsers: this one (signed in to the account page and an app) and another. */
+      async function twoBrowsers() {
+        const sessions = store.oidc.model('Session');
+        const grants = store.oidc.model('Grant');
+        const accessTokens = store.oidc.model('AccessToken');
+        const refreshTokens = store.oidc.model('RefreshToken');
+        const codes = store.oidc.model('AuthorizationCode');
+        await sessions.upsert('sess-here', { uid: 'uid-here', accountId: 'acct-alice', authorizations: { account: { grantId: 'grant-here-account' }, web: { grantId: 'grant-here-web' } } }, 3600);
+        await grants.upsert('grant-here-account', { accountId: 'acct-alice', clientId: 'account' }, 3600);
+        await grants.upsert('grant-here-web', { accountId: 'acct-alice', clientId: 'web' }, 3600);
+        await accessTokens.upsert('at-here-web', { accountId: 'acct-alice', grantId: 'grant-here-web' }, 3600);
+        await refreshTokens.upsert('rt-here-web', { accountId: 'acct-alice', grantId: 'grant-here-web' });
+        await sessions.upsert('sess-there', { uid: 'uid-there', accountId: 'acct-alice' }, 3600);
+        await grants.upsert('grant-there', { accountId: 'acct-alice', clientId: 'web' }, 3600);
+        await accessTokens.upsert('at-there', { accountId: 'acct-alice', grantId: 'grant-there' }, 3600);
+        await refreshTokens.upsert('rt-there', { accountId: 'acct-alice', grantId: 'grant-there' });
+        await codes.upsert('code-there', { accountId: 'acct-alice', grantId: 'grant-there' }, 60);
+        // Offline access outlives the session it was granted in.
+        await grants.upsert('grant-offline', { accountId: 'acct-alice', clientId: 'cli' }, 3600);
+        await refreshTokens.upsert('rt-offline', { accountId: 'acct-alice', grantId: 'grant-offline' });
+        await sessions.upsert('sess-bob', { uid: 'uid-bob', accountId: 'acct-bob' }, 3600);
+        await refreshTokens.upsert('rt-bob', { accountId: 'acct-bob', grantId: 'grant-bob' });
+        return { sessions, grants, accessTokens, refreshTokens, codes };
+      }
+
+      it('keeps the session and the grants named, with their tokens, and removes the rest of the account', async () => {
+        const { sessions, grants, accessTokens, refreshTokens, codes } = await twoBrowsers();
+
+        const removed = await store.oidc.revokeByAccountId('acct-alice', { sessionId: 'sess-here', grantIds: ['grant-here-account', 'grant-here-web'] });
+
+        expect(removed).toBe(7);
+        expect(await sessions.find('sess-here')).toMatchObject({ uid: 'uid-here' });
+        expect(await sessions.findByUid('uid-here')).toMatchObject({ accountId: 'acct-alice' });
+        expect(await grants.find('grant-here-account')).toMatchObject({ clientId: 'account' });
+        expect(await grants.find('grant-here-web')).toMatchObject({ clientId: 'web' });
+        expect(await accessTokens.find('at-here-web')).toMatchObject({ grantId: 'grant-here-web' });
+        expect(await refreshTokens.find('rt-here-web')).toMatchObject({ grantId: 'grant-here-web' });
+        for (const [model, id] of [[sessions, 'sess-there'], [grants, 'grant-there'], [accessTokens, 'at-there'], [refreshTokens, 'rt-there'], [codes, 'code-there'], [grants, 'grant-offline'], [refreshTokens, 'rt-offline']] as const) {
+          expect(await model.find(id), id).toBeUndefined();
+        }
+        expect(await sessions.findByUid('uid-there')).toBeUndefined();
+        // Other accounts are untouched.
+        expect(await sessions.find('sess-bob')).toMatchObject({ accountId: 'acct-bob' });
+        expect(await refreshTokens.find('rt-bob')).toMatchObject({ accountId: 'acct-bob' });
+        expect(await store.oidc.revokeByAccountId('acct-alice', { sessionId: 'sess-here', grantIds: ['grant-here-account', 'grant-here-web'] })).toBe(0);
+      });
+
+      it('with only a session kept, revokes every grant and token (the session stays)', async () => {
+        const { sessions, grants, refreshTokens } = await twoBrowsers();
+
+        expect(await store.oidc.revokeByAccountId('acct-alice', { sessionId: 'sess-here' })).toBe(11);
+
+        expect(await sessions.find('sess-here')).toMatchObject({ uid: 'uid-here' });
+        expect(await grants.find('grant-here-web')).toBeUndefined();
+        expect(await refreshTokens.find('rt-here-web')).toBeUndefined();
+        expect(await refreshTokens.find('rt-bob')).toMatchObject({ accountId: 'acct-bob' });
+      });
+
+      it('with an empty exception list, removes everything of the account like a plain revocation', async () => {
+        const { sessions } = await twoBrowsers();
+
+        expect(await store.oidc.revokeByAccountId('acct-alice', {})).toBe(12);
+
+        expect(await sessions.find('sess-here')).toBeUndefined();
+        expect(await sessions.find('sess-bob')).toMatchObject({ accountId: 'acct-bob' });
+      });
     });
   });
 }

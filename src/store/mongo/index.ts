@@ -9,6 +9,7 @@ import { migrateIndexes, pendingIndexes } from './indexes.ts';
 import { createMongoMailStore } from './mail.ts';
 import { createMongoOneTimeCodeStore } from './one-time-codes.ts';
 import { createMongoOidcStore } from './oidc-models.ts';
+import { createMongoSecondFactorStore } from './second-factors.ts';
 import { createMongoSigningKeyStore } from './signing-keys.ts';
 
 export { oidcModelNames } from './oidc-models.ts';
@@ -30,6 +31,7 @@ export async function openMongoStore(url: string, clock: () => number = Date.now
     audit: createMongoAuditStore(database),
     mail: createMongoMailStore(database),
     codes: createMongoOneTimeCodeStore(database),
+    secondFactors: createMongoSecondFactorStore(database),
     async ping() {
       try {
         await database.db().admin().command({ ping: 1 });

@@ -83,19 +83,27 @@ export function createMongoOidcStore(database: MongoDatabase, clock: () => numbe
     };
   }
 
-  /** Deletes the documents matching `filter` in every oidc collection; returns how many. */
-  async function deleteEverywhere(filter: Record<string, unknown>): Promise<number> {
+  /** Deletes the documents matching `filter` (or the filter for each collection) in every oidc collection; returns how many. */
+  async function deleteEverywhere(filter: Record<string, unknown> | ((collectionName: string) => Record<string, unknown>)): Promise<number> {
     const names = await run(() => listOidcCollections(database));
     const counts = await Promise.all(
-      names.map((name) => run(() => database.collection<OidcDocument>(name).deleteMany(filter))),
+      names.map((name) => run(() => database.collection<OidcDocument>(name).deleteMany(typeof filter === 'function' ? filter(name) : filter))),
     );
     return counts.reduce((total, result) => total + result.deletedCount, 0);
   }
 
   return {
     model,
-    async revokeByAccountId(accountId) {
-      return deleteEverywhere({ 'payload.accountId': accountId });
+    async revokeByAccountId(accountId, keep) {
+      if (!keep) return deleteEverywhere({ 'payload.accountId': accountId });
+      const grantIds = [...(keep.grantIds ?? [])];
+      return deleteEverywhere((collectionName) => ({
+        'payload.accountId': accountId,
+        // $nin also matches records without a grantId.
+        'payload.grantId': { $nin: grantIds },
+        ...(collectionName === oidcCollectionName('Session') && keep.sessionId !== undefined ? { _id: { $ne: keep.sessionId } } : {}),
+        ...(collectionName === oidcCollectionName('Grant') ? { _id: { $nin: grantIds } } : {}),
+      }));
     },
     async sweepExpired() {
       return deleteEverywhere({ expiresAt: { $lte: new Date(clock()) } });

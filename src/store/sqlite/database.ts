@@ -133,6 +133,19 @@ const migrations: string[] = [
   CREATE INDEX one_time_codes_email ON one_time_codes (email, purpose, created_at);
   CREATE INDEX one_time_codes_expires_at ON one_time_codes (expires_at);
   `,
+  // Authenticator apps (TOTP) and their recovery codes (src/accounts/second-factor.ts).
+  `
+  CREATE TABLE totp_factors (
+    account_id TEXT PRIMARY KEY,
+    sealed_secret TEXT NOT NULL,
+    activated_at INTEGER,
+    last_time_step INTEGER NOT NULL DEFAULT 0,
+    recovery_codes TEXT NOT NULL DEFAULT '[]',
+    failed_attempts INTEGER NOT NULL DEFAULT 0,
+    last_failure_at INTEGER,
+    created_at INTEGER NOT NULL
+  ) STRICT;
+  `,
 ];
 
 export const schemaVersion = migrations.length;

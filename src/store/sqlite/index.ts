@@ -8,6 +8,7 @@ import { openDatabase } from './database.ts';
 import { createSqliteMailStore } from './mail.ts';
 import { createSqliteOneTimeCodeStore } from './one-time-codes.ts';
 import { createSqliteOidcStore } from './oidc-models.ts';
+import { createSqliteSecondFactorStore } from './second-factors.ts';
 import { createSqliteSigningKeyStore } from './signing-keys.ts';
 
 export function openSqliteStore(path: string, clock: () => number = Date.now): Store {
@@ -22,6 +23,7 @@ export function openSqliteStore(path: string, clock: () => number = Date.now): S
     audit: createSqliteAuditStore(db),
     mail: createSqliteMailStore(db),
     codes: createSqliteOneTimeCodeStore(db),
+    secondFactors: createSqliteSecondFactorStore(db),
     async ping() {
       try {
         db.prepare('SELECT 1').get();

@@ -27,6 +27,12 @@ export function createSqliteOidcStore(db: DatabaseSync, clock: () => number = Da
     destroy: db.prepare('DELETE FROM oidc_models WHERE model = ? AND id = ?'),
     revokeByGrantId: db.prepare('DELETE FROM oidc_models WHERE model = ? AND grant_id = ?'),
     revokeByAccountId: db.prepare('DELETE FROM oidc_models WHERE account_id = ?'),
+    // The kept ids arrive as JSON arrays (one statement for any number of grants); '' matches no id.
+    revokeByAccountIdExcept: db.prepare(`
+      DELETE FROM oidc_models WHERE account_id = ?
+        AND NOT (model = 'Session' AND id = ?)
+        AND NOT (model = 'Grant' AND id IN (SELECT value FROM json_each(?)))
+        AND (grant_id IS NULL OR grant_id NOT IN (SELECT value FROM json_each(?)))`),
     sweep: db.prepare('DELETE FROM oidc_models WHERE expires_at IS NOT NULL AND expires_at <= ?'),
   };
 
@@ -66,8 +72,10 @@ export function createSqliteOidcStore(db: DatabaseSync, clock: () => number = Da
 
   return {
     model,
-    async revokeByAccountId(accountId) {
-      return Number(statements.revokeByAccountId.run(accountId).changes);
+    async revokeByAccountId(accountId, keep) {
+      if (!keep) return Number(statements.revokeByAccountId.run(accountId).changes);
+      const grantIds = JSON.stringify(keep.grantIds ?? []);
+      return Number(statements.revokeByAccountIdExcept.run(accountId, keep.sessionId ?? '', grantIds, grantIds).changes);
     },
     async sweepExpired() {
       return Number(statements.sweep.run(clock()).changes);

@@ -1,0 +1,60 @@
+import { recordAudit } from '../audit/audit.ts';
+import type { Logger } from '../logger.ts';
+import type { Outbox } from '../mail/outbox.ts';
+import type { AccountRecord, RevocationExceptions, Store } from '../store/types.ts';
+import type { PasswordSettings } from './accounts.ts';
+import { describeTime, newPasswordProblem } from './password-reset.ts';
+import { checkPassword, hashPassword } from './passwords.ts';
+
+/** Changing the password of a signed-in person (the account page), which needs the current one. */
+
+export type PasswordChangeDependencies = {
+  store: Pick<Store, 'accounts' | 'oidc' | 'audit'>;
+  outbox: Outbox;
+  passwords: PasswordSettings;
+  logger?: Logger;
+};
+
+export type PasswordChangeInput = {
+  accountId: string;
+  currentPassword: unknown;
+  newPassword: unknown;
+  /**
+   * "Sign out of my other sessions": every other session ends and every grant and token goes,
+   * except this session and the grants it holds (this browser stays signed in, with its apps).
+   * Undefined leaves sessions and tokens alone.
+   */
+  signOutOthers?: RevocationExceptions;
+  sourceAddress?: string;
+};
+
+export type PasswordChangeOutcome =
+  | { ok: true; account: AccountRecord; revoked: number }
+  | { ok: false; reason: 'wrong_password' | 'policy' | 'changed_meanwhile' | 'no_account'; message: string };
+
+const wrongPassword = 'Your current password is not correct. Your password was not changed.';
+
+export async function changePassword(deps: PasswordChangeDependencies, input: PasswordChangeInput): Promise<PasswordChangeOutcome> {
+  const account = await deps.store.accounts.findById(input.accountId);
+  if (!account || account.disabled) return { ok: false, reason: 'no_account', message: 'This account cannot be changed. Sign in again.' };
+  // Bounded like the login form: anything longer cannot be a password we accepted.
+  const current = typeof input.currentPassword === 'string' && input.currentPassword.length > 0 && input.currentPassword.length <= 4096 ? input.currentPassword : undefined;
+  if (current === undefined) return { ok: false, reason: 'wrong_password', message: 'Enter your current password.' };
+  const { valid } = await checkPassword(account.passwordHash, current, deps.passwords.hash);
+  if (!valid) return { ok: false, reason: 'wrong_password', message: wrongPassword };
+  const problem = newPasswordProblem(input.newPassword, account, deps.passwords);
+  if (problem) return { ok: false, reason: 'policy', message: problem };
+
+  const passwordHash = await hashPassword(input.newPassword as string, deps.passwords.hash);
+  // Compare-and-set: a reset (or another change) that happened meanwhile wins.
+  const updated = await deps.store.accounts.update(account.id, { passwordHash }, { passwordHash: account.passwordHash, disabled: false });
+  if (!updated) return { ok: false, reason: 'changed_meanwhile', message: 'Your password was changed meanwhile, somewhere else. Sign in again.' };
+
+  const revoked = input.signOutOthers ? await deps.store.oidc.revokeByAccountId(account.id, input.signOutOthers) : 0;
+  await deps.outbox.send(updated.email, 'password-changed', { email: updated.email, when: describeTime(new Date()) });
+  await recordAudit(deps.store.audit, {
+    type: 'password_changed', actor: 'user', accountId: updated.id, ...(input.sourceAddress ? { sourceAddress: input.sourceAddress } : {}),
+    details: { signedOutOtherSessions: input.signOutOthers !== undefined, revoked },
+  }, deps.logger);
+  return { ok: true, account: updated, revoked };
+}

@@ -1,0 +1,196 @@
+import { createHmac, hkdfSync, randomInt } from 'node:crypto';
+
+// otplib: the maintained RFC 4226/6238 implementation (audited @noble/@scure primitives); it
+// reports the time step a code matched, which replay protection needs.
+import { generateSecret, generateURI, verify } from 'otplib';
+
+import { recordAudit } from '../audit/audit.ts';
+import { GatehouseError } from '../errors.ts';
+import { open, seal } from '../keys/encryption.ts';
+import type { Logger } from '../logger.ts';
+import type { Store, TotpFactorRecord } from '../store/types.ts';
+
+/**
+ * The authenticator-app second factor: enrollment, verification at login (with replay protection
+ * and a growing delay after wrong codes), and recovery codes. The decisions that depend only on
+ * the stored record and the time are pure functions below, tested case by case.
+ */
+
+/** What authenticator apps expect (Google Authenticator ignores anything else). */
+export const totpParameters = { algorithm: 'sha1', digits: 6, period: 30 } as const;
+/** Accept the current step and one either side (clock drift and typing time). */
+const toleranceSeconds = totpParameters.period;
+export const recoveryCodeCount = 10;
+/** Wrong codes allowed before each further try must wait. */
+export const freeFailures = 5;
+const firstDelaySeconds = 30;
+const maxDelaySeconds = 15 * 60;
+
+/** `amr` values (RFC 8176) and the `acr` levels Gatehouse asserts. */
+export const acr = { password: 'urn:gatehouse:loa:pwd', mfa: 'urn:gatehouse:loa:mfa' } as const;
+
+export type SecondFactorDependencies = {
+  store: Pick<Store, 'secondFactors' | 'audit'>;
+  keyEncryptionKey: Buffer;
+  /** Shown as the issuer in authenticator apps. */
+  serviceName?: string;
+  clock?: () => Date;
+  logger?: Logger;
+};
+
+/** Seconds a person must wait before the next try, given the failures so far (0: no wait). */
+export function delayAfterFailures(failures: number): number {
+  if (failures < freeFailures) return 0;
+  return Math.min(firstDelaySeconds * 2 ** (failures - freeFailures), maxDelaySeconds);
+}
+
+/** How long until this factor accepts another try (0: now). */
+export function waitBeforeNextTry(factor: Pick<TotpFactorRecord, 'failedAttempts' | 'lastFailureAt'>, now: Date): number {
+  const delay = delayAfterFailures(factor.failedAttempts);
+  if (delay === 0 || !factor.lastFailureAt) return 0;
+  return Math.max(0, Math.ceil((factor.lastFailureAt.getTime() + delay * 1000 - now.getTime()) / 1000));
+}
+
+export function isActive(factor: TotpFactorRecord | undefined): factor is TotpFactorRecord & { activatedAt: Date } {
+  return factor?.activatedAt != null;
+}
+
+const recoveryAlphabet = 'abcdefghjkmnpqrstuvwxyz23456789';
+
+/** `xxxxx-xxxxx` from an alphabet without look-alikes: about 49 bits each. */
+export function generateRecoveryCode(): string {
+  const pick = () => Array.from({ length: 5 }, () => recoveryAlphabet[randomInt(recoveryAlphabet.length)]).join('');
+  return `${pick()}-${pick()}`;
+}
+
+/** What people type varies: case, spaces and dashes are forgiven. */
+export function normalizeRecoveryCode(input: string): string {
+  return input.toLowerCase().replace(/[\s-]/g, '');
+}
+
+/** A typed value that is a TOTP code (six digits), as opposed to a recovery code. */
+export function looksLikeTotp(input: string): boolean {
+  return /^\d{6}$/.test(input.replace(/\s/g, ''));
+}
+
+function recoveryCodeHasher(keyEncryptionKey: Buffer) {
+  const key = Buffer.from(hkdfSync('sha256', keyEncryptionKey, Buffer.alloc(0), 'gatehouse recovery codes', 32));
+  return (code: string) => createHmac('sha256', key).update(normalizeRecoveryCode(code)).digest('base64url');
+}
+
+const sealContext = (accountId: string) => `totp-secret:${accountId}`;
+
+export function otpauthUri(secret: string, email: string, serviceName = 'Gatehouse'): string {
+  const uri = new URL(generateURI({ issuer: serviceName, label: email, secret, ...totpParameters }));
+  // otplib leaves out the defaults; some apps guess wrong without them, so they are spelt out.
+  uri.searchParams.set('algorithm', totpParameters.algorithm.toUpperCase());
+  uri.searchParams.set('digits', String(totpParameters.digits));
+  uri.searchParams.set('period', String(totpParameters.period));
+  return uri.href;
+}
+
+const now = (deps: SecondFactorDependencies) => (deps.clock ?? (() => new Date()))();
+const epochSeconds = (at: Date) => Math.floor(at.getTime() / 1000);
+
+/** Starts enrolling: a new secret, stored sealed and inactive. Refused while a factor is active. */
+export async function beginEnrollment(deps: SecondFactorDependencies, account: { id: string; email: string }): Promise<{ secret: string; uri: string }> {
+  const secret = generateSecret();
+  const begun = await deps.store.secondFactors.begin(account.id, seal(secret, deps.keyEncryptionKey, sealContext(account.id)), now(deps));
+  if (!begun) throw new GatehouseError('conflict', 'An authenticator app is already set up for this account.');
+  return { secret, uri: otpauthUri(secret, account.email, deps.serviceName) };
+}
+
+/** The secret of the factor being enrolled, to show again (a reload of the setup page). */
+export async function pendingEnrollment(deps: SecondFactorDependencies, account: { id: string; email: string }): Promise<{ secret: string; uri: string } | undefined> {
+  const factor = await deps.store.secondFactors.find(account.id);
+  if (!factor || isActive(factor)) return undefined;
+  const secret = open(factor.sealedSecret, deps.keyEncryptionKey, sealContext(account.id));
+  return { secret, uri: otpauthUri(secret, account.email, deps.serviceName) };
+}
+
+async function matchCode(secret: string, code: string, at: Date, afterTimeStep?: number): Promise<number | undefined> {
+  const result = await verify({
+    secret, token: code.replace(/\s/g, ''), epoch: epochSeconds(at), epochTolerance: toleranceSeconds, ...totpParameters,
+    ...(afterTimeStep !== undefined && afterTimeStep > 0 ? { afterTimeStep } : {}),
+  });
+  // otplib's result type covers HOTP too; a TOTP match always names its time step.
+  return result.valid && 'timeStep' in result ? result.timeStep : undefined;
+}
+
+/** Activates the factor being enrolled with its first code; returns the recovery codes, shown once. */
+export async function activateEnrollment(deps: SecondFactorDependencies, accountId: string, code: string): Promise<{ ok: true; recoveryCodes: string[] } | { ok: false; reason: 'wrong' | 'missing' }> {
+  const factor = await deps.store.secondFactors.find(accountId);
+  if (!factor || isActive(factor)) return { ok: false, reason: 'missing' };
+  if (!looksLikeTotp(code)) return { ok: false, reason: 'wrong' };
+  const at = now(deps);
+  const secret = open(factor.sealedSecret, deps.keyEncryptionKey, sealContext(accountId));
+  const timeStep = await matchCode(secret, code, at);
+  if (timeStep === undefined) return { ok: false, reason: 'wrong' };
+  const recoveryCodes = Array.from({ length: recoveryCodeCount }, generateRecoveryCode);
+  const hash = recoveryCodeHasher(deps.keyEncryptionKey);
+  if (!(await deps.store.secondFactors.activate(accountId, factor.sealedSecret, timeStep, recoveryCodes.map(hash), at))) return { ok: false, reason: 'missing' };
+  await recordAudit(deps.store.audit, { type: 'mfa_enabled', actor: 'user', accountId, details: { method: 'totp' } }, deps.logger);
+  return { ok: true, recoveryCodes };
+}
+
+export type SecondFactorVerdict =
+  | { ok: true; method: 'otp' | 'recovery'; recoveryCodesLeft: number }
+  | { ok: false; reason: 'wrong' | 'replayed' | 'missing' }
+  | { ok: false; reason: 'wait'; waitSeconds: number };
+
+/**
+ * Checks a TOTP code or a recovery code for an account's active factor. A TOTP code is accepted
+ * once: its time step must be newer than the last accepted one, recorded with compare-and-set, so
+ * of two requests racing with one code exactly one gets in. Wrong codes count toward the delay.
+ */
+export async function verifySecondFactor(deps: SecondFactorDependencies, accountId: string, input: string): Promise<SecondFactorVerdict> {
+  const factor = await deps.store.secondFactors.find(accountId);
+  if (!isActive(factor)) return { ok: false, reason: 'missing' };
+  const at = now(deps);
+  const waitSeconds = waitBeforeNextTry(factor, at);
+  if (waitSeconds > 0) return { ok: false, reason: 'wait', waitSeconds };
+
+  let verdict: SecondFactorVerdict;
+  if (looksLikeTotp(input)) {
+    const secret = open(factor.sealedSecret, deps.keyEncryptionKey, sealContext(accountId));
+    const timeStep = await matchCode(secret, input, at, factor.lastTimeStep);
+    if (timeStep !== undefined && (await deps.store.secondFactors.acceptTimeStep(accountId, timeStep))) {
+      verdict = { ok: true, method: 'otp', recoveryCodesLeft: factor.recoveryCodes.filter((code) => !code.usedAt).length };
+    } else {
+      // A right code from a step already used (or used a moment ago by a racing request).
+      const replayed = timeStep !== undefined || (await matchCode(secret, input, at)) !== undefined;
+      verdict = { ok: false, reason: replayed ? 'replayed' : 'wrong' };
+    }
+  } else {
+    const hash = recoveryCodeHasher(deps.keyEncryptionKey)(input);
+    const used = input.length <= 64 && (await deps.store.secondFactors.useRecoveryCode(accountId, hash, at));
+    verdict = used
+      ? { ok: true, method: 'recovery', recoveryCodesLeft: factor.recoveryCodes.filter((code) => !code.usedAt && code.hash !== hash).length }
+      : { ok: false, reason: 'wrong' };
+    if (used) await recordAudit(deps.store.audit, { type: 'mfa_recovery_code_used', actor: 'user', accountId, details: { left: verdict.ok ? verdict.recoveryCodesLeft : 0 } }, deps.logger);
+  }
+  if (verdict.ok) {
+    if (factor.failedAttempts > 0) await deps.store.secondFactors.clearFailures(accountId);
+  } else {
+    await deps.store.secondFactors.recordFailure(accountId, at);
+  }
+  return verdict;
+}
+
+/** New recovery codes replace all the old ones; returns them to show once. */
+export async function regenerateRecoveryCodes(deps: SecondFactorDependencies, accountId: string): Promise<string[]> {
+  const codes = Array.from({ length: recoveryCodeCount }, generateRecoveryCode);
+  const hash = recoveryCodeHasher(deps.keyEncryptionKey);
+  if (!(await deps.store.secondFactors.replaceRecoveryCodes(accountId, codes.map(hash)))) {
+    throw new GatehouseError('not_found', 'There is no authenticator app set up for this account.');
+  }
+  await recordAudit(deps.store.audit, { type: 'mfa_recovery_codes_regenerated', actor: 'user', accountId, details: {} }, deps.logger);
+  return codes;
+}
+
+/** Removes the factor (the person, or support with `actor: 'cli'`). */
+export async function removeSecondFactor(deps: SecondFactorDependencies, accountId: string, actor: 'user' | 'cli'): Promise<boolean> {
+  const removed = await deps.store.secondFactors.remove(accountId);
+  if (removed) await recordAudit(deps.store.audit, { type: 'mfa_removed', actor, accountId, details: {} }, deps.logger);
+  return removed;
+}

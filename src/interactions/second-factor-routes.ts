@@ -1,0 +1,160 @@
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import QRCode from 'qrcode';
+
+import type { SecondFactorDependencies, SecondFactorVerdict } from '../accounts/second-factor.ts';
+import { acr, activateEnrollment, beginEnrollment, isActive, pendingEnrollment, verifySecondFactor } from '../accounts/second-factor.ts';
+import { recordAudit } from '../audit/audit.ts';
+import { GatehouseError } from '../errors.ts';
+import type { AccountRecord } from '../store/types.ts';
+import type { InteractionDetails } from './consent.ts';
+import { currentInteraction, field, formParser } from './interaction-context.ts';
+import type { InteractionDependencies } from './routes.ts';
+
+/**
+ * The second factor during sign-in. The login page checks the password; when the account has an
+ * authenticator app, the login step is not finished there: the interaction remembers (server-side)
+ * that the password was right, and only a TOTP or recovery code finishes it. The `mfa` prompt
+ * covers the rest: a session from before the factor existed, or a client that needs one from a
+ * person who has none yet (set up here, inside the sign-in).
+ */
+
+/** How long a checked password waits for its second factor. */
+const passwordValidSeconds = 10 * 60;
+
+type PasswordVerified = { accountId: string; at: number };
+
+/** The password step this interaction passed, if it still waits for a second factor. */
+function passwordVerified(details: InteractionDetails): PasswordVerified | undefined {
+  const value = (details.result as { passwordVerified?: Partial<PasswordVerified> } | undefined)?.passwordVerified;
+  if (!value || typeof value.accountId !== 'string' || typeof value.at !== 'number') return undefined;
+  if (Date.now() / 1000 - value.at > passwordValidSeconds) return undefined;
+  return { accountId: value.accountId, at: value.at };
+}
+
+export function awaitsSecondFactor(details: InteractionDetails): boolean {
+  return details.prompt.name === 'login' && passwordVerified(details) !== undefined;
+}
+
+/** Remembers that the password was right; the next page asks for the code. */
+export async function requireSecondFactor(deps: InteractionDependencies, ctx: Context, details: InteractionDetails, accountId: string): Promise<void> {
+  await deps.provider().interactionResult(ctx.req, ctx.res, { passwordVerified: { accountId, at: Math.floor(Date.now() / 1000) } }, { mergeWithLastSubmission: false });
+  ctx.status = 303;
+  ctx.redirect(`/interaction/${details.uid}`);
+}
+
+export function describeVerdict(verdict: Extract<SecondFactorVerdict, { ok: false }>): string {
+  switch (verdict.reason) {
+    case 'wrong':
+      return 'That code is not right. Check your authenticator app and try again.';
+    case 'replayed':
+      return 'That code was already used. Wait for the next code in your app.';
+    case 'wait':
+      return `Too many wrong codes. Wait ${verdict.waitSeconds} seconds, then try again.`;
+    case 'missing':
+      return 'There is no authenticator app set up for this account.';
+  }
+}
+
+/** The QR code as inline SVG: drawn here, no image service sees the secret. */
+export async function qrCodeSvg(uri: string): Promise<string> {
+  return QRCode.toString(uri, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 });
+}
+
+/** Groups of four, easier to type into an app. */
+export function formatSecret(secret: string): string {
+  return secret.replace(/(.{4})/g, '$1 ').trim();
+}
+
+export function createSecondFactorRoutes(deps: InteractionDependencies) {
+  const { store, views, config, logger } = deps;
+  const router = new Router();
+  const form = formParser(config);
+  const factors: SecondFactorDependencies = { store, keyEncryptionKey: deps.keyEncryptionKey, logger };
+
+  /** Whose second factor this interaction is about, and whether it is the login or the mfa step. */
+  async function subjectOf(details: InteractionDetails): Promise<{ account: AccountRecord; step: 'login' | 'mfa' }> {
+    const accountId = details.prompt.name === 'mfa' ? details.session?.accountId : passwordVerified(details)?.accountId;
+    const account = accountId ? await store.accounts.findById(accountId) : undefined;
+    if (!account || account.disabled) throw new GatehouseError('invalid_input', 'This sign-in step has expired. Start again from the application.');
+    return { account, step: details.prompt.name === 'mfa' ? 'mfa' : 'login' };
+  }
+
+  function renderChallenge(ctx: Context, details: InteractionDetails, extra: { error?: string } = {}, status = 200) {
+    views.render(ctx, 'second-factor', { title: 'Two-step verification', uid: details.uid, error: extra.error }, status);
+  }
+
+  async function renderSetup(ctx: Context, details: InteractionDetails, account: AccountRecord, extra: { error?: string } = {}, status = 200) {
+    const enrollment = (await pendingEnrollment(factors, account)) ?? (await beginEnrollment(factors, account));
+    views.render(ctx, 'mfa-setup', {
+      title: 'Set up two-step verification',
+      action: `/interaction/${details.uid}/mfa/setup`,
+      cancel: `/interaction/${details.uid}/abort`,
+      intro: 'This application requires a second step when you sign in.',
+      qrSvg: await qrCodeSvg(enrollment.uri),
+      secret: formatSecret(enrollment.secret),
+      error: extra.error,
+    }, status);
+  }
+
+  /** The login (and the factor) are complete. */
+  async function finish(ctx: Context, accountId: string, method: 'otp' | 'recovery') {
+    await recordAudit(store.audit, { type: 'login_second_factor', actor: 'user', accountId, sourceAddress: ctx.ip, details: { method } }, logger);
+    // A recovery code stands in for the authenticator app (RFC 8176 has no value of its own for it).
+    await deps.provider().interactionFinished(ctx.req, ctx.res, { login: { accountId, amr: ['pwd', 'otp'], acr: acr.mfa } }, { mergeWithLastSubmission: false });
+  }
+
+  /** Shown by GET /interaction/:uid at the second-factor step. */
+  async function show(ctx: Context, details: InteractionDetails): Promise<void> {
+    const { account } = await subjectOf(details);
+    if (isActive(await store.secondFactors.find(account.id))) return renderChallenge(ctx, details);
+    return renderSetup(ctx, details, account);
+  }
+
+  router.post('/interaction/:uid/second-factor', form, async (ctx) => {
+    const details = await currentInteraction(deps.provider(), ctx);
+    const { account } = await subjectOf(details);
+    const code = field(ctx.request.body, 'code');
+    if (typeof code !== 'string' || !code.trim() || code.length > 64) return renderChallenge(ctx, details, { error: 'Enter the code from your authenticator app, or a recovery code.' }, 400);
+    const verdict = await verifySecondFactor(factors, account.id, code);
+    if (!verdict.ok) {
+      await recordAudit(store.audit, { type: 'login_second_factor_failed', actor: 'user', accountId: account.id, sourceAddress: ctx.ip, details: { reason: verdict.reason } }, logger);
+      if (verdict.reason === 'wait') ctx.set('retry-after', String(verdict.waitSeconds));
+      return renderChallenge(ctx, details, { error: describeVerdict(verdict) }, verdict.reason === 'wait' ? 429 : 400);
+    }
+    await finish(ctx, account.id, verdict.method);
+  });
+
+  router.post('/interaction/:uid/mfa/setup', form, async (ctx) => {
+    const details = await currentInteraction(deps.provider(), ctx, 'mfa');
+    const { account } = await subjectOf(details);
+    const code = field(ctx.request.body, 'code');
+    const activated = typeof code === 'string' && code.length <= 16 ? await activateEnrollment(factors, account.id, code) : { ok: false as const, reason: 'wrong' as const };
+    if (!activated.ok) {
+      if (activated.reason === 'missing' && isActive(await store.secondFactors.find(account.id))) return renderChallenge(ctx, details);
+      return renderSetup(ctx, details, account, { error: 'That code is not right. Enter the 6-digit code your app shows now.' }, 400);
+    }
+    // The codes are shown this once; the interaction remembers that setup succeeded here.
+    await deps.provider().interactionResult(ctx.req, ctx.res, { mfaEnrolled: { accountId: account.id } }, { mergeWithLastSubmission: true });
+    views.render(ctx, 'recovery-codes', {
+      title: 'Save your recovery codes',
+      codes: activated.recoveryCodes,
+      download: `data:text/plain;charset=utf-8,${encodeURIComponent(`Gatehouse recovery codes for ${account.email}\nEach code works once.\n\n${activated.recoveryCodes.join('\n')}\n`)}`,
+      action: `/interaction/${details.uid}/mfa/done`,
+      button: 'Continue',
+    });
+  });
+
+  router.post('/interaction/:uid/mfa/done', async (ctx) => {
+    const details = await currentInteraction(deps.provider(), ctx, 'mfa');
+    const { account } = await subjectOf(details);
+    const enrolled = (details.result as { mfaEnrolled?: { accountId?: unknown } } | undefined)?.mfaEnrolled;
+    if (enrolled?.accountId !== account.id || !isActive(await store.secondFactors.find(account.id))) {
+      throw new GatehouseError('invalid_input', 'Set up your authenticator app first.');
+    }
+    // The first code of the new factor was checked a moment ago in this interaction.
+    await finish(ctx, account.id, 'otp');
+  });
+
+  return { router, show };
+}
