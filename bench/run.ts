@@ -24,8 +24,9 @@ import type { FlowLoadResult, FlowStep } from './lib/flows.ts';
 import { authorizationCodeFlow, Browser, flowLoad, flowSteps, mintTokens } from './lib/flows.ts';
 import { form } from './lib/http.ts';
 import type { LoadRequest, LoadStats } from './lib/load.ts';
-import { combine, load, percentile } from './lib/load.ts';
-import { fileBytes, residentKiB, seedBaseline, seedGatehouse, touchSeeded } from './lib/memory.ts';
+import { combine, cpuMicrosPerRequest, load, percentile } from './lib/load.ts';
+import { fileBytes, seedBaseline, seedGatehouse, touchSeeded } from './lib/memory.ts';
+import { cpuMs, residentKiB } from './lib/proc.ts';
 import { prepareDatabase } from './lib/prepare.ts';
 import type { ServerProcess } from './lib/processes.ts';
 import { freePort, repoRoot, startServerProcess } from './lib/processes.ts';
@@ -108,13 +109,20 @@ async function compare(targets: Target[], request: (target: Target) => LoadReque
     const order = round % 2 === 0 ? targets : [...targets].reverse();
     // Full runs: A B B A A B …; the quick run: A B.
     if (settings.rounds === 1 && round === 1) break;
-    for (const target of order) rounds.get(target.id)!.push(await load(target.server.base, request(target), { connections: settings.connections, seconds: settings.seconds }));
+    for (const target of order) {
+      const cpuBefore = cpuMs(target.server.child.pid!);
+      const stats = await load(target.server.base, request(target), { connections: settings.connections, seconds: settings.seconds });
+      const cpuAfter = cpuMs(target.server.child.pid!);
+      rounds.get(target.id)!.push({ ...stats, ...(cpuBefore !== undefined && cpuAfter !== undefined ? { cpuMs: cpuAfter - cpuBefore } : {}) });
+    }
   }
   return Object.fromEntries([...rounds].map(([id, stats]) => [id, combine(stats)]));
 }
 
 type FlowSummary = {
   flowsPerSecond: number;
+  /** Server CPU per completed flow (all threads: the argon2 verification too), milliseconds. */
+  cpuMsPerFlow?: number;
   flows: number;
   errors: number;
   firstError?: string;
@@ -137,8 +145,16 @@ async function compareFlows(targets: Target[]): Promise<Record<string, FlowSumma
   const run = (target: Target, durationMs: number) => flowLoad(target.server.base, target.clients.web, webScope, { concurrency: settings.flowConcurrency, durationMs });
   for (const target of targets) await run(target, settings.warmupSeconds * 1000);
   const order = settings.rounds === 1 ? targets : [...targets, ...[...targets].reverse()];
-  for (const target of order) runs.get(target.id)!.push(await run(target, (settings.flowSeconds * 1000) / (order.length / targets.length)));
-  return Object.fromEntries([...runs].map(([id, results]) => [id, summarizeFlows(results)]));
+  const cpu = new Map<string, number>();
+  for (const target of order) {
+    const cpuBefore = cpuMs(target.server.child.pid!) ?? Number.NaN;
+    runs.get(target.id)!.push(await run(target, (settings.flowSeconds * 1000) / (order.length / targets.length)));
+    cpu.set(target.id, (cpu.get(target.id) ?? 0) + (cpuMs(target.server.child.pid!) ?? Number.NaN) - cpuBefore);
+  }
+  return Object.fromEntries([...runs].map(([id, results]) => {
+    const summary = summarizeFlows(results);
+    return [id, { ...summary, cpuMsPerFlow: cpu.get(id)! / summary.flows }];
+  }));
 }
 
 async function prepareTarget(target: Target, poolSize: number): Promise<void> {
@@ -335,10 +351,10 @@ function render(report: Report, targets: Target[]): string {
   const { machine } = report;
   const out: string[] = [];
   out.push(`\nMachine: ${machine.cpuModel}, ${machine.cores} cores, ${machine.memoryGiB} GiB RAM, ${machine.os}; Node ${machine.node}; commit ${machine.gitCommit}${machine.gitDirty ? '+' : ''}`);
-  out.push(`Load: autocannon, ${report.settings.connections} keep-alive connections, ${report.settings.rounds === 1 ? '1 round' : `${report.settings.rounds * 2} alternating rounds`} of ${report.settings.seconds} s per server and scenario${report.quick ? ' (quick run: indicative only)' : ''}. Ratio = Gatehouse ÷ baseline requests/s.`);
+  out.push(`Load: autocannon, ${report.settings.connections} keep-alive connections, ${report.settings.rounds === 1 ? '1 round' : `${report.settings.rounds * 2} alternating rounds`} of ${report.settings.seconds} s per server and scenario${report.quick ? ' (quick run: indicative only)' : ''}. Ratios: Gatehouse ÷ baseline. CPU µs/req: the server process's CPU time (all threads) per request, steadier than req/s when other work shares the machine.`);
   const baseline = 'baseline';
   const rows: string[][] = [];
-  if (report.hello) rows.push(['node:http hello (ceiling)', 'hello', fmt.rate(report.hello.requestsPerSecond), fmt.ms(report.hello.p50), fmt.ms(report.hello.p99), '']);
+  if (report.hello) rows.push(['node:http hello (ceiling)', 'hello', fmt.rate(report.hello.requestsPerSecond), fmt.ms(report.hello.p50), fmt.ms(report.hello.p99), fmt.us(cpuMicrosPerRequest(report.hello)), '', '']);
   for (const scenario of scenarios) {
     const stats = report.scenarios[scenario.id];
     if (!stats) continue;
@@ -346,10 +362,11 @@ function render(report: Report, targets: Target[]): string {
       const own = stats[target.id];
       if (!own) continue;
       const ratio = target.id === baseline ? '' : fmt.ratio(own.requestsPerSecond / stats[baseline]!.requestsPerSecond);
-      rows.push([target.id === targets[0]!.id ? scenario.title : '', target.label, fmt.rate(own.requestsPerSecond), fmt.ms(own.p50), fmt.ms(own.p99), `${ratio}${own.failed ? ` (${own.failed} failed)` : ''}`]);
+      const cpuRatio = target.id === baseline ? '' : fmt.ratio(cpuMicrosPerRequest(own) / cpuMicrosPerRequest(stats[baseline]!));
+      rows.push([target.id === targets[0]!.id ? scenario.title : '', target.label, fmt.rate(own.requestsPerSecond), fmt.ms(own.p50), fmt.ms(own.p99), fmt.us(cpuMicrosPerRequest(own)), `${ratio}${own.failed ? ` (${own.failed} failed)` : ''}`, cpuRatio]);
     }
   }
-  out.push('', table(['Scenario', 'Server', 'req/s', 'p50 ms', 'p99 ms', 'ratio'], rows, ['l', 'l', 'r', 'r', 'r', 'r']));
+  out.push('', table(['Scenario', 'Server', 'req/s', 'p50 ms', 'p99 ms', 'CPU µs/req', 'req/s ratio', 'CPU ratio'], rows, ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r']));
 
   if (report.flows) {
     const flowRows: string[][] = [];
@@ -358,13 +375,13 @@ function render(report: Report, targets: Target[]): string {
       if (!flow) continue;
       const ratio = target.id === baseline ? '' : fmt.ratio(flow.flowsPerSecond / report.flows[baseline]!.flowsPerSecond);
       flowRows.push([
-        target.label, fmt.rate(flow.flowsPerSecond),
+        target.label, fmt.rate(flow.flowsPerSecond), fmt.ms(flow.cpuMsPerFlow ?? Number.NaN),
         ...(['total', ...flowSteps] as const).map((step) => `${fmt.ms(flow.steps[step].p50)} / ${fmt.ms(flow.steps[step].p99)}`),
         `${ratio}${flow.errors ? ` (${flow.errors} failed: ${flow.firstError ?? ''})` : ''}`,
       ]);
     }
     out.push('', `Authorization code + PKCE through the pages, ${report.settings.flowConcurrency} people signing in at once, a fresh browser each time (p50 / p99 ms per step; "login" includes one argon2id verification, ${fmt.ms(report.argon2.verifyMs)} ms alone):`);
-    out.push('', table(['Server', 'flows/s', 'whole flow', 'authorize', 'login', 'consent', 'token', 'ratio'], flowRows, ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r']));
+    out.push('', table(['Server', 'flows/s', 'CPU ms/flow', 'whole flow', 'authorize', 'login', 'consent', 'token', 'ratio'], flowRows, ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r']));
   }
 
   const a = report.argon2;

@@ -21,7 +21,14 @@ export type LoadStats = {
   /** Anything else: non-2xx answers, connection errors, timeouts. The run is suspect when > 0. */
   failed: number;
   seconds: number;
+  /** CPU time the server process used meanwhile (all threads), when it could be read. */
+  cpuMs?: number;
 };
+
+/** Server CPU per request, microseconds: steadier than requests/s on a shared machine. */
+export function cpuMicrosPerRequest(stats: LoadStats): number {
+  return stats.cpuMs === undefined ? Number.NaN : (stats.cpuMs * 1000) / (stats.ok + stats.failed);
+}
 
 /** `connections` keep-alive connections sending `request` back to back for `seconds` (autocannon). */
 export async function load(base: string, request: LoadRequest, options: { connections: number; seconds: number }): Promise<LoadStats> {
@@ -64,6 +71,7 @@ export function combine(rounds: LoadStats[]): LoadStats {
     ok,
     failed: rounds.reduce((sum, round) => sum + round.failed, 0),
     seconds,
+    ...(rounds.every((round) => round.cpuMs !== undefined) ? { cpuMs: rounds.reduce((sum, round) => sum + round.cpuMs!, 0) } : {}),
   };
 }
 

@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 
 import { generateKeyPair, exportJWK } from 'jose';
 import Provider from 'oidc-provider';
@@ -12,32 +12,6 @@ import type { RegisteredClient } from './fixture.ts';
 import { form, pkcePair, send } from './http.ts';
 import type { SeedRequest, SeedResult } from './seed-models.ts';
 import { seedModels } from './seed-models.ts';
-
-/** Resident set size of a process and its descendants (a cluster primary and its workers), KiB. Linux. */
-export function residentKiB(pid: number): number | undefined {
-  const rssOf = (id: number) => {
-    try {
-      return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${id}/status`, 'utf8'))?.[1] ?? 0);
-    } catch {
-      return 0;
-    }
-  };
-  let total = rssOf(pid);
-  if (total === 0) return undefined;
-  const parents = new Map<number, number>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      parents.set(Number(entry), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  const descendants = (id: number): number[] => [...parents].filter(([, parent]) => parent === id).flatMap(([child]) => [child, ...descendants(child)]);
-  for (const child of descendants(pid)) total += rssOf(child);
-  return total;
-}
 
 export function fileBytes(path: string): number {
   let total = 0;

@@ -46,6 +46,7 @@ export const fmt = {
   rate: (value: number) => (Number.isFinite(value) ? (value >= 100 ? Math.round(value).toLocaleString('en-US') : value.toFixed(1)) : '–'),
   // autocannon measures whole milliseconds; our own timings have decimals.
   ms: (value: number) => (Number.isFinite(value) ? (Number.isInteger(value) || value >= 100 ? value.toFixed(0) : value >= 10 ? value.toFixed(1) : value.toFixed(2)) : '–'),
+  us: (value: number) => (Number.isFinite(value) ? Math.round(value).toLocaleString('en-US') : '–'),
   ratio: (value: number) => (Number.isFinite(value) ? `${value.toFixed(2)}×` : '–'),
   mib: (kib: number | undefined) => (kib === undefined ? '–' : `${(kib / 1024).toFixed(0)} MiB`),
 };

@@ -6,6 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { TestGatehouse } from '../helpers/gatehouse.ts';
 import { startGatehouse } from '../helpers/gatehouse.ts';
+import type { MailSink } from '../helpers/mail-sink.ts';
+import { linkIn, startMailSink } from '../helpers/mail-sink.ts';
 import type { AuthorizationRequest } from '../helpers/relying-party.ts';
 import { authorizationRequest, relyingParty } from '../helpers/relying-party.ts';
 import { runCli } from '../helpers/run-cli.ts';
@@ -17,16 +19,21 @@ const password = 'correct horse battery staple';
 const mfaAcr = 'urn:gatehouse:loa:mfa';
 
 let gatehouse: TestGatehouse;
+let sink: MailSink;
 let rp: client.Configuration;
 let strictRp: client.Configuration;
 let counter = 0;
 
 beforeAll(async () => {
-  gatehouse = await startGatehouse();
+  sink = await startMailSink();
+  gatehouse = await startGatehouse({ env: { SMTP_URL: sink.url } });
   rp = await relyingParty(gatehouse, await gatehouse.addClient({ name: 'Relaxed app', firstParty: true }));
   strictRp = await relyingParty(gatehouse, await gatehouse.addClient({ name: 'Strict app', firstParty: true, requireMfa: true }));
 });
-afterAll(() => gatehouse?.stop());
+afterAll(async () => {
+  await gatehouse?.stop();
+  await sink?.close();
+});
 
 async function newPerson(): Promise<{ id: string; email: string }> {
   counter += 1;
@@ -196,6 +203,27 @@ describe('second factor at sign-in', () => {
     const trail = await gatehouse.store.audit.tail({ limit: 20, accountId: person.id });
     expect(trail.map((event) => event.type)).toContain('mfa_reset');
     expect(trail.find((event) => event.type === 'mfa_reset')?.actor).toBe('cli');
+  });
+
+  it('a password reset does not get around the second factor', async () => {
+    const person = await newPerson();
+    const { secret } = await enrollOnAccountPage(new UserAgent(gatehouse.url), person.email);
+    const ua = new UserAgent(gatehouse.url);
+    const login = page(await ua.navigate((await authorizationRequest(rp)).url.href));
+    const forgot = page(await ua.navigate(new URL(login.document.querySelector('a[href$="/forgot-password"]')!.getAttribute('href')!, login.url).href));
+    page(await ua.submit(forgot, '/forgot-password', { email: person.email }));
+    const link = linkIn(await sink.waitFor((mail) => mail.to === person.email && /reset/i.test(mail.subject)), gatehouse.url);
+    const form = page(await ua.navigate(link.href));
+    const newPassword = 'a completely new passphrase here';
+    const done = page(await ua.submit(form, '/reset-password/', { password: newPassword }));
+    expect(done.status).toBe(200);
+
+    // The new password works, and the code is still asked for.
+    const request = await authorizationRequest(rp);
+    const challenge = page(await ua.submit(page(await ua.navigate(request.url.href)), '/login', { email: person.email, password: newPassword }));
+    expect(heading(challenge)).toBe('Two-step verification');
+    const callback = redirect(await ua.submit(challenge, '/second-factor', { code: totp(secret, 30) }));
+    expect(await idTokenAt(rp, request, callback)).toMatchObject({ amr: ['pwd', 'otp'] });
   });
 
   it('changing recovery codes or turning the factor off needs a fresh sign-in and a current code', async () => {
