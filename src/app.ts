@@ -1,6 +1,7 @@
 import Koa from 'koa';
 import mount from 'koa-mount';
 import Provider, { errors } from 'oidc-provider';
+import type { KoaContextWithOIDC } from 'oidc-provider';
 
 import type { Config } from './config/load-config.ts';
 import { keySchedule } from './config/load-config.ts';
@@ -14,12 +15,13 @@ import { createInteractionRouter } from './interactions/routes.ts';
 import type { Views } from './interactions/views.ts';
 import { createViews } from './interactions/views.ts';
 import { advanceRing, providerJwks } from './keys/key-ring.ts';
+import type { AbuseLimits } from './limits/abuse-limits.ts';
 import type { Logger } from './logger.ts';
 import type { Outbox } from './mail/outbox.ts';
 import { buildProviderConfiguration } from './oidc/configuration.ts';
 import type { KeyRing, Store } from './store/types.ts';
 
-export type AppDependencies = { config: Config; secrets: Secrets; store: Store; logger: Logger; outbox: Outbox };
+export type AppDependencies = { config: Config; secrets: Secrets; store: Store; logger: Logger; outbox: Outbox; limits: AbuseLimits };
 
 // No inline scripts and no third-party origins. form-action is left out on purpose: browsers apply
 // it to the redirect chain after our login form, which ends at the client's redirect URI.
@@ -89,7 +91,7 @@ export type App = {
 };
 
 export async function createApp(deps: AppDependencies): Promise<App> {
-  const { config, secrets, store, logger, outbox } = deps;
+  const { config, secrets, store, logger, outbox, limits } = deps;
   const views = createViews({ cache: config.env !== 'development' });
   const schedule = keySchedule(config);
   const buildProvider = (ring: KeyRing) => {
@@ -97,6 +99,18 @@ export async function createApp(deps: AppDependencies): Promise<App> {
       config, store, views, jwks: providerJwks(ring, secrets.keyEncryptionKey), cookieKeys: secrets.cookieKeys, keyEncryptionKey: secrets.keyEncryptionKey,
     }));
     built.on('server_error', (_ctx, error) => logger.error('provider error', { error }));
+    // The provider revokes a whole grant at the token endpoint when a used code or a rotated
+    // refresh token comes back: someone holds a copy. That belongs in the audit trail.
+    built.on('grant.revoked', (ctx: KoaContextWithOIDC, grantId: string) => {
+      const reuse = ctx.oidc?.route === 'token';
+      const accountId = ctx.oidc?.entities?.Grant?.accountId ?? ctx.oidc?.entities?.RefreshToken?.accountId;
+      const clientId = ctx.oidc?.client?.clientId;
+      recordAudit(store.audit, {
+        type: reuse ? 'token_reuse_detected' : 'grant_revoked', actor: reuse ? 'system' : 'user',
+        ...(accountId ? { accountId } : {}), ...(clientId ? { clientId } : {}), sourceAddress: ctx.ip,
+        details: { grantId, ...(reuse ? { grantType: ctx.oidc?.params?.grant_type } : {}) },
+      }, logger).catch((error: unknown) => logger.warn('writing an audit event failed', { error }));
+    });
     return built;
   };
 
@@ -122,10 +136,11 @@ export async function createApp(deps: AppDependencies): Promise<App> {
   app.use(storeOutage(store, views));
   app.use(errorPages(views, logger));
   app.use(healthRoutes(store).routes());
-  const pageDependencies = { provider: () => provider, store, views, config, outbox, logger, keyEncryptionKey: secrets.keyEncryptionKey };
+  const pageDependencies = { provider: () => provider, store, views, config, outbox, logger, limits, keyEncryptionKey: secrets.keyEncryptionKey };
   app.use(createInteractionRouter(pageDependencies).routes());
   app.use(createPasswordResetRouter(pageDependencies).routes());
   app.use(createAccountRouter(pageDependencies).routes());
+  app.use(clientAuthenticationLimits(limits));
   app.use(jwksCaching(schedule.jwksCacheSeconds));
   app.use((ctx, next) => mounted(ctx, next));
 
@@ -140,6 +155,30 @@ export async function createApp(deps: AppDependencies): Promise<App> {
       logger.info('signing keys reloaded', { version: latest.version, kids: latest.keys.map((key) => `${key.kid} (${key.alg} ${key.state})`) });
       return true;
     },
+  };
+}
+
+/** Where clients authenticate with their secret. */
+const clientAuthenticationPaths = new Set(['/token', '/token/introspection', '/token/revocation', '/request']);
+
+/**
+ * Guessing client secrets is slowed per source address, like passwords: after the free failures
+ * each further request waits, and gets a JSON 429 (these are APIs) with Retry-After.
+ */
+function clientAuthenticationLimits(limits: AbuseLimits): Koa.Middleware {
+  return async (ctx, next) => {
+    if (ctx.method !== 'POST' || !clientAuthenticationPaths.has(ctx.path)) return next();
+    // Without a store there is no counting; the provider then answers its own JSON 503.
+    const verdict = await limits.beforeClientAuth(ctx.ip).catch(() => ({ ok: true as const }));
+    if (!verdict.ok) {
+      ctx.status = 429;
+      ctx.set('retry-after', String(verdict.retryAfterSeconds));
+      ctx.set('cache-control', 'no-store');
+      ctx.body = { error: 'slow_down', error_description: `too many failed client authentications; retry after ${verdict.retryAfterSeconds} seconds` };
+      return;
+    }
+    await next();
+    if (ctx.status === 401 && (ctx.body as { error?: unknown } | undefined)?.error === 'invalid_client') await limits.clientAuthFailed(ctx.ip).catch(() => undefined);
   };
 }
 

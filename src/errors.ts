@@ -10,6 +10,7 @@ export type ErrorCode =
   | 'invalid_credentials'
   | 'account_disabled'
   | 'registration_closed'
+  | 'forbidden'
   | 'rate_limited'
   | 'unsupported_database'
   | 'store_unavailable'
@@ -24,6 +25,7 @@ const statusByCode: Record<ErrorCode, number> = {
   invalid_credentials: 401,
   account_disabled: 403,
   registration_closed: 403,
+  forbidden: 403,
   rate_limited: 429,
   unsupported_database: 500,
   store_unavailable: 503,

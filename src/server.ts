@@ -11,6 +11,7 @@ import type { Config } from './config/load-config.ts';
 import type { Secrets } from './config/secrets.ts';
 import { resolveSecrets } from './config/secrets.ts';
 import type { Logger } from './logger.ts';
+import { createAbuseLimits } from './limits/abuse-limits.ts';
 import { createMailComposer } from './mail/compose.ts';
 import { createMailer } from './mail/mailer.ts';
 import type { Outbox } from './mail/outbox.ts';
@@ -92,13 +93,16 @@ export async function startServer(initialConfig: Config, logger: Logger, options
       .finally(() => {
         delivering = undefined;
       }));
-    const outbox = createOutbox(mailer, createMailComposer({ cache: config.env !== 'development' }), () => void deliverMail());
+    const limits = createAbuseLimits(store.rateLimits, config.limits);
+    const outbox = createOutbox(mailer, createMailComposer({ cache: config.env !== 'development' }), {
+      deliverSoon: () => void deliverMail(), allow: (to) => limits.mailTo(to), logger,
+    });
 
-    const { app, provider, reloadKeys } = await createApp({ config, secrets, store, logger, outbox });
+    const { app, provider, reloadKeys } = await createApp({ config, secrets, store, logger, outbox, limits });
     ready.resolve(app.callback());
 
     const sweeper = setInterval(() => {
-      Promise.all([store.oidc.sweepExpired(), store.codes.sweep(new Date())])
+      Promise.all([store.oidc.sweepExpired(), store.codes.sweep(new Date()), store.rateLimits.sweep(new Date())])
         .catch((error: unknown) => logger.warn('sweeping expired records failed', { error }));
     }, config.sweepIntervalSeconds * 1000);
     sweeper.unref();

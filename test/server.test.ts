@@ -15,7 +15,8 @@ describe('graceful shutdown', () => {
 
     // A login takes an argon2id verification (tens of milliseconds): close as soon as it arrives.
     const arrived = new Promise((resolve) => gatehouse.httpServer.once('request', resolve));
-    const inFlight = ua.request(action, { method: 'POST', body: new URLSearchParams({ email: 'ivy@example.com', password: 'ivy has a long password' }) });
+    const csrf = login.document.querySelector('form input[name=csrf]')!.getAttribute('value')!;
+    const inFlight = ua.request(action, { method: 'POST', body: new URLSearchParams({ csrf, email: 'ivy@example.com', password: 'ivy has a long password' }) });
     await arrived;
     const closing = gatehouse.close();
 

@@ -44,6 +44,28 @@ function isPage(landing: Landing): landing is Page {
   return 'body' in landing;
 }
 
+const entities: Record<string, string> = { '&amp;': '&', '&lt;': '<', '&gt;': '>', '&quot;': '"', '&#39;': "'", '&#x27;': "'", '&#x2F;': '/' };
+const unescapeHtml = (text: string) => text.replace(/&(?:amp|lt|gt|quot|#39|#x27|#x2F);/g, (entity) => entities[entity]!);
+const attribute = (tag: string, name: string) => {
+  const value = new RegExp(`\\s${name}="([^"]*)"`).exec(tag)?.[1];
+  return value === undefined ? undefined : unescapeHtml(value);
+};
+
+/** What a browser submits for the page's form whose action contains `actionPart`: its URL and hidden fields (a CSRF token). */
+function formOf(page: Page, actionPart: string): { url: string; fields: Record<string, string> } {
+  for (const [, attributes = '', content = ''] of page.body.matchAll(/<form\b([^>]*)>([\s\S]*?)<\/form>/g)) {
+    const action = attribute(attributes, 'action');
+    if (!action?.includes(actionPart)) continue;
+    const fields: Record<string, string> = {};
+    for (const [tag] of content.matchAll(/<input\b[^>]*>/g)) {
+      const name = attribute(tag, 'name');
+      if (name && attribute(tag, 'type') === 'hidden') fields[name] = attribute(tag, 'value') ?? '';
+    }
+    return { url: new URL(action, page.url).href, fields };
+  }
+  throw new Error(`no form posting to ${actionPart} at ${page.url}: ${page.body.slice(0, 300)}`);
+}
+
 export type TokenResponse = { access_token: string; refresh_token?: string; id_token?: string; expires_in: number };
 
 /**
@@ -73,10 +95,12 @@ export async function authorizationCodeFlow(
   for (let steps = 0; steps < 4 && isPage(landing); steps += 1) {
     started = performance.now();
     if (landing.body.includes('name="password"')) {
-      landing = await browser.navigate(`${landing.url}/login`, { method: 'POST', body: form({ email: benchUser.email, password: benchUser.password }) });
+      const login = formOf(landing, '/login');
+      landing = await browser.navigate(login.url, { method: 'POST', body: form({ ...login.fields, email: benchUser.email, password: benchUser.password }) });
       timings.login = performance.now() - started;
     } else if (landing.body.includes('value="allow"')) {
-      landing = await browser.navigate(`${landing.url}/consent`, { method: 'POST', body: form({ decision: 'allow' }) });
+      const consent = formOf(landing, '/consent');
+      landing = await browser.navigate(consent.url, { method: 'POST', body: form({ ...consent.fields, decision: 'allow' }) });
       timings.consent = performance.now() - started;
     } else {
       throw new Error(`unexpected page at ${landing.url}: ${landing.body.slice(0, 300)}`);

@@ -23,7 +23,14 @@ export type LoadStats = {
   seconds: number;
   /** CPU time the server process used meanwhile (all threads), when it could be read. */
   cpuMs?: number;
+  /** CPU time the load generator (this process) used meanwhile. */
+  clientCpuMs?: number;
 };
+
+/** Cores kept busy on average: CPU time over wall time. */
+export function coresUsed(cpuMs: number | undefined, stats: LoadStats): number {
+  return cpuMs === undefined ? Number.NaN : cpuMs / (stats.seconds * 1000);
+}
 
 /** Server CPU per request, microseconds: steadier than requests/s on a shared machine. */
 export function cpuMicrosPerRequest(stats: LoadStats): number {
@@ -72,6 +79,7 @@ export function combine(rounds: LoadStats[]): LoadStats {
     failed: rounds.reduce((sum, round) => sum + round.failed, 0),
     seconds,
     ...(rounds.every((round) => round.cpuMs !== undefined) ? { cpuMs: rounds.reduce((sum, round) => sum + round.cpuMs!, 0) } : {}),
+    ...(rounds.every((round) => round.clientCpuMs !== undefined) ? { clientCpuMs: rounds.reduce((sum, round) => sum + round.clientCpuMs!, 0) } : {}),
   };
 }
 

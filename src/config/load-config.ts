@@ -17,10 +17,18 @@ const ttlSchema = z.object({
   idToken: z.number().int().positive(),
   refreshToken: z.number().int().positive(),
   grant: z.number().int().positive(),
-  session: z.number().int().positive(),
   interaction: z.number().int().positive(),
   /** The longest access token lifetime an API may have; retired signing keys stay published this long. */
   apiAccessTokenMax: z.number().int().positive(),
+});
+
+const sessionLifetimeSchema = z.object({ idleSeconds: z.number().int().positive(), absoluteSeconds: z.number().int().positive() })
+  .refine((lifetime) => lifetime.idleSeconds <= lifetime.absoluteSeconds, 'idleSeconds must not exceed absoluteSeconds');
+
+const delayPolicySchema = z.object({
+  freeFailures: z.number().int().min(1),
+  firstDelaySeconds: z.number().positive(),
+  maxDelaySeconds: z.number().positive(),
 });
 
 const defaultsSchema = z.object({
@@ -54,6 +62,25 @@ const defaultsSchema = z.object({
     resendCooldownSeconds: z.number().int().nonnegative(),
     /** Lifetime of a password reset link. */
     resetTokenTtlSeconds: z.number().int().positive().max(86_400),
+  }),
+  /**
+   * How long a Gatehouse session lasts: `idleSeconds` after its last use, and never more than
+   * `absoluteSeconds` after the login; longer when the login used a second factor.
+   */
+  sessions: z.object({ withSecondFactor: sessionLifetimeSchema, passwordOnly: sessionLifetimeSchema }),
+  limits: z.object({
+    password: z.object({
+      /** NIST SP 800-63B: no more than 100 consecutive failures on one account; then a reset unlocks it. */
+      maxConsecutiveFailures: z.number().int().min(1).max(100),
+      account: delayPolicySchema,
+      source: delayPolicySchema,
+    }),
+    /** Wrong client secrets per source address, at the token, introspection and revocation endpoints. */
+    clientAuthentication: delayPolicySchema,
+    registrationsPerHour: z.number().int().positive(),
+    resetRequestsPerHour: z.number().int().positive(),
+    emailCodesPerHour: z.number().int().positive(),
+    mailsPerRecipient: z.object({ count: z.number().int().positive(), seconds: z.number().int().positive() }),
   }),
   mail: z.object({
     pollSeconds: z.number().positive(),

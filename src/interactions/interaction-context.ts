@@ -1,3 +1,5 @@
+import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
+
 import type { Context } from 'koa';
 import { koaBody } from 'koa-body';
 import type Provider from 'oidc-provider';
@@ -27,12 +29,37 @@ export async function clientName(provider: Provider, clientId: unknown): Promise
 export type InteractionStep = 'login' | 'verify_email' | 'mfa' | 'consent';
 
 /**
- * The interaction this browser is in (from its cookie), which must be the one the URL names and,
- * when given, be at the expected step. Anything else is a stale tab or a forged request.
+ * CSRF tokens for our forms: an HMAC of what the form belongs to (an interaction, a mailed link)
+ * under a key derived from KEY_ENCRYPTION_KEY. A forged cross-site POST cannot know it; the
+ * interaction's own cookie binding is the second line.
  */
-export async function currentInteraction(provider: Provider, ctx: Context, step?: InteractionStep): Promise<InteractionDetails> {
-  const details = await provider.interactionDetails(ctx.req, ctx.res);
+export function csrfToken(keyEncryptionKey: Buffer, scope: string): string {
+  const key = Buffer.from(hkdfSync('sha256', keyEncryptionKey, Buffer.alloc(0), 'gatehouse csrf', 32));
+  return createHmac('sha256', key).update(scope).digest('base64url');
+}
+
+/** Makes the form token available to the templates (views.render adds it) and checks it on POST. */
+export function protectForm(ctx: Context, keyEncryptionKey: Buffer, scope: string): void {
+  const expected = csrfToken(keyEncryptionKey, scope);
+  ctx.state.csrf = expected;
+  if (ctx.method !== 'POST') return;
+  const submitted = field(ctx.request.body, 'csrf');
+  const ok = typeof submitted === 'string' && submitted.length === expected.length && timingSafeEqual(Buffer.from(submitted), Buffer.from(expected));
+  if (!ok) throw new GatehouseError('forbidden', 'This form has expired or did not come from this site. Go back, reload the page and try again.');
+}
+
+/** What currentInteraction needs: the provider serving now, and the key of form tokens. */
+export type InteractionAccess = { provider: () => Provider; keyEncryptionKey: Buffer };
+
+/**
+ * The interaction this browser is in (from its cookie), which must be the one the URL names and,
+ * when given, be at the expected step. Anything else is a stale tab or a forged request. A POST
+ * must carry the interaction's form token.
+ */
+export async function currentInteraction(access: InteractionAccess, ctx: Context, step?: InteractionStep): Promise<InteractionDetails> {
+  const details = await access.provider().interactionDetails(ctx.req, ctx.res);
   if (details.uid !== ctx.params.uid) throw new GatehouseError('invalid_input', 'This sign-in request does not match your browser session. Start again from the application.');
+  protectForm(ctx, access.keyEncryptionKey, `interaction:${details.uid}`);
   if (step && details.prompt.name !== step) throw new GatehouseError('invalid_input', 'This sign-in step is already complete. Start again from the application.');
   return details;
 }

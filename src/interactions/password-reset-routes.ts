@@ -6,7 +6,7 @@ import { createCodeHasher } from '../accounts/one-time-codes.ts';
 import type { PasswordResetDependencies } from '../accounts/password-reset.ts';
 import { inspectResetLink, requestPasswordReset, resetPassword } from '../accounts/password-reset.ts';
 import type { InteractionDetails } from './consent.ts';
-import { currentInteraction, field, formParser } from './interaction-context.ts';
+import { currentInteraction, field, formParser, protectForm } from './interaction-context.ts';
 import type { InteractionDependencies } from './routes.ts';
 
 /**
@@ -55,14 +55,19 @@ export function createPasswordResetRouter(deps: InteractionDependencies): Router
   }
 
   router.get('/interaction/:uid/forgot-password', async (ctx) => {
-    const details = await currentInteraction(deps.provider(), ctx, 'login');
+    const details = await currentInteraction(deps, ctx, 'login');
     const hint = details.params.login_hint;
     renderRequest(ctx, details, { email: typeof hint === 'string' ? hint.slice(0, 254) : '' });
   });
 
   router.post('/interaction/:uid/forgot-password', form, async (ctx) => {
-    const details = await currentInteraction(deps.provider(), ctx, 'login');
+    const details = await currentInteraction(deps, ctx, 'login');
     const email = field(ctx.request.body, 'email');
+    const allowed = await deps.limits.resetRequest(ctx.ip);
+    if (!allowed.ok) {
+      ctx.set('retry-after', String(allowed.retryAfterSeconds));
+      return renderRequest(ctx, details, { error: `Too many requests from your network. Wait ${allowed.retryAfterSeconds} seconds, then try again.` }, 429);
+    }
     // The same page whether or not the address has an account (nor whether it is disabled, nor
     // whether a link went out moments ago). Only input that is not an address at all is refused.
     // The mail to an existing account is queued once this answer is sent (node:sqlite writes
@@ -78,6 +83,7 @@ export function createPasswordResetRouter(deps: InteractionDependencies): Router
   // The link in the mail. GET only shows the form: mail scanners open links and must not use them.
   router.get('/reset-password/:token', async (ctx) => {
     const token = ctx.params.token ?? '';
+    protectForm(ctx, deps.keyEncryptionKey, `link:${token}`);
     const link = await inspectResetLink(reset, token);
     if (!link.ok) return renderInvalidLink(ctx);
     renderResetForm(ctx, token, link.account.email);
@@ -85,11 +91,14 @@ export function createPasswordResetRouter(deps: InteractionDependencies): Router
 
   router.post('/reset-password/:token', form, async (ctx) => {
     const token = ctx.params.token ?? '';
+    protectForm(ctx, deps.keyEncryptionKey, `link:${token}`);
     const outcome = await resetPassword(reset, { token, password: field(ctx.request.body, 'password'), sourceAddress: ctx.ip });
     if (!outcome.ok) {
       if (outcome.reason === 'invalid_link') return renderInvalidLink(ctx);
       return renderResetForm(ctx, token, outcome.email, outcome.message, 400);
     }
+    // A new password unlocks an address locked by failed sign-ins.
+    await deps.limits.clearPasswordFailures(outcome.account.email);
     // Nobody is signed in by a reset: signing in again goes through every step a login requires.
     views.render(ctx, 'message', {
       title: 'Your password was changed',

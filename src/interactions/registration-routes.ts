@@ -12,7 +12,7 @@ import { typedCodeSchema } from '../accounts/schemas.ts';
 import { GatehouseError, isGatehouseError } from '../errors.ts';
 import { normalizeEmail } from '../store/normalize-email.ts';
 import type { InteractionDetails } from './consent.ts';
-import { clientName, currentInteraction, field, formParser } from './interaction-context.ts';
+import { clientName, currentInteraction, field, formParser, protectForm } from './interaction-context.ts';
 import type { InteractionDependencies } from './routes.ts';
 
 /**
@@ -130,14 +130,19 @@ export function createRegistrationRoutes(deps: InteractionDependencies) {
 
   router.get('/interaction/:uid/register', async (ctx) => {
     refuseWhenClosed();
-    const details = await currentInteraction(deps.provider(), ctx, 'login');
+    const details = await currentInteraction(deps, ctx, 'login');
     await renderRegister(ctx, details);
   });
 
   router.post('/interaction/:uid/register', form, async (ctx) => {
     refuseWhenClosed();
-    const details = await currentInteraction(deps.provider(), ctx, 'login');
+    const details = await currentInteraction(deps, ctx, 'login');
     const submitted = { email: field(ctx.request.body, 'email'), password: field(ctx.request.body, 'password'), name: field(ctx.request.body, 'name') };
+    const allowed = await deps.limits.registration(ctx.ip);
+    if (!allowed.ok) {
+      ctx.set('retry-after', String(allowed.retryAfterSeconds));
+      return renderRegister(ctx, details, { error: `Too many registrations from your network. Wait ${allowed.retryAfterSeconds} seconds, then try again.` }, 429);
+    }
     let subject: VerificationSubject;
     try {
       subject = await register({ ...verification, passwords, sourceAddress: ctx.ip }, submitted);
@@ -154,24 +159,29 @@ export function createRegistrationRoutes(deps: InteractionDependencies) {
   });
 
   router.post('/interaction/:uid/verify-email', form, async (ctx) => {
-    const details = await currentInteraction(deps.provider(), ctx);
+    const details = await currentInteraction(deps, ctx);
     const current = await verificationOf(details);
     const parsed = typedCodeSchema.safeParse(field(ctx.request.body, 'code'));
     if (!parsed.success) return renderVerification(ctx, details, current, { error: 'Enter the 6-digit code from the email.' }, 400);
+    const allowed = await deps.limits.emailCode(current.subject.email);
+    if (!allowed.ok) {
+      ctx.set('retry-after', String(allowed.retryAfterSeconds));
+      return renderVerification(ctx, details, current, { error: `Too many codes tried. Wait ${allowed.retryAfterSeconds} seconds, then try again.` }, 429);
+    }
     const verdict = await confirmWithCode(verification, current.subject, parsed.data);
     if (!verdict.ok) return renderVerification(ctx, details, current, { error: wrongCodeMessage(verdict) }, 400);
     await finish(ctx, { ...current, verified: true });
   });
 
-  router.post('/interaction/:uid/verify-email/continue', async (ctx) => {
-    const details = await currentInteraction(deps.provider(), ctx);
+  router.post('/interaction/:uid/verify-email/continue', form, async (ctx) => {
+    const details = await currentInteraction(deps, ctx);
     const current = await verificationOf(details);
     if (!current.verified) return renderVerification(ctx, details, current, { error: 'Your address is not confirmed yet. Enter the code, or open the link in the email first.' }, 400);
     await finish(ctx, current);
   });
 
-  router.post('/interaction/:uid/verify-email/resend', async (ctx) => {
-    const details = await currentInteraction(deps.provider(), ctx);
+  router.post('/interaction/:uid/verify-email/resend', form, async (ctx) => {
+    const details = await currentInteraction(deps, ctx);
     const current = await verificationOf(details);
     const result = await resendVerificationCode(verification, current.subject);
     if (!result.sent) {
@@ -183,8 +193,8 @@ export function createRegistrationRoutes(deps: InteractionDependencies) {
 
   // EMAIL_VERIFICATION=optional: go on without confirming by signing in with the new password.
   // Asking for the password again keeps a taken address indistinguishable from a new one.
-  router.post('/interaction/:uid/verify-email/skip', async (ctx) => {
-    const details = await currentInteraction(deps.provider(), ctx, 'login');
+  router.post('/interaction/:uid/verify-email/skip', form, async (ctx) => {
+    const details = await currentInteraction(deps, ctx, 'login');
     const current = await verificationOf(details);
     if (config.accounts.emailVerification !== 'optional') throw new GatehouseError('invalid_input', 'Confirming your email address is required here.');
     await deps.provider().interactionResult(ctx.req, ctx.res, {}, { mergeWithLastSubmission: false });
@@ -200,12 +210,14 @@ export function createRegistrationRoutes(deps: InteractionDependencies) {
 
   // The link in the mail. GET only shows a button: mail scanners open links, and must not use them.
   router.get('/verify-email/:token', async (ctx) => {
+    protectForm(ctx, deps.keyEncryptionKey, `link:${ctx.params.token ?? ''}`);
     const verdict = await inspectLink(verification.codes, 'verify_email', ctx.params.token ?? '');
     if (!verdict.ok) return renderLinkProblem(ctx);
     views.render(ctx, 'confirm-email', { title: 'Confirm your email address', token: ctx.params.token, email: verdict.record.email });
   });
 
-  router.post('/verify-email/:token', async (ctx) => {
+  router.post('/verify-email/:token', form, async (ctx) => {
+    protectForm(ctx, deps.keyEncryptionKey, `link:${ctx.params.token ?? ''}`);
     const verdict = await confirmWithLink(verification, ctx.params.token ?? '');
     if (!verdict.ok) return renderLinkProblem(ctx);
     views.render(ctx, 'email-confirmed', { title: 'Email address confirmed', email: verdict.record.email });

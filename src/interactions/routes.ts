@@ -7,9 +7,11 @@ import type Provider from 'oidc-provider';
 
 import { authenticate, passwordSettingsFrom } from '../accounts/accounts.ts';
 import { acr, isActive } from '../accounts/second-factor.ts';
+import { recordAudit } from '../audit/audit.ts';
 import { loginFormSchema } from '../accounts/schemas.ts';
 import type { Config } from '../config/load-config.ts';
 import { GatehouseError, isGatehouseError } from '../errors.ts';
+import type { AbuseLimits } from '../limits/abuse-limits.ts';
 import type { Logger } from '../logger.ts';
 import type { Outbox } from '../mail/outbox.ts';
 import type { Store } from '../store/types.ts';
@@ -29,9 +31,16 @@ export type InteractionDependencies = {
   config: Config;
   outbox: Outbox;
   logger: Logger;
+  /** Abuse limits shared through the store (src/limits/). */
+  limits: AbuseLimits;
   /** Keys the hashes of mailed codes (see accounts/one-time-codes.ts). */
   keyEncryptionKey: Buffer;
 };
+
+export function limitedMessage(verdict: { reason: 'slow_down' | 'locked'; retryAfterSeconds: number }): string {
+  if (verdict.reason === 'locked') return 'Too many failed sign-ins for this address. Use “Forgot password?” to choose a new password and unlock it.';
+  return `Too many attempts. Wait ${verdict.retryAfterSeconds} ${verdict.retryAfterSeconds === 1 ? 'second' : 'seconds'}, then try again.`;
+}
 
 /** Our own pages: login, consent, and the landing page. Logic lives in accounts/ and consent.ts. */
 export function createInteractionRouter(deps: InteractionDependencies): Router {
@@ -67,7 +76,7 @@ export function createInteractionRouter(deps: InteractionDependencies): Router {
   const secondFactor = createSecondFactorRoutes(deps);
 
   router.get('/interaction/:uid', async (ctx) => {
-    const details = await currentInteraction(deps.provider(), ctx);
+    const details = await currentInteraction(deps, ctx);
     switch (details.prompt.name) {
       case 'login':
         if (hasPendingRegistration(details)) return registration.showVerification(ctx, details);
@@ -90,38 +99,65 @@ export function createInteractionRouter(deps: InteractionDependencies): Router {
   });
 
   router.post('/interaction/:uid/login', form, async (ctx) => {
-    const details = await currentInteraction(deps.provider(), ctx, 'login');
+    const details = await currentInteraction(deps, ctx, 'login');
     const submitted = { email: field(ctx.request.body, 'email'), password: field(ctx.request.body, 'password') };
     const parsed = loginFormSchema.safeParse(submitted);
     // Shown again in the form (escaped by the template), so a typo in the password costs one field.
     const email = typeof submitted.email === 'string' ? submitted.email.slice(0, 254) : '';
     if (!parsed.success) return renderLogin(ctx, details, { error: 'Enter your email address and password.', email }, 400);
+    // Guessing is slowed per address typed and per source (the same whether an account exists).
+    const gate = await deps.limits.beforePassword(parsed.data.email, ctx.ip);
+    if (!gate.ok) {
+      await recordAudit(store.audit, { type: 'login_failed', actor: 'user', sourceAddress: ctx.ip, details: { reason: gate.reason === 'locked' ? 'locked' : 'rate_limited' } }, deps.logger);
+      ctx.set('retry-after', String(gate.retryAfterSeconds));
+      return renderLogin(ctx, details, { error: limitedMessage(gate), email }, 429);
+    }
     let accountId: string;
     try {
       accountId = (await authenticate(store, parsed.data.email, parsed.data.password, passwords)).id;
     } catch (error) {
       if (isGatehouseError(error) && (error.code === 'invalid_credentials' || error.code === 'account_disabled')) {
+        if (error.code === 'invalid_credentials') await deps.limits.passwordFailed(parsed.data.email, ctx.ip);
+        // Looked up in both cases (an unknown address costs the same): the owner's trail shows the attempt.
+        const account = await store.accounts.findByEmail(parsed.data.email);
+        await recordAudit(store.audit, {
+          type: 'login_failed', actor: 'user', sourceAddress: ctx.ip, ...(account ? { accountId: account.id } : {}),
+          ...(typeof details.params.client_id === 'string' ? { clientId: details.params.client_id } : {}),
+          details: { reason: error.code },
+        }, deps.logger);
         return renderLogin(ctx, details, { error: error.message, email }, error.status);
       }
       throw error;
     }
+    await deps.limits.passwordSucceeded(parsed.data.email);
     // With an authenticator app the login is not finished yet: the code comes first.
     if (isActive(await store.secondFactors.find(accountId))) return requireSecondFactor(deps, ctx, details, accountId);
+    await recordAudit(store.audit, {
+      type: 'login', actor: 'user', accountId, sourceAddress: ctx.ip,
+      ...(typeof details.params.client_id === 'string' ? { clientId: details.params.client_id } : {}),
+      details: { amr: ['pwd'] },
+    }, deps.logger);
     await deps.provider().interactionFinished(ctx.req, ctx.res, { login: { accountId, amr: ['pwd'], acr: acr.password } }, { mergeWithLastSubmission: false });
   });
 
   router.post('/interaction/:uid/consent', form, async (ctx) => {
-    const details = await currentInteraction(deps.provider(), ctx, 'consent');
+    const details = await currentInteraction(deps, ctx, 'consent');
     const decision = field(ctx.request.body, 'decision');
     if (decision !== 'allow' && decision !== 'deny') throw new GatehouseError('invalid_input', 'Choose Allow or Deny.');
     const result = decision === 'allow'
       ? await grantConsent(deps.provider(), details)
       : { error: 'access_denied', error_description: 'The user denied the request.' };
+    await recordAudit(store.audit, {
+      type: decision === 'allow' ? 'consent_given' : 'consent_denied', actor: 'user', sourceAddress: ctx.ip,
+      ...(details.session?.accountId ? { accountId: details.session.accountId } : {}),
+      ...(typeof details.params.client_id === 'string' ? { clientId: details.params.client_id } : {}),
+      details: { scope: typeof details.params.scope === 'string' ? details.params.scope : '' },
+    }, deps.logger);
     await deps.provider().interactionFinished(ctx.req, ctx.res, result, { mergeWithLastSubmission: true });
   });
 
-  router.post('/interaction/:uid/abort', async (ctx) => {
-    await currentInteraction(deps.provider(), ctx);
+  router.post('/interaction/:uid/abort', form, async (ctx) => {
+    await currentInteraction(deps, ctx);
     await deps.provider().interactionFinished(ctx.req, ctx.res, { error: 'access_denied', error_description: 'The user cancelled the sign-in.' }, { mergeWithLastSubmission: false });
   });
 

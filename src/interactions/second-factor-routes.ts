@@ -99,7 +99,7 @@ export function createSecondFactorRoutes(deps: InteractionDependencies) {
 
   /** The login (and the factor) are complete. */
   async function finish(ctx: Context, accountId: string, method: 'otp' | 'recovery') {
-    await recordAudit(store.audit, { type: 'login_second_factor', actor: 'user', accountId, sourceAddress: ctx.ip, details: { method } }, logger);
+    await recordAudit(store.audit, { type: 'login', actor: 'user', accountId, sourceAddress: ctx.ip, details: { amr: ['pwd', 'otp'], secondFactor: method } }, logger);
     // A recovery code stands in for the authenticator app (RFC 8176 has no value of its own for it).
     await deps.provider().interactionFinished(ctx.req, ctx.res, { login: { accountId, amr: ['pwd', 'otp'], acr: acr.mfa } }, { mergeWithLastSubmission: false });
   }
@@ -112,7 +112,7 @@ export function createSecondFactorRoutes(deps: InteractionDependencies) {
   }
 
   router.post('/interaction/:uid/second-factor', form, async (ctx) => {
-    const details = await currentInteraction(deps.provider(), ctx);
+    const details = await currentInteraction(deps, ctx);
     const { account } = await subjectOf(details);
     const code = field(ctx.request.body, 'code');
     if (typeof code !== 'string' || !code.trim() || code.length > 64) return renderChallenge(ctx, details, { error: 'Enter the code from your authenticator app, or a recovery code.' }, 400);
@@ -126,7 +126,7 @@ export function createSecondFactorRoutes(deps: InteractionDependencies) {
   });
 
   router.post('/interaction/:uid/mfa/setup', form, async (ctx) => {
-    const details = await currentInteraction(deps.provider(), ctx, 'mfa');
+    const details = await currentInteraction(deps, ctx, 'mfa');
     const { account } = await subjectOf(details);
     const code = field(ctx.request.body, 'code');
     const activated = typeof code === 'string' && code.length <= 16 ? await activateEnrollment(factors, account.id, code) : { ok: false as const, reason: 'wrong' as const };
@@ -145,8 +145,8 @@ export function createSecondFactorRoutes(deps: InteractionDependencies) {
     });
   });
 
-  router.post('/interaction/:uid/mfa/done', async (ctx) => {
-    const details = await currentInteraction(deps.provider(), ctx, 'mfa');
+  router.post('/interaction/:uid/mfa/done', form, async (ctx) => {
+    const details = await currentInteraction(deps, ctx, 'mfa');
     const { account } = await subjectOf(details);
     const enrolled = (details.result as { mfaEnrolled?: { accountId?: unknown } } | undefined)?.mfaEnrolled;
     if (enrolled?.accountId !== account.id || !isActive(await store.secondFactors.find(account.id))) {

@@ -22,7 +22,9 @@ export function createViews(options: { dir?: string; cache?: boolean } = {}): Vi
       ctx.status = status;
       ctx.type = 'text/html; charset=utf-8';
       ctx.set('cache-control', 'no-store');
-      ctx.body = eta.render(name, data);
+      // Forms carry the request's CSRF token (see interaction-context.ts) unless the page sets its own.
+      const csrf = typeof ctx.state?.csrf === 'string' ? ctx.state.csrf : undefined;
+      ctx.body = eta.render(name, { ...(csrf ? { csrf } : {}), ...data });
     },
   };
 }

@@ -55,6 +55,13 @@ async function loadExistingGrant(ctx: KoaContextWithOIDC) {
   return grant;
 }
 
+/** Seconds a session may live from `now`: its idle lifetime, cut at its absolute end. */
+export function sessionTtl(config: Pick<Config, 'sessions'>, session: { amr?: string[] | undefined; loginTs?: number | undefined }, now: number): number {
+  const lifetime = session.amr?.includes('otp') ? config.sessions.withSecondFactor : config.sessions.passwordOnly;
+  const absoluteEnd = (session.loginTs ?? now) + lifetime.absoluteSeconds;
+  return Math.max(1, Math.min(lifetime.idleSeconds, absoluteEnd - now));
+}
+
 /** Whether this authorization request needs a second factor: globally, by client, or by acr_values. */
 export function requiresMfa(config: Pick<Config, 'accounts'>, ctx: KoaContextWithOIDC): boolean {
   if (config.accounts.mfa === 'required') return true;
@@ -214,7 +221,9 @@ export function buildProviderConfiguration(deps: ProviderDependencies): Configur
         return config.ttl.refreshToken;
       },
       Grant: config.ttl.grant,
-      Session: config.ttl.session,
+      // Idle and absolute lifetimes, enforced by the store's expiry: the provider saves the session
+      // (with this TTL) on every use, and never past the absolute limit from the login.
+      Session: (_ctx, session) => sessionTtl(config, session, Math.floor(Date.now() / 1000)),
       Interaction: config.ttl.interaction,
     },
   };

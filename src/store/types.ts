@@ -306,6 +306,26 @@ export interface SecondFactorStore {
   remove(accountId: string): Promise<boolean>;
 }
 
+/** A counter with an expiry, as rate-limiter-flexible keeps them (src/limits/). */
+export type RateLimitCounter = { points: number; expiresAt: Date | null };
+
+/**
+ * Counters shared by every instance, so all of them agree on who is being limited. Each change is
+ * one atomic statement: concurrent requests never lose a point.
+ */
+export interface RateLimitStore {
+  /**
+   * Adds `points` to the counter. A missing or expired counter starts again at `points`, expiring
+   * `durationMs` from `now` (never, with 0). `forceExpire` sets both the points and the expiry.
+   */
+  add(key: string, points: number, durationMs: number, now: Date, forceExpire: boolean): Promise<RateLimitCounter>;
+  /** The counter, unless missing or expired. */
+  get(key: string, now: Date): Promise<RateLimitCounter | undefined>;
+  delete(key: string): Promise<boolean>;
+  /** Deletes expired counters; returns how many. */
+  sweep(now: Date): Promise<number>;
+}
+
 export interface Store {
   readonly kind: 'sqlite' | 'mongodb';
   /** Resolves when the database answers; throws GatehouseError('store_unavailable') otherwise. */
@@ -323,5 +343,6 @@ export interface Store {
   readonly mail: MailStore;
   readonly codes: OneTimeCodeStore;
   readonly secondFactors: SecondFactorStore;
+  readonly rateLimits: RateLimitStore;
   close(): Promise<void>;
 }

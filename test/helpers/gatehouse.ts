@@ -33,13 +33,32 @@ export function testEnvironment(dir: string, port = 0): NodeJS.ProcessEnv {
 }
 
 /**
+ * Every test request comes from 127.0.0.1, so limits per source address would make unrelated tests
+ * in one file limit each other. Tests of those limits set them back (after this, in `adjust`).
+ */
+export function relaxSourceLimits(config: Config): Config {
+  const { limits } = config;
+  return {
+    ...config,
+    limits: {
+      ...limits,
+      password: { ...limits.password, source: { ...limits.password.source, freeFailures: 1_000_000 } },
+      clientAuthentication: { ...limits.clientAuthentication, freeFailures: 1_000_000 },
+      registrationsPerHour: 1_000_000,
+      resetRequestsPerHour: 1_000_000,
+    },
+  };
+}
+
+/**
  * Starts the real server on an ephemeral port with a fresh SQLite file in a temporary directory.
  * The issuer is the loopback address it listens on.
  */
 export async function startGatehouse(options: { dir?: string; env?: NodeJS.ProcessEnv; adjust?: (config: Config) => Config } = {}): Promise<TestGatehouse> {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'gatehouse-test-'));
   const env = { ...testEnvironment(dir), ...options.env };
-  const adjust = options.adjust ?? ((config: Config) => config);
+  const given = options.adjust ?? ((config: Config) => config);
+  const adjust = (config: Config) => given(relaxSourceLimits(config));
   const server = await startServer(adjust(loadConfig(env)), createLogger({ silent: !process.env.GATEHOUSE_TEST_LOGS }), { host: '127.0.0.1' });
   return wrap(server, dir, { ...env, ISSUER: env.ISSUER ?? server.url, PORT: String(server.port) }, adjust);
 }

@@ -21,11 +21,12 @@ afterAll(async () => {
 });
 
 /** A person's browser sitting on a fresh login page, with the interaction cookie set. */
-async function onLoginPage(): Promise<{ ua: UserAgent; page: Page; action: string }> {
+async function onLoginPage(): Promise<{ ua: UserAgent; page: Page; action: string; csrf: string }> {
   const ua = new UserAgent(gatehouse.url);
   const page = await ua.page((await authorizationUrl()).href);
   const action = page.document.querySelector('form')!.getAttribute('action')!;
-  return { ua, page, action: new URL(action, gatehouse.url).href };
+  const csrf = page.document.querySelector('form input[name=csrf]')!.getAttribute('value')!;
+  return { ua, page, action: new URL(action, gatehouse.url).href, csrf };
 }
 
 function expectCleanClientError(response: { status: number }, body: string) {
@@ -52,17 +53,31 @@ describe('interaction pages reject bad input with a 4xx page', () => {
   };
   for (const [name, body] of Object.entries(bodies)) {
     it(`login form with ${name}`, async () => {
-      const { ua, action } = await onLoginPage();
-      const response = await ua.request(action, form(body));
+      const { ua, action, csrf } = await onLoginPage();
+      const response = await ua.request(action, form(`csrf=${encodeURIComponent(csrf)}&${body}`));
       const text = await response.text();
       expectCleanClientError(response, text);
       expect(text).toContain('Sign in'); // the login page again, with an error
     });
   }
 
-  it('does not reflect markup typed into a field', async () => {
+  it('refuses a form without its CSRF token, or with another interaction\'s, before checking anything', async () => {
     const { ua, action } = await onLoginPage();
-    const response = await ua.request(action, form(`email=${encodeURIComponent('"><script>alert(1)</script>')}&password=x`));
+    const other = await onLoginPage();
+    for (const body of ['email=carol%40example.com&password=carol+has+a+long+password', `csrf=${encodeURIComponent(other.csrf)}&email=carol%40example.com&password=carol+has+a+long+password`, 'csrf=&email=x']) {
+      const response = await ua.request(action, form(body));
+      const text = await response.text();
+      expect(response.status).toBe(403);
+      expect(text).toContain('did not come from this site');
+    }
+    // The right token still works in that browser afterwards.
+    const page = await ua.page(action.replace(/\/login$/, ''));
+    expect(page.document.querySelector('form input[name=csrf]')?.getAttribute('value')).toBeTruthy();
+  });
+
+  it('does not reflect markup typed into a field', async () => {
+    const { ua, action, csrf } = await onLoginPage();
+    const response = await ua.request(action, form(`csrf=${encodeURIComponent(csrf)}&email=${encodeURIComponent('"><script>alert(1)</script>')}&password=x`));
     const text = await response.text();
     expectCleanClientError(response, text);
     expect(text).not.toContain('<script>alert(1)</script>');

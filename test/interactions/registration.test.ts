@@ -67,6 +67,11 @@ async function claimsAt(harness: Harness, request: AuthorizationRequest, done: P
   return { ...idToken, ...(await client.fetchUserInfo(harness.rp, tokens.access_token, idToken.sub)) };
 }
 
+/** The form token every form of a page carries. */
+function csrfOf(page: Page): string {
+  return page.document.querySelector('input[name=csrf]')!.getAttribute('value')!;
+}
+
 /** The interaction id in a page's URL (/interaction/:uid/…). */
 function uidOf(page: Page): string {
   return /\/interaction\/([^/]+)/.exec(page.url)![1]!;
@@ -152,7 +157,7 @@ describe('registration and email verification (required)', () => {
 
     // Within the cooldown (3 s here) asking again is refused with Retry-After.
     const uid = uidOf(current);
-    const early = await ua.request(`${harness.gatehouse.url}/interaction/${uid}/verify-email/resend`, { method: 'POST' });
+    const early = await ua.request(`${harness.gatehouse.url}/interaction/${uid}/verify-email/resend`, { method: 'POST', body: new URLSearchParams({ csrf: csrfOf(current) }) });
     expect(early.status).toBe(429);
     expect(early.headers.get('retry-after')).toMatch(/^[1-3]$/);
     expect(harness.sink.to('typo@example.com')).toHaveLength(1);
@@ -180,7 +185,7 @@ describe('registration and email verification (required)', () => {
     const taken = await registerThroughPages(harness, { email: 'owner@example.com' });
     const fresh = await registerThroughPages(harness, { email: 'fresh@example.com' });
 
-    const normalize = (page: Page, email: string) => page.body.replaceAll(uidOf(page), 'UID').replaceAll(email, 'EMAIL');
+    const normalize = (page: Page, email: string) => page.body.replaceAll(uidOf(page), 'UID').replaceAll(csrfOf(page), 'CSRF').replaceAll(email, 'EMAIL');
     expect(taken.page.status).toBe(fresh.page.status);
     expect(normalize(taken.page, 'owner@example.com')).toBe(normalize(fresh.page, 'fresh@example.com'));
 
@@ -238,7 +243,7 @@ describe('registration and email verification (required)', () => {
       `email=a%40example.com&password=${encodeURIComponent(goodPassword)}&name=${'n'.repeat(500)}`,
     ];
     for (const body of bodies) {
-      const response = await ua.request(action, { method: 'POST', body, headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+      const response = await ua.request(action, { method: 'POST', body: `csrf=${encodeURIComponent(csrfOf(form))}&${body}`, headers: { 'content-type': 'application/x-www-form-urlencoded' } });
       expect(response.status, body.slice(0, 60)).toBe(400);
       expect(await response.text()).not.toMatch(/at \w+ \(|node_modules/);
     }
@@ -250,7 +255,7 @@ describe('registration and email verification (required)', () => {
     const { page, ua: other } = await registerThroughPages(harness, { email: 'codes@example.com' });
     const codeAction = `${page.url}/verify-email`;
     for (const body of ['', 'code=12345', 'code=1234567', 'code=abcdef', 'code=1&code=2', `code=${'9'.repeat(5000)}`]) {
-      const response = await other.request(codeAction, { method: 'POST', body, headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+      const response = await other.request(codeAction, { method: 'POST', body: `csrf=${encodeURIComponent(csrfOf(page))}&${body}`, headers: { 'content-type': 'application/x-www-form-urlencoded' } });
       expect(response.status, body.slice(0, 40)).toBe(400);
     }
     // Malformed tries are not counted as wrong codes.
@@ -319,7 +324,7 @@ describe('REGISTRATION=closed', () => {
     expect(page.status).toBe(403);
     expect(page.body).toContain('Registration is closed');
     const post = await ua.request(`${harness.gatehouse.url}/interaction/${uid}/register`, {
-      method: 'POST', body: new URLSearchParams({ email: 'x@example.com', password: goodPassword }),
+      method: 'POST', body: new URLSearchParams({ csrf: csrfOf(login), email: 'x@example.com', password: goodPassword }),
     });
     expect(post.status).toBe(403);
     expect(await harness.gatehouse.store.accounts.findByEmail('x@example.com')).toBeUndefined();

@@ -813,6 +813,39 @@ export function describeStoreContract(name: string, openStore: () => Promise<Ope
       });
     });
 
+    describe('rate limit counters', () => {
+      const t0 = new Date('2024-08-01T09:00:00.000Z');
+      const after = (seconds: number) => new Date(t0.getTime() + seconds * 1000);
+
+      it('adds points within the window and restarts after it', async () => {
+        expect(await store.rateLimits.get('login:a', t0)).toBeUndefined();
+        expect(await store.rateLimits.add('login:a', 1, 60_000, t0, false)).toEqual({ points: 1, expiresAt: after(60) });
+        expect(await store.rateLimits.add('login:a', 2, 60_000, after(10), false)).toEqual({ points: 3, expiresAt: after(60) });
+        expect(await store.rateLimits.get('login:a', after(59))).toEqual({ points: 3, expiresAt: after(60) });
+        expect(await store.rateLimits.get('login:a', after(60))).toBeUndefined();
+        expect(await store.rateLimits.add('login:a', 1, 60_000, after(61), false)).toEqual({ points: 1, expiresAt: after(121) });
+        expect(await store.rateLimits.add('login:b', 5, 60_000, t0, false)).toEqual({ points: 5, expiresAt: after(60) });
+      });
+
+      it('never loses a point to concurrent additions', async () => {
+        await Promise.all(Array.from({ length: 25 }, () => store.rateLimits.add('register:1.2.3.4', 1, 60_000, t0, false)));
+        expect(await store.rateLimits.get('register:1.2.3.4', t0)).toEqual({ points: 25, expiresAt: after(60) });
+      });
+
+      it('forceExpire sets points and expiry; a zero duration never expires; delete and sweep remove', async () => {
+        await store.rateLimits.add('block:a', 3, 60_000, t0, false);
+        expect(await store.rateLimits.add('block:a', 101, 300_000, after(1), true)).toEqual({ points: 101, expiresAt: after(301) });
+        expect(await store.rateLimits.add('forever:a', 1, 0, t0, false)).toEqual({ points: 1, expiresAt: null });
+        expect(await store.rateLimits.get('forever:a', after(10 ** 9))).toEqual({ points: 1, expiresAt: null });
+
+        expect(await store.rateLimits.delete('block:a')).toBe(true);
+        expect(await store.rateLimits.delete('block:a')).toBe(false);
+        await store.rateLimits.add('short:a', 1, 1_000, t0, false);
+        expect(await store.rateLimits.sweep(after(2))).toBe(1);
+        expect(await store.rateLimits.get('forever:a', after(2))).toBeTruthy();
+      });
+    });
+
     it('keeps everything across a close and reopen', async () => {
       await store.oidc.model('Session').upsert('sess-1', { uid: 'uid-1', accountId: 'acct-alice' }, 3600);
       await store.oidc.model('RefreshToken').upsert('rt-1', { grantId: 'grant-1', accountId: 'acct-alice' });

@@ -9,6 +9,7 @@ import { migrateIndexes, pendingIndexes } from './indexes.ts';
 import { createMongoMailStore } from './mail.ts';
 import { createMongoOneTimeCodeStore } from './one-time-codes.ts';
 import { createMongoOidcStore } from './oidc-models.ts';
+import { createMongoRateLimitStore } from './rate-limits.ts';
 import { createMongoSecondFactorStore } from './second-factors.ts';
 import { createMongoSigningKeyStore } from './signing-keys.ts';
 
@@ -32,6 +33,7 @@ export async function openMongoStore(url: string, clock: () => number = Date.now
     mail: createMongoMailStore(database),
     codes: createMongoOneTimeCodeStore(database),
     secondFactors: createMongoSecondFactorStore(database),
+    rateLimits: createMongoRateLimitStore(database),
     async ping() {
       try {
         await database.db().admin().command({ ping: 1 });

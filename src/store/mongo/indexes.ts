@@ -5,6 +5,7 @@ import { auditCollection } from './audit.ts';
 import type { MongoDatabase } from './database.ts';
 import { mailCollection } from './mail.ts';
 import { oneTimeCodesCollection } from './one-time-codes.ts';
+import { rateLimitsCollection } from './rate-limits.ts';
 import { listOidcCollections, oidcCollectionName, oidcModelNames } from './oidc-models.ts';
 
 /** MongoDB's answer to listIndexes on a collection that does not exist yet. */
@@ -49,6 +50,8 @@ async function indexPlan(database: MongoDatabase): Promise<Map<string, IndexSpec
     // Codes are worthless once expired; the sweeper deletes them too (as in SQLite).
     { key: { expiresAt: 1 }, name: 'expiresAt', expireAfterSeconds: 0 },
   ]);
+  // Expired counters go by themselves (the sweeper deletes them too, as in SQLite).
+  plan.set(rateLimitsCollection, [{ key: { expiresAt: 1 }, name: 'expiresAt', expireAfterSeconds: 0 }]);
   return plan;
 }
 

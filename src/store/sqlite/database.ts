@@ -146,6 +146,15 @@ const migrations: string[] = [
     created_at INTEGER NOT NULL
   ) STRICT;
   `,
+  // Rate limiter counters shared by every instance (src/limits/).
+  `
+  CREATE TABLE rate_limits (
+    key TEXT PRIMARY KEY,
+    points INTEGER NOT NULL,
+    expires_at INTEGER
+  ) STRICT;
+  CREATE INDEX rate_limits_expires_at ON rate_limits (expires_at) WHERE expires_at IS NOT NULL;
+  `,
 ];
 
 export const schemaVersion = migrations.length;

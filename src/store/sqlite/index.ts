@@ -1,3 +1,5 @@
+import type { StatementSync } from 'node:sqlite';
+
 import { GatehouseError } from '../../errors.ts';
 import type { Store } from '../types.ts';
 import { createSqliteAccountStore } from './accounts.ts';
@@ -8,11 +10,13 @@ import { openDatabase } from './database.ts';
 import { createSqliteMailStore } from './mail.ts';
 import { createSqliteOneTimeCodeStore } from './one-time-codes.ts';
 import { createSqliteOidcStore } from './oidc-models.ts';
+import { createSqliteRateLimitStore } from './rate-limits.ts';
 import { createSqliteSecondFactorStore } from './second-factors.ts';
 import { createSqliteSigningKeyStore } from './signing-keys.ts';
 
 export function openSqliteStore(path: string, clock: () => number = Date.now): Store {
   const db = openDatabase(path);
+  let pingStatement: StatementSync | undefined;
   return {
     kind: 'sqlite',
     oidc: createSqliteOidcStore(db, clock),
@@ -24,9 +28,11 @@ export function openSqliteStore(path: string, clock: () => number = Date.now): S
     mail: createSqliteMailStore(db),
     codes: createSqliteOneTimeCodeStore(db),
     secondFactors: createSqliteSecondFactorStore(db),
+    rateLimits: createSqliteRateLimitStore(db),
     async ping() {
       try {
-        db.prepare('SELECT 1').get();
+        // Prepared on first use and kept: /readyz is polled by orchestrators.
+        (pingStatement ??= db.prepare('SELECT 1')).get();
       } catch (error) {
         throw new GatehouseError('store_unavailable', `SQLite database ${path} does not answer: ${(error as Error).message}`, { cause: error });
       }

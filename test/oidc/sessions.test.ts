@@ -1,0 +1,136 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import type { Config } from '../../src/config/load-config.ts';
+import { loadConfig } from '../../src/config/load-config.ts';
+import { sessionTtl } from '../../src/oidc/configuration.ts';
+import { startGatehouse } from '../helpers/gatehouse.ts';
+import type { TestGatehouse } from '../helpers/gatehouse.ts';
+import { authorizationRequest, relyingParty, signInThroughPages } from '../helpers/relying-party.ts';
+import { UserAgent } from '../helpers/user-agent.ts';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const password = 'sessions need a long passphrase';
+
+describe('sessionTtl', () => {
+  const config = loadConfig({});
+  it('uses 1 h idle / 24 h absolute with a second factor, 30 min / 8 h without, cut at the absolute end', () => {
+    const login = 1_000_000;
+    expect(sessionTtl(config, { amr: ['pwd', 'otp'], loginTs: login }, login)).toBe(3600);
+    expect(sessionTtl(config, { amr: ['pwd'], loginTs: login }, login)).toBe(1800);
+    expect(sessionTtl(config, { amr: ['pwd', 'otp'], loginTs: login }, login + 86_400 - 600)).toBe(600);
+    expect(sessionTtl(config, { amr: ['pwd'], loginTs: login }, login + 28_800 - 60)).toBe(60);
+    expect(sessionTtl(config, { amr: ['pwd'], loginTs: login }, login + 28_800 + 5)).toBe(1);
+    expect(sessionTtl(config, {}, login)).toBe(1800);
+  });
+});
+
+describe('sessions on the server', () => {
+  let gatehouse: TestGatehouse;
+  let silentUrl: () => Promise<string>;
+  let loginUrl: () => Promise<URL>;
+
+  beforeAll(async () => {
+    gatehouse = await startGatehouse({
+      adjust: (config: Config) => ({ ...config, sessions: { ...config.sessions, passwordOnly: { idleSeconds: 2, absoluteSeconds: 5 } } }),
+    });
+    const rp = await relyingParty(gatehouse, await gatehouse.addClient({ firstParty: true }));
+    silentUrl = async () => (await authorizationRequest(rp, { prompt: 'none' })).url.href;
+    loginUrl = async () => (await authorizationRequest(rp)).url;
+  });
+  afterAll(() => gatehouse?.stop());
+
+  async function silently(ua: UserAgent): Promise<string> {
+    const result = await ua.navigate(await silentUrl());
+    if (!('redirectedTo' in result)) throw new Error(`expected a redirect, got ${result.status}`);
+    const params = new URL(result.redirectedTo).searchParams;
+    return params.get('code') ? 'signed in' : params.get('error')!;
+  }
+
+  async function signedIn(email: string): Promise<UserAgent> {
+    await gatehouse.addUser(email, password);
+    const ua = new UserAgent(gatehouse.url);
+    await signInThroughPages(ua, await loginUrl(), { email, password });
+    return ua;
+  }
+
+  const sessionCookie = async (ua: UserAgent) => (await ua.jar.getCookies(gatehouse.url)).find((cookie) => cookie.key === '_session');
+
+  it('ends after the idle lifetime without use', async () => {
+    const ua = await signedIn('idle@example.com');
+    expect(await silently(ua)).toBe('signed in');
+    await sleep(2_300);
+    expect(await silently(ua)).toBe('login_required');
+  });
+
+  it('ends at the absolute lifetime even while in use', async () => {
+    const ua = await signedIn('busy@example.com');
+    const results: string[] = [];
+    for (let second = 0; second < 7; second += 1) {
+      results.push(await silently(ua));
+      await sleep(1_000);
+    }
+    // Used every second (never idle for 2 s), it still ends 5 s after the login.
+    expect(results.slice(0, 3)).toEqual(['signed in', 'signed in', 'signed in']);
+    expect(results.at(-1)).toBe('login_required');
+  }, 20_000);
+
+  it('after logout the old session cookie no longer works', async () => {
+    const ua = await signedIn('leaver@example.com');
+    const before = await sessionCookie(ua);
+    expect(before).toBeDefined();
+    const logout = await ua.page(`${gatehouse.url}/session/end`);
+    const done = await ua.submit(logout, '/session/end/confirm', { logout: 'yes' });
+    expect('redirectedTo' in done || done.status === 200).toBe(true);
+
+    // A copy of the cookie from before the logout, replayed in another browser.
+    const replay = new UserAgent(gatehouse.url);
+    await replay.jar.setCookie(before!.toString(), gatehouse.url);
+    for (const cookie of await ua.jar.getCookies(gatehouse.url)) {
+      if (cookie.key === '_session.sig') await replay.jar.setCookie(cookie.toString(), gatehouse.url);
+    }
+    expect(await silently(replay)).toBe('login_required');
+    expect(await gatehouse.store.oidc.model('Session').find(before!.value)).toBeUndefined();
+  });
+
+  it('gets a new session id at each login, and the old id is gone', async () => {
+    const ua = await signedIn('rotating@example.com');
+    const first = (await sessionCookie(ua))!.value;
+    await signInThroughPages(ua, new URL(`${(await loginUrl()).href}&prompt=login`), { email: 'rotating@example.com', password });
+    const second = (await sessionCookie(ua))!.value;
+    expect(second).not.toBe(first);
+    expect(await gatehouse.store.oidc.model('Session').find(first)).toBeUndefined();
+    expect(await gatehouse.store.oidc.model('Session').find(second)).toBeDefined();
+  });
+
+  it('session cookies are HttpOnly and SameSite=Lax', async () => {
+    const ua = await signedIn('cookies@example.com');
+    const cookie = await sessionCookie(ua);
+    expect(cookie?.httpOnly).toBe(true);
+    expect(cookie?.sameSite).toBe('lax');
+  });
+});
+
+describe('cookies behind a TLS-terminating proxy', () => {
+  let gatehouse: TestGatehouse;
+  beforeAll(async () => {
+    gatehouse = await startGatehouse({ env: { ISSUER: 'https://id.example.test', TRUST_PROXY: 'true' } });
+  });
+  afterAll(() => gatehouse?.stop());
+
+  it('are Secure when the issuer is https', async () => {
+    const rp = await gatehouse.addClient({ firstParty: true, redirectUris: ['https://app.example.test/callback'] });
+    const local = `http://127.0.0.1:${gatehouse.port}`;
+    const params = new URLSearchParams({
+      client_id: rp.clientId, response_type: 'code', scope: 'openid', redirect_uri: 'https://app.example.test/callback',
+      code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256',
+    });
+    const response = await fetch(`${local}/auth?${params}`, { redirect: 'manual', headers: { host: 'id.example.test', 'x-forwarded-proto': 'https', 'x-forwarded-for': '203.0.113.7' } });
+    const cookies = response.headers.getSetCookie();
+    expect(cookies.length).toBeGreaterThan(0);
+    for (const cookie of cookies) {
+      expect(cookie).toMatch(/; secure/i);
+      expect(cookie).toMatch(/; httponly/i);
+      expect(cookie).toMatch(/; samesite=lax/i);
+    }
+  });
+});
