@@ -3,7 +3,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config/load-config.ts';
 import { loadConfig } from '../../src/config/load-config.ts';
 import { sessionTtl } from '../../src/oidc/configuration.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
 import { startGatehouse } from '../helpers/gatehouse.ts';
+import { freePort } from '../helpers/main-process.ts';
 import type { TestGatehouse } from '../helpers/gatehouse.ts';
 import { authorizationRequest, relyingParty, signInThroughPages } from '../helpers/relying-party.ts';
 import { UserAgent } from '../helpers/user-agent.ts';
@@ -131,6 +136,49 @@ describe('cookies behind a TLS-terminating proxy', () => {
       expect(cookie).toMatch(/; secure/i);
       expect(cookie).toMatch(/; httponly/i);
       expect(cookie).toMatch(/; samesite=lax/i);
+    }
+  });
+});
+
+describe('cookie signing keys', () => {
+  it('rotate by prepending: old cookies keep working until the old key is dropped', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gatehouse-cookie-keys-'));
+    const port = await freePort();
+    const [oldKey, newKey] = ['a'.repeat(32) + 'old-cookie-key', 'b'.repeat(32) + 'new-cookie-key'];
+    const start = (keys: string[]) => startGatehouse({ dir, env: { PORT: String(port), ISSUER: `http://127.0.0.1:${port}`, COOKIE_KEYS: keys.join(','), KEY_ENCRYPTION_KEY: Buffer.alloc(32, 9).toString('base64') } });
+    const silently = async (ua: UserAgent, url: string) => {
+      const result = await ua.navigate(url);
+      if (!('redirectedTo' in result)) throw new Error(`expected a redirect, got ${result.status}`);
+      const params = new URL(result.redirectedTo).searchParams;
+      return params.get('code') ? 'signed in' : params.get('error');
+    };
+    let gatehouse = await start([oldKey]);
+    try {
+      await gatehouse.addUser('keys@example.com', password);
+      const registered = await gatehouse.addClient({ firstParty: true });
+      let rp = await relyingParty(gatehouse, registered);
+      const ua = new UserAgent(gatehouse.url);
+      await signInThroughPages(ua, (await authorizationRequest(rp)).url, { email: 'keys@example.com', password });
+      const signedWithOld = new UserAgent(gatehouse.url);
+      for (const cookie of await ua.jar.getCookies(gatehouse.url)) await signedWithOld.jar.setCookie(cookie.toString(), gatehouse.url);
+
+      // The new key signs, the old one still verifies.
+      await gatehouse.close();
+      await sleep(100); // let fetch see the old server's closed keep-alive sockets
+      gatehouse = await start([newKey, oldKey]);
+      rp = await relyingParty(gatehouse, registered);
+      expect(await silently(ua, (await authorizationRequest(rp, { prompt: 'none' })).url.href)).toBe('signed in');
+
+      // Dropped: a cookie signed only with the old key is not accepted.
+      await gatehouse.close();
+      await sleep(100); // let fetch see the old server's closed keep-alive sockets
+      gatehouse = await start([newKey]);
+      rp = await relyingParty(gatehouse, registered);
+      expect(await silently(signedWithOld, (await authorizationRequest(rp, { prompt: 'none' })).url.href)).toBe('login_required');
+      expect(await silently(ua, (await authorizationRequest(rp, { prompt: 'none' })).url.href)).toBe('signed in');
+    } finally {
+      await gatehouse.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
