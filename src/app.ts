@@ -40,6 +40,20 @@ function securityHeaders(config: Config): Koa.Middleware {
   };
 }
 
+/**
+ * The provider builds its URLs (discovery, form actions) from the request's host. A forged Host or
+ * X-Forwarded-Host would put an attacker's origin into cacheable answers, so every request is
+ * treated as addressed to the issuer's host, whatever address it reached this instance by.
+ */
+function pinnedHost(config: Config): Koa.Middleware {
+  const { host } = new URL(config.issuer);
+  return async (ctx, next) => {
+    ctx.req.headers.host = host;
+    delete ctx.req.headers['x-forwarded-host'];
+    await next();
+  };
+}
+
 type PageError = { status: number; code: string; description: string };
 
 /** What a person is told about an error: a 4xx keeps its meaning, a 5xx says nothing internal. */
@@ -132,6 +146,7 @@ export async function createApp(deps: AppDependencies): Promise<App> {
   // Behind a TLS-terminating proxy, X-Forwarded-Proto tells the provider the request was https
   // (secure cookies, correct URLs). Only when configured: otherwise anyone could claim it.
   app.proxy = config.trustProxy;
+  app.use(pinnedHost(config));
   app.use(securityHeaders(config));
   app.use(storeOutage(store, views));
   app.use(errorPages(views, logger));

@@ -22,6 +22,9 @@ export type RegistrationDependencies = VerificationDependencies & { passwords: P
  * answers do not depend on whether the address is taken.
  */
 export async function register(deps: RegistrationDependencies, form: { email: unknown; password: unknown; name: unknown }): Promise<VerificationSubject> {
+  for (const [name, value] of Object.entries(form)) {
+    if (value !== undefined && typeof value !== 'string') throw new GatehouseError('invalid_input', `${name}: fill it in once, as text`);
+  }
   const parsed = registrationFormSchema.safeParse(form);
   if (!parsed.success) throw new GatehouseError('invalid_input', describeIssues(parsed.error.issues));
   const { email, password, name } = parsed.data;

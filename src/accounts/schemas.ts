@@ -13,7 +13,10 @@ export const passwordSchema = z
   .min(8, 'must be at least 8 characters')
   .refine((value) => Buffer.byteLength(value, 'utf8') <= maxPasswordBytes, `must be at most ${maxPasswordBytes} bytes`);
 
-const nameSchema = z.string().trim().min(1).max(200);
+/** Control characters and bidi overrides have no place in a name (they forge lines in terminals and logs). */
+const controlCharacters = /[\p{Cc}\u202A-\u202E\u2066-\u2069]/u;
+
+const nameSchema = z.string().trim().min(1).max(200).refine((value) => !controlCharacters.test(value), 'must not contain control characters');
 
 export const roleSchema = z
   .string()
@@ -41,7 +44,7 @@ export const loginFormSchema = z.object({
 export const registrationFormSchema = z.object({
   email: emailSchema,
   password: z.string().min(1, 'Choose a password').refine((value) => Buffer.byteLength(value, 'utf8') <= maxPasswordBytes, `must be at most ${maxPasswordBytes} bytes`),
-  name: z.string().trim().max(200, 'must be at most 200 characters').optional().transform((value) => value || undefined),
+  name: z.string().trim().max(200, 'must be at most 200 characters').refine((value) => !controlCharacters.test(value), 'must not contain control characters').optional().transform((value) => value || undefined),
 });
 
 /** A typed verification code: six digits, spaces and dashes forgiven. */

@@ -65,11 +65,16 @@ function accountJson(account: AccountRecord) {
   };
 }
 
+/** Text from users shown on an operator's terminal: control characters are escaped, never obeyed. */
+export function printable(value: string): string {
+  return value.replace(/[\p{Cc}\u202A-\u202E\u2066-\u2069]/gu, (char) => `\\u${char.codePointAt(0)!.toString(16).padStart(4, '0')}`);
+}
+
 function accountText(account: AccountRecord): string {
   return [
     `id:        ${account.id}`,
-    `email:     ${account.email}${account.emailVerified ? ' (verified)' : ' (not verified)'}`,
-    ...(account.profile.name ? [`name:      ${account.profile.name}`] : []),
+    `email:     ${printable(account.email)}${account.emailVerified ? ' (verified)' : ' (not verified)'}`,
+    ...(account.profile.name ? [`name:      ${printable(account.profile.name)}`] : []),
     `roles:     ${account.roles.join(', ') || '-'}`,
     `status:    ${account.disabled ? 'disabled' : 'active'}`,
     `created:   ${account.createdAt.toISOString()}`,
@@ -392,7 +397,7 @@ export const commands: Record<string, Command> = {
     positionals: [],
     async run(ctx) {
       const accounts = await ctx.store.accounts.list();
-      const rows = [['ID', 'EMAIL', 'VERIFIED', 'ROLES', 'STATUS'], ...accounts.map((a) => [a.id, a.email, a.emailVerified ? 'yes' : 'no', a.roles.join(',') || '-', a.disabled ? 'disabled' : 'active'])];
+      const rows = [['ID', 'EMAIL', 'VERIFIED', 'ROLES', 'STATUS'], ...accounts.map((a) => [a.id, printable(a.email), a.emailVerified ? 'yes' : 'no', a.roles.join(',') || '-', a.disabled ? 'disabled' : 'active'])];
       return { json: accounts.map(accountJson), text: table(rows) };
     },
   },

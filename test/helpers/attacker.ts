@@ -33,6 +33,7 @@ export const leaks: [string, RegExp][] = [
   ['a stack frame without a function name', /\n\s+at (file:|node:|\/)/],
   ['a dependency path', /node_modules/],
   ['an error string', /\b[A-Z]\w*Error: /],
+  ['"Error:"', /\bError: /],
   ['a source file', /\/(src|lib)\/[\w/-]+\.(ts|js):\d+/],
 ];
 

@@ -90,6 +90,8 @@ export function createAccountRouter(deps: AccountPageDependencies): Router {
     clearCookie(ctx, accountCookieName);
     const pending = newPendingSignIn(new Date(), signInSeconds);
     writeCookie(ctx, pendingCookieName, pending, signInSeconds);
+    // After a POST (reauthenticate), 303 makes the browser GET the authorization endpoint.
+    if (ctx.method === 'POST') ctx.status = 303;
     ctx.redirect(authorizationUrl(config.issuer, pending, options));
   }
 
