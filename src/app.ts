@@ -6,6 +6,7 @@ import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { Config } from './config/load-config.ts';
 import { keySchedule } from './config/load-config.ts';
 import type { Secrets } from './config/secrets.ts';
+import { checkPasswordPolicy } from './accounts/password-policy.ts';
 import { recordAudit } from './audit/audit.ts';
 import { isGatehouseError } from './errors.ts';
 import { healthRoutes, storeOutage } from './health.ts';
@@ -107,6 +108,8 @@ export type App = {
 export async function createApp(deps: AppDependencies): Promise<App> {
   const { config, secrets, store, logger, outbox, limits } = deps;
   const views = createViews({ cache: config.env !== 'development' });
+  // The policy's dictionaries are ranked on first use (~50 ms, synchronous): not during a request.
+  checkPasswordPolicy('warming up the password dictionaries', {});
   const schedule = keySchedule(config);
   const buildProvider = (ring: KeyRing) => {
     const built = new Provider(config.issuer, buildProviderConfiguration({

@@ -28,13 +28,23 @@ export type PasswordCheck = {
   needsRehash: boolean;
 };
 
-// Hashed once, lazily: verifying against it when no account matches makes an unknown email cost
-// the same time as a wrong password.
-let dummyHash: Promise<string> | undefined;
+// Hashed once per set of parameters, lazily: verifying against it when no account matches makes an
+// unknown email cost the same time as a wrong password, also after the parameters were raised.
+const dummyHashes = new Map<string, Promise<string>>();
+
+export function dummyHashFor(options: HashOptions): Promise<string> {
+  const key = `${options.memoryCost}:${options.timeCost}:${options.parallelism}`;
+  let hash = dummyHashes.get(key);
+  if (!hash) {
+    hash = hashPassword('gatehouse-timing-equalizer', options);
+    dummyHashes.set(key, hash);
+  }
+  return hash;
+}
 
 export async function checkPassword(hash: string | null | undefined, password: string, options: HashOptions = passwordHashOptions): Promise<PasswordCheck> {
   if (!hash) {
-    await argon2.verify(await (dummyHash ??= hashPassword('gatehouse-timing-equalizer')), password.normalize('NFKC')).catch(() => false);
+    await argon2.verify(await dummyHashFor(options), password.normalize('NFKC')).catch(() => false);
     return { valid: false, needsRehash: false };
   }
   try {

@@ -7,7 +7,7 @@ import bcrypt from 'bcryptjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { accountClaims, authenticate, createAccount, passwordSettingsFrom, setAccountDisabled } from '../../src/accounts/accounts.ts';
-import { checkPassword, hashPassword, passwordHashOptions } from '../../src/accounts/passwords.ts';
+import { checkPassword, dummyHashFor, hashPassword, passwordHashOptions } from '../../src/accounts/passwords.ts';
 import { GatehouseError } from '../../src/errors.ts';
 import { openSqliteStore } from '../../src/store/sqlite/index.ts';
 import type { Store } from '../../src/store/types.ts';
@@ -32,6 +32,15 @@ async function failure(promise: Promise<unknown>): Promise<GatehouseError> {
 }
 
 describe('passwords', () => {
+  it('checks an unknown email against a dummy hash made with the configured parameters (same cost as a real one)', async () => {
+    const raised = { ...passwordHashOptions, memoryCost: 32_768, timeCost: 3 };
+    const dummy = await dummyHashFor(raised);
+    expect(dummy).toMatch(/^\$argon2id\$v=19\$m=32768,p=1,t=3\$/);
+    expect(argon2.needsRehash(dummy, raised)).toBe(false);
+    expect(await dummyHashFor(raised)).toBe(dummy);
+    expect(await checkPassword(undefined, 'anything at all', raised)).toEqual({ valid: false, needsRehash: false });
+  });
+
   it('hashes with argon2id at the OWASP parameters and verifies', async () => {
     const hash = await hashPassword('a perfectly fine password');
     expect(hash).toMatch(/^\$argon2id\$v=19\$m=19456,p=1,t=2\$/);

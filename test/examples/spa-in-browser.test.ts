@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
@@ -6,7 +6,6 @@ import type { AddressInfo } from 'node:net';
 
 import { decodeJwt } from 'jose';
 import type { Browser, Page } from 'playwright-core';
-import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { startApi } from '../../examples/api/server.ts';
@@ -16,12 +15,9 @@ import type { RunningSpa } from '../../examples/spa/server.ts';
 import type { TestGatehouse } from '../helpers/gatehouse.ts';
 import { startGatehouse } from '../helpers/gatehouse.ts';
 import { freePort } from './ports.ts';
+import { chromiumAvailable, launchChromium } from '../helpers/browser.ts';
 
-const chromiumPath = '/usr/bin/chromium';
-const available = existsSync(chromiumPath);
-// CI installs Chromium; there a missing browser is a failure, not a skip.
-if (!available && process.env.CI) throw new Error(`${chromiumPath} is missing; .ci/run installs it`);
-if (!available) console.log(`skipped: browser tests need ${chromiumPath} (apt-get install chromium)`);
+const available = chromiumAvailable();
 
 const screenshots = 'test-results/screenshots';
 const grace = { email: 'grace@example.com', password: 'compilers all the way down' };
@@ -54,10 +50,7 @@ beforeAll(async () => {
   await once(stranger, 'listening');
   strangerUrl = `http://127.0.0.1:${(stranger.address() as AddressInfo).port}`;
 
-  browser = await chromium.launch({
-    executablePath: chromiumPath,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {

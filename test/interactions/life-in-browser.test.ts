@@ -1,9 +1,8 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 
 import jsQRModule from 'jsqr';
 import * as client from 'openid-client';
 import type { Browser, Page } from 'playwright-core';
-import { chromium } from 'playwright-core';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -13,6 +12,7 @@ import type { MailSink } from '../helpers/mail-sink.ts';
 import { codeIn, startMailSink } from '../helpers/mail-sink.ts';
 import { authorizationRequest, relyingParty } from '../helpers/relying-party.ts';
 import { totp } from '../helpers/totp.ts';
+import { chromiumAvailable, launchChromium } from '../helpers/browser.ts';
 
 /**
  * The whole life of a person, in Chromium: register, confirm the email from the mail, consent,
@@ -20,10 +20,7 @@ import { totp } from '../helpers/totp.ts';
  * again with password and code. Every page is saved under test-results/screenshots/life/.
  */
 
-const chromiumPath = '/usr/bin/chromium';
-const available = existsSync(chromiumPath);
-if (!available && process.env.CI) throw new Error(`${chromiumPath} is missing; .ci/run installs it`);
-if (!available) console.log(`skipped: browser tests need ${chromiumPath} (apt-get install chromium)`);
+const available = chromiumAvailable();
 
 const screenshots = 'test-results/screenshots/life';
 const person = { email: 'mulder@example.com', name: 'Fox Mulder', password: 'the truth is out there, somewhere' };
@@ -37,10 +34,7 @@ beforeAll(async () => {
   mkdirSync(screenshots, { recursive: true });
   sink = await startMailSink();
   gatehouse = await startGatehouse({ env: { SMTP_URL: sink.url } });
-  browser = await chromium.launch({
-    executablePath: chromiumPath,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {

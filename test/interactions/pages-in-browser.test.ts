@@ -1,19 +1,15 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 
 import * as client from 'openid-client';
 import type { Browser } from 'playwright-core';
-import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { TestGatehouse } from '../helpers/gatehouse.ts';
 import { postLogoutRedirectUri, redirectUri, startGatehouse } from '../helpers/gatehouse.ts';
 import { authorizationRequest, relyingParty } from '../helpers/relying-party.ts';
+import { chromiumAvailable, launchChromium } from '../helpers/browser.ts';
 
-const chromiumPath = '/usr/bin/chromium';
-const available = existsSync(chromiumPath);
-// CI installs Chromium; there a missing browser is a failure, not a skip.
-if (!available && process.env.CI) throw new Error(`${chromiumPath} is missing; .ci/run installs it`);
-if (!available) console.log(`skipped: browser tests need ${chromiumPath} (apt-get install chromium)`);
+const available = chromiumAvailable();
 
 const screenshots = 'test-results/screenshots';
 const dana = { email: 'dana@example.com', password: 'dana uses a passphrase' };
@@ -26,10 +22,7 @@ beforeAll(async () => {
   mkdirSync(screenshots, { recursive: true });
   gatehouse = await startGatehouse();
   await gatehouse.addUser(dana.email, dana.password, { name: 'Dana Scully' });
-  browser = await chromium.launch({
-    executablePath: chromiumPath,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {
