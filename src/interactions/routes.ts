@@ -60,6 +60,12 @@ export function createInteractionRouter(deps: InteractionDependencies): Router {
     ctx.body = stylesheet;
   });
 
+  // Browsers ask for it on every page; "nothing" answered once and cached beats a logged 404.
+  router.get('/favicon.ico', (ctx) => {
+    ctx.set('cache-control', 'public, max-age=86400');
+    ctx.status = 204;
+  });
+
   async function renderLogin(ctx: Context, details: InteractionDetails, extra: { error?: string; email?: string; notice?: string } = {}, status = 200) {
     views.render(ctx, 'login', {
       title: 'Sign in',

@@ -159,6 +159,41 @@ describe('second factor at sign-in', () => {
     expect(await idTokenAt(rp, again.request, callback2)).toMatchObject({ amr: ['pwd', 'otp'] });
   });
 
+  it('max_age asks for the password and the code again once the login is older', async () => {
+    const person = await newPerson();
+    const { secret, recoveryCodes } = await enrollOnAccountPage(new UserAgent(gatehouse.url), person.email);
+    const ua = new UserAgent(gatehouse.url);
+    const first = await passwordStep(ua, rp, person.email);
+    redirect(await ua.submit(page(first.next), '/second-factor', { code: totp(secret, 30) }));
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+
+    const request = await authorizationRequest(rp, { max_age: '1' });
+    const login = page(await ua.navigate(request.url.href));
+    expect(login.document.querySelector('input[name=password]')).toBeTruthy();
+    const challenge = page(await ua.submit(login, '/login', { email: person.email, password }));
+    expect(heading(challenge)).toBe('Two-step verification');
+    const claims = await idTokenAt(rp, request, redirect(await ua.submit(challenge, '/second-factor', { code: recoveryCodes[0]! })));
+    expect(claims).toMatchObject({ amr: ['pwd', 'otp'], acr: mfaAcr });
+    expect(Number(claims.auth_time)).toBeGreaterThanOrEqual(Math.floor(Date.now() / 1000) - 5);
+  });
+
+  it('MFA=required leads everyone through setup, the account page included', async () => {
+    const strict = await startGatehouse({ env: { MFA: 'required' } });
+    try {
+      await strict.addUser('everyone@example.com', password);
+      const ua = new UserAgent(strict.url);
+      const login = page(await ua.navigate(`${strict.url}/account`));
+      const setup = page(await ua.submit(login, '/login', { email: 'everyone@example.com', password }));
+      expect(heading(setup)).toBe('Set up two-step verification');
+      const codes = page(await ua.submit(setup, '/mfa/setup', { code: totp(secretOn(setup)) }));
+      const account = page(await ua.submit(codes, '/mfa/done'));
+      expect(account.url).toBe(`${strict.url}/account`);
+      expect(account.body).toContain('On: signing in asks for a code');
+    } finally {
+      await strict.stop();
+    }
+  });
+
   it('a client requiring MFA leads a person without a factor through setup first', async () => {
     const person = await newPerson();
     const ua = new UserAgent(gatehouse.url);
