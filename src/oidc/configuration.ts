@@ -163,8 +163,22 @@ export function buildProviderConfiguration(deps: ProviderDependencies): Configur
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
-      introspection: { enabled: true },
-      revocation: { enabled: true },
+      introspection: {
+        enabled: true,
+        // Confidential clients (APIs among them) may introspect any token; a public client only its own.
+        async allowedPolicy(_ctx, client, token) {
+          return client.clientAuthMethod !== 'none' || token.clientId === client.clientId;
+        },
+      },
+      revocation: {
+        enabled: true,
+        // Only the client a token was issued to may revoke it.
+        async allowedPolicy(_ctx, client, token) {
+          if (token.clientId === client.clientId) return true;
+          if (client.clientAuthMethod === 'none') return false;
+          throw new errors.InvalidRequest('client is not authorized to revoke the presented token');
+        },
+      },
       userinfo: { enabled: true },
       pushedAuthorizationRequests: { enabled: true },
       registration: { enabled: false },

@@ -165,7 +165,8 @@ describe('second factor at sign-in', () => {
     const ua = new UserAgent(gatehouse.url);
     const first = await passwordStep(ua, rp, person.email);
     redirect(await ua.submit(page(first.next), '/second-factor', { code: totp(secret, 30) }));
-    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    // Login times are whole seconds: wait until the login is surely more than 1 s old.
+    await new Promise((resolve) => setTimeout(resolve, 2_100));
 
     const request = await authorizationRequest(rp, { max_age: '1' });
     const login = page(await ua.navigate(request.url.href));
