@@ -1,5 +1,6 @@
-import { createHmac, hkdfSync, randomBytes, randomInt, randomUUID } from 'node:crypto';
+import { randomBytes, randomInt, randomUUID } from 'node:crypto';
 
+import { keyedHash } from '../keys/encryption.ts';
 import { normalizeEmail } from '../store/normalize-email.ts';
 import type { OneTimeCodePurpose, OneTimeCodeRecord, OneTimeCodeStore } from '../store/types.ts';
 
@@ -73,8 +74,7 @@ export function generateLinkToken(): string {
 export type CodeHasher = (purpose: OneTimeCodePurpose, kind: 'code' | 'link', secret: string) => string;
 
 export function createCodeHasher(keyEncryptionKey: Buffer): CodeHasher {
-  const key = Buffer.from(hkdfSync('sha256', keyEncryptionKey, Buffer.alloc(0), 'gatehouse one-time codes', 32));
-  return (purpose, kind, secret) => createHmac('sha256', key).update(`${purpose}\0${kind}\0${secret.trim()}`).digest('base64url');
+  return (purpose, kind, secret) => keyedHash(keyEncryptionKey, 'one-time codes', `${purpose}\0${kind}\0${secret.trim()}`);
 }
 
 export type CodeDependencies = { codes: OneTimeCodeStore; hash: CodeHasher; rules: CodeRules; clock?: () => Date };

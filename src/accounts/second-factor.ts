@@ -1,4 +1,4 @@
-import { createHmac, hkdfSync, randomInt } from 'node:crypto';
+import { randomInt } from 'node:crypto';
 
 // otplib: the maintained RFC 4226/6238 implementation (audited @noble/@scure primitives); it
 // reports the time step a code matched, which replay protection needs.
@@ -6,7 +6,7 @@ import { generateSecret, generateURI, verify } from 'otplib';
 
 import { recordAudit } from '../audit/audit.ts';
 import { GatehouseError } from '../errors.ts';
-import { open, seal } from '../keys/encryption.ts';
+import { keyedHash, open, seal } from '../keys/encryption.ts';
 import type { Logger } from '../logger.ts';
 import type { Store, TotpFactorRecord } from '../store/types.ts';
 
@@ -74,8 +74,7 @@ export function looksLikeTotp(input: string): boolean {
 }
 
 function recoveryCodeHasher(keyEncryptionKey: Buffer) {
-  const key = Buffer.from(hkdfSync('sha256', keyEncryptionKey, Buffer.alloc(0), 'gatehouse recovery codes', 32));
-  return (code: string) => createHmac('sha256', key).update(normalizeRecoveryCode(code)).digest('base64url');
+  return (code: string) => keyedHash(keyEncryptionKey, 'recovery codes', normalizeRecoveryCode(code));
 }
 
 const sealContext = (accountId: string) => `totp-secret:${accountId}`;

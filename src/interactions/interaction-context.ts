@@ -1,4 +1,4 @@
-import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 
 import type { Context } from 'koa';
 import { koaBody } from 'koa-body';
@@ -6,6 +6,7 @@ import type Provider from 'oidc-provider';
 
 import type { Config } from '../config/load-config.ts';
 import { GatehouseError } from '../errors.ts';
+import { keyedHash } from '../keys/encryption.ts';
 import type { InteractionDetails } from './consent.ts';
 
 /** What every page route needs to know about the request it serves. */
@@ -34,8 +35,7 @@ export type InteractionStep = 'login' | 'verify_email' | 'mfa' | 'consent';
  * interaction's own cookie binding is the second line.
  */
 export function csrfToken(keyEncryptionKey: Buffer, scope: string): string {
-  const key = Buffer.from(hkdfSync('sha256', keyEncryptionKey, Buffer.alloc(0), 'gatehouse csrf', 32));
-  return createHmac('sha256', key).update(scope).digest('base64url');
+  return keyedHash(keyEncryptionKey, 'csrf', scope);
 }
 
 /** Makes the form token available to the templates (views.render adds it) and checks it on POST. */
@@ -62,4 +62,10 @@ export async function currentInteraction(access: InteractionAccess, ctx: Context
   protectForm(ctx, access.keyEncryptionKey, `interaction:${details.uid}`);
   if (step && details.prompt.name !== step) throw new GatehouseError('invalid_input', 'This sign-in step is already complete. Start again from the application.');
   return details;
+}
+
+/** Who an audit event of an interaction page comes from: the source address and the client signing in to. */
+export function interactionSource(ctx: Context, details: InteractionDetails): { sourceAddress: string; clientId?: string } {
+  const clientId = details.params.client_id;
+  return { sourceAddress: ctx.ip, ...(typeof clientId === 'string' ? { clientId } : {}) };
 }

@@ -17,7 +17,7 @@ import type { Outbox } from '../mail/outbox.ts';
 import type { Store } from '../store/types.ts';
 import { describeConsent, grantConsent } from './consent.ts';
 import type { InteractionDetails } from './consent.ts';
-import { clientName, currentInteraction, field, formParser } from './interaction-context.ts';
+import { clientName, currentInteraction, field, formParser, interactionSource } from './interaction-context.ts';
 import { createRegistrationRoutes, hasPendingRegistration } from './registration-routes.ts';
 import { awaitsSecondFactor, createSecondFactorRoutes, requireSecondFactor } from './second-factor-routes.ts';
 import type { Views } from './views.ts';
@@ -114,7 +114,7 @@ export function createInteractionRouter(deps: InteractionDependencies): Router {
     // Guessing is slowed per address typed and per source (the same whether an account exists).
     const gate = await deps.limits.beforePassword(parsed.data.email, ctx.ip);
     if (!gate.ok) {
-      await recordAudit(store.audit, { type: 'login_failed', actor: 'user', sourceAddress: ctx.ip, details: { reason: gate.reason === 'locked' ? 'locked' : 'rate_limited' } }, deps.logger);
+      await recordAudit(store.audit, { type: 'login_failed', actor: 'user', ...interactionSource(ctx, details), details: { reason: gate.reason === 'locked' ? 'locked' : 'rate_limited' } }, deps.logger);
       ctx.set('retry-after', String(gate.retryAfterSeconds));
       return renderLogin(ctx, details, { error: limitedMessage(gate), email }, 429);
     }
@@ -127,20 +127,18 @@ export function createInteractionRouter(deps: InteractionDependencies): Router {
         // Looked up in both cases (an unknown address costs the same): the owner's trail shows the attempt.
         const account = await store.accounts.findByEmail(parsed.data.email);
         await recordAudit(store.audit, {
-          type: 'login_failed', actor: 'user', sourceAddress: ctx.ip, ...(account ? { accountId: account.id } : {}),
-          ...(typeof details.params.client_id === 'string' ? { clientId: details.params.client_id } : {}),
+          type: 'login_failed', actor: 'user', ...interactionSource(ctx, details), ...(account ? { accountId: account.id } : {}),
           details: { reason: error.code },
         }, deps.logger);
         return renderLogin(ctx, details, { error: error.message, email }, error.status);
       }
       throw error;
     }
-    await deps.limits.passwordSucceeded(parsed.data.email);
+    await deps.limits.clearPasswordFailures(parsed.data.email);
     // With an authenticator app the login is not finished yet: the code comes first.
     if (isActive(await store.secondFactors.find(accountId))) return requireSecondFactor(deps, ctx, details, accountId);
     await recordAudit(store.audit, {
-      type: 'login', actor: 'user', accountId, sourceAddress: ctx.ip,
-      ...(typeof details.params.client_id === 'string' ? { clientId: details.params.client_id } : {}),
+      type: 'login', actor: 'user', accountId, ...interactionSource(ctx, details),
       details: { amr: ['pwd'] },
     }, deps.logger);
     await deps.provider().interactionFinished(ctx.req, ctx.res, { login: { accountId, amr: ['pwd'], acr: acr.password } }, { mergeWithLastSubmission: false });
@@ -154,9 +152,8 @@ export function createInteractionRouter(deps: InteractionDependencies): Router {
       ? await grantConsent(deps.provider(), details)
       : { error: 'access_denied', error_description: 'The user denied the request.' };
     await recordAudit(store.audit, {
-      type: decision === 'allow' ? 'consent_given' : 'consent_denied', actor: 'user', sourceAddress: ctx.ip,
+      type: decision === 'allow' ? 'consent_given' : 'consent_denied', actor: 'user', ...interactionSource(ctx, details),
       ...(details.session?.accountId ? { accountId: details.session.accountId } : {}),
-      ...(typeof details.params.client_id === 'string' ? { clientId: details.params.client_id } : {}),
       details: { scope: typeof details.params.scope === 'string' ? details.params.scope : '' },
     }, deps.logger);
     await deps.provider().interactionFinished(ctx.req, ctx.res, result, { mergeWithLastSubmission: true });

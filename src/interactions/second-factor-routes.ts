@@ -8,7 +8,7 @@ import { recordAudit } from '../audit/audit.ts';
 import { GatehouseError } from '../errors.ts';
 import type { AccountRecord } from '../store/types.ts';
 import type { InteractionDetails } from './consent.ts';
-import { currentInteraction, field, formParser } from './interaction-context.ts';
+import { currentInteraction, field, formParser, interactionSource } from './interaction-context.ts';
 import type { InteractionDependencies } from './routes.ts';
 
 /**
@@ -57,13 +57,23 @@ export function describeVerdict(verdict: Extract<SecondFactorVerdict, { ok: fals
 }
 
 /** The QR code as inline SVG: drawn here, no image service sees the secret. */
-export async function qrCodeSvg(uri: string): Promise<string> {
+async function qrCodeSvg(uri: string): Promise<string> {
   return QRCode.toString(uri, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 });
 }
 
-/** Groups of four, easier to type into an app. */
-export function formatSecret(secret: string): string {
-  return secret.replace(/(.{4})/g, '$1 ').trim();
+/**
+ * What the setup page shows (in a sign-in or on the account page): the QR code and the secret, in
+ * groups of four, of the factor being enrolled, which is started when there is none yet.
+ */
+export async function setupPageData(factors: SecondFactorDependencies, account: { id: string; email: string }): Promise<{ qrSvg: string; secret: string }> {
+  const enrollment = (await pendingEnrollment(factors, account)) ?? (await beginEnrollment(factors, account));
+  return { qrSvg: await qrCodeSvg(enrollment.uri), secret: enrollment.secret.replace(/(.{4})/g, '$1 ').trim() };
+}
+
+/** What the recovery codes page shows: the codes, once, and the same as a text download. */
+export function recoveryCodesPageData(email: string, codes: string[]): { title: string; codes: string[]; download: string } {
+  const text = `Gatehouse recovery codes for ${email}\nEach code works once.\n\n${codes.join('\n')}\n`;
+  return { title: 'Save your recovery codes', codes, download: `data:text/plain;charset=utf-8,${encodeURIComponent(text)}` };
 }
 
 export function createSecondFactorRoutes(deps: InteractionDependencies) {
@@ -85,21 +95,19 @@ export function createSecondFactorRoutes(deps: InteractionDependencies) {
   }
 
   async function renderSetup(ctx: Context, details: InteractionDetails, account: AccountRecord, extra: { error?: string } = {}, status = 200) {
-    const enrollment = (await pendingEnrollment(factors, account)) ?? (await beginEnrollment(factors, account));
     views.render(ctx, 'mfa-setup', {
       title: 'Set up two-step verification',
       action: `/interaction/${details.uid}/mfa/setup`,
       cancel: `/interaction/${details.uid}/abort`,
       intro: 'This application requires a second step when you sign in.',
-      qrSvg: await qrCodeSvg(enrollment.uri),
-      secret: formatSecret(enrollment.secret),
+      ...(await setupPageData(factors, account)),
       error: extra.error,
     }, status);
   }
 
   /** The login (and the factor) are complete. */
-  async function finish(ctx: Context, accountId: string, method: 'otp' | 'recovery') {
-    await recordAudit(store.audit, { type: 'login', actor: 'user', accountId, sourceAddress: ctx.ip, details: { amr: ['pwd', 'otp'], secondFactor: method } }, logger);
+  async function finish(ctx: Context, details: InteractionDetails, accountId: string, method: 'otp' | 'recovery') {
+    await recordAudit(store.audit, { type: 'login', actor: 'user', accountId, ...interactionSource(ctx, details), details: { amr: ['pwd', 'otp'], secondFactor: method } }, logger);
     // A recovery code stands in for the authenticator app (RFC 8176 has no value of its own for it).
     await deps.provider().interactionFinished(ctx.req, ctx.res, { login: { accountId, amr: ['pwd', 'otp'], acr: acr.mfa } }, { mergeWithLastSubmission: false });
   }
@@ -118,11 +126,11 @@ export function createSecondFactorRoutes(deps: InteractionDependencies) {
     if (typeof code !== 'string' || !code.trim() || code.length > 64) return renderChallenge(ctx, details, { error: 'Enter the code from your authenticator app, or a recovery code.' }, 400);
     const verdict = await verifySecondFactor(factors, account.id, code);
     if (!verdict.ok) {
-      await recordAudit(store.audit, { type: 'login_second_factor_failed', actor: 'user', accountId: account.id, sourceAddress: ctx.ip, details: { reason: verdict.reason } }, logger);
+      await recordAudit(store.audit, { type: 'login_second_factor_failed', actor: 'user', accountId: account.id, ...interactionSource(ctx, details), details: { reason: verdict.reason } }, logger);
       if (verdict.reason === 'wait') ctx.set('retry-after', String(verdict.waitSeconds));
       return renderChallenge(ctx, details, { error: describeVerdict(verdict) }, verdict.reason === 'wait' ? 429 : 400);
     }
-    await finish(ctx, account.id, verdict.method);
+    await finish(ctx, details, account.id, verdict.method);
   });
 
   router.post('/interaction/:uid/mfa/setup', form, async (ctx) => {
@@ -137,9 +145,7 @@ export function createSecondFactorRoutes(deps: InteractionDependencies) {
     // The codes are shown this once; the interaction remembers that setup succeeded here.
     await deps.provider().interactionResult(ctx.req, ctx.res, { mfaEnrolled: { accountId: account.id } }, { mergeWithLastSubmission: true });
     views.render(ctx, 'recovery-codes', {
-      title: 'Save your recovery codes',
-      codes: activated.recoveryCodes,
-      download: `data:text/plain;charset=utf-8,${encodeURIComponent(`Gatehouse recovery codes for ${account.email}\nEach code works once.\n\n${activated.recoveryCodes.join('\n')}\n`)}`,
+      ...recoveryCodesPageData(account.email, activated.recoveryCodes),
       action: `/interaction/${details.uid}/mfa/done`,
       button: 'Continue',
     });
@@ -153,7 +159,7 @@ export function createSecondFactorRoutes(deps: InteractionDependencies) {
       throw new GatehouseError('invalid_input', 'Set up your authenticator app first.');
     }
     // The first code of the new factor was checked a moment ago in this interaction.
-    await finish(ctx, account.id, 'otp');
+    await finish(ctx, details, account.id, 'otp');
   });
 
   return { router, show };

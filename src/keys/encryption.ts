@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes } from 'node:crypto';
 
 import { GatehouseError } from '../errors.ts';
 
@@ -37,4 +37,25 @@ export function open(sealed: string, key: Buffer, context: string): string {
   } catch (error) {
     throw new GatehouseError('internal', 'a sealed secret in the store failed authentication', { cause: error });
   }
+}
+
+// Derived once per key and purpose: HMACs on request paths (form tokens, codes) reuse the key.
+const derivedKeys = new WeakMap<Buffer, Map<string, Buffer>>();
+
+/**
+ * A keyed hash (HMAC-SHA256, base64url) under a key derived with HKDF from KEY_ENCRYPTION_KEY for
+ * one purpose, so a value hashed for one use (a mailed code, a form token) means nothing in another.
+ */
+export function keyedHash(keyEncryptionKey: Buffer, purpose: string, value: string): string {
+  let byPurpose = derivedKeys.get(keyEncryptionKey);
+  if (!byPurpose) {
+    byPurpose = new Map();
+    derivedKeys.set(keyEncryptionKey, byPurpose);
+  }
+  let key = byPurpose.get(purpose);
+  if (!key) {
+    key = Buffer.from(hkdfSync('sha256', keyEncryptionKey, Buffer.alloc(0), `gatehouse ${purpose}`, 32));
+    byPurpose.set(purpose, key);
+  }
+  return createHmac('sha256', key).update(value).digest('base64url');
 }

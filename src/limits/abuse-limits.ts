@@ -27,9 +27,7 @@ export type AbuseLimits = {
   beforePassword(email: string, sourceAddress: string): Promise<Verdict>;
   /** Counts a wrong password (also for an address without an account) and sets the next wait. */
   passwordFailed(email: string, sourceAddress: string): Promise<void>;
-  /** A right password: the account's consecutive failures start again. */
-  passwordSucceeded(email: string): Promise<void>;
-  /** Forgets an account's failures (its password was reset): unlocks it. */
+  /** A right password, or a new one set by reset: the consecutive failures start again (unlocking it). */
   clearPasswordFailures(email: string): Promise<void>;
   /** Counts a registration from this source. */
   registration(sourceAddress: string): Promise<Verdict>;
@@ -93,10 +91,6 @@ export function createAbuseLimits(store: RateLimitStore, settings: LimitsSetting
         accountDelay > 0 ? accountWait.block(key, accountDelay) : undefined,
         sourceDelay > 0 ? sourceWait.block(sourceAddress, sourceDelay) : undefined,
       ]);
-    },
-    async passwordSucceeded(email) {
-      const key = normalizeEmail(email);
-      await Promise.all([accountFailures.delete(key), accountWait.delete(key)]);
     },
     async clearPasswordFailures(email) {
       const key = normalizeEmail(email);

@@ -7,7 +7,7 @@ import type { Config } from '../config/load-config.ts';
 import { accountClientMetadata } from '../interactions/account/client.ts';
 import type { Views } from '../interactions/views.ts';
 import type { PrivateJwk } from '../keys/key-ring.ts';
-import type { Store } from '../store/types.ts';
+import type { AccountRecord, Store } from '../store/types.ts';
 import { createAdapterFactory } from './adapter.ts';
 import { allowsCors } from './cors.ts';
 import { claimsByScope, supportedScopes } from './scopes.ts';
@@ -75,7 +75,28 @@ export function requiresMfa(config: Pick<Config, 'accounts'>, ctx: KoaContextWit
  * person whose email is unverified cannot finish signing in to a client while verification is
  * required (checked again on every authorization, not only after registration).
  */
-function buildInteractionPolicy(config: Config, store: Store) {
+/** Looks an account up once per request: the provider and our prompt checks ask for it several times. */
+type AccountLoader = (ctx: KoaContextWithOIDC | undefined, id: string) => Promise<AccountRecord | undefined>;
+
+function accountLoader(store: Store): AccountLoader {
+  const byRequest = new WeakMap<object, Map<string, Promise<AccountRecord | undefined>>>();
+  return (ctx, id) => {
+    if (!ctx) return store.accounts.findById(id);
+    let loaded = byRequest.get(ctx);
+    if (!loaded) {
+      loaded = new Map();
+      byRequest.set(ctx, loaded);
+    }
+    let account = loaded.get(id);
+    if (!account) {
+      account = store.accounts.findById(id);
+      loaded.set(id, account);
+    }
+    return account;
+  };
+}
+
+function buildInteractionPolicy(config: Config, store: Store, loadAccount: AccountLoader) {
   const policy = interactionPolicy.base();
   const { Check, Prompt } = interactionPolicy;
   // A second factor: asked inline by the login page when the account has one; this prompt catches
@@ -96,7 +117,7 @@ function buildInteractionPolicy(config: Config, store: Store) {
       new interactionPolicy.Check('email_not_verified', 'the email address must be verified', 'interaction_required', async (ctx) => {
         const accountId = ctx.oidc.session?.accountId;
         if (!accountId) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
-        const account = await store.accounts.findById(accountId);
+        const account = await loadAccount(ctx, accountId);
         return account && !account.emailVerified ? interactionPolicy.Check.REQUEST_PROMPT : interactionPolicy.Check.NO_NEED_TO_PROMPT;
       }),
     ), policy.findIndex((prompt) => prompt.name === 'login') + 1);
@@ -107,6 +128,7 @@ function buildInteractionPolicy(config: Config, store: Store) {
 /** Every oidc-provider setting lives here. */
 export function buildProviderConfiguration(deps: ProviderDependencies): Configuration {
   const { config, store, views } = deps;
+  const loadAccount = accountLoader(store);
   return {
     adapter: createAdapterFactory({ oidc: store.oidc, clients: store.clients, encryptionKey: deps.keyEncryptionKey }),
     // The account page's own client (static: derived from the issuer, never stored; see interactions/account/client.ts).
@@ -118,8 +140,8 @@ export function buildProviderConfiguration(deps: ProviderDependencies): Configur
       short: { httpOnly: true, sameSite: 'lax', signed: true },
     },
 
-    async findAccount(_ctx, sub) {
-      const account = await store.accounts.findById(sub);
+    async findAccount(ctx, sub) {
+      const account = await loadAccount(ctx, sub);
       // A disabled account has no claims, cannot refresh and cannot use userinfo.
       if (!account || account.disabled) return undefined;
       return { accountId: account.id, claims: () => ({ ...accountClaims(account), sub: account.id }) as { sub: string } };
@@ -215,7 +237,7 @@ export function buildProviderConfiguration(deps: ProviderDependencies): Configur
     // CORS on token, userinfo and revocation only for the web origins of public clients (src/oidc/cors.ts).
     clientBasedCORS: (ctx, origin, client) => allowsCors(ctx.oidc.route, origin, client),
     interactions: {
-      policy: buildInteractionPolicy(config, store),
+      policy: buildInteractionPolicy(config, store, loadAccount),
       url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
     },
     async renderError(ctx, out) {

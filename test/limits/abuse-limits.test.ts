@@ -61,7 +61,7 @@ describe('abuse limits on the store', () => {
       await limits.passwordFailed('ada@example.com', `10.0.1.${failure}`);
       tick(1);
     }
-    await limits.passwordSucceeded('ada@example.com');
+    await limits.clearPasswordFailures('ada@example.com');
     for (let failure = 0; failure < 7; failure += 1) {
       expect((await limits.beforePassword('ada@example.com', '10.0.2.1')).ok).toBe(true);
       await limits.passwordFailed('ada@example.com', `10.0.2.${failure}`);

@@ -8,12 +8,12 @@ import { passwordSettingsFrom } from '../../accounts/accounts.ts';
 import { changePassword } from '../../accounts/password-change.ts';
 import type { SecondFactorDependencies } from '../../accounts/second-factor.ts';
 import {
-  activateEnrollment, beginEnrollment, isActive, pendingEnrollment, regenerateRecoveryCodes, removeSecondFactor, verifySecondFactor,
+  activateEnrollment, isActive, regenerateRecoveryCodes, removeSecondFactor, verifySecondFactor,
 } from '../../accounts/second-factor.ts';
 import { GatehouseError } from '../../errors.ts';
 import type { AccountRecord } from '../../store/types.ts';
 import { field, formParser } from '../interaction-context.ts';
-import { describeVerdict, formatSecret, qrCodeSvg } from '../second-factor-routes.ts';
+import { describeVerdict, recoveryCodesPageData, setupPageData } from '../second-factor-routes.ts';
 import type { InteractionDependencies } from '../routes.ts';
 import { accountClientId, accountSignedOutUri } from './client.ts';
 import { createInProcessClient } from './in-process.ts';
@@ -195,22 +195,18 @@ export function createAccountRouter(deps: AccountPageDependencies): Router {
   }
 
   async function renderSetup(ctx: Context, current: SignedIn, error?: string, status = 200) {
-    const enrollment = (await pendingEnrollment(factors, current.account)) ?? (await beginEnrollment(factors, current.account));
     views.render(ctx, 'mfa-setup', {
       title: 'Set up two-step verification',
       action: '/account/mfa/setup',
       csrf: current.session.csrf,
-      qrSvg: await qrCodeSvg(enrollment.uri),
-      secret: formatSecret(enrollment.secret),
+      ...(await setupPageData(factors, current.account)),
       error,
     }, status);
   }
 
   function renderRecoveryCodes(ctx: Context, current: SignedIn, codes: string[]) {
     views.render(ctx, 'recovery-codes', {
-      title: 'Save your recovery codes',
-      codes,
-      download: `data:text/plain;charset=utf-8,${encodeURIComponent(`Gatehouse recovery codes for ${current.account.email}\nEach code works once.\n\n${codes.join('\n')}\n`)}`,
+      ...recoveryCodesPageData(current.account.email, codes),
       action: '/account/mfa/done',
       csrf: current.session.csrf,
       button: 'Done',
