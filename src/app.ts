@@ -44,13 +44,17 @@ function securityHeaders(config: Config): Koa.Middleware {
 /**
  * The provider builds its URLs (discovery, form actions) from the request's host. A forged Host or
  * X-Forwarded-Host would put an attacker's origin into cacheable answers, so every request is
- * treated as addressed to the issuer's host, whatever address it reached this instance by.
+ * treated as addressed to the issuer's origin, whatever address it reached this instance by.
  */
 function pinnedHost(config: Config): Koa.Middleware {
-  const { host } = new URL(config.issuer);
+  const { host, protocol } = new URL(config.issuer);
+  const https = protocol === 'https:';
   return async (ctx, next) => {
     ctx.req.headers.host = host;
     delete ctx.req.headers['x-forwarded-host'];
+    // An https issuer is reached through TLS, whether or not the proxy says so: URLs are https and
+    // cookies Secure (Koa reads ctx.request.protocol for both).
+    if (https) Object.defineProperty(ctx.request, 'protocol', { value: 'https' });
     await next();
   };
 }

@@ -37,7 +37,7 @@ export function createSmtpTransport(url: string): Transport {
   };
 }
 
-/** Development: writes each message as an .eml file under `directory` and logs where. */
+/** Development: writes each message as an .eml file under `directory` and logs it with its text. */
 export function createFileTransport(directory: string, logger: Logger): Transport {
   const transporter = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'unix' });
   return {
@@ -46,7 +46,8 @@ export function createFileTransport(directory: string, logger: Logger): Transpor
       await mkdir(directory, { recursive: true });
       const path = join(directory, `${new Date().toISOString().replace(/[:.]/g, '-')}-${mail.id}.eml`);
       await writeFile(path, info.message as Buffer);
-      logger.info(`mail written to ${path}`, { path, subject: mail.subject });
+      // Development only (production requires SMTP_URL): the text is logged so a newcomer can follow the link.
+      logger.info(`mail written to ${path}`, { path, to: mail.to, subject: mail.subject, text: mail.text });
     },
     close() {
       transporter.close();

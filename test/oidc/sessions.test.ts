@@ -115,6 +115,28 @@ describe('sessions on the server', () => {
   });
 });
 
+describe('cookies with an https issuer, without proxy headers', () => {
+  it('are Secure all the same', async () => {
+    const gatehouse = await startGatehouse({ env: { ISSUER: 'https://id.example.test' } });
+    try {
+      const rp = await gatehouse.addClient({ firstParty: true, redirectUris: ['https://app.example.test/callback'] });
+      const params = new URLSearchParams({
+        client_id: rp.clientId, response_type: 'code', scope: 'openid', redirect_uri: 'https://app.example.test/callback',
+        code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256',
+      });
+      const response = await fetch(`http://127.0.0.1:${gatehouse.port}/auth?${params}`, { redirect: 'manual' });
+      expect(response.headers.get('location')).toMatch(/^\/interaction\//);
+      const cookies = response.headers.getSetCookie();
+      expect(cookies.length).toBeGreaterThan(0);
+      for (const cookie of cookies) expect(cookie).toMatch(/; secure/i);
+      const discovery = await (await fetch(`http://127.0.0.1:${gatehouse.port}/.well-known/openid-configuration`)).json() as { token_endpoint: string };
+      expect(discovery.token_endpoint).toBe('https://id.example.test/token');
+    } finally {
+      await gatehouse.stop();
+    }
+  });
+});
+
 describe('cookies behind a TLS-terminating proxy', () => {
   let gatehouse: TestGatehouse;
   beforeAll(async () => {
