@@ -47,31 +47,49 @@ describe('describeError', () => {
 describe('behind a TLS-terminating proxy', () => {
   const issuer = 'https://id.example.test';
 
-  async function interactionCookies(trustProxy: boolean): Promise<string[]> {
+  /**
+   * A failed login sent straight to the port with a forged X-Forwarded-For; returns the cookies the
+   * authorization request set and the source address the audit trail recorded. The cookies are
+   * Secure (the issuer is https), so they are passed by hand over the plain-http test connection.
+   */
+  async function forgedLogin(trustProxy: boolean): Promise<{ cookies: string[]; sourceAddress: string | undefined }> {
     const gatehouse = await startGatehouse({ env: { ISSUER: issuer, TRUST_PROXY: String(trustProxy) } });
     try {
       const { clientId } = await gatehouse.addClient({ name: 'Proxied app' });
+      await gatehouse.addUser('proxied@example.com', 'a proxied long passphrase');
+      const local = `http://127.0.0.1:${gatehouse.port}`;
+      const headers = { 'x-forwarded-proto': 'https', 'x-forwarded-for': '203.0.113.7' };
       const query = new URLSearchParams({ client_id: clientId, response_type: 'code', scope: 'openid', redirect_uri: redirectUri, code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256' });
-      const response = await fetch(`http://127.0.0.1:${gatehouse.port}/auth?${query}`, {
-        redirect: 'manual',
-        headers: { host: 'id.example.test', 'x-forwarded-proto': 'https', 'x-forwarded-for': '203.0.113.7' },
+      const authorization = await fetch(`${local}/auth?${query}`, { redirect: 'manual', headers });
+      expect(authorization.status).toBe(303);
+      const cookies = authorization.headers.getSetCookie();
+      const cookie = cookies.map((each) => each.split(';')[0]).join('; ');
+      const loginPath = authorization.headers.get('location')!;
+      const login = await (await fetch(`${local}${loginPath}`, { headers: { ...headers, cookie } })).text();
+      const csrf = /name="csrf" value="([^"]+)"/.exec(login)![1]!;
+      const failed = await fetch(`${local}${loginPath}/login`, {
+        method: 'POST', headers: { ...headers, cookie, 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ csrf, email: 'proxied@example.com', password: 'not the password' }),
       });
-      expect(response.status).toBe(303);
-      return response.headers.getSetCookie();
+      expect(failed.status).toBe(401);
+      const event = (await gatehouse.store.audit.tail({ limit: 10 })).find((each) => each.type === 'login_failed');
+      return { cookies, sourceAddress: event?.sourceAddress };
     } finally {
       await gatehouse.stop();
     }
   }
 
-  it('trusts X-Forwarded-Proto only with TRUST_PROXY: then its cookies are Secure', async () => {
-    const trusted = await interactionCookies(true);
-    expect(trusted.length).toBeGreaterThan(0);
-    for (const cookie of trusted) expect(cookie.toLowerCase()).toContain('; secure');
+  it('trusts X-Forwarded-For only with TRUST_PROXY; its cookies are Secure', async () => {
+    const trusted = await forgedLogin(true);
+    expect(trusted.sourceAddress).toBe('203.0.113.7');
+    expect(trusted.cookies.length).toBeGreaterThan(0);
+    for (const cookie of trusted.cookies) expect(cookie.toLowerCase()).toContain('; secure');
   });
 
-  it('ignores X-Forwarded-Proto without TRUST_PROXY: anyone could send it', async () => {
-    const untrusted = await interactionCookies(false);
-    expect(untrusted.length).toBeGreaterThan(0);
-    for (const cookie of untrusted) expect(cookie.toLowerCase()).not.toContain('; secure');
+  it('ignores X-Forwarded-For without TRUST_PROXY: anyone could send it; the https issuer still makes cookies Secure', async () => {
+    const untrusted = await forgedLogin(false);
+    expect(untrusted.sourceAddress).toMatch(/127\.0\.0\.1/);
+    expect(untrusted.cookies.length).toBeGreaterThan(0);
+    for (const cookie of untrusted.cookies) expect(cookie.toLowerCase()).toContain('; secure');
   });
 });
