@@ -6,10 +6,10 @@ import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { Config } from './config/load-config.ts';
 import { keySchedule } from './config/load-config.ts';
 import type { Secrets } from './config/secrets.ts';
-import { checkPasswordPolicy } from './accounts/password-policy.ts';
+import { checkPasswordPolicyAsync } from './accounts/password-policy.ts';
 import { recordAudit } from './audit/audit.ts';
 import { isGatehouseError } from './errors.ts';
-import { healthRoutes, storeOutage } from './health.ts';
+import { createStoreHealth, healthRoutes, storeOutage } from './health.ts';
 import { createAccountRouter } from './interactions/account/routes.ts';
 import { createPasswordResetRouter } from './interactions/password-reset-routes.ts';
 import { createInteractionRouter } from './interactions/routes.ts';
@@ -112,8 +112,9 @@ export type App = {
 export async function createApp(deps: AppDependencies): Promise<App> {
   const { config, secrets, store, logger, outbox, limits } = deps;
   const views = createViews({ cache: config.env !== 'development' });
-  // The policy's dictionaries are ranked on first use (~50 ms, synchronous): not during a request.
-  checkPasswordPolicy('warming up the password dictionaries', {});
+  // The policy's dictionaries are ranked on first use (~50 ms): on its thread, which every request
+  // path uses, at start (not awaited: it warms up meanwhile).
+  checkPasswordPolicyAsync('warming up the password dictionaries', {}).catch((error: unknown) => logger.warn('the password policy thread failed to start', { error }));
   const schedule = keySchedule(config);
   const buildProvider = (ring: KeyRing) => {
     const built = new Provider(config.issuer, buildProviderConfiguration({
@@ -155,14 +156,17 @@ export async function createApp(deps: AppDependencies): Promise<App> {
   app.proxy = config.trustProxy;
   app.use(pinnedHost(config));
   app.use(securityHeaders(config));
-  app.use(storeOutage(store, views));
+  // Whether the store takes writes: /readyz and the outage answers share one rate-limited probe.
+  const health = createStoreHealth(store, logger);
+  app.use(storeOutage(health, views));
   app.use(errorPages(views, logger));
-  app.use(healthRoutes(store).routes());
+  app.use(healthRoutes(store, health).routes());
   const pageDependencies = { provider: () => provider, store, views, config, outbox, logger, limits, keyEncryptionKey: secrets.keyEncryptionKey };
   app.use(createInteractionRouter(pageDependencies).routes());
   app.use(createPasswordResetRouter(pageDependencies).routes());
   app.use(createAccountRouter(pageDependencies).routes());
   app.use(clientAuthenticationLimits(limits));
+  app.use(authorizationRequestLimits(limits, views));
   app.use(jwksCaching(schedule.jwksCacheSeconds));
   app.use((ctx, next) => mounted(ctx, next));
 
@@ -183,24 +187,87 @@ export async function createApp(deps: AppDependencies): Promise<App> {
 /** Where clients authenticate with their secret. */
 const clientAuthenticationPaths = new Set(['/token', '/token/introspection', '/token/revocation', '/request']);
 
+function refuseJson(ctx: Koa.Context, status: number, error: string, description: string, retryAfterSeconds?: number) {
+  ctx.status = status;
+  if (retryAfterSeconds !== undefined) ctx.set('retry-after', String(retryAfterSeconds));
+  ctx.set('cache-control', 'no-store');
+  ctx.body = { error, error_description: description };
+}
+
 /**
  * Guessing client secrets is slowed per source address, like passwords: after the free failures
- * each further request waits, and gets a JSON 429 (these are APIs) with Retry-After.
+ * each further request waits, and gets a JSON 429 (these are APIs) with Retry-After. Each request
+ * is reserved before the provider checks the secret, so a burst gets no more than the free ones.
  */
 function clientAuthenticationLimits(limits: AbuseLimits): Koa.Middleware {
   return async (ctx, next) => {
     if (ctx.method !== 'POST' || !clientAuthenticationPaths.has(ctx.path)) return next();
     // Without a store there is no counting; the provider then answers its own JSON 503.
-    const verdict = await limits.beforeClientAuth(ctx.ip).catch(() => ({ ok: true as const }));
+    const admission = await limits.clientAuthAttempt(ctx.ip).catch(() => undefined);
+    if (admission && !admission.ok) {
+      return refuseJson(ctx, 429, 'slow_down', `too many failed client authentications; retry after ${admission.retryAfterSeconds} seconds`, admission.retryAfterSeconds);
+    }
+    const attempt = admission?.attempt;
+    try {
+      await next();
+    } catch (error) {
+      await attempt?.cancel().catch(() => undefined);
+      throw error;
+    }
+    const failed = ctx.status === 401 && (ctx.body as { error?: unknown } | undefined)?.error === 'invalid_client';
+    await (failed ? attempt?.failed() : attempt?.succeeded())?.catch(() => undefined);
+  };
+}
+
+/** Where an authorization request starts (each stores an interaction until someone signs in). */
+const authorizationPaths = new Set(['/auth', '/request']);
+
+/**
+ * Longest accepted authorization parameters, in characters. `state` and `nonce` are opaque values
+ * a client generates (a few dozen characters in practice); login_hint is an email address.
+ */
+export const authorizationParameterLimits: Record<string, number> = {
+  state: 1024, nonce: 512, login_hint: 320, id_token_hint: 8192, redirect_uri: 2048, scope: 1024, claims: 4096, ui_locales: 128, acr_values: 512,
+};
+/** Longest query string or form body of an authorization request (a request object included). */
+export const authorizationRequestMaxBytes = 16_384;
+
+/** Why these authorization parameters are refused, or undefined when they are within bounds. */
+export function oversizedAuthorizationParameter(query: URLSearchParams): string | undefined {
+  for (const [name, value] of query) {
+    const limit = authorizationParameterLimits[name];
+    if (limit !== undefined && value.length > limit) return `${name} is too long (at most ${limit} characters)`;
+  }
+  return undefined;
+}
+
+/**
+ * Authorization requests are anonymous and each one stores an interaction for a while: they are
+ * counted per source address (an IPv6 /64) and their size is bounded, so nobody can fill the disk.
+ * Refusals are a page for the browser (GET /auth) and JSON for the APIs (POST /request).
+ */
+function authorizationRequestLimits(limits: AbuseLimits, views: Views): Koa.Middleware {
+  return async (ctx, next) => {
+    if (!authorizationPaths.has(ctx.path) || (ctx.method !== 'GET' && ctx.method !== 'POST') || (ctx.path === '/request' && ctx.method !== 'POST')) return next();
+    const page = ctx.path === '/auth';
+    const length = Number(ctx.get('content-length') || 0);
+    const tooLong = ctx.querystring.length > authorizationRequestMaxBytes || length > authorizationRequestMaxBytes
+      ? 'the request is too large'
+      : oversizedAuthorizationParameter(new URLSearchParams(ctx.querystring));
+    if (tooLong) {
+      if (page) return views.render(ctx, 'error', { title: 'This request cannot continue', error: 'invalid_request', description: `The sign-in request was refused: ${tooLong}.` }, 400);
+      return refuseJson(ctx, 400, 'invalid_request', tooLong);
+    }
+    const verdict = await limits.authorizationRequest(ctx.ip).catch(() => ({ ok: true as const }));
     if (!verdict.ok) {
-      ctx.status = 429;
-      ctx.set('retry-after', String(verdict.retryAfterSeconds));
-      ctx.set('cache-control', 'no-store');
-      ctx.body = { error: 'slow_down', error_description: `too many failed client authentications; retry after ${verdict.retryAfterSeconds} seconds` };
-      return;
+      const description = `Too many sign-in requests from your network. Wait ${verdict.retryAfterSeconds} seconds, then try again.`;
+      if (page) {
+        ctx.set('retry-after', String(verdict.retryAfterSeconds));
+        return views.render(ctx, 'error', { title: 'Too many requests', error: 'slow_down', description }, 429);
+      }
+      return refuseJson(ctx, 429, 'slow_down', description, verdict.retryAfterSeconds);
     }
     await next();
-    if (ctx.status === 401 && (ctx.body as { error?: unknown } | undefined)?.error === 'invalid_client') await limits.clientAuthFailed(ctx.ip).catch(() => undefined);
   };
 }
 

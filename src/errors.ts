@@ -11,6 +11,7 @@ export type ErrorCode =
   | 'account_disabled'
   | 'registration_closed'
   | 'forbidden'
+  | 'start_again'
   | 'rate_limited'
   | 'unsupported_database'
   | 'store_unavailable'
@@ -26,6 +27,8 @@ const statusByCode: Record<ErrorCode, number> = {
   account_disabled: 403,
   registration_closed: 403,
   forbidden: 403,
+  // A half-finished sign-in that can no longer finish (the account changed under it).
+  start_again: 409,
   rate_limited: 429,
   unsupported_database: 500,
   store_unavailable: 503,

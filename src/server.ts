@@ -95,7 +95,9 @@ export async function startServer(initialConfig: Config, logger: Logger, options
       }));
     const limits = createAbuseLimits(store.rateLimits, config.limits);
     const outbox = createOutbox(mailer, createMailComposer({ cache: config.env !== 'development' }), {
-      deliverSoon: () => void deliverMail(), allow: (to) => limits.mailTo(to), logger,
+      deliverSoon: () => void deliverMail(), logger,
+      admit: (to, template, coalesce) => limits.mailTo(to, template, coalesce),
+      recordDrop: (drop) => store.mail.recordDrop(drop),
     });
 
     const { app, provider, reloadKeys } = await createApp({ config, secrets, store, logger, outbox, limits });

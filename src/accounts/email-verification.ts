@@ -2,7 +2,7 @@ import { recordAudit } from '../audit/audit.ts';
 import type { Logger } from '../logger.ts';
 import type { Outbox } from '../mail/outbox.ts';
 import { normalizeEmail } from '../store/normalize-email.ts';
-import type { Store } from '../store/types.ts';
+import type { OneTimeCodeRecord, Store } from '../store/types.ts';
 import type { CodeDependencies, CodeVerdict, LinkVerdict } from './one-time-codes.ts';
 import { issueCode, redeemLink, redeemTypedCode, resendWait } from './one-time-codes.ts';
 
@@ -19,32 +19,45 @@ export type VerificationDependencies = {
   logger?: Logger;
 };
 
-/** Someone being verified. `accountId: null` is a decoy: it behaves alike from outside, never succeeds, gets no mail. */
-export type VerificationSubject = { email: string; accountId: string | null };
+/**
+ * Someone being verified. `accountId: null` is a decoy: it behaves alike from outside, never
+ * succeeds, gets no mail. `codeId` names the code a registration mailed (its own, decoys included);
+ * without it, the account's newest code counts (someone signing in with an unconfirmed address).
+ */
+export type VerificationSubject = { email: string; accountId: string | null; codeId?: string };
 
 export function verificationLink(issuer: string, token: string): string {
   return `${issuer}/verify-email/${token}`;
 }
 
-/** Issues a fresh code (voiding older ones) and mails it with its link; decoys get no mail. */
-export async function sendVerificationCode(deps: VerificationDependencies, subject: VerificationSubject): Promise<void> {
-  const issued = await issueCode(deps.codes, { purpose: 'verify_email', ...subject });
-  if (subject.accountId === null || issued.code === null) return;
+/** The code a subject's page is about: its own by id, or the newest of its account. */
+export function currentCode(deps: VerificationDependencies, subject: VerificationSubject): Promise<OneTimeCodeRecord | undefined> {
+  if (subject.codeId !== undefined) return deps.codes.codes.find(subject.codeId);
+  if (subject.accountId === null) return Promise.resolve(undefined);
+  return deps.codes.codes.latest(normalizeEmail(subject.email), 'verify_email', subject.accountId);
+}
+
+/**
+ * Issues a fresh code (voiding the account's older ones; a decoy voids nothing) and mails it with
+ * its link; decoys get no mail. Returns the new code's id.
+ */
+export async function sendVerificationCode(deps: VerificationDependencies, subject: VerificationSubject): Promise<string> {
+  const issued = await issueCode(deps.codes, { purpose: 'verify_email', email: subject.email, accountId: subject.accountId });
+  if (subject.accountId === null || issued.code === null) return issued.record.id;
   await deps.outbox.send(subject.email, 'verify-email', {
     code: issued.code,
     link: verificationLink(deps.issuer, issued.linkToken),
     minutes: Math.round(deps.codes.rules.ttlSeconds / 60),
   });
+  return issued.record.id;
 }
 
-/** Sends a new code unless one went out within the cooldown: then how many seconds to wait. */
-export async function resendVerificationCode(deps: VerificationDependencies, subject: VerificationSubject): Promise<{ sent: true } | { sent: false; waitSeconds: number }> {
+/** Sends a new code unless this subject's code went out within the cooldown: then how many seconds to wait. */
+export async function resendVerificationCode(deps: VerificationDependencies, subject: VerificationSubject): Promise<{ sent: true; codeId: string } | { sent: false; waitSeconds: number }> {
   const now = (deps.codes.clock ?? (() => new Date()))();
-  const latest = await deps.codes.codes.latest(normalizeEmail(subject.email), 'verify_email');
-  const waitSeconds = resendWait(latest, now, deps.codes.rules);
+  const waitSeconds = resendWait(await currentCode(deps, subject), now, deps.codes.rules);
   if (waitSeconds > 0) return { sent: false, waitSeconds };
-  await sendVerificationCode(deps, subject);
-  return { sent: true };
+  return { sent: true, codeId: await sendVerificationCode(deps, subject) };
 }
 
 async function markVerified(deps: VerificationDependencies, accountId: string, method: 'code' | 'link'): Promise<void> {
@@ -52,12 +65,13 @@ async function markVerified(deps: VerificationDependencies, accountId: string, m
   await recordAudit(deps.store.audit, { type: 'email_verified', actor: 'user', accountId, details: { method } }, deps.logger);
 }
 
-/** Checks a typed code; the account's email is verified when it is right. */
+/** Checks a typed code against the subject's code; the account's email is verified when it is right. */
 export async function confirmWithCode(deps: VerificationDependencies, subject: VerificationSubject, code: string): Promise<CodeVerdict> {
-  const verdict = await redeemTypedCode(deps.codes, { purpose: 'verify_email', email: subject.email, code });
-  if (!verdict.ok) return verdict;
+  const record = await currentCode(deps, subject);
   // The code was mailed to this address for this account; anything else is a stale page.
-  if (verdict.record.accountId !== subject.accountId) return { ok: false, reason: 'missing' };
+  const own = record && record.accountId === subject.accountId && record.email === normalizeEmail(subject.email) ? record : undefined;
+  const verdict = await redeemTypedCode(deps.codes, { record: own ?? (record && { ...record, accountId: null }), purpose: 'verify_email', code });
+  if (!verdict.ok) return verdict;
   await markVerified(deps, verdict.record.accountId, 'code');
   return verdict;
 }

@@ -6,7 +6,8 @@ import { z } from 'zod';
 import { GatehouseError } from '../errors.ts';
 import { normalizeEmail } from '../store/normalize-email.ts';
 import type { AccountRecord, NewAccount, Store } from '../store/types.ts';
-import { isSupportedHash } from './passwords.ts';
+import { defaultHashLimits, hashCostProblem, isSupportedHash } from './passwords.ts';
+import type { HashLimits } from './passwords.ts';
 import { emailSchema, newAccountSchema, roleSchema } from './schemas.ts';
 
 export type ImportResult = {
@@ -25,14 +26,16 @@ const argon2Params = new Set(['m', 't', 'p']);
 /**
  * Why a hash cannot be imported, or undefined when it can. Stricter than isSupportedHash, which
  * only looks at the prefix of an argon2 hash: an account whose hash can never verify would be
- * imported without complaint, and its owner could not sign in.
+ * imported without complaint, and its owner could not sign in. A hash costlier than `limits` is
+ * refused too: it would make its account's sign-ins slower than everyone's, which tells that the
+ * account exists.
  */
-function hashProblem(hash: string): string | undefined {
+function hashProblem(hash: string, limits: HashLimits): string | undefined {
   const unsupported = 'is not a supported hash (argon2, or bcrypt $2a$, $2b$ or $2y$)';
   if (!isSupportedHash(hash)) return unsupported;
   if (hash.startsWith('$2')) {
     const cost = Number(hash.slice(4, 6));
-    return cost >= 4 && cost <= 31 ? undefined : 'has a bcrypt cost outside 4-31';
+    return cost >= 4 && cost <= 31 ? hashCostProblem(hash, limits) : 'has a bcrypt cost outside 4-31';
   }
   // PHC string format: $argon2id[$v=19]$m=…,t=…,p=…$salt$hash (base64 without padding).
   const parts = hash.split('$').slice(2);
@@ -44,31 +47,35 @@ function hashProblem(hash: string): string | undefined {
   const wellFormed = names.length === argon2Params.size && names.every((name) => name && argon2Params.has(name)) && new Set(names).size === names.length;
   const base64 = /^[A-Za-z0-9+/]{11,}$/;
   if (!wellFormed || !salt || !base64.test(salt) || !digest || !base64.test(digest) || rest.length) return 'is not a well-formed argon2 hash';
-  return undefined;
+  return hashCostProblem(hash, limits);
 }
 
 /** One line of the import file. Unknown fields are refused, so a misspelt field is noticed. */
-const lineSchema = z.strictObject({
-  email: emailSchema,
-  name: newAccountSchema.shape.name,
-  given_name: newAccountSchema.shape.givenName,
-  family_name: newAccountSchema.shape.familyName,
-  email_verified: z.boolean().default(false),
-  // null is what many exports write for "no password": such a user signs in after a reset.
-  password_hash: z
-    .string()
-    .superRefine((hash, ctx) => {
-      const problem = hashProblem(hash);
-      if (problem) ctx.addIssue({ code: 'custom', message: problem });
-    })
-    .nullable()
-    .optional(),
-  roles: z.array(roleSchema).max(100).default([]),
-});
+function lineSchemaFor(limits: HashLimits) {
+  return z.strictObject({
+    email: emailSchema,
+    name: newAccountSchema.shape.name,
+    given_name: newAccountSchema.shape.givenName,
+    family_name: newAccountSchema.shape.familyName,
+    email_verified: z.boolean().default(false),
+    // null is what many exports write for "no password": such a user signs in after a reset.
+    password_hash: z
+      .string()
+      .superRefine((hash, ctx) => {
+        const problem = hashProblem(hash, limits);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      })
+      .nullable()
+      .optional(),
+    roles: z.array(roleSchema).max(100).default([]),
+  });
+}
+
+type Line = z.output<ReturnType<typeof lineSchemaFor>>;
 
 type Candidate = Omit<NewAccount, 'id' | 'disabled'>;
 
-function candidateOf(line: z.output<typeof lineSchema>): Candidate {
+function candidateOf(line: Line): Candidate {
   return {
     email: line.email,
     passwordHash: line.password_hash ?? null,
@@ -120,9 +127,11 @@ function issuesText(issues: ReadonlyArray<{ path: PropertyKey[]; message: string
  * is left alone: counted as unchanged when the account has exactly the line's details (so running
  * the same import again changes nothing), reported as an error otherwise. With `dryRun` nothing is
  * written, and the result says what would have happened. One audit event records the counts.
+ * Hashes costlier than `options.limits` (from the configuration: hashLimitsFrom) are refused.
  */
-export async function importUsers(store: Pick<Store, 'accounts' | 'audit'>, lines: string, options: { dryRun: boolean }): Promise<ImportResult> {
+export async function importUsers(store: Pick<Store, 'accounts' | 'audit'>, lines: string, options: { dryRun: boolean; limits?: HashLimits }): Promise<ImportResult> {
   const result: ImportResult = { imported: 0, unchanged: 0, errors: [], duplicates: [] };
+  const lineSchema = lineSchemaFor(options.limits ?? defaultHashLimits);
   const seen = new Set<string>();
   const rows = lines.replace(/^\uFEFF/, '').split(/\r?\n/);
 

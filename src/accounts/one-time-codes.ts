@@ -88,7 +88,7 @@ export type IssuedCode = { record: OneTimeCodeRecord; code: string | null; linkT
  */
 export async function issueCode(deps: CodeDependencies, input: { purpose: OneTimeCodePurpose; email: string; accountId: string | null }): Promise<IssuedCode> {
   const now = (deps.clock ?? (() => new Date()))();
-  const code = input.purpose === 'verify_email' ? generateCode() : null;
+  const code = input.purpose === 'reset_password' ? null : generateCode();
   const linkToken = generateLinkToken();
   const record: OneTimeCodeRecord = {
     id: randomUUID(),
@@ -106,15 +106,22 @@ export async function issueCode(deps: CodeDependencies, input: { purpose: OneTim
   return { record, code, linkToken };
 }
 
-/** Checks a typed code for an address; a wrong one is counted, an accepted one is used up. */
-export async function redeemTypedCode(deps: CodeDependencies, input: { purpose: OneTimeCodePurpose; email: string; code: string }): Promise<CodeVerdict> {
+/**
+ * Checks a typed code against `record` (the code this page mailed: found by its id, or the newest
+ * of the account). The attempt is reserved before the code is judged (one atomic increment), so a
+ * burst of concurrent guesses gets no more evaluations than the tries allowed; an accepted code is
+ * used up.
+ */
+export async function redeemTypedCode(deps: CodeDependencies, input: { record: OneTimeCodeRecord | undefined; purpose: OneTimeCodePurpose; code: string }): Promise<CodeVerdict> {
   const now = (deps.clock ?? (() => new Date()))();
-  const latest = await deps.codes.latest(normalizeEmail(input.email), input.purpose);
-  const verdict = judgeTypedCode(latest, deps.hash(input.purpose, 'code', input.code), now, deps.rules);
-  if (!verdict.ok) {
-    if (verdict.reason === 'wrong') await deps.codes.recordFailure(latest!.id);
-    return verdict;
-  }
+  const typedHash = deps.hash(input.purpose, 'code', input.code);
+  const before = input.record?.purpose === input.purpose ? input.record : undefined;
+  const early = judgeTypedCode(before, typedHash, now, deps.rules);
+  if (!early.ok && early.reason !== 'wrong') return early;
+  const reserved = await deps.codes.recordFailure(before!.id);
+  // Judged as it stood before this attempt: the reservation is this attempt, not an earlier one.
+  const verdict = judgeTypedCode(reserved && { ...reserved, attempts: reserved.attempts - 1 }, typedHash, now, deps.rules);
+  if (!verdict.ok) return verdict;
   // Two tabs submitting the right code at once: only one uses it.
   if (!(await deps.codes.consume(verdict.record.id, now))) return { ok: false, reason: 'used' };
   return verdict;

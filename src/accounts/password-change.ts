@@ -42,7 +42,7 @@ export async function changePassword(deps: PasswordChangeDependencies, input: Pa
   if (current === undefined) return { ok: false, reason: 'wrong_password', message: 'Enter your current password.' };
   const { valid } = await checkPassword(account.passwordHash, current, deps.passwords.hash);
   if (!valid) return { ok: false, reason: 'wrong_password', message: wrongPassword };
-  const problem = newPasswordProblem(input.newPassword, account, deps.passwords);
+  const problem = await newPasswordProblem(input.newPassword, account, deps.passwords);
   if (problem) return { ok: false, reason: 'policy', message: problem };
 
   const passwordHash = await hashPassword(input.newPassword as string, deps.passwords.hash);
@@ -50,7 +50,11 @@ export async function changePassword(deps: PasswordChangeDependencies, input: Pa
   const updated = await deps.store.accounts.update(account.id, { passwordHash }, { passwordHash: account.passwordHash, disabled: false });
   if (!updated) return { ok: false, reason: 'changed_meanwhile', message: 'Your password was changed meanwhile, somewhere else. Sign in again.' };
 
-  const revoked = input.signOutOthers ? await deps.store.oidc.revokeByAccountId(account.id, input.signOutOthers) : 0;
+  // Any credential change ends the account's half-finished sign-ins (a registration waiting for its
+  // code, a password waiting for its second factor); "sign out of my other sessions" ends the rest.
+  const revoked = input.signOutOthers
+    ? await deps.store.oidc.revokeByAccountId(account.id, input.signOutOthers)
+    : await deps.store.oidc.revokeInteractions(account.id);
   await deps.outbox.send(updated.email, 'password-changed', { email: updated.email, when: describeTime(new Date()) });
   await recordAudit(deps.store.audit, {
     type: 'password_changed', actor: 'user', accountId: updated.id, ...(input.sourceAddress ? { sourceAddress: input.sourceAddress } : {}),

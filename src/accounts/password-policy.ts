@@ -1,3 +1,5 @@
+import { Worker } from 'node:worker_threads';
+
 import { ZxcvbnFactory } from '@zxcvbn-ts/core';
 import type { ZxcvbnResult } from '@zxcvbn-ts/core';
 import { adjacencyGraphs, dictionary } from '@zxcvbn-ts/language-common';
@@ -87,6 +89,69 @@ export function checkPasswordPolicy(
   if (mostlyContextWords(normalized, words.letters)) return fail('context', contextReason);
 
   return { ok: true };
+}
+
+/**
+ * checkPasswordPolicy on a worker thread, one password at a time: the estimate costs up to ~50 ms
+ * (100 characters of symbols), which on the main thread would stall every other request. Callers
+ * on request paths use this; the estimate's input is bounded too (the first 100 code points, and
+ * nothing at all past maxBytes), so each job's cost is bounded and the queue is bounded by the
+ * limits on the forms that submit new passwords (src/limits/).
+ */
+export function checkPasswordPolicyAsync(
+  password: string,
+  context: { email?: string; name?: string },
+  options: PasswordPolicyOptions = defaultPasswordPolicy,
+): Promise<PolicyVerdict> {
+  const input = typeof password === 'string' ? password : '';
+  // Cheap refusals need no thread: too short, or longer than anything we would estimate anyway.
+  const normalized = input.normalize('NFKC');
+  if (countCodePoints(normalized) < options.minLength || Buffer.byteLength(normalized, 'utf8') > Math.max(options.maxBytes, maxBytesFloor)) {
+    return Promise.resolve(checkPasswordPolicy(input, context, options));
+  }
+  const cleanContext = {
+    ...(typeof context?.email === 'string' ? { email: context.email } : {}),
+    ...(typeof context?.name === 'string' ? { name: context.name } : {}),
+  };
+  return policyThread().check(input, cleanContext, options);
+}
+
+type Pending = { resolve: (verdict: PolicyVerdict) => void; reject: (error: Error) => void };
+let thread: { check: (password: string, context: { email?: string; name?: string }, options: PasswordPolicyOptions) => Promise<PolicyVerdict> } | undefined;
+
+function policyThread(): NonNullable<typeof thread> {
+  if (thread) return thread;
+  const worker = new Worker(new URL('./password-policy-worker.ts', import.meta.url));
+  const pending = new Map<number, Pending>();
+  let next = 0;
+  const fault = (error: Error) => {
+    thread = undefined;
+    for (const job of pending.values()) job.reject(error);
+    pending.clear();
+  };
+  worker.on('message', (message: { id: number; verdict?: PolicyVerdict; error?: string }) => {
+    const job = pending.get(message.id);
+    if (!job) return;
+    pending.delete(message.id);
+    if (pending.size === 0) worker.unref();
+    if (message.verdict) job.resolve(message.verdict);
+    else job.reject(new Error(message.error ?? 'the password policy failed'));
+  });
+  worker.on('error', fault);
+  worker.on('exit', (code) => fault(new Error(`the password policy thread exited (${code})`)));
+  // An idle thread never keeps the process alive (servers close, tests end); a busy one does.
+  worker.unref();
+  thread = {
+    check(password, context, options) {
+      return new Promise<PolicyVerdict>((resolve, reject) => {
+        const id = (next += 1);
+        if (pending.size === 0) worker.ref();
+        pending.set(id, { resolve, reject });
+        worker.postMessage({ id, password, context, options });
+      });
+    },
+  };
+  return thread;
 }
 
 function fail(code: Exclude<PolicyVerdict, { ok: true }>['code'], reason: string): PolicyVerdict {

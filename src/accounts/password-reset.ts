@@ -8,7 +8,7 @@ import type { AccountRecord, Store } from '../store/types.ts';
 import type { PasswordSettings } from './accounts.ts';
 import type { CodeDependencies } from './one-time-codes.ts';
 import { inspectLink, issueCode, redeemLink, resendWait } from './one-time-codes.ts';
-import { checkPasswordPolicy, defaultPasswordPolicy } from './password-policy.ts';
+import { checkPasswordPolicyAsync, defaultPasswordPolicy } from './password-policy.ts';
 import { hashPassword, maxPasswordBytes } from './passwords.ts';
 import { emailSchema } from './schemas.ts';
 
@@ -48,12 +48,15 @@ export const newPasswordSchema = z
 /** What a link token can look like (generateLinkToken: 32 bytes, base64url); anything else is unknown. */
 const linkTokenSchema = z.string().regex(/^[A-Za-z0-9_-]{16,128}$/);
 
-/** The policy's verdict on a new password for this account: undefined when acceptable, else why not. */
-export function newPasswordProblem(password: unknown, account: Pick<AccountRecord, 'email' | 'profile'>, settings: PasswordSettings): string | undefined {
+/**
+ * The policy's verdict on a new password for this account: undefined when acceptable, else why not.
+ * The strength check runs off the main thread (password-policy.ts).
+ */
+export async function newPasswordProblem(password: unknown, account: Pick<AccountRecord, 'email' | 'profile'>, settings: PasswordSettings): Promise<string | undefined> {
   const parsed = newPasswordSchema.safeParse(password);
   if (!parsed.success) return parsed.error.issues[0]?.message ?? 'Choose a new password.';
   const name = account.profile.name;
-  const verdict = checkPasswordPolicy(parsed.data, { email: account.email, ...(name ? { name } : {}) }, { ...defaultPasswordPolicy, minLength: settings.minLength });
+  const verdict = await checkPasswordPolicyAsync(parsed.data, { email: account.email, ...(name ? { name } : {}) }, { ...defaultPasswordPolicy, minLength: settings.minLength });
   return verdict.ok ? undefined : verdict.reason;
 }
 
@@ -120,7 +123,7 @@ export type ResetOutcome =
 export async function resetPassword(deps: PasswordResetDependencies, input: { token: unknown; password: unknown; sourceAddress?: string }): Promise<ResetOutcome> {
   const link = await inspectResetLink(deps, input.token);
   if (!link.ok) return { ok: false, reason: 'invalid_link' };
-  const problem = newPasswordProblem(input.password, link.account, deps.passwords);
+  const problem = await newPasswordProblem(input.password, link.account, deps.passwords);
   if (problem) return { ok: false, reason: 'policy', message: problem, email: link.account.email };
   // Hashed before the link is used: a failure here leaves the link usable.
   const passwordHash = await hashPassword(input.password as string, deps.passwords.hash);

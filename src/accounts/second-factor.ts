@@ -25,6 +25,8 @@ export const recoveryCodeCount = 10;
 export const freeFailures = 5;
 const firstDelaySeconds = 30;
 const maxDelaySeconds = 15 * 60;
+/** Reservations lost to racing requests before one is told to wait a second. */
+const maxReserveRounds = 20;
 
 /** `amr` values (RFC 8176) and the `acr` levels Gatehouse asserts. */
 export const acr = { password: 'urn:gatehouse:loa:pwd', mfa: 'urn:gatehouse:loa:mfa' } as const;
@@ -143,11 +145,20 @@ export type SecondFactorVerdict =
  * of two requests racing with one code exactly one gets in. Wrong codes count toward the delay.
  */
 export async function verifySecondFactor(deps: SecondFactorDependencies, accountId: string, input: string): Promise<SecondFactorVerdict> {
-  const factor = await deps.store.secondFactors.find(accountId);
+  let factor = await deps.store.secondFactors.find(accountId);
   if (!isActive(factor)) return { ok: false, reason: 'missing' };
   const at = now(deps);
-  const waitSeconds = waitBeforeNextTry(factor, at);
-  if (waitSeconds > 0) return { ok: false, reason: 'wait', waitSeconds };
+  // The try is reserved before the code is checked: counted as a failure with compare-and-set on
+  // the count just read (a right code clears it again). Of requests racing on one count, one wins
+  // and the others read again, so a burst gets exactly the free tries and then waits.
+  for (let round = 0; ; round += 1) {
+    const waitSeconds = waitBeforeNextTry(factor, at);
+    if (waitSeconds > 0) return { ok: false, reason: 'wait', waitSeconds };
+    if (await deps.store.secondFactors.reserveAttempt(accountId, factor.failedAttempts, at)) break;
+    if (round >= maxReserveRounds) return { ok: false, reason: 'wait', waitSeconds: 1 };
+    factor = await deps.store.secondFactors.find(accountId);
+    if (!isActive(factor)) return { ok: false, reason: 'missing' };
+  }
 
   let verdict: SecondFactorVerdict;
   if (looksLikeTotp(input)) {
@@ -168,11 +179,8 @@ export async function verifySecondFactor(deps: SecondFactorDependencies, account
       : { ok: false, reason: 'wrong' };
     if (used) await recordAudit(deps.store.audit, { type: 'mfa_recovery_code_used', actor: 'user', accountId, details: { left: verdict.ok ? verdict.recoveryCodesLeft : 0 } }, deps.logger);
   }
-  if (verdict.ok) {
-    if (factor.failedAttempts > 0) await deps.store.secondFactors.clearFailures(accountId);
-  } else {
-    await deps.store.secondFactors.recordFailure(accountId, at);
-  }
+  // A wrong code stays counted (its reservation); a right one starts the count again.
+  if (verdict.ok) await deps.store.secondFactors.clearFailures(accountId);
   return verdict;
 }
 

@@ -1,4 +1,5 @@
 import { createAccount, findAccountByIdOrEmail, passwordSettingsFrom, setAccountDisabled } from '../accounts/accounts.ts';
+import { hashLimitsFrom } from '../accounts/passwords.ts';
 import { newAccountSchema } from '../accounts/schemas.ts';
 import { describeIssues, GatehouseError } from '../errors.ts';
 import { registerApi } from '../oidc/apis.ts';
@@ -238,15 +239,21 @@ export const commands: Record<string, Command> = {
   },
 
   'mail status': {
-    usage: 'mail status   (queued, sent and failed mail; the latest permanent failures)',
+    usage: 'mail status   (queued, sent, failed and dropped mail; the latest permanent failures and drops)',
     options: {},
     positionals: [],
     async run(ctx) {
-      const status = await ctx.store.mail.status();
+      const [status, drops] = await Promise.all([ctx.store.mail.status(), ctx.store.mail.drops(10)]);
       const failures = status.recentFailures.map((f) => ({ id: f.id, to: f.to, subject: f.subject, attempts: f.attempts, last_error: f.lastError, at: f.at.toISOString() }));
-      const summary = `pending: ${status.pending}  sent: ${status.sent}  failed: ${status.failed}`;
-      const rows = table([['FAILED AT', 'TO', 'SUBJECT', 'ATTEMPTS', 'ERROR'], ...failures.map((f) => [f.at, f.to, f.subject, String(f.attempts), f.last_error])]);
-      return { json: { pending: status.pending, sent: status.sent, failed: status.failed, recent_failures: failures }, text: failures.length ? `${summary}\n\n${rows}` : summary };
+      const dropped = drops.recent.map((d) => ({ day: d.day, kind: d.kind, reason: d.reason, count: d.count, last_at: d.lastAt.toISOString(), last_recipient: d.lastRecipient }));
+      const summary = `pending: ${status.pending}  sent: ${status.sent}  failed: ${status.failed}  dropped: ${drops.dropped}`;
+      const sections = [summary];
+      if (failures.length) sections.push(table([['FAILED AT', 'TO', 'SUBJECT', 'ATTEMPTS', 'ERROR'], ...failures.map((f) => [f.at, f.to, f.subject, String(f.attempts), f.last_error])]));
+      if (dropped.length) sections.push(table([['DAY', 'KIND', 'REASON', 'COUNT', 'LAST', 'LAST TO'], ...dropped.map((d) => [d.day, d.kind, d.reason, String(d.count), d.last_at, d.last_recipient])]));
+      return {
+        json: { pending: status.pending, sent: status.sent, failed: status.failed, dropped: drops.dropped, recent_failures: failures, recent_drops: dropped },
+        text: sections.join('\n\n'),
+      };
     },
   },
 
@@ -451,7 +458,7 @@ export const commands: Record<string, Command> = {
       // Loaded here, not at the top, so that this command is one self-contained entry.
       const { importSummary, importUsers, readImportFile } = await import('../accounts/import-users.ts');
       const dryRun = values['dry-run'] === true;
-      const result = await importUsers(ctx.store, readImportFile(file!), { dryRun });
+      const result = await importUsers(ctx.store, readImportFile(file!), { dryRun, limits: hashLimitsFrom(ctx.config.passwords) });
       const summary = importSummary(result, { dryRun });
       // Refused lines make the run a failure (exit 1), but the report is still its output.
       const refused = result.errors.length > 0 || result.duplicates.length > 0;

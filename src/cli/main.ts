@@ -30,10 +30,54 @@ export function inFlagTerms(message: string): string {
 
 class UsageError extends Error {}
 
+type CommandShape = { options: Record<string, { type: 'string' | 'boolean' }>; positionals: string[] };
+
+/**
+ * The arguments for parseArgs with every positional argument after a `--`, so that a positional
+ * argument may begin with '-' (a kid is base64url: it can), as in `gatehouse keys revoke -Xa3…`.
+ * An argument that is not one of the command's options fills the next free positional slot; a `--`
+ * ends the options as usual. Once the positionals are all filled, an unknown option is left for
+ * parseArgs to report.
+ */
+export function positionalsLast(args: string[], command: CommandShape): string[] {
+  const options: string[] = [];
+  const positionals: string[] = [];
+  for (let index = 0; index < args.length; index += 1) {
+    const arg = args[index]!;
+    if (arg === '--') {
+      positionals.push(...args.slice(index + 1));
+      break;
+    }
+    const option = arg.startsWith('--') ? command.options[arg.slice(2).split('=')[0]!] : undefined;
+    if (option) {
+      const value = args[index + 1];
+      // `--name -x` as `--name=-x`: a value may begin with '-' too.
+      if (option.type === 'string' && !arg.includes('=') && value !== undefined && value !== '--') {
+        options.push(`${arg}=${value}`);
+        index += 1;
+      } else {
+        options.push(arg);
+      }
+    } else if (arg.startsWith('-') && arg !== '-' && positionals.length >= command.positionals.length) {
+      options.push(arg);
+    } else {
+      positionals.push(arg);
+    }
+  }
+  return [...options, '--', ...positionals];
+}
+
+/** `--json` anywhere before a `--`; after it, every argument is the command's own. */
+function splitJsonFlag(argv: string[]): { json: boolean; args: string[] } {
+  const end = argv.indexOf('--');
+  const head = end === -1 ? argv : argv.slice(0, end);
+  const tail = end === -1 ? [] : argv.slice(end);
+  return { json: head.includes('--json'), args: [...head.filter((arg) => arg !== '--json'), ...tail] };
+}
+
 /** Runs one CLI invocation; returns the exit code (0 ok, 1 failed, 2 usage or configuration). */
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
-  const json = argv.includes('--json');
-  const args = argv.filter((arg) => arg !== '--json');
+  const { json, args } = splitJsonFlag(argv);
   if (args[0] === '--help' || args[0] === 'help') {
     io.stdout(`${usage()}\n`);
     return 0;
@@ -53,7 +97,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     if (!command) throw new UsageError(`unknown command "${name}"; run gatehouse --help`);
     let parsed;
     try {
-      parsed = parseArgs({ args: args.slice(2), options: command.options, allowPositionals: true, strict: true });
+      parsed = parseArgs({ args: positionalsLast(args.slice(2), command), options: command.options, allowPositionals: true, strict: true });
     } catch (error) {
       // parseArgs' own hint matters here: a kid can start with '-', and `-- KID` passes it.
       throw new UsageError(`${(error as Error).message.split('\n')[0]}\nusage: gatehouse ${command.usage}`);

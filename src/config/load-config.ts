@@ -46,6 +46,17 @@ const defaultsSchema = z.object({
       parallelism: z.number().int().min(1).max(64),
     }),
     minLength: z.number().int().min(8, 'NIST requires at least 8').max(64),
+    /**
+     * The costliest hashes `users import` accepts. Every failed sign-in is padded to the time the
+     * costliest accepted hash takes to verify, so these also set how long a failed sign-in takes.
+     */
+    bcryptMaxCost: z.number().int().min(4).max(15, 'a bcrypt cost above 15 would make every failed sign-in take seconds'),
+    argon2Max: z.object({
+      memoryKiB: z.number().int().min(8).max(4_194_304),
+      /** The work of one verification: a hash may use less memory and more iterations. */
+      memoryKiBTimesIterations: z.number().int().min(8).max(4_194_304, 'more than 4 GiB of passes would make every failed sign-in take seconds'),
+      parallelism: z.number().int().min(1).max(64),
+    }).refine((max) => max.memoryKiBTimesIterations >= max.memoryKiB, 'memoryKiBTimesIterations must be at least memoryKiB (one pass over the most memory)'),
   }),
   accounts: z.object({
     /** open: anyone may register on the login page; closed: only admins create accounts. */
@@ -81,6 +92,11 @@ const defaultsSchema = z.object({
     resetRequestsPerHour: z.number().int().positive(),
     emailCodesPerHour: z.number().int().positive(),
     mailsPerRecipient: z.object({ count: z.number().int().positive(), seconds: z.number().int().positive() }),
+    noticeCoalesceSeconds: z.number().int().positive(),
+    /** Authorization requests (GET/POST /auth, PAR) per source address (an IPv6 /64): each stores an interaction. */
+    authorizationRequests: z.object({ count: z.number().int().positive(), seconds: z.number().int().positive() }),
+    /** New-password forms submitted (reset link, account page) per source and per account or link. */
+    passwordForms: z.object({ perSourcePerHour: z.number().int().positive(), perAccountPerHour: z.number().int().positive() }),
   }),
   mail: z.object({
     pollSeconds: z.number().positive(),

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 import Router from '@koa/router';
 import type { Context } from 'koa';
 
@@ -92,13 +94,21 @@ export function createPasswordResetRouter(deps: InteractionDependencies): Router
   router.post('/reset-password/:token', form, async (ctx) => {
     const token = ctx.params.token ?? '';
     protectForm(ctx, deps.keyEncryptionKey, `link:${token}`);
+    // Each submission may run argon2 and the password policy: limited per source and per link.
+    const allowed = await deps.limits.passwordForm(ctx.ip, `link:${createHash('sha256').update(token).digest('base64url')}`);
+    if (!allowed.ok) {
+      ctx.set('retry-after', String(allowed.retryAfterSeconds));
+      const link = await inspectResetLink(reset, token);
+      if (!link.ok) return renderInvalidLink(ctx);
+      return renderResetForm(ctx, token, link.account.email, `Too many attempts. Wait ${allowed.retryAfterSeconds} seconds, then try again.`, 429);
+    }
     const outcome = await resetPassword(reset, { token, password: field(ctx.request.body, 'password'), sourceAddress: ctx.ip });
     if (!outcome.ok) {
       if (outcome.reason === 'invalid_link') return renderInvalidLink(ctx);
       return renderResetForm(ctx, token, outcome.email, outcome.message, 400);
     }
     // A new password unlocks an address locked by failed sign-ins.
-    await deps.limits.clearPasswordFailures(outcome.account.email);
+    await deps.limits.clearPasswordFailures(outcome.account.email, ctx.ip);
     // Nobody is signed in by a reset: signing in again goes through every step a login requires.
     views.render(ctx, 'message', {
       title: 'Your password was changed',

@@ -3,9 +3,12 @@ import type { Context } from 'koa';
 
 import { passwordSettingsFrom } from '../accounts/accounts.ts';
 import type { VerificationDependencies, VerificationSubject } from '../accounts/email-verification.ts';
-import { confirmWithCode, confirmWithLink, resendVerificationCode, sendVerificationCode } from '../accounts/email-verification.ts';
+import { confirmWithCode, confirmWithLink, currentCode, resendVerificationCode, sendVerificationCode } from '../accounts/email-verification.ts';
 import type { CodeVerdict } from '../accounts/one-time-codes.ts';
 import { codeState, createCodeHasher, inspectLink, resendWait } from '../accounts/one-time-codes.ts';
+import type { PendingRegistration, RegistrationProgress } from '../accounts/pending-registration.ts';
+import { credentialStamp, pendingRegistrationOf, registrationProgress } from '../accounts/pending-registration.ts';
+import type { Registration } from '../accounts/registration.ts';
 import { register } from '../accounts/registration.ts';
 import { acr } from '../accounts/second-factor.ts';
 import { typedCodeSchema } from '../accounts/schemas.ts';
@@ -21,20 +24,25 @@ import type { InteractionDependencies } from './routes.ts';
  * registered), and when someone with an unverified address signs in (the `verify_email` prompt).
  */
 
-type Verification = { kind: 'registration' | 'prompt'; subject: VerificationSubject; verified: boolean };
+type Verification =
+  | { kind: 'registration'; subject: VerificationSubject; pending: PendingRegistration; progress: RegistrationProgress }
+  | { kind: 'prompt'; subject: VerificationSubject; verified: boolean };
 
-/** The registration this interaction is waiting to verify, as the register route stored it. */
-function pendingRegistration(details: InteractionDetails): VerificationSubject | undefined {
-  const pending = (details.result as { registration?: unknown } | undefined)?.registration as Partial<VerificationSubject> | undefined;
-  if (!pending || typeof pending.email !== 'string') return undefined;
-  return { email: pending.email, accountId: typeof pending.accountId === 'string' ? pending.accountId : null };
-}
+/** Whether the page may offer "Continue": the address is confirmed, for this browser. */
+const confirmed = (current: Verification) => (current.kind === 'prompt' ? current.verified : current.progress === 'continue');
+
+/**
+ * A browser that registered remembers which sign-in it registered in (a signed cookie, sent only to
+ * the mailed link's pages), so that confirming the link in that same browser lets that sign-in
+ * continue, and confirming it anywhere else does not.
+ */
+const registrationCookie = 'gatehouse.registration';
 
 export function hasPendingRegistration(details: InteractionDetails): boolean {
-  return details.prompt.name === 'login' && pendingRegistration(details) !== undefined;
+  return details.prompt.name === 'login' && pendingRegistrationOf(details.result) !== undefined;
 }
 
-function wrongCodeMessage(verdict: Extract<CodeVerdict, { ok: false }>): string {
+export function wrongCodeMessage(verdict: Extract<CodeVerdict, { ok: false }>): string {
   switch (verdict.reason) {
     case 'wrong':
       return verdict.attemptsLeft > 0
@@ -72,10 +80,27 @@ export function createRegistrationRoutes(deps: InteractionDependencies) {
       if (!account) throw new GatehouseError('invalid_input', 'This sign-in request has no account. Start again from the application.');
       return { kind: 'prompt', subject: { email: normalizeEmail(account.email), accountId: account.id }, verified: account.emailVerified };
     }
-    const subject = details.prompt.name === 'login' ? pendingRegistration(details) : undefined;
-    if (!subject) throw new GatehouseError('invalid_input', 'There is no email address to confirm in this sign-in. Start again from the application.');
-    const account = subject.accountId ? await store.accounts.findById(subject.accountId) : undefined;
-    return { kind: 'registration', subject, verified: account?.emailVerified === true };
+    const pending = details.prompt.name === 'login' ? pendingRegistrationOf(details.result) : undefined;
+    if (!pending) throw new GatehouseError('invalid_input', 'There is no email address to confirm in this sign-in. Start again from the application.');
+    const progress = await progressOf(pending);
+    if (progress === 'start_again') return startAgain(details);
+    return { kind: 'registration', subject: { email: pending.email, accountId: pending.accountId, codeId: pending.codeId }, pending, progress };
+  }
+
+  /** Nothing of this sign-in may be used again: the browser starts over, through every step. */
+  async function startAgain(details: InteractionDetails): Promise<never> {
+    await details.destroy();
+    throw new GatehouseError('start_again', 'This sign-up cannot continue here: the address was confirmed in another browser, or the account changed since. Go back to the application and start again.');
+  }
+
+  async function progressOf(pending: PendingRegistration): Promise<RegistrationProgress> {
+    const account = pending.accountId ? await store.accounts.findById(pending.accountId) : undefined;
+    return registrationProgress(pending, account, account && credentialStamp(deps.keyEncryptionKey, account));
+  }
+
+  /** Keeps the registration's state in the interaction (server-side), replacing what was there. */
+  async function remember(ctx: Context, pending: PendingRegistration): Promise<void> {
+    await deps.provider().interactionResult(ctx.req, ctx.res, { registration: pending }, { mergeWithLastSubmission: false });
   }
 
   async function renderRegister(ctx: Context, details: InteractionDetails, extra: { error?: string; email?: string; name?: string } = {}, status = 200) {
@@ -96,7 +121,7 @@ export function createRegistrationRoutes(deps: InteractionDependencies) {
       title: 'Check your email',
       uid: details.uid,
       email: current.subject.email,
-      verified: current.verified,
+      verified: confirmed(current),
       canSkip: current.kind === 'registration' && config.accounts.emailVerification === 'optional',
       error: extra.error,
       notice: extra.notice,
@@ -108,8 +133,9 @@ export function createRegistrationRoutes(deps: InteractionDependencies) {
     const current = await verificationOf(details);
     let notice: string | undefined;
     if (current.kind === 'prompt' && !current.verified) {
-      // Signing in with an address never confirmed: send a code unless a usable one is out.
-      const latest = await store.codes.latest(current.subject.email, 'verify_email');
+      // Signing in with an address never confirmed: send a code unless a usable one is out (the
+      // account's own: someone registering the address meanwhile got a decoy, which does not count).
+      const latest = await currentCode(verification, current.subject);
       const now = new Date();
       if (codeState(latest, now, rules) !== 'usable' && resendWait(latest, now, rules) === 0) {
         await sendVerificationCode(verification, current.subject);
@@ -119,13 +145,19 @@ export function createRegistrationRoutes(deps: InteractionDependencies) {
     await renderVerification(ctx, details, current, notice ? { notice } : {});
   }
 
-  /** The address is confirmed: registration completes the login; the prompt lets the sign-in go on. */
-  async function finish(ctx: Context, current: Verification): Promise<void> {
-    if (current.kind === 'registration') {
-      await deps.provider().interactionFinished(ctx.req, ctx.res, { login: { accountId: current.subject.accountId!, amr: ['pwd'], acr: acr.password } }, { mergeWithLastSubmission: false });
-    } else {
+  /**
+   * The address is confirmed: registration completes the login (if this browser proved the mailbox
+   * and the credentials are still the ones it set); the prompt lets the sign-in go on.
+   */
+  async function finish(ctx: Context, details: InteractionDetails, current: Verification): Promise<void> {
+    if (current.kind === 'prompt') {
       await deps.provider().interactionFinished(ctx.req, ctx.res, { verify_email: { verified: true } }, { mergeWithLastSubmission: true });
+      return;
     }
+    if (current.progress !== 'continue' || current.pending.accountId === null) {
+      return renderVerification(ctx, details, current, { error: 'Your address is not confirmed yet. Enter the code, or open the link in the email first.' }, 400);
+    }
+    await deps.provider().interactionFinished(ctx.req, ctx.res, { login: { accountId: current.pending.accountId, amr: ['pwd'], acr: acr.password } }, { mergeWithLastSubmission: false });
   }
 
   router.get('/interaction/:uid/register', async (ctx) => {
@@ -143,17 +175,24 @@ export function createRegistrationRoutes(deps: InteractionDependencies) {
       ctx.set('retry-after', String(allowed.retryAfterSeconds));
       return renderRegister(ctx, details, { error: `Too many registrations from your network. Wait ${allowed.retryAfterSeconds} seconds, then try again.` }, 429);
     }
-    let subject: VerificationSubject;
+    let registration: Registration;
     try {
-      subject = await register({ ...verification, passwords, sourceAddress: ctx.ip }, submitted);
+      registration = await register({ ...verification, passwords, sourceAddress: ctx.ip }, submitted);
     } catch (error) {
       if (!isGatehouseError(error) || error.code !== 'invalid_input') throw error;
       const keep = (value: unknown, max: number) => (typeof value === 'string' ? value.slice(0, max) : '');
       return renderRegister(ctx, details, { error: error.message, email: keep(submitted.email, 254), name: keep(submitted.name, 200) }, 400);
     }
-    // The interaction remembers who registered (server-side); the page that follows is the same
-    // whether the address was new or taken.
-    await deps.provider().interactionResult(ctx.req, ctx.res, { registration: subject }, { mergeWithLastSubmission: false });
+    // The interaction remembers who registered (server-side), and this browser which interaction it
+    // registered in; the page that follows is the same whether the address was new or taken.
+    const { subject, account } = registration;
+    await remember(ctx, {
+      email: subject.email, accountId: subject.accountId, codeId: subject.codeId,
+      credentialStamp: account ? credentialStamp(deps.keyEncryptionKey, account) : null,
+    });
+    ctx.cookies.set(registrationCookie, details.uid, {
+      signed: true, httpOnly: true, sameSite: 'lax', path: '/verify-email', secure: ctx.secure, maxAge: config.ttl.interaction * 1000, overwrite: true,
+    });
     ctx.status = 303;
     ctx.redirect(`/interaction/${details.uid}`);
   });
@@ -170,14 +209,19 @@ export function createRegistrationRoutes(deps: InteractionDependencies) {
     }
     const verdict = await confirmWithCode(verification, current.subject, parsed.data);
     if (!verdict.ok) return renderVerification(ctx, details, current, { error: wrongCodeMessage(verdict) }, 400);
-    await finish(ctx, { ...current, verified: true });
+    if (current.kind === 'prompt') return finish(ctx, details, { ...current, verified: true });
+    // The code typed here proves this browser reads the mailbox; the credentials are checked again.
+    const pending = { ...current.pending, mailboxProvedAt: Math.floor(Date.now() / 1000) };
+    const progress = await progressOf(pending);
+    if (progress === 'start_again') return startAgain(details);
+    await finish(ctx, details, { ...current, pending, progress });
   });
 
   router.post('/interaction/:uid/verify-email/continue', form, async (ctx) => {
     const details = await currentInteraction(deps, ctx);
     const current = await verificationOf(details);
-    if (!current.verified) return renderVerification(ctx, details, current, { error: 'Your address is not confirmed yet. Enter the code, or open the link in the email first.' }, 400);
-    await finish(ctx, current);
+    if (!confirmed(current)) return renderVerification(ctx, details, current, { error: 'Your address is not confirmed yet. Enter the code, or open the link in the email first.' }, 400);
+    await finish(ctx, details, current);
   });
 
   router.post('/interaction/:uid/verify-email/resend', form, async (ctx) => {
@@ -188,6 +232,8 @@ export function createRegistrationRoutes(deps: InteractionDependencies) {
       ctx.set('retry-after', String(result.waitSeconds));
       return renderVerification(ctx, details, current, { error: `A code was sent moments ago. Wait ${result.waitSeconds} seconds before asking for another.` }, 429);
     }
+    // The registration now waits for the new code (the older one is void).
+    if (current.kind === 'registration') await remember(ctx, { ...current.pending, codeId: result.codeId });
     await renderVerification(ctx, details, current, { notice: `We sent a new code to ${current.subject.email}.` });
   });
 
@@ -220,8 +266,23 @@ export function createRegistrationRoutes(deps: InteractionDependencies) {
     protectForm(ctx, deps.keyEncryptionKey, `link:${ctx.params.token ?? ''}`);
     const verdict = await confirmWithLink(verification, ctx.params.token ?? '');
     if (!verdict.ok) return renderLinkProblem(ctx);
+    await proveMailboxHere(ctx, verdict.record.accountId);
     views.render(ctx, 'email-confirmed', { title: 'Email address confirmed', email: verdict.record.email });
   });
+
+  /**
+   * The link was confirmed in the browser that registered: the registration waiting in that
+   * browser's sign-in may continue. Confirmed anywhere else, no registration continues.
+   */
+  async function proveMailboxHere(ctx: Context, accountId: string): Promise<void> {
+    const uid = ctx.cookies.get(registrationCookie, { signed: true });
+    if (!uid || uid.length > 128) return;
+    const interaction = await deps.provider().Interaction.find(uid);
+    const pending = interaction && pendingRegistrationOf(interaction.result);
+    if (!interaction || !pending || pending.accountId !== accountId) return;
+    interaction.result = { ...interaction.result, registration: { ...pending, mailboxProvedAt: Math.floor(Date.now() / 1000) } };
+    await interaction.save(Math.max(1, interaction.exp - Math.floor(Date.now() / 1000)));
+  }
 
   function renderLinkProblem(ctx: Context) {
     views.render(ctx, 'error', {

@@ -20,6 +20,7 @@ import type { InteractionDetails } from './consent.ts';
 import { clientName, currentInteraction, field, formParser, interactionSource } from './interaction-context.ts';
 import { createRegistrationRoutes, hasPendingRegistration } from './registration-routes.ts';
 import { awaitsSecondFactor, createSecondFactorRoutes, requireSecondFactor } from './second-factor-routes.ts';
+import { createSignInCodeRoutes, hasPendingSignInCode } from './sign-in-code-routes.ts';
 import type { Views } from './views.ts';
 import { viewsDir } from './views.ts';
 
@@ -80,6 +81,7 @@ export function createInteractionRouter(deps: InteractionDependencies): Router {
 
   const registration = createRegistrationRoutes(deps);
   const secondFactor = createSecondFactorRoutes(deps);
+  const signInCode = createSignInCodeRoutes(deps);
 
   router.get('/interaction/:uid', async (ctx) => {
     const details = await currentInteraction(deps, ctx);
@@ -87,6 +89,7 @@ export function createInteractionRouter(deps: InteractionDependencies): Router {
       case 'login':
         if (hasPendingRegistration(details)) return registration.showVerification(ctx, details);
         if (awaitsSecondFactor(details)) return secondFactor.show(ctx, details);
+        if (hasPendingSignInCode(details)) return signInCode.show(ctx, details);
         return renderLogin(ctx, details);
       case 'verify_email':
         return registration.showVerification(ctx, details);
@@ -112,18 +115,23 @@ export function createInteractionRouter(deps: InteractionDependencies): Router {
     const email = typeof submitted.email === 'string' ? submitted.email.slice(0, 254) : '';
     if (!parsed.success) return renderLogin(ctx, details, { error: 'Enter your email address and password.', email }, 400);
     // Guessing is slowed per address typed and per source (the same whether an account exists).
-    const gate = await deps.limits.beforePassword(parsed.data.email, ctx.ip);
+    // The attempt is reserved before the password is checked: a burst cannot outrun the limits.
+    const gate = await deps.limits.passwordAttempt(parsed.data.email, ctx.ip);
     if (!gate.ok) {
       await recordAudit(store.audit, { type: 'login_failed', actor: 'user', ...interactionSource(ctx, details), details: { reason: gate.reason === 'locked' ? 'locked' : 'rate_limited' } }, deps.logger);
       ctx.set('retry-after', String(gate.retryAfterSeconds));
       return renderLogin(ctx, details, { error: limitedMessage(gate), email }, 429);
     }
+    const { attempt } = gate;
+    // Limited as a whole, but not from here: the owner still gets in, with a code from her mailbox.
+    if (gate.stepUp) return signInCode.begin(ctx, details, { email: parsed.data.email, password: parsed.data.password, attempt });
     let accountId: string;
     try {
       accountId = (await authenticate(store, parsed.data.email, parsed.data.password, passwords)).id;
     } catch (error) {
+      if (isGatehouseError(error) && error.code === 'invalid_credentials') await attempt.failed();
+      else await attempt.cancel();
       if (isGatehouseError(error) && (error.code === 'invalid_credentials' || error.code === 'account_disabled')) {
-        if (error.code === 'invalid_credentials') await deps.limits.passwordFailed(parsed.data.email, ctx.ip);
         // Looked up in both cases (an unknown address costs the same): the owner's trail shows the attempt.
         const account = await store.accounts.findByEmail(parsed.data.email);
         await recordAudit(store.audit, {
@@ -134,7 +142,7 @@ export function createInteractionRouter(deps: InteractionDependencies): Router {
       }
       throw error;
     }
-    await deps.limits.clearPasswordFailures(parsed.data.email);
+    await attempt.succeeded();
     // With an authenticator app the login is not finished yet: the code comes first.
     if (isActive(await store.secondFactors.find(accountId))) return requireSecondFactor(deps, ctx, details, accountId);
     await recordAudit(store.audit, {
@@ -166,5 +174,6 @@ export function createInteractionRouter(deps: InteractionDependencies): Router {
 
   router.use(registration.router.routes());
   router.use(secondFactor.router.routes());
+  router.use(signInCode.router.routes());
   return router;
 }

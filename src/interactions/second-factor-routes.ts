@@ -43,12 +43,15 @@ export async function requireSecondFactor(deps: InteractionDependencies, ctx: Co
   ctx.redirect(`/interaction/${details.uid}`);
 }
 
+const replayedOrWrong = 'That code is not right or was already used. Enter the code your authenticator app shows now.';
+
 export function describeVerdict(verdict: Extract<SecondFactorVerdict, { ok: false }>): string {
   switch (verdict.reason) {
+    // One answer for both: telling a used code from a wrong one would confirm to someone replaying
+    // an observed code that it was right (the audit trail still records which it was).
     case 'wrong':
-      return 'That code is not right. Check your authenticator app and try again.';
     case 'replayed':
-      return 'That code was already used. Wait for the next code in your app.';
+      return replayedOrWrong;
     case 'wait':
       return `Too many wrong codes. Wait ${verdict.waitSeconds} seconds, then try again.`;
     case 'missing':

@@ -5,7 +5,7 @@ import type { Context } from 'koa';
 
 export const viewsDir = fileURLToPath(new URL('../../views/', import.meta.url));
 
-export type ViewName = 'home' | 'login' | 'consent' | 'logout' | 'logged-out' | 'error' | 'register' | 'verify-email' | 'confirm-email' | 'email-confirmed'
+export type ViewName = 'sign-in-code' | 'home' | 'login' | 'consent' | 'logout' | 'logged-out' | 'error' | 'register' | 'verify-email' | 'confirm-email' | 'email-confirmed'
   | 'forgot-password' | 'reset-password' | 'message' | 'account' | 'second-factor' | 'mfa-setup' | 'recovery-codes';
 
 export type Views = {

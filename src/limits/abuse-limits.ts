@@ -1,6 +1,9 @@
 import type { Config } from '../config/load-config.ts';
 import { normalizeEmail } from '../store/normalize-email.ts';
+import type { MailAdmission } from '../mail/outbox.ts';
 import type { RateLimitStore } from '../store/types.ts';
+import { createDelayLimit } from './delay-limit.ts';
+import { sourceKey } from './source-key.ts';
 import { StoreRateLimiter } from './store-rate-limiter.ts';
 
 /**
@@ -9,37 +12,69 @@ import { StoreRateLimiter } from './store-rate-limiter.ts';
  * nothing about accounts.
  */
 
-/** Failures before each further try must wait, the first wait, and where doubling stops. */
-export type DelayPolicy = { freeFailures: number; firstDelaySeconds: number; maxDelaySeconds: number };
-
-/** The wait imposed after the `failures`-th consecutive failure: none, then doubling, capped. */
-export function failureDelaySeconds(failures: number, policy: DelayPolicy): number {
-  if (failures < policy.freeFailures) return 0;
-  return Math.min(policy.firstDelaySeconds * 2 ** (failures - policy.freeFailures), policy.maxDelaySeconds);
-}
+export type { DelayPolicy } from './delay-limit.ts';
+export { failureDelaySeconds } from './delay-limit.ts';
 
 export type Verdict = { ok: true } | { ok: false; retryAfterSeconds: number; reason: 'slow_down' | 'locked' };
 
 export type LimitsSettings = Config['limits'];
 
+/** A reserved attempt (see delay-limit.ts): say how it ended, exactly once. */
+export type ReservedAttempt = {
+  /** It was wrong: it counts as a failure. */
+  failed(): Promise<void>;
+  /** It was right. */
+  succeeded(): Promise<void>;
+  /** It was not evaluated (a disabled account, an error): as if it never came. */
+  cancel(): Promise<void>;
+};
+
+/**
+ * `stepUp`: the address is limited as a whole (waiting, or locked), but not for this source: the
+ * attempt is reserved against this source only, and a right password must be confirmed with a
+ * mailed code (src/accounts/sign-in-code.ts) instead of signing in.
+ */
+export type Admission = { ok: true; attempt: ReservedAttempt; stepUp?: boolean } | { ok: false; retryAfterSeconds: number; reason: 'slow_down' | 'locked' };
+
 export type AbuseLimits = {
-  /** Whether a password may be checked now for this address typed, from this source. */
+  /**
+   * Reserves a password attempt for this address typed, from this source, before the password is
+   * checked: per address (with the consecutive-failure lock), per address and source, and per
+   * source. Refused when any of them is waiting; no burst gets more than the free attempts.
+   */
+  passwordAttempt(email: string, sourceAddress: string): Promise<Admission>;
+  /** Whether a password attempt would be admitted now (reserves nothing). */
   beforePassword(email: string, sourceAddress: string): Promise<Verdict>;
-  /** Counts a wrong password (also for an address without an account) and sets the next wait. */
+  /** Counts a wrong password that was not reserved, and sets the next wait. */
   passwordFailed(email: string, sourceAddress: string): Promise<void>;
-  /** A right password, or a new one set by reset: the consecutive failures start again (unlocking it). */
-  clearPasswordFailures(email: string): Promise<void>;
+  /**
+   * A right password, or a new one set by reset: the consecutive failures start again (unlocking
+   * it); with `sourceAddress`, that source's failures on this address too.
+   */
+  clearPasswordFailures(email: string, sourceAddress?: string): Promise<void>;
   /** Counts a registration from this source. */
   registration(sourceAddress: string): Promise<Verdict>;
   /** Counts a password reset request from this source. */
   resetRequest(sourceAddress: string): Promise<Verdict>;
   /** Counts a typed email verification code for this address. */
   emailCode(email: string): Promise<Verdict>;
-  /** Whether another mail may go to this recipient now (counts it when it may). */
-  mailTo(recipient: string): Promise<boolean>;
-  /** Whether this source may authenticate as a client now (token, introspection, revocation). */
+  /**
+   * Whether a message of this kind may go to this recipient now (counts it when it may). Each kind
+   * has its own budget; with `coalesce` (notices other people's actions cause), one per window.
+   */
+  mailTo(recipient: string, kind: string, coalesce: boolean): Promise<MailAdmission>;
+  /** Counts an authorization request (GET/POST /auth, PAR) from this source. */
+  authorizationRequest(sourceAddress: string): Promise<Verdict>;
+  /**
+   * Counts a submitted new-password form (the reset link's, the account page's) from this source
+   * and for this account or link; both must allow it.
+   */
+  passwordForm(sourceAddress: string, subject: string): Promise<Verdict>;
+  /** Reserves a client authentication (token, introspection, revocation, PAR) from this source. */
+  clientAuthAttempt(sourceAddress: string): Promise<Admission>;
+  /** Whether this source may authenticate as a client now (reserves nothing). */
   beforeClientAuth(sourceAddress: string): Promise<Verdict>;
-  /** Counts a failed client authentication (a guessed client secret) and sets the next wait. */
+  /** Counts a failed client authentication that was not reserved, and sets the next wait. */
   clientAuthFailed(sourceAddress: string): Promise<void>;
 };
 
@@ -47,24 +82,36 @@ const seconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
 
 export function createAbuseLimits(store: RateLimitStore, settings: LimitsSettings, clock?: () => Date): AbuseLimits {
   const limiter = (keyPrefix: string, points: number, duration: number) => new StoreRateLimiter({ store, keyPrefix, points, duration, ...(clock ? { clock } : {}) });
+  const delays = (name: string, policy: LimitsSettings['clientAuthentication'], windowSeconds: number, maxFailures?: number) => createDelayLimit({
+    store, name, policy, windowSeconds, ...(maxFailures !== undefined ? { maxFailures } : {}), ...(clock ? { clock } : {}),
+  });
   const { password } = settings;
 
-  // Consecutive failures per address typed: kept until a success (duration 0: no expiry), at most
+  // Consecutive failures per address typed: kept until a success (no expiry), at most
   // maxConsecutiveFailures (NIST SP 800-63B: no more than 100), then only a reset unlocks.
-  const accountFailures = limiter('pw-fail-account', password.maxConsecutiveFailures, 0);
-  // Failures per source address: forgotten a day after the first.
-  const sourceFailures = limiter('pw-fail-source', Number.MAX_SAFE_INTEGER, 86_400);
-  // The current wait of each, as a blocked key that expires when the wait is over.
-  const accountWait = limiter('pw-wait-account', 1, 1);
-  const sourceWait = limiter('pw-wait-source', 1, 1);
+  const accountPasswords = delays('pw-account', password.account, 0, password.maxConsecutiveFailures);
+  // Per address typed and source, with the address's delays: a day.
+  const pairPasswords = delays('pw-pair', password.account, 86_400);
+  // Per source, whatever the address: a day.
+  const sourcePasswords = delays('pw-source', password.source, 86_400);
+  const clients = delays('client-auth', settings.clientAuthentication, 86_400);
   const registrations = limiter('register-source', settings.registrationsPerHour, 3600);
   const resets = limiter('reset-source', settings.resetRequestsPerHour, 3600);
   const emailCodes = limiter('email-code', settings.emailCodesPerHour, 3600);
   const mails = limiter('mail-recipient', settings.mailsPerRecipient.count, settings.mailsPerRecipient.seconds);
-  const clientFailures = limiter('client-auth-fail', Number.MAX_SAFE_INTEGER, 86_400);
-  const clientWait = limiter('client-auth-wait', 1, 1);
+  const notices = limiter('mail-notice', 1, settings.noticeCoalesceSeconds);
+  const authorizations = limiter('authorize-source', settings.authorizationRequests.count, settings.authorizationRequests.seconds);
+  const formsBySource = limiter('pw-form-source', settings.passwordForms.perSourcePerHour, 3600);
+  const formsBySubject = limiter('pw-form-subject', settings.passwordForms.perAccountPerHour, 3600);
 
+  // consume() is one atomic add: a burst is counted exactly, whatever its size.
+  // A key already over its limit is refused on a read, without a write: a flood of refused
+  // requests costs no disk (counters only grow within their window, so the read cannot be wrong).
   async function counted(rateLimiter: StoreRateLimiter, key: string): Promise<Verdict> {
+    const seen = await rateLimiter.get(key);
+    if (seen && seen.consumedPoints >= rateLimiter.points && seen.msBeforeNext > 0) {
+      return { ok: false, reason: 'slow_down', retryAfterSeconds: seconds(seen.msBeforeNext) };
+    }
     try {
       await rateLimiter.consume(key);
       return { ok: true };
@@ -74,42 +121,107 @@ export function createAbuseLimits(store: RateLimitStore, settings: LimitsSetting
     }
   }
 
+  const pairKey = (email: string, source: string) => `${email}|${source}`;
+  const worst = (verdicts: Verdict[]): Verdict => {
+    const refused = verdicts.filter((verdict) => !verdict.ok);
+    if (refused.length === 0) return { ok: true };
+    return refused.find((verdict) => verdict.reason === 'locked') ?? refused.reduce((a, b) => (a.retryAfterSeconds >= b.retryAfterSeconds ? a : b));
+  };
+
   return {
+    async passwordAttempt(email, sourceAddress) {
+      const key = normalizeEmail(email);
+      const source = sourceKey(sourceAddress);
+      const pair = pairKey(key, source);
+      const bySource = await sourcePasswords.reserve(source);
+      if (!bySource.ok) return bySource;
+      const byPair = await pairPasswords.reserve(pair);
+      if (!byPair.ok) {
+        await sourcePasswords.cancel(source);
+        // Tell this source the address is locked, when it is: “Forgot password?” is the way out.
+        const account = await accountPasswords.peek(key);
+        return !account.ok && account.reason === 'locked' ? account : byPair;
+      }
+      const byAccount = await accountPasswords.reserve(key);
+      let settled = false;
+      const once = (settle: () => Promise<unknown>) => async () => {
+        if (settled) return;
+        settled = true;
+        await settle();
+      };
+      if (!byAccount.ok && byPair.held) {
+        // This source has been failing on this address itself: it waits like everyone (or is told
+        // the address is locked).
+        await Promise.all([sourcePasswords.cancel(source), pairPasswords.cancel(pair)]);
+        return byAccount;
+      }
+      if (!byAccount.ok) {
+        // Others failed on this address, not this source (it is within its free attempts): an
+        // anonymous attacker must not be able to lock the owner out. This source may still try,
+        // counted against itself only; a right password is confirmed with a mailed code instead of
+        // signing in.
+        return {
+          ok: true,
+          stepUp: true,
+          attempt: {
+            failed: once(() => Promise.all([pairPasswords.failed(pair, byPair), sourcePasswords.failed(source, bySource)])),
+            succeeded: once(() => Promise.all([pairPasswords.clear(pair), sourcePasswords.cancel(source)])),
+            cancel: once(() => Promise.all([pairPasswords.cancel(pair), sourcePasswords.cancel(source)])),
+          },
+        };
+      }
+      return {
+        ok: true,
+        attempt: {
+          failed: once(() => Promise.all([accountPasswords.failed(key, byAccount), pairPasswords.failed(pair, byPair), sourcePasswords.failed(source, bySource)])),
+          // A right password is not a failure of the source: its attempt is given back.
+          succeeded: once(() => Promise.all([accountPasswords.clear(key), pairPasswords.clear(pair), sourcePasswords.cancel(source)])),
+          cancel: once(() => Promise.all([accountPasswords.cancel(key), pairPasswords.cancel(pair), sourcePasswords.cancel(source)])),
+        },
+      };
+    },
     async beforePassword(email, sourceAddress) {
       const key = normalizeEmail(email);
-      const [failures, accountBlocked, sourceBlocked] = await Promise.all([accountFailures.get(key), accountWait.get(key), sourceWait.get(sourceAddress)]);
-      if (failures && failures.consumedPoints >= password.maxConsecutiveFailures) return { ok: false, reason: 'locked', retryAfterSeconds: password.account.maxDelaySeconds };
-      const waitMs = Math.max(accountBlocked?.msBeforeNext ?? 0, sourceBlocked?.msBeforeNext ?? 0);
-      return waitMs > 0 ? { ok: false, reason: 'slow_down', retryAfterSeconds: seconds(waitMs) } : { ok: true };
+      const source = sourceKey(sourceAddress);
+      return worst(await Promise.all([accountPasswords.peek(key), pairPasswords.peek(pairKey(key, source)), sourcePasswords.peek(source)]));
     },
     async passwordFailed(email, sourceAddress) {
       const key = normalizeEmail(email);
-      const [account, source] = await Promise.all([accountFailures.penalty(key), sourceFailures.penalty(sourceAddress)]);
-      const accountDelay = failureDelaySeconds(account.consumedPoints, password.account);
-      const sourceDelay = failureDelaySeconds(source.consumedPoints, password.source);
-      await Promise.all([
-        accountDelay > 0 ? accountWait.block(key, accountDelay) : undefined,
-        sourceDelay > 0 ? sourceWait.block(sourceAddress, sourceDelay) : undefined,
-      ]);
+      const source = sourceKey(sourceAddress);
+      await Promise.all([accountPasswords.recordFailure(key), pairPasswords.recordFailure(pairKey(key, source)), sourcePasswords.recordFailure(source)]);
     },
-    async clearPasswordFailures(email) {
+    async clearPasswordFailures(email, sourceAddress) {
       const key = normalizeEmail(email);
-      await Promise.all([accountFailures.delete(key), accountWait.delete(key)]);
+      await Promise.all([accountPasswords.clear(key), sourceAddress ? pairPasswords.clear(pairKey(key, sourceKey(sourceAddress))) : undefined]);
     },
-    registration: (sourceAddress) => counted(registrations, sourceAddress),
-    resetRequest: (sourceAddress) => counted(resets, sourceAddress),
+    registration: (sourceAddress) => counted(registrations, sourceKey(sourceAddress)),
+    resetRequest: (sourceAddress) => counted(resets, sourceKey(sourceAddress)),
     emailCode: (email) => counted(emailCodes, normalizeEmail(email)),
-    async mailTo(recipient) {
-      return (await counted(mails, normalizeEmail(recipient))).ok;
+    async mailTo(recipient, kind, coalesce) {
+      const verdict = await counted(coalesce ? notices : mails, `${kind}|${normalizeEmail(recipient)}`);
+      return verdict.ok ? { ok: true } : { ok: false, reason: coalesce ? 'coalesced' : 'budget' };
     },
-    async beforeClientAuth(sourceAddress) {
-      const blocked = await clientWait.get(sourceAddress);
-      return blocked && blocked.msBeforeNext > 0 ? { ok: false, reason: 'slow_down', retryAfterSeconds: seconds(blocked.msBeforeNext) } : { ok: true };
+    authorizationRequest: (sourceAddress) => counted(authorizations, sourceKey(sourceAddress)),
+    async passwordForm(sourceAddress, subject) {
+      const bySource = await counted(formsBySource, sourceKey(sourceAddress));
+      if (!bySource.ok) return bySource;
+      return counted(formsBySubject, subject);
     },
-    async clientAuthFailed(sourceAddress) {
-      const failures = await clientFailures.penalty(sourceAddress);
-      const delay = failureDelaySeconds(failures.consumedPoints, settings.clientAuthentication);
-      if (delay > 0) await clientWait.block(sourceAddress, delay);
+    async clientAuthAttempt(sourceAddress) {
+      const source = sourceKey(sourceAddress);
+      const reservation = await clients.reserve(source);
+      if (!reservation.ok) return reservation;
+      let settled = false;
+      const once = (settle: () => Promise<unknown>) => async () => {
+        if (settled) return;
+        settled = true;
+        await settle();
+      };
+      // Failures per source are kept for their day whatever else happens: a right secret gives back
+      // only its own attempt.
+      return { ok: true, attempt: { failed: once(() => clients.failed(source, reservation)), succeeded: once(() => clients.cancel(source)), cancel: once(() => clients.cancel(source)) } };
     },
+    beforeClientAuth: (sourceAddress) => clients.peek(sourceKey(sourceAddress)),
+    clientAuthFailed: (sourceAddress) => clients.recordFailure(sourceKey(sourceAddress)),
   };
 }

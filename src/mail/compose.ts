@@ -5,13 +5,14 @@ import { Eta } from 'eta';
 import { viewsDir } from '../interactions/views.ts';
 
 /** The messages Gatehouse sends; each has `views/mail/<name>.text.eta` and `.html.eta`. */
-export type MailTemplate = 'verify-email' | 'registration-attempt' | 'reset-password' | 'password-changed';
+export type MailTemplate = 'verify-email' | 'registration-attempt' | 'reset-password' | 'password-changed' | 'sign-in-code';
 
 const subjects: Record<MailTemplate, string> = {
   'verify-email': 'Confirm your email address',
   'registration-attempt': 'Someone tried to create an account with your email address',
   'reset-password': 'Reset your password',
   'password-changed': 'Your password was changed',
+  'sign-in-code': 'Your sign-in code',
 };
 
 export type ComposedMail = { subject: string; text: string; html: string };

@@ -11,7 +11,11 @@ export type MailerOptions = {
   from: string;
   logger: Logger;
   clock?: () => Date;
-  /** How long a claimed message is reserved for this instance (config mail.leaseSeconds). */
+  /**
+   * How long a claimed message is reserved for this instance (config mail.leaseSeconds). The lease
+   * is renewed every third of it while the batch is being sent, so a slow SMTP server never lets
+   * another instance claim (and send again) a message this one is still sending.
+   */
   leaseSeconds?: number;
   /** How many messages one deliverDue claims at most. */
   batchSize?: number;
@@ -53,10 +57,11 @@ export function createMailer(deps: MailerOptions): Mailer {
   const leaseSeconds = deps.leaseSeconds ?? 60;
   const batchSize = deps.batchSize ?? 20;
 
-  async function deliver(mail: QueuedMail): Promise<'sent' | 'retried' | 'failed'> {
+  async function deliver(mail: QueuedMail, handedOver: () => void): Promise<'sent' | 'retried' | 'failed'> {
     try {
       await transport.send({ id: mail.id, from, to: mail.to, subject: mail.subject, text: mail.text, ...(mail.html !== undefined ? { html: mail.html } : {}) });
     } catch (error) {
+      handedOver();
       const attempts = mail.attempts + 1;
       const at = clock();
       const reason = describe(error);
@@ -70,8 +75,53 @@ export function createMailer(deps: MailerOptions): Mailer {
       logger.warn('mail delivery failed; will retry', { mailId: mail.id, attempts, nextAttemptAt: nextAttemptAt.toISOString(), error: reason });
       return 'retried';
     }
+    handedOver();
     await store.markSent(mail.id, clock());
     return 'sent';
+  }
+
+  /**
+   * Keeps the leases of a claimed batch alive until each message is done: every third of the lease
+   * the leases still held are moved one lease ahead. A lease found taken (this process stalled past
+   * it) is dropped: its message is left to the instance that claimed it.
+   */
+  function holdLeases(due: QueuedMail[], claimedAt: Date) {
+    const held = new Map(due.map((mail) => [mail.id, new Date(claimedAt.getTime() + leaseSeconds * 1000)]));
+    let renewing: Promise<void> | undefined;
+    const renew = async () => {
+      for (const [id, heldUntil] of [...held]) {
+        const until = new Date(Math.max(heldUntil.getTime(), clock().getTime() + leaseSeconds * 1000));
+        let kept: boolean;
+        try {
+          kept = await store.extendLease(id, heldUntil, until);
+        } catch (error) {
+          // The lease we know may still be ours: try again on the next tick.
+          logger.warn('renewing a mail lease failed', { mailId: id, error: describe(error) });
+          continue;
+        }
+        if (held.get(id) !== heldUntil) continue; // handed over meanwhile
+        if (kept) {
+          held.set(id, until);
+        } else {
+          held.delete(id);
+          logger.warn('mail lease lost to another instance; leaving the message to it', { mailId: id });
+        }
+      }
+    };
+    const timer = setInterval(() => {
+      renewing ??= renew().finally(() => {
+        renewing = undefined;
+      });
+    }, Math.max(50, (leaseSeconds * 1000) / 3));
+    timer.unref();
+    return {
+      holds: (id: string) => held.has(id),
+      release: (id: string) => held.delete(id),
+      async stop() {
+        clearInterval(timer);
+        await renewing;
+      },
+    };
   }
 
   return {
@@ -84,8 +134,19 @@ export function createMailer(deps: MailerOptions): Mailer {
     },
     async deliverDue() {
       const result = { sent: 0, retried: 0, failed: 0 };
-      const due = await store.claimDue(clock(), leaseSeconds, batchSize);
-      for (const mail of due) result[await deliver(mail)] += 1;
+      const claimedAt = clock();
+      const due = await store.claimDue(claimedAt, leaseSeconds, batchSize);
+      if (due.length === 0) return result;
+      const leases = holdLeases(due, claimedAt);
+      try {
+        for (const mail of due) {
+          // Its lease was lost while earlier messages of the batch went out: another instance has it.
+          if (!leases.holds(mail.id)) continue;
+          result[await deliver(mail, () => leases.release(mail.id))] += 1;
+        }
+      } finally {
+        await leases.stop();
+      }
       return result;
     },
   };

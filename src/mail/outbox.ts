@@ -1,4 +1,5 @@
 import type { Logger } from '../logger.ts';
+import type { MailDrop, MailDropReason } from '../store/types.ts';
 import type { MailComposer, MailTemplate } from './compose.ts';
 import type { Mailer } from './mailer.ts';
 
@@ -8,19 +9,39 @@ export type Outbox = {
   send(to: string, template: MailTemplate, data: Record<string, unknown>): Promise<void>;
 };
 
+/** Whether a message may be queued now, or why it is dropped. */
+export type MailAdmission = { ok: true } | { ok: false; reason: MailDropReason };
+
+/**
+ * Notices that other people's actions cause (someone tried to register your address). They are
+ * coalesced: one per recipient and window says it all, however often it happened.
+ */
+export const noticesCausedByOthers: ReadonlySet<MailTemplate> = new Set<MailTemplate>(['registration-attempt']);
+
 export type OutboxOptions = {
   deliverSoon?: () => void;
-  /** Whether another mail may go to this recipient now (a flood of mail to one inbox is dropped). */
-  allow?: (to: string) => Promise<boolean>;
+  /**
+   * Whether this message may go to this recipient now (counts it when it may). Each recipient has a
+   * budget per kind of message, so notices caused by others can never use up the budget of mail the
+   * owner asked for (a reset link, a verification code).
+   */
+  admit?: (to: string, template: MailTemplate, coalesce: boolean) => Promise<MailAdmission>;
+  /** Counts a message that was not sent (shown by `gatehouse mail status`). */
+  recordDrop?: (drop: MailDrop) => Promise<void>;
   logger?: Logger;
+  clock?: () => Date;
 };
 
 export function createOutbox(mailer: Pick<Mailer, 'send'>, compose: MailComposer, options: OutboxOptions = {}): Outbox {
+  const clock = options.clock ?? (() => new Date());
   return {
     async send(to, template, data) {
       // Dropped silently for the sender: answering differently would tell whether an account exists.
-      if (options.allow && !(await options.allow(to))) {
-        options.logger?.warn('mail dropped: too many messages to one recipient', { template });
+      const admission = options.admit ? await options.admit(to, template, noticesCausedByOthers.has(template)) : { ok: true as const };
+      if (!admission.ok) {
+        options.logger?.warn('mail dropped', { template, reason: admission.reason });
+        await options.recordDrop?.({ to, kind: template, reason: admission.reason, at: clock() })
+          .catch((error: unknown) => options.logger?.warn('counting a dropped mail failed', { error }));
         return;
       }
       await mailer.send({ to, ...compose(template, data) });

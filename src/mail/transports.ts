@@ -24,9 +24,18 @@ function toNodemailer(mail: OutgoingMail) {
   return { from: mail.from, to: mail.to, subject: mail.subject, text: mail.text, ...(mail.html !== undefined ? { html: mail.html } : {}) };
 }
 
+/**
+ * How long one SMTP step may take before the attempt fails (and is retried later). nodemailer's
+ * own defaults are 2 minutes to connect and 10 minutes of silence; these are shorter so a stalled
+ * server holds a message for minutes at most. A delivery in progress keeps its lease however long
+ * it takes (the mailer renews it), so these need not be shorter than mail.leaseSeconds. Options in
+ * the SMTP_URL's query (e.g. `?socketTimeout=120000`) take precedence.
+ */
+export const smtpTimeouts = { connectionTimeout: 30_000, greetingTimeout: 30_000, socketTimeout: 60_000 } as const;
+
 /** Delivers through the SMTP server at an smtp:// or smtps:// URL (credentials in the URL). */
 export function createSmtpTransport(url: string): Transport {
-  const transporter = nodemailer.createTransport(url);
+  const transporter = nodemailer.createTransport({ ...smtpTimeouts, url });
   return {
     async send(mail) {
       await transporter.sendMail(toNodemailer(mail));

@@ -3,11 +3,35 @@ import type { Adapter, AdapterPayload } from 'oidc-provider';
 import type { ClientStore, ModelPayload, OidcStore } from '../store/types.ts';
 import { providerMetadata } from './clients.ts';
 
+/**
+ * The account a pending interaction could still sign in as: the one a step in progress names (a
+ * registration awaiting its code, a password awaiting its second factor), else the session's. The
+ * store indexes it, so revoking an account's state (a reset, a credential change) ends its
+ * half-finished sign-ins too. The provider drops the extra field when it loads the interaction.
+ */
+export function interactionAccountId(payload: ModelPayload): string | undefined {
+  const result = payload.result;
+  if (result && typeof result === 'object') {
+    for (const step of Object.values(result as Record<string, unknown>)) {
+      const accountId = (step as { accountId?: unknown } | null)?.accountId;
+      if (step && typeof step === 'object' && typeof accountId === 'string') return accountId;
+    }
+  }
+  const sessionAccountId = (payload.session as { accountId?: unknown } | undefined)?.accountId;
+  return typeof sessionAccountId === 'string' ? sessionAccountId : undefined;
+}
+
 /** oidc-provider's Adapter over our ModelStore: one instance per model name. */
 function modelAdapter(oidc: OidcStore, name: string): Adapter {
   const store = oidc.model(name);
+  const indexed = name === 'Interaction'
+    ? (payload: ModelPayload): ModelPayload => {
+      const accountId = interactionAccountId(payload);
+      return accountId ? { ...payload, accountId } : payload;
+    }
+    : (payload: ModelPayload) => payload;
   return {
-    upsert: (id, payload, expiresIn) => store.upsert(id, payload as ModelPayload, expiresIn),
+    upsert: (id, payload, expiresIn) => store.upsert(id, indexed(payload as ModelPayload), expiresIn),
     find: async (id) => (await store.find(id)) as AdapterPayload | undefined,
     findByUid: async (uid) => (await store.findByUid(uid)) as AdapterPayload | undefined,
     findByUserCode: async (userCode) => (await store.findByUserCode(userCode)) as AdapterPayload | undefined,

@@ -55,6 +55,20 @@ async function loadExistingGrant(ctx: KoaContextWithOIDC) {
   return grant;
 }
 
+/**
+ * Who may introspect a token: the client it was issued to, and a confidential client named in its
+ * audience (a resource server the token was issued for). Any other client learns nothing about it.
+ */
+export function mayIntrospect(
+  client: { clientId: string; clientAuthMethod?: string | undefined },
+  token: { clientId?: string | undefined; aud?: string | string[] | undefined },
+): boolean {
+  if (token.clientId !== undefined && token.clientId === client.clientId) return true;
+  if (client.clientAuthMethod === 'none') return false;
+  const audience = Array.isArray(token.aud) ? token.aud : token.aud !== undefined ? [token.aud] : [];
+  return audience.includes(client.clientId);
+}
+
 /** Seconds a session may live from `now`: its idle lifetime, cut at its absolute end. */
 export function sessionTtl(config: Pick<Config, 'sessions'>, session: { amr?: string[] | undefined; loginTs?: number | undefined }, now: number): number {
   const lifetime = session.amr?.includes('otp') ? config.sessions.withSecondFactor : config.sessions.passwordOnly;
@@ -158,7 +172,10 @@ export function buildProviderConfiguration(deps: ProviderDependencies): Configur
 
     // Authorization code only: no implicit, no hybrid. The password grant does not exist here.
     responseTypes: ['code'],
-    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none'],
+    // Confidential clients are registered with client_secret_basic and public ones with none, and
+    // each must use exactly that method. With client_secret_post offered too, the provider would take
+    // a secret in the body from a client_secret_basic client (it treats the two as one mechanism).
+    clientAuthMethods: ['client_secret_basic', 'none'],
     clientDefaults: {
       grant_types: ['authorization_code'],
       response_types: ['code'],
@@ -187,9 +204,11 @@ export function buildProviderConfiguration(deps: ProviderDependencies): Configur
       clientCredentials: { enabled: true },
       introspection: {
         enabled: true,
-        // Confidential clients (APIs among them) may introspect any token; a public client only its own.
+        // A client may introspect the tokens issued to it; a resource server (a confidential client)
+        // also the tokens issued for it, i.e. whose audience is its client_id. Anything else is
+        // answered {"active": false}, as for an unknown token.
         async allowedPolicy(_ctx, client, token) {
-          return client.clientAuthMethod !== 'none' || token.clientId === client.clientId;
+          return mayIntrospect(client, token);
         },
       },
       revocation: {

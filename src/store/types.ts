@@ -33,11 +33,14 @@ export type RevocationExceptions = { sessionId?: string; grantIds?: readonly str
 export interface OidcStore {
   model(name: string): ModelStore;
   /**
-   * Removes every session, grant and token of an account (disable, password reset); returns how
-   * many records. With `keep`, spares one session (by id) and the grants given (by id) with every
-   * record bound to them: "sign out of my other sessions" keeps the browser it was asked from.
+   * Removes every session, grant, token and pending interaction of an account (disable, password
+   * reset); returns how many records. With `keep`, spares one session (by id) and the grants given
+   * (by id) with every record bound to them: "sign out of my other sessions" keeps the browser it
+   * was asked from.
    */
   revokeByAccountId(accountId: string, keep?: RevocationExceptions): Promise<number>;
+  /** Removes the account's pending interactions only (a credential changed: half-finished sign-ins must start again). */
+  revokeInteractions(accountId: string): Promise<number>;
   /** Deletes expired records; returns how many were removed. */
   sweepExpired(): Promise<number>;
 }
@@ -225,13 +228,34 @@ export interface MailStore {
    * leased (or whose lease has expired) until now + leaseSeconds, and returns them, oldest due first.
    */
   claimDue(now: Date, leaseSeconds: number, limit: number): Promise<QueuedMail[]>;
+  /**
+   * Renews a lease while its message is being sent: moves `leasedUntil` from `heldUntil` (the
+   * lease this instance holds) to `until`. False when that lease is no longer held (the message was
+   * sent, failed, or claimed again by another instance after the lease expired).
+   */
+  extendLease(id: string, heldUntil: Date, until: Date): Promise<boolean>;
   markSent(id: string, at: Date): Promise<void>;
   /** Counts an attempt; with `nextAttemptAt` the message stays pending for a retry, otherwise it fails for good. */
   markFailed(id: string, failure: { at: Date; error: string; nextAttemptAt?: Date }): Promise<void>;
   status(): Promise<MailQueueStatus>;
+  /** Counts a message that was never queued (per day, kind and reason). */
+  recordDrop(drop: MailDrop): Promise<void>;
+  /** How many messages were dropped in all, and the newest counters, newest first. */
+  drops(limit: number): Promise<MailDropStatus>;
 }
 
-export type OneTimeCodePurpose = 'verify_email' | 'reset_password';
+export type MailDropReason = 'budget' | 'coalesced';
+
+/** A message that was not sent: to whom, of which kind (its template), why, when. */
+export type MailDrop = { to: string; kind: string; reason: MailDropReason; at: Date };
+
+export type MailDropStatus = {
+  dropped: number;
+  recent: Array<{ day: string; kind: string; reason: MailDropReason; count: number; lastAt: Date; lastRecipient: string }>;
+};
+
+/** `sign_in`: the code a sign-in asks for when its address is limited from elsewhere (src/accounts/sign-in-code.ts). */
+export type OneTimeCodePurpose = 'verify_email' | 'reset_password' | 'sign_in';
 
 /**
  * A code mailed to a person: an email verification code (typed by hand) and link, or a password
@@ -257,12 +281,20 @@ export type OneTimeCodeRecord = {
 };
 
 export interface OneTimeCodeStore {
-  /** Stores a new code and voids every earlier unconsumed one of the same email and purpose. */
+  /**
+   * Stores a new code. A real one (with an account) voids every earlier unconsumed real code of the
+   * same email and purpose; a decoy voids nothing, so someone else's attempt never cancels the
+   * owner's own pending code.
+   */
   issue(record: Omit<OneTimeCodeRecord, 'attempts' | 'consumedAt'>): Promise<void>;
-  /** The newest code of this email and purpose, used or not. */
-  latest(email: string, purpose: OneTimeCodePurpose): Promise<OneTimeCodeRecord | undefined>;
+  /** The newest code of this email and purpose, used or not; with `accountId`, only that account's (no decoys). */
+  latest(email: string, purpose: OneTimeCodePurpose, accountId?: string): Promise<OneTimeCodeRecord | undefined>;
+  find(id: string): Promise<OneTimeCodeRecord | undefined>;
   findByLinkHash(linkHash: string): Promise<OneTimeCodeRecord | undefined>;
-  /** Counts one wrong try (atomically); returns the record after the change. */
+  /**
+   * Counts one try (atomically) and returns the record after the change. Called before a typed code
+   * is judged, so concurrent guesses each take their own attempt.
+   */
   recordFailure(id: string): Promise<OneTimeCodeRecord | undefined>;
   /** Marks it used if nobody has yet: of concurrent calls exactly one gets true. */
   consume(id: string, at: Date): Promise<boolean>;
@@ -302,6 +334,12 @@ export interface SecondFactorStore {
   replaceRecoveryCodes(accountId: string, hashes: string[]): Promise<boolean>;
   /** Counts a wrong code; returns the record after the change. */
   recordFailure(accountId: string, at: Date): Promise<TotpFactorRecord | undefined>;
+  /**
+   * Reserves a try before the code is checked: counts it as a failure (failedAttempts + 1,
+   * lastFailureAt = at) only if failedAttempts is still `seenFailures` (compare-and-set), so of
+   * requests racing on one count exactly one gets the try. A right code then clears the failures.
+   */
+  reserveAttempt(accountId: string, seenFailures: number, at: Date): Promise<boolean>;
   clearFailures(accountId: string): Promise<void>;
   remove(accountId: string): Promise<boolean>;
 }
@@ -326,10 +364,23 @@ export interface RateLimitStore {
   sweep(now: Date): Promise<number>;
 }
 
+/** Why the store cannot write right now, as /readyz names it. */
+export type StoreWriteFailure = 'read-only database' | 'disk full' | 'database locked' | 'no writable primary' | 'I/O error' | 'unreachable' | 'write failed';
+
+/** What a write probe found out when the write did not go through. */
+export type StoreWriteProblem = { reason: StoreWriteFailure; message: string };
+
 export interface Store {
   readonly kind: 'sqlite' | 'mongodb';
   /** Resolves when the database answers; throws GatehouseError('store_unavailable') otherwise. */
   ping(): Promise<void>;
+  /**
+   * Proves the store can write now: one tiny upsert into a one-row table (collection) of its own.
+   * Resolves undefined when it went through, otherwise with why not; never throws. A write, so
+   * callers rate-limit it (src/health.ts). A SQLite store whose connection was opened read-only
+   * reopens it here once the file is writable again, so it recovers without a restart.
+   */
+  probeWrite(): Promise<StoreWriteProblem | undefined>;
   /** Brings the schema (tables, indexes) up to date. Idempotent; safe from several processes. */
   migrate(): Promise<void>;
   /** What `migrate` would still create (index or migration names); empty when up to date. */

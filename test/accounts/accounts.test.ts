@@ -7,7 +7,7 @@ import bcrypt from 'bcryptjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { accountClaims, authenticate, createAccount, passwordSettingsFrom, setAccountDisabled } from '../../src/accounts/accounts.ts';
-import { checkPassword, dummyHashFor, hashPassword, passwordHashOptions } from '../../src/accounts/passwords.ts';
+import { checkPassword, dummyHashFor, failureFloorFor, hashCostProblem, hashPassword, passwordHashOptions } from '../../src/accounts/passwords.ts';
 import { GatehouseError } from '../../src/errors.ts';
 import { openSqliteStore } from '../../src/store/sqlite/index.ts';
 import type { Store } from '../../src/store/types.ts';
@@ -146,7 +146,9 @@ describe('accounts', () => {
   });
 
   it('follows the configured password settings: minimum length and argon2 parameters', async () => {
-    const stronger = passwordSettingsFrom({ passwords: { argon2: { memoryKiB: 32_768, iterations: 3, parallelism: 1 }, minLength: 12 } });
+    const stronger = passwordSettingsFrom({
+      passwords: { argon2: { memoryKiB: 32_768, iterations: 3, parallelism: 1 }, minLength: 12, bcryptMaxCost: 12, argon2Max: { memoryKiB: 65_536, memoryKiBTimesIterations: 262_144, parallelism: 16 } },
+    });
     const short = await failure(createAccount(store, { email: 'config@example.com', password: 'tiny fox 10' }, stronger));
     expect(short.message).toBe('password: Use at least 12 characters.');
 
@@ -155,6 +157,38 @@ describe('accounts', () => {
     // Raising the parameters later upgrades an existing hash at its next login.
     await store.accounts.update(account.id, { passwordHash: await hashPassword('twelve or more words here') });
     expect((await authenticate(store, 'config@example.com', 'twelve or more words here', stronger)).passwordHash).toMatch(/m=32768,p=1,t=3/);
+  });
+
+  it('pads every failed sign-in to the measured time of the costliest accepted hash, whatever the account', async () => {
+    // Small limits, so that the floor (bcrypt cost 8 or argon2 at 16 MiB, one pass) is quick to reach.
+    const settings = passwordSettingsFrom({
+      passwords: { argon2: { memoryKiB: 8_192, iterations: 1, parallelism: 1 }, minLength: 8, bcryptMaxCost: 8, argon2Max: { memoryKiB: 16_384, memoryKiBTimesIterations: 16_384, parallelism: 4 } },
+    });
+    expect(settings.limits).toEqual({ bcryptMaxCost: 8, argon2Max: { memoryKiB: 16_384, memoryKiBTimesIterations: 16_384, parallelism: 4 } });
+    const floor = await failureFloorFor(settings.limits);
+    expect(failureFloorFor({ ...settings.limits })).toBe(failureFloorFor(settings.limits)); // measured once
+    expect(floor).toBeGreaterThan(0);
+
+    const bcryptAccount = await createAccount(store, { email: 'padded-bcrypt@example.com', password: 'placeholder password' }, settings);
+    await store.accounts.update(bcryptAccount.id, { passwordHash: await bcrypt.hash('an old app password', 4) });
+    await createAccount(store, { email: 'padded-argon2@example.com', password: 'a password of ours' }, settings);
+    for (const email of ['padded-bcrypt@example.com', 'padded-argon2@example.com', 'padded-nobody@example.com']) {
+      const started = performance.now();
+      expect((await failure(authenticate(store, email, 'a wrong password', settings))).code).toBe('invalid_credentials');
+      expect(performance.now() - started, email).toBeGreaterThanOrEqual(floor);
+    }
+    expect((await authenticate(store, 'padded-argon2@example.com', 'a password of ours', settings)).email).toBe('padded-argon2@example.com');
+  });
+
+  it('tells which hashes cost more than the limits allow', () => {
+    const limits = { bcryptMaxCost: 12, argon2Max: { memoryKiB: 65_536, memoryKiBTimesIterations: 262_144, parallelism: 16 } };
+    const argon2Hash = (params: string) => `$argon2id$v=19$${params}$c2FsdHNhbHQ$aGFzaGhhc2g`;
+    expect(hashCostProblem(`$2b$12$${'a'.repeat(53)}`, limits)).toBeUndefined();
+    expect(hashCostProblem(`$2y$13$${'a'.repeat(53)}`, limits)).toBe('has a bcrypt cost of 13, above the limit of 12 (passwords.bcryptMaxCost)');
+    expect(hashCostProblem(argon2Hash('m=65536,t=4,p=16'), limits)).toBeUndefined();
+    expect(hashCostProblem(argon2Hash('m=65537,t=1,p=1'), limits)).toMatch(/^has argon2 parameters above the limits: memory 65537 KiB \(at most 65536/);
+    expect(hashCostProblem(argon2Hash('p=1,t=5,m=65536'), limits)).toMatch(/^has argon2 parameters above the limits: memory × iterations 327680 \(at most 262144/);
+    expect(hashCostProblem('$argon2i$m=4096,t=3,p=17$c2FsdHNhbHQ$aGFzaGhhc2g', limits)).toMatch(/parallelism 17 \(at most 16/);
   });
 
   it('reports an unknown account when disabling', async () => {

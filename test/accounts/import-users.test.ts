@@ -8,7 +8,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 
 import { createAccount } from '../../src/accounts/accounts.ts';
 import { importSummary, importUsers, maxImportBytes, readImportFile } from '../../src/accounts/import-users.ts';
-import { checkPassword } from '../../src/accounts/passwords.ts';
+import { checkPassword, hashLimitsFrom } from '../../src/accounts/passwords.ts';
 import { GatehouseError } from '../../src/errors.ts';
 import { openSqliteStore } from '../../src/store/sqlite/index.ts';
 import type { AccountRecord, Store } from '../../src/store/types.ts';
@@ -203,7 +203,9 @@ describe('importUsers', () => {
 
   it('reports an account created by someone else between the check and the write', async () => {
     // A store that does not see the account another process just created.
-    const racing: Pick<Store, 'accounts' | 'audit'> = { audit: store.audit, accounts: { ...store.accounts, findByEmail: async () => undefined } };
+    // (A proxy rather than a spread: the store's methods need not be own properties.)
+    const accounts = new Proxy(store.accounts, { get: (target, property) => (property === 'findByEmail' ? async () => undefined : Reflect.get(target, property)) });
+    const racing: Pick<Store, 'accounts' | 'audit'> = { audit: store.audit, accounts };
     const theirs = await createAccount(store, { email: 'race@example.com', password: 'first writer wins' });
     const result = await importUsers(racing, jsonl({ email: 'race@example.com', password_hash: bcryptHash }), { dryRun: false });
     expect(result).toEqual({ imported: 0, unchanged: 0, errors: [{ line: 1, message: 'race@example.com already exists (created meanwhile); left unchanged' }], duplicates: [] });
@@ -235,6 +237,53 @@ describe('importUsers', () => {
     const after = await snapshot();
     expect(await importUsers(store, file, { dryRun: true })).toMatchObject({ imported: 0, unchanged: 2 });
     expect(await snapshot()).toEqual(after);
+  });
+});
+
+describe('importUsers and costly hashes', () => {
+  // Well-formed hashes with the parameters under test (nothing verifies them here).
+  const bcryptAt = (cost: number) => bcryptHash.replace(/^\$2b\$04\$/, `$2b$${String(cost).padStart(2, '0')}$`);
+  const argon2With = (params: string) => `$argon2id$v=19$${params}$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA`;
+
+  it('refuses, one line each, a bcrypt cost or argon2 parameters above the default limits', async () => {
+    const result = await importUsers(store, jsonl(
+      { email: 'cost12@example.com', password_hash: bcryptAt(12) },
+      { email: 'cost13@example.com', password_hash: bcryptAt(13) },
+      { email: 'php15@example.com', password_hash: bcryptAt(15).replace(/^\$2b\$/, '$2y$') },
+      { email: 'rfc-second@example.com', password_hash: argon2With('m=65536,t=4,p=4') },
+      { email: 'keycloak@example.com', password_hash: argon2With('m=7168,t=5,p=1') },
+      { email: 'two-gib@example.com', password_hash: argon2With('m=2097152,t=1,p=4') },
+      { email: 'many-passes@example.com', password_hash: argon2With('t=40,m=8192,p=1') },
+      { email: 'many-lanes@example.com', password_hash: argon2With('m=65536,t=1,p=1000') },
+    ), { dryRun: false });
+    expect(result.imported).toBe(3);
+    expect(result.errors).toEqual([
+      { line: 2, message: 'password_hash: has a bcrypt cost of 13, above the limit of 12 (passwords.bcryptMaxCost)' },
+      { line: 3, message: 'password_hash: has a bcrypt cost of 15, above the limit of 12 (passwords.bcryptMaxCost)' },
+      {
+        line: 6,
+        message: 'password_hash: has argon2 parameters above the limits: memory 2097152 KiB (at most 65536, passwords.argon2Max.memoryKiB) '
+          + 'and memory × iterations 2097152 (at most 262144, passwords.argon2Max.memoryKiBTimesIterations)',
+      },
+      { line: 7, message: 'password_hash: has argon2 parameters above the limits: memory × iterations 327680 (at most 262144, passwords.argon2Max.memoryKiBTimesIterations)' },
+      { line: 8, message: 'password_hash: has argon2 parameters above the limits: parallelism 1000 (at most 16, passwords.argon2Max.parallelism)' },
+    ]);
+    expect((await store.accounts.list()).map((account) => account.email).sort()).toEqual(['cost12@example.com', 'keycloak@example.com', 'rfc-second@example.com']);
+  });
+
+  it('follows the configured limits, which always cover the argon2 parameters Gatehouse hashes with itself', async () => {
+    const limits = hashLimitsFrom({
+      argon2: { memoryKiB: 131_072, iterations: 3, parallelism: 1 },
+      bcryptMaxCost: 13,
+      argon2Max: { memoryKiB: 65_536, memoryKiBTimesIterations: 262_144, parallelism: 16 },
+    });
+    expect(limits).toEqual({ bcryptMaxCost: 13, argon2Max: { memoryKiB: 131_072, memoryKiBTimesIterations: 393_216, parallelism: 16 } });
+    const result = await importUsers(store, jsonl(
+      { email: 'cost13@example.com', password_hash: bcryptAt(13) },
+      { email: 'cost14@example.com', password_hash: bcryptAt(14) },
+      { email: 'ours@example.com', password_hash: argon2With('m=131072,t=3,p=1') },
+    ), { dryRun: true, limits });
+    expect(result).toMatchObject({ imported: 2, errors: [{ line: 2, message: 'password_hash: has a bcrypt cost of 14, above the limit of 13 (passwords.bcryptMaxCost)' }] });
   });
 });
 

@@ -225,10 +225,10 @@ describe('using the link', () => {
 });
 
 describe('newPasswordProblem', () => {
-  it('accepts a good passphrase and explains a refusal', () => {
+  it('accepts a good passphrase and explains a refusal', async () => {
     const account = { email: 'henry@example.test', profile: { name: 'Henry Jekyll' } };
-    expect(newPasswordProblem(newPassword, account, defaultPasswordSettings)).toBeUndefined();
-    expect(newPasswordProblem('jekyll#hyde99', account, defaultPasswordSettings)).toMatch(/your name/);
+    expect(await newPasswordProblem(newPassword, account, defaultPasswordSettings)).toBeUndefined();
+    expect(await newPasswordProblem('jekyll#hyde99', account, defaultPasswordSettings)).toMatch(/your name/);
   });
 });
 

@@ -46,6 +46,8 @@ export function relaxSourceLimits(config: Config): Config {
       clientAuthentication: { ...limits.clientAuthentication, freeFailures: 1_000_000 },
       registrationsPerHour: 1_000_000,
       resetRequestsPerHour: 1_000_000,
+      authorizationRequests: { ...limits.authorizationRequests, count: 1_000_000 },
+      passwordForms: { ...limits.passwordForms, perSourcePerHour: 1_000_000 },
     },
   };
 }

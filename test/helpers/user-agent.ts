@@ -67,3 +67,21 @@ export class UserAgent {
 export function isPage(result: Page | { redirectedTo: string }): result is Page {
   return 'document' in result;
 }
+
+/** The page a navigation ended on; a redirect away from the provider fails the test with where it went. */
+export function asPage(result: Page | { redirectedTo: string }): Page {
+  if (!isPage(result)) throw new Error(`expected a page, was redirected to ${result.redirectedTo}`);
+  return result;
+}
+
+/** The text of the page's alert (an error shown with the form), or ''. */
+export function alertOf(page: Page): string {
+  return page.document.querySelector('[role=alert]')?.text.trim() ?? '';
+}
+
+/** The absolute URL of the first link on the page whose text contains `text`. */
+export function linkTo(page: Page, text: string): string {
+  const anchor = page.document.querySelectorAll('a').find((candidate) => candidate.text.includes(text));
+  if (!anchor) throw new Error(`no "${text}" link on ${page.url}`);
+  return new URL(anchor.getAttribute('href')!, page.url).href;
+}

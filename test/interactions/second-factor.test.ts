@@ -122,7 +122,7 @@ describe('second factor at sign-in', () => {
     const other = new UserAgent(gatehouse.url);
     const replay = page((await passwordStep(other, rp, person.email)).next);
     const replayed = page(await other.submit(replay, '/second-factor', { code: totp(secret, 30) }));
-    expect(alert(replayed)).toBe('That code was already used. Wait for the next code in your app.');
+    expect(alert(replayed)).toBe('That code is not right or was already used. Enter the code your authenticator app shows now.');
   });
 
   it('lets exactly one of two concurrent submissions of the same code in', async () => {

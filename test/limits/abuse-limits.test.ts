@@ -90,10 +90,19 @@ describe('abuse limits on the store', () => {
     expect((await limits.emailCode('ADA@example.com')).ok).toBe(false);
 
     const sent = [];
-    for (let mail = 0; mail < 12; mail += 1) sent.push(await limits.mailTo('ada@example.com'));
-    expect(sent.filter(Boolean)).toHaveLength(10);
+    for (let mail = 0; mail < 12; mail += 1) sent.push(await limits.mailTo('ada@example.com', 'reset-password', false));
+    expect(sent.filter((admission) => admission.ok)).toHaveLength(10);
+    expect(sent.at(-1)).toEqual({ ok: false, reason: 'budget' });
+    // Every kind has its own budget, and notices caused by others are coalesced: one per window.
+    expect(await limits.mailTo('ADA@example.com', 'verify-email', false)).toEqual({ ok: true });
+    expect(await limits.mailTo('ada@example.com', 'registration-attempt', true)).toEqual({ ok: true });
+    expect(await limits.mailTo('ada@example.com', 'registration-attempt', true)).toEqual({ ok: false, reason: 'coalesced' });
+    expect(await limits.mailTo('bob@example.com', 'registration-attempt', true)).toEqual({ ok: true });
     tick(600);
-    expect(await limits.mailTo('ada@example.com')).toBe(true);
+    expect(await limits.mailTo('ada@example.com', 'reset-password', false)).toEqual({ ok: true });
+    expect(await limits.mailTo('ada@example.com', 'registration-attempt', true)).toEqual({ ok: false, reason: 'coalesced' });
+    tick(3000);
+    expect(await limits.mailTo('ada@example.com', 'registration-attempt', true)).toEqual({ ok: true });
   });
 
   it('two instances on one database share the counters', async () => {

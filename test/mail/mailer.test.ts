@@ -223,8 +223,9 @@ describe('mailer', () => {
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
     expect(JSON.parse(run.stdout)).toEqual({
-      pending: 0, sent: 1, failed: 1,
+      pending: 0, sent: 1, failed: 1, dropped: 0,
       recent_failures: [{ id: status.recentFailures[0]!.id, to: rejectedAddress, subject: 'Welcome aboard', attempts: 1, last_error: expect.stringContaining('550'), at: '2024-09-01T08:00:00.000Z' }],
+      recent_drops: [],
     });
     const textRun = await runCli(['mail', 'status'], { env: testEnvironment(dir) });
     expect(textRun.stdout).toContain('pending: 0  sent: 1  failed: 1');

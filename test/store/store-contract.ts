@@ -277,6 +277,23 @@ export function describeStoreContract(name: string, openStore: () => Promise<Ope
         expect(await store.oidc.revokeByAccountId('acct-alice')).toBe(0);
       });
 
+      it("revokeInteractions removes only the account's pending interactions", async () => {
+        const interactions = store.oidc.model('Interaction');
+        const sessions = store.oidc.model('Session');
+        await interactions.upsert('int-alice', { accountId: 'acct-alice', result: { registration: { accountId: 'acct-alice' } } }, 3600);
+        await interactions.upsert('int-bob', { accountId: 'acct-bob' }, 3600);
+        await interactions.upsert('int-nobody', { params: {} }, 3600);
+        await sessions.upsert('sess-alice', { uid: 'uid-alice-2', accountId: 'acct-alice' }, 3600);
+
+        expect(await store.oidc.revokeInteractions('acct-alice')).toBe(1);
+
+        expect(await interactions.find('int-alice')).toBeUndefined();
+        expect(await interactions.find('int-bob')).toEqual({ accountId: 'acct-bob' });
+        expect(await interactions.find('int-nobody')).toEqual({ params: {} });
+        expect(await sessions.find('sess-alice')).toEqual({ uid: 'uid-alice-2', accountId: 'acct-alice' });
+        expect(await store.oidc.revokeInteractions('acct-alice')).toBe(0);
+      });
+
       it('keeps models apart: the same id in two models are two records', async () => {
         const accessTokens = store.oidc.model('AccessToken');
         const refreshTokens = store.oidc.model('RefreshToken');
@@ -669,6 +686,44 @@ export function describeStoreContract(name: string, openStore: () => Promise<Ope
           ],
         });
       });
+
+      it('extendLease renews only the lease still held, and only while the message is pending', async () => {
+        for (const id of ['m-1', 'm-2']) await store.mail.enqueue(message(id));
+        await store.mail.claimDue(after(0), 60, 10); // both leased until after(60)
+
+        // Renewed: nobody else can claim m-1 past the first lease.
+        expect(await store.mail.extendLease('m-1', after(60), after(120))).toBe(true);
+        expect((await store.mail.claimDue(after(61), 60, 10)).map((each) => each.id)).toEqual(['m-2']);
+        // m-2's lease expired and another claim took it (until after(121)): the old lease is gone.
+        expect(await store.mail.extendLease('m-2', after(60), after(180))).toBe(false);
+        expect(await store.mail.claimDue(after(119), 60, 10)).toEqual([]);
+        // A sent message has no lease to renew.
+        await store.mail.markSent('m-1', after(100));
+        expect(await store.mail.extendLease('m-1', after(120), after(240))).toBe(false);
+        expect(await store.mail.claimDue(after(3600), 60, 10)).toEqual([expect.objectContaining({ id: 'm-2' })]);
+      });
+    });
+
+    describe('dropped mail', () => {
+      const t0 = new Date('2024-08-01T09:00:00.000Z');
+      const after = (seconds: number) => new Date(t0.getTime() + seconds * 1000);
+
+      it('counts drops per day, kind and reason, also when they race, newest first', async () => {
+        expect(await store.mail.drops(10)).toEqual({ dropped: 0, recent: [] });
+        await Promise.all(Array.from({ length: 5 }, (_, i) => store.mail.recordDrop({ to: 'owner@example.com', kind: 'registration-attempt', reason: 'coalesced', at: after(i) })));
+        await store.mail.recordDrop({ to: 'other@example.com', kind: 'reset-password', reason: 'budget', at: after(60) });
+        await store.mail.recordDrop({ to: 'owner@example.com', kind: 'registration-attempt', reason: 'coalesced', at: after(86_400) });
+
+        expect(await store.mail.drops(10)).toEqual({
+          dropped: 7,
+          recent: [
+            { day: '2024-08-02', kind: 'registration-attempt', reason: 'coalesced', count: 1, lastAt: after(86_400), lastRecipient: 'owner@example.com' },
+            { day: '2024-08-01', kind: 'reset-password', reason: 'budget', count: 1, lastAt: after(60), lastRecipient: 'other@example.com' },
+            { day: '2024-08-01', kind: 'registration-attempt', reason: 'coalesced', count: 5, lastAt: after(4), lastRecipient: 'owner@example.com' },
+          ],
+        });
+        expect((await store.mail.drops(1)).recent).toHaveLength(1);
+      });
     });
 
     describe('one-time codes', () => {
@@ -709,6 +764,24 @@ export function describeStoreContract(name: string, openStore: () => Promise<Ope
         expect(await store.codes.latest('alice@example.com', 'verify_email')).toMatchObject({ id: 'c-2', consumedAt: null });
         expect(await store.codes.findByLinkHash('link-r-1')).toMatchObject({ consumedAt: null });
         expect(await store.codes.findByLinkHash('link-b-1')).toMatchObject({ consumedAt: null });
+      });
+
+      it("finds a code by id, and the newest of one account; a decoy voids none of the owner's codes", async () => {
+        await store.codes.issue(code('c-owner'));
+        await store.codes.issue(code('c-decoy', { accountId: null, createdAt: after(10), expiresAt: after(910) }));
+
+        expect(await store.codes.find('c-owner')).toMatchObject({ id: 'c-owner', consumedAt: null });
+        expect(await store.codes.find('c-decoy')).toMatchObject({ id: 'c-decoy', accountId: null });
+        expect(await store.codes.find('c-unknown')).toBeUndefined();
+        expect(await store.codes.latest('alice@example.com', 'verify_email')).toMatchObject({ id: 'c-decoy' });
+        expect(await store.codes.latest('alice@example.com', 'verify_email', 'acct-alice')).toMatchObject({ id: 'c-owner', consumedAt: null });
+        expect(await store.codes.latest('alice@example.com', 'verify_email', 'acct-other')).toBeUndefined();
+
+        // A real code still voids the earlier real one (and leaves decoys alone).
+        await store.codes.issue(code('c-owner-2', { createdAt: after(20), expiresAt: after(920) }));
+        expect(await store.codes.find('c-owner')).toMatchObject({ consumedAt: after(20) });
+        expect(await store.codes.find('c-decoy')).toMatchObject({ consumedAt: null });
+        expect(await store.codes.latest('alice@example.com', 'verify_email', 'acct-alice')).toMatchObject({ id: 'c-owner-2' });
       });
 
       it('counts wrong tries one by one, also when they race', async () => {
@@ -810,6 +883,18 @@ export function describeStoreContract(name: string, openStore: () => Promise<Ope
         expect(await store.secondFactors.remove('acct-1')).toBe(false);
         expect(await store.secondFactors.find('acct-1')).toBeUndefined();
         expect(await store.secondFactors.begin('acct-1', 'sealed-new', after(3))).toBe(true);
+      });
+
+      it('reserves a try with compare-and-set: of requests racing on one count exactly one wins', async () => {
+        await store.secondFactors.begin('acct-1', 'sealed', t0);
+        await store.secondFactors.activate('acct-1', 'sealed', 1, [], t0);
+        const racing = await Promise.all(Array.from({ length: 6 }, () => store.secondFactors.reserveAttempt('acct-1', 0, after(1))));
+        expect(racing.filter(Boolean)).toHaveLength(1);
+        expect(await store.secondFactors.find('acct-1')).toMatchObject({ failedAttempts: 1, lastFailureAt: after(1) });
+        expect(await store.secondFactors.reserveAttempt('acct-1', 0, after(2))).toBe(false);
+        expect(await store.secondFactors.reserveAttempt('acct-1', 1, after(2))).toBe(true);
+        expect(await store.secondFactors.find('acct-1')).toMatchObject({ failedAttempts: 2, lastFailureAt: after(2) });
+        expect(await store.secondFactors.reserveAttempt('acct-unknown', 0, after(2))).toBe(false);
       });
     });
 
@@ -936,6 +1021,19 @@ export function describeStoreContract(name: string, openStore: () => Promise<Ope
 
         expect(await sessions.find('sess-here')).toBeUndefined();
         expect(await sessions.find('sess-bob')).toMatchObject({ accountId: 'acct-bob' });
+      });
+    });
+
+    describe('write probe', () => {
+      it('resolves undefined while the store takes writes, every time', async () => {
+        expect(await store.probeWrite()).toBeUndefined();
+        expect(await store.probeWrite()).toBeUndefined();
+      });
+
+      it('answers "unreachable" once the store is closed, instead of throwing', async () => {
+        await store.close();
+
+        expect(await store.probeWrite()).toMatchObject({ reason: 'unreachable', message: expect.any(String) });
       });
     });
   });

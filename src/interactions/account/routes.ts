@@ -15,6 +15,7 @@ import type { AccountRecord } from '../../store/types.ts';
 import { field, formParser } from '../interaction-context.ts';
 import { describeVerdict, recoveryCodesPageData, setupPageData } from '../second-factor-routes.ts';
 import type { InteractionDependencies } from '../routes.ts';
+import { limitedMessage } from '../routes.ts';
 import { accountClientId, accountSignedOutUri } from './client.ts';
 import { createInProcessClient } from './in-process.ts';
 import type { AccountSession, BrowserSession } from './session.ts';
@@ -31,7 +32,7 @@ import { authorizationUrl, newPendingSignIn, pendingSignInSchema, redeemCode } f
  * provider session. Changing the password lives in accounts/password-change.ts.
  */
 
-export type AccountPageDependencies = Pick<InteractionDependencies, 'provider' | 'store' | 'views' | 'config' | 'outbox' | 'logger' | 'keyEncryptionKey'>;
+export type AccountPageDependencies = Pick<InteractionDependencies, 'provider' | 'store' | 'views' | 'config' | 'outbox' | 'logger' | 'keyEncryptionKey' | 'limits'>;
 
 /** Longest time from the redirect to the authorization endpoint back to the callback. */
 const signInSeconds = 15 * 60;
@@ -40,6 +41,11 @@ const signInSeconds = 15 * 60;
 export const freshSignInSeconds = 5 * 60;
 
 type SignedIn = { session: AccountSession; browser: BrowserSession; account: AccountRecord };
+
+/** Whether the sign-in behind the page is recent enough for sensitive changes (sign-in factors). */
+function isFresh(current: SignedIn, now = Date.now()): boolean {
+  return now / 1000 - current.session.authTime <= freshSignInSeconds;
+}
 
 // Koa composes a handler per call: keep one per provider (it is rebuilt when keys change).
 const handlers = new WeakMap<Provider, RequestListener>();
@@ -99,8 +105,8 @@ export function createAccountRouter(deps: AccountPageDependencies): Router {
     const factor = await store.secondFactors.find(current.account.id);
     views.render(ctx, 'account', {
       mfa: isActive(factor)
-        ? { active: true, recoveryCodesLeft: factor.recoveryCodes.filter((code) => !code.usedAt).length, fresh: Date.now() / 1000 - current.session.authTime <= freshSignInSeconds }
-        : { active: false },
+        ? { active: true, recoveryCodesLeft: factor.recoveryCodes.filter((code) => !code.usedAt).length, fresh: isFresh(current) }
+        : { active: false, fresh: isFresh(current) },
       title: 'Your account',
       email: current.account.email,
       name: current.account.profile.name ?? '',
@@ -162,6 +168,18 @@ export function createAccountRouter(deps: AccountPageDependencies): Router {
     }
     const signOutOthers = field(body, 'sign_out_others');
     if (signOutOthers !== undefined && signOutOthers !== 'yes') return renderAccount(ctx, current, { error: 'The form was not filled in as expected. Try again.' }, 400);
+    // The form runs argon2 and the password policy: limited per source and per account. The
+    // current password is a password guess like the login page's, with the same counters.
+    const formVerdict = await deps.limits.passwordForm(ctx.ip, `account:${current.account.id}`);
+    if (!formVerdict.ok) {
+      ctx.set('retry-after', String(formVerdict.retryAfterSeconds));
+      return renderAccount(ctx, current, { error: limitedMessage(formVerdict) }, 429);
+    }
+    const admission = await deps.limits.passwordAttempt(current.account.email, ctx.ip);
+    if (!admission.ok) {
+      ctx.set('retry-after', String(admission.retryAfterSeconds));
+      return renderAccount(ctx, current, { error: limitedMessage(admission) }, 429);
+    }
     const outcome = await changePassword({ store, outbox, logger, passwords }, {
       accountId: current.account.id,
       currentPassword: field(body, 'current_password'),
@@ -170,6 +188,10 @@ export function createAccountRouter(deps: AccountPageDependencies): Router {
       ...(signOutOthers === 'yes' ? { signOutOthers: { sessionId: current.browser.id, grantIds: current.browser.grantIds } } : {}),
       sourceAddress: ctx.ip,
     });
+    const currentGiven = typeof field(body, 'current_password') === 'string' && (field(body, 'current_password') as string).length > 0;
+    if (!outcome.ok && outcome.reason === 'wrong_password' && currentGiven) await admission.attempt.failed();
+    else if (outcome.ok || outcome.reason === 'policy' || outcome.reason === 'changed_meanwhile') await admission.attempt.succeeded();
+    else await admission.attempt.cancel();
     if (!outcome.ok) {
       const status = outcome.reason === 'changed_meanwhile' ? 409 : outcome.reason === 'no_account' ? 403 : 400;
       return renderAccount(ctx, current, { error: outcome.message }, status);
@@ -213,6 +235,10 @@ export function createAccountRouter(deps: AccountPageDependencies): Router {
     });
   }
 
+  // Adding a sign-in factor needs a fresh sign-in, like removing one: a session someone else got
+  // hold of must not be able to enroll their own authenticator and lock the owner out.
+  const staleForFactors = 'For your security, confirm it is you (sign in again) before changing two-step verification.';
+
   router.get('/account/mfa/setup', async (ctx) => {
     const current = await signedIn(ctx);
     if (!current) return startSignIn(ctx);
@@ -220,18 +246,22 @@ export function createAccountRouter(deps: AccountPageDependencies): Router {
       ctx.status = 303;
       return ctx.redirect('/account');
     }
+    if (!isFresh(current)) return renderAccount(ctx, current, { error: staleForFactors }, 403);
     await renderSetup(ctx, current);
   });
 
   router.post('/account/mfa/setup', form, async (ctx) => {
     const current = await signedInForm(ctx);
     if (!current) return;
+    if (!isFresh(current)) return renderAccount(ctx, current, { error: staleForFactors }, 403);
     const code = field(ctx.request.body, 'code');
     const activated = typeof code === 'string' && code.length <= 16 ? await activateEnrollment(factors, current.account.id, code) : { ok: false as const, reason: 'wrong' as const };
     if (!activated.ok) {
       if (isActive(await store.secondFactors.find(current.account.id))) return renderAccount(ctx, current, { error: 'An authenticator app is already set up.' }, 409);
       return renderSetup(ctx, current, 'That code is not right. Enter the 6-digit code your app shows now.', 400);
     }
+    // A new factor is a credential change: sign-ins half-finished elsewhere start again.
+    await store.oidc.revokeInteractions(current.account.id);
     renderRecoveryCodes(ctx, current, activated.recoveryCodes);
   });
 
@@ -255,9 +285,7 @@ export function createAccountRouter(deps: AccountPageDependencies): Router {
     if (!current) return;
     const action = field(ctx.request.body, 'action');
     if (action !== 'regenerate' && action !== 'remove') return renderAccount(ctx, current, { error: 'Choose what to change.' }, 400);
-    if (Date.now() / 1000 - current.session.authTime > freshSignInSeconds) {
-      return renderAccount(ctx, current, { error: 'For your security, confirm it is you (sign in again) before changing two-step verification.' }, 403);
-    }
+    if (!isFresh(current)) return renderAccount(ctx, current, { error: staleForFactors }, 403);
     const code = field(ctx.request.body, 'code');
     if (typeof code !== 'string' || !code.trim() || code.length > 64) return renderAccount(ctx, current, { error: 'Enter a code from your authenticator app or a recovery code.' }, 400);
     const verdict = await verifySecondFactor(factors, current.account.id, code);
@@ -267,6 +295,7 @@ export function createAccountRouter(deps: AccountPageDependencies): Router {
     }
     if (action === 'regenerate') return renderRecoveryCodes(ctx, current, await regenerateRecoveryCodes(factors, current.account.id));
     await removeSecondFactor(factors, current.account.id, 'user');
+    await store.oidc.revokeInteractions(current.account.id);
     await renderAccount(ctx, current, { notice: 'Two-step verification is off. You sign in with your password only.' });
   });
 

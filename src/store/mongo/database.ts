@@ -2,6 +2,7 @@ import mongoose from 'mongoose';
 import type { ConnectOptions, Connection, mongo } from 'mongoose';
 
 import { GatehouseError } from '../../errors.ts';
+import type { StoreWriteFailure } from '../types.ts';
 
 const { mongo: driver } = mongoose;
 
@@ -74,6 +75,33 @@ function isUnavailable(error: unknown): boolean {
     // e.g. a primary stepping down mid-write, after the driver's own retry
     (error instanceof driver.MongoError && error.hasErrorLabel('RetryableWriteError'))
   );
+}
+
+/** Server error codes that say no primary takes writes now (a replica set electing, or only secondaries left). */
+const noWritablePrimaryCodes = new Set([
+  10107, // NotWritablePrimary
+  13435, // NotPrimaryNoSecondaryOk
+  13436, // NotPrimaryOrSecondary
+  189, // PrimarySteppedDown
+  11602, // InterruptedDueToReplStateChange
+  91, // ShutdownInProgress
+]);
+
+/** Why a write failed, in /readyz's words (the SQLite backend names the same causes). */
+export function describeWriteFailure(error: unknown): StoreWriteFailure {
+  // `run` wraps what it recognises as an outage; the driver's error is the cause.
+  const cause = error instanceof GatehouseError && error.code === 'store_unavailable' ? error.cause : error;
+  if (cause instanceof driver.MongoServerError || cause instanceof driver.MongoWriteConcernError) {
+    const code = typeof cause.code === 'number' ? cause.code : undefined;
+    if (code === 14031) return 'disk full'; // OutOfDiskSpace
+    if (code !== undefined && noWritablePrimaryCodes.has(code)) return 'no writable primary';
+    // IllegalOperation from a mongod started read-only (queryableBackupMode, storage.readOnly).
+    if (code === 20 && /read-?only/i.test(cause.message)) return 'read-only database';
+    if (/no space left on device|out of disk space|space quota/i.test(cause.message)) return 'disk full';
+  }
+  if (cause instanceof driver.MongoError && cause.hasErrorLabel('RetryableWriteError')) return 'no writable primary';
+  if (isUnavailable(cause) || error instanceof GatehouseError) return 'unreachable';
+  return 'write failed';
 }
 
 function unavailable(hosts: string, error: unknown): GatehouseError {

@@ -4,7 +4,7 @@ import { createMongoAccountStore } from './accounts.ts';
 import { createMongoAuditStore } from './audit.ts';
 import { createMongoApiStore } from './apis.ts';
 import { createMongoClientStore } from './clients.ts';
-import { openDatabase } from './database.ts';
+import { describeWriteFailure, openDatabase } from './database.ts';
 import { migrateIndexes, pendingIndexes } from './indexes.ts';
 import { createMongoMailStore } from './mail.ts';
 import { createMongoOneTimeCodeStore } from './one-time-codes.ts';
@@ -15,6 +15,9 @@ import { createMongoSigningKeyStore } from './signing-keys.ts';
 
 export { oidcModelNames } from './oidc-models.ts';
 
+/** One document the readiness probe rewrites to prove the database takes writes (src/health.ts). */
+export const writeProbeCollection = 'write_probe';
+
 /**
  * Opens the MongoDB backend at a mongodb:// or mongodb+srv:// URL. Pool size and timeouts come
  * from the URL's standard options (maxPoolSize, serverSelectionTimeoutMS, …). Indexes are not
@@ -22,6 +25,7 @@ export { oidcModelNames } from './oidc-models.ts';
  */
 export async function openMongoStore(url: string, clock: () => number = Date.now): Promise<Store> {
   const database = await openDatabase(url);
+  let closed = false;
   return {
     kind: 'mongodb',
     oidc: createMongoOidcStore(database, clock),
@@ -42,6 +46,18 @@ export async function openMongoStore(url: string, clock: () => number = Date.now
         throw new GatehouseError('store_unavailable', `MongoDB at ${database.hosts} does not answer: ${(error as Error).message.replace(/\s+/g, ' ')}`, { cause: error });
       }
     },
+    async probeWrite() {
+      if (closed) return { reason: 'unreachable', message: `the connection to MongoDB at ${database.hosts} is closed` };
+      try {
+        // Created by the first upsert; looked up by _id only, so it needs no index of its own.
+        await database.run(() => database.collection<{ _id: number; probedAt: Date }>(writeProbeCollection)
+          .updateOne({ _id: 1 }, { $set: { probedAt: new Date(clock()) } }, { upsert: true }));
+        return undefined;
+      } catch (error) {
+        const reason = describeWriteFailure(error);
+        return { reason, message: `cannot write to MongoDB at ${database.hosts} (${reason}): ${(error as Error).message.replace(/\s+/g, ' ')}` };
+      }
+    },
     async migrate() {
       await migrateIndexes(database);
     },
@@ -49,6 +65,7 @@ export async function openMongoStore(url: string, clock: () => number = Date.now
       return pendingIndexes(database);
     },
     async close() {
+      closed = true;
       await database.close();
     },
   };

@@ -1,7 +1,10 @@
-import type { MailQueueStatus, MailStatus, MailStore, QueuedMail } from '../types.ts';
+import type { MailDropReason, MailQueueStatus, MailStatus, MailStore, QueuedMail } from '../types.ts';
 import type { MongoDatabase } from './database.ts';
 
 export const mailCollection = 'mail_queue';
+export const mailDropsCollection = 'mail_drops';
+
+type DropDocument = { _id: string; day: string; kind: string; reason: MailDropReason; count: number; lastAt: Date; lastRecipient: string };
 
 type MailDocument = {
   _id: string;
@@ -38,6 +41,7 @@ const recentFailureLimit = 10;
 export function createMongoMailStore(database: MongoDatabase): MailStore {
   const { run } = database;
   const mail = database.collection<MailDocument>(mailCollection);
+  const drops = database.collection<DropDocument>(mailDropsCollection);
   return {
     async enqueue(message) {
       const { id, html, ...rest } = message;
@@ -62,6 +66,10 @@ export function createMongoMailStore(database: MongoDatabase): MailStore {
       }
       return claimed;
     },
+    async extendLease(id, heldUntil, until) {
+      const result = await run(() => mail.updateOne({ _id: id, status: 'pending', leasedUntil: heldUntil }, { $set: { leasedUntil: until } }));
+      return result.matchedCount === 1;
+    },
     async markSent(id, at) {
       await run(() => mail.updateOne({ _id: id }, { $set: { status: 'sent', leasedUntil: null, lastAttemptAt: at }, $inc: { attempts: 1 } }));
     },
@@ -80,6 +88,22 @@ export function createMongoMailStore(database: MongoDatabase): MailStore {
         id: document._id, to: document.to, subject: document.subject, attempts: document.attempts, lastError: document.lastError ?? '', at: document.lastAttemptAt ?? document.createdAt,
       }));
       return result;
+    },
+    async recordDrop(drop) {
+      const day = drop.at.toISOString().slice(0, 10);
+      await run(() => drops.updateOne(
+        { _id: `${day}|${drop.kind}|${drop.reason}` },
+        { $inc: { count: 1 }, $max: { lastAt: drop.at }, $set: { lastRecipient: drop.to }, $setOnInsert: { day, kind: drop.kind, reason: drop.reason } },
+        { upsert: true },
+      ));
+    },
+    async drops(limit) {
+      const [total] = await run(() => drops.aggregate<{ n: number }>([{ $group: { _id: null, n: { $sum: '$count' } } }]).toArray());
+      const recent = await run(() => drops.find({}).sort({ lastAt: -1, day: -1, kind: 1, reason: 1 }).limit(limit).toArray());
+      return {
+        dropped: total?.n ?? 0,
+        recent: recent.map(({ day, kind, reason, count, lastAt, lastRecipient }) => ({ day, kind, reason, count, lastAt, lastRecipient })),
+      };
     },
   };
 }

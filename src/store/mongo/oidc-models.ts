@@ -105,6 +105,11 @@ export function createMongoOidcStore(database: MongoDatabase, clock: () => numbe
         ...(collectionName === oidcCollectionName('Grant') ? { _id: { $nin: grantIds } } : {}),
       }));
     },
+    async revokeInteractions(accountId) {
+      const collection = database.collection<OidcDocument>(oidcCollectionName('Interaction'));
+      const result = await run(() => collection.deleteMany({ 'payload.accountId': accountId }));
+      return result.deletedCount;
+    },
     async sweepExpired() {
       return deleteEverywhere({ expiresAt: { $lte: new Date(clock()) } });
     },

@@ -27,12 +27,18 @@ export function createMongoOneTimeCodeStore(database: MongoDatabase): OneTimeCod
   const codes = database.collection<CodeDocument>(oneTimeCodesCollection);
   return {
     async issue(record) {
-      await run(() => codes.updateMany({ email: record.email, purpose: record.purpose, consumedAt: null }, { $set: { consumedAt: record.createdAt } }));
+      if (record.accountId !== null) {
+        await run(() => codes.updateMany({ email: record.email, purpose: record.purpose, consumedAt: null, accountId: { $ne: null } }, { $set: { consumedAt: record.createdAt } }));
+      }
       const { id, ...rest } = record;
       await run(() => codes.insertOne({ _id: id, ...rest, attempts: 0, consumedAt: null }));
     },
-    async latest(email, purpose) {
-      return toRecord(await run(() => codes.findOne({ email, purpose }, { sort: { createdAt: -1, _id: -1 } })));
+    async latest(email, purpose, accountId) {
+      const filter = accountId === undefined ? { email, purpose } : { email, purpose, accountId };
+      return toRecord(await run(() => codes.findOne(filter, { sort: { createdAt: -1, _id: -1 } })));
+    },
+    async find(id) {
+      return toRecord(await run(() => codes.findOne({ _id: id })));
     },
     async findByLinkHash(linkHash) {
       return toRecord(await run(() => codes.findOne({ linkHash })));

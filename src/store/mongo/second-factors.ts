@@ -57,6 +57,10 @@ export function createMongoSecondFactorStore(database: MongoDatabase): SecondFac
     async recordFailure(accountId, at) {
       return toRecord(await run(() => factors.findOneAndUpdate({ _id: accountId }, { $inc: { failedAttempts: 1 }, $set: { lastFailureAt: at } }, { returnDocument: 'after' })));
     },
+    async reserveAttempt(accountId, seenFailures, at) {
+      const result = await run(() => factors.updateOne({ _id: accountId, failedAttempts: seenFailures }, { $inc: { failedAttempts: 1 }, $set: { lastFailureAt: at } }));
+      return result.modifiedCount === 1;
+    },
     async clearFailures(accountId) {
       await run(() => factors.updateOne({ _id: accountId }, { $set: { failedAttempts: 0, lastFailureAt: null } }));
     },

@@ -155,6 +155,26 @@ const migrations: string[] = [
   ) STRICT;
   CREATE INDEX rate_limits_expires_at ON rate_limits (expires_at) WHERE expires_at IS NOT NULL;
   `,
+  // One row the readiness probe rewrites to prove the database takes writes (src/health.ts).
+  `
+  CREATE TABLE write_probe (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    probed_at INTEGER NOT NULL
+  ) STRICT;
+  `,
+  // Mail that was never queued (a recipient's budget spent, a notice coalesced), counted per day,
+  // kind and reason: a flood of drops adds to a counter, not rows (src/mail/outbox.ts).
+  `
+  CREATE TABLE mail_drops (
+    day TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    last_at INTEGER NOT NULL,
+    last_recipient TEXT NOT NULL,
+    PRIMARY KEY (day, kind, reason)
+  ) STRICT;
+  `,
 ];
 
 export const schemaVersion = migrations.length;
@@ -212,10 +232,18 @@ function migrate(db: DatabaseSync): void {
       }
       db.exec('COMMIT');
     } catch (error) {
-      db.exec('ROLLBACK');
+      rollback(db);
       throw error;
     }
   }
+}
+
+/**
+ * Ends a failed transaction. After SQLITE_FULL or an I/O error SQLite may have rolled back by
+ * itself; a ROLLBACK then fails, and its error would hide the one that says what went wrong.
+ */
+function rollback(db: DatabaseSync): void {
+  if (db.isTransaction) db.exec('ROLLBACK');
 }
 
 /** Runs `work` in one write transaction. */
@@ -226,7 +254,7 @@ export function transaction<T>(db: DatabaseSync, work: () => T): T {
     db.exec('COMMIT');
     return result;
   } catch (error) {
-    db.exec('ROLLBACK');
+    rollback(db);
     throw error;
   }
 }

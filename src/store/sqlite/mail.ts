@@ -1,6 +1,6 @@
 import type { DatabaseSync } from 'node:sqlite';
 
-import type { MailQueueStatus, MailStatus, MailStore, QueuedMail } from '../types.ts';
+import type { MailDropReason, MailQueueStatus, MailStatus, MailStore, QueuedMail } from '../types.ts';
 import { transaction } from './database.ts';
 
 type Row = {
@@ -34,14 +34,21 @@ function toMail(row: Row): QueuedMail {
 
 const recentFailureLimit = 10;
 
+type DropRow = { day: string; kind: string; reason: string; count: number; last_at: number; last_recipient: string };
+
 export function createSqliteMailStore(db: DatabaseSync): MailStore {
   const statements = {
+    recordDrop: db.prepare(`INSERT INTO mail_drops (day, kind, reason, count, last_at, last_recipient) VALUES (?, ?, ?, 1, ?, ?)
+      ON CONFLICT (day, kind, reason) DO UPDATE SET count = count + 1, last_at = max(last_at, excluded.last_at), last_recipient = excluded.last_recipient`),
+    dropTotal: db.prepare('SELECT coalesce(sum(count), 0) AS n FROM mail_drops'),
+    recentDrops: db.prepare('SELECT * FROM mail_drops ORDER BY last_at DESC, day DESC, kind, reason LIMIT ?'),
     enqueue: db.prepare(`INSERT INTO mail_queue (id, recipient, subject, text, html, created_at, status, attempts, next_attempt_at)
       VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?)`),
     due: db.prepare(`SELECT * FROM mail_queue
       WHERE status = 'pending' AND next_attempt_at <= ? AND (leased_until IS NULL OR leased_until <= ?)
       ORDER BY next_attempt_at, created_at, id LIMIT ?`),
     lease: db.prepare('UPDATE mail_queue SET leased_until = ? WHERE id = ?'),
+    extend: db.prepare(`UPDATE mail_queue SET leased_until = ? WHERE id = ? AND status = 'pending' AND leased_until = ?`),
     sent: db.prepare(`UPDATE mail_queue SET status = 'sent', attempts = attempts + 1, leased_until = NULL, last_attempt_at = ? WHERE id = ?`),
     retry: db.prepare(`UPDATE mail_queue SET attempts = attempts + 1, leased_until = NULL, last_error = ?, last_attempt_at = ?, next_attempt_at = ? WHERE id = ?`),
     failed: db.prepare(`UPDATE mail_queue SET status = 'failed', attempts = attempts + 1, leased_until = NULL, last_error = ?, last_attempt_at = ? WHERE id = ?`),
@@ -63,6 +70,9 @@ export function createSqliteMailStore(db: DatabaseSync): MailStore {
         return rows.map(toMail);
       });
     },
+    async extendLease(id, heldUntil, until) {
+      return Number(statements.extend.run(until.getTime(), id, heldUntil.getTime()).changes) === 1;
+    },
     async markSent(id, at) {
       statements.sent.run(at.getTime(), id);
     },
@@ -77,6 +87,16 @@ export function createSqliteMailStore(db: DatabaseSync): MailStore {
         id: row.id, to: row.recipient, subject: row.subject, attempts: row.attempts, lastError: row.last_error ?? '', at: new Date(row.last_attempt_at ?? row.created_at),
       }));
       return result;
+    },
+    async recordDrop(drop) {
+      statements.recordDrop.run(drop.at.toISOString().slice(0, 10), drop.kind, drop.reason, drop.at.getTime(), drop.to);
+    },
+    async drops(limit) {
+      const { n } = statements.dropTotal.get() as { n: number };
+      const recent = (statements.recentDrops.all(limit) as DropRow[]).map((row) => ({
+        day: row.day, kind: row.kind, reason: row.reason as MailDropReason, count: row.count, lastAt: new Date(row.last_at), lastRecipient: row.last_recipient,
+      }));
+      return { dropped: n, recent };
     },
   };
 }

@@ -27,6 +27,7 @@ export function createSqliteOidcStore(db: DatabaseSync, clock: () => number = Da
     destroy: db.prepare('DELETE FROM oidc_models WHERE model = ? AND id = ?'),
     revokeByGrantId: db.prepare('DELETE FROM oidc_models WHERE model = ? AND grant_id = ?'),
     revokeByAccountId: db.prepare('DELETE FROM oidc_models WHERE account_id = ?'),
+    revokeInteractions: db.prepare("DELETE FROM oidc_models WHERE account_id = ? AND model = 'Interaction'"),
     // The kept ids arrive as JSON arrays (one statement for any number of grants); '' matches no id.
     revokeByAccountIdExcept: db.prepare(`
       DELETE FROM oidc_models WHERE account_id = ?
@@ -76,6 +77,9 @@ export function createSqliteOidcStore(db: DatabaseSync, clock: () => number = Da
       if (!keep) return Number(statements.revokeByAccountId.run(accountId).changes);
       const grantIds = JSON.stringify(keep.grantIds ?? []);
       return Number(statements.revokeByAccountIdExcept.run(accountId, keep.sessionId ?? '', grantIds, grantIds).changes);
+    },
+    async revokeInteractions(accountId) {
+      return Number(statements.revokeInteractions.run(accountId).changes);
     },
     async sweepExpired() {
       return Number(statements.sweep.run(clock()).changes);

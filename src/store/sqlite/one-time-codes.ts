@@ -34,10 +34,11 @@ function toRecord(row: Row | undefined): OneTimeCodeRecord | undefined {
 
 export function createSqliteOneTimeCodeStore(db: DatabaseSync): OneTimeCodeStore {
   const statements = {
-    voidEarlier: db.prepare('UPDATE one_time_codes SET consumed_at = ? WHERE email = ? AND purpose = ? AND consumed_at IS NULL'),
+    voidEarlier: db.prepare('UPDATE one_time_codes SET consumed_at = ? WHERE email = ? AND purpose = ? AND consumed_at IS NULL AND account_id IS NOT NULL'),
     insert: db.prepare(`INSERT INTO one_time_codes (id, purpose, email, account_id, code_hash, link_hash, attempts, created_at, expires_at)
       VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?)`),
     latest: db.prepare('SELECT * FROM one_time_codes WHERE email = ? AND purpose = ? ORDER BY created_at DESC, id DESC LIMIT 1'),
+    latestOfAccount: db.prepare('SELECT * FROM one_time_codes WHERE email = ? AND purpose = ? AND account_id = ? ORDER BY created_at DESC, id DESC LIMIT 1'),
     byLinkHash: db.prepare('SELECT * FROM one_time_codes WHERE link_hash = ?'),
     byId: db.prepare('SELECT * FROM one_time_codes WHERE id = ?'),
     failure: db.prepare('UPDATE one_time_codes SET attempts = attempts + 1 WHERE id = ?'),
@@ -47,12 +48,16 @@ export function createSqliteOneTimeCodeStore(db: DatabaseSync): OneTimeCodeStore
   return {
     async issue(record) {
       transaction(db, () => {
-        statements.voidEarlier.run(record.createdAt.getTime(), record.email, record.purpose);
+        if (record.accountId !== null) statements.voidEarlier.run(record.createdAt.getTime(), record.email, record.purpose);
         statements.insert.run(record.id, record.purpose, record.email, record.accountId, record.codeHash, record.linkHash, record.createdAt.getTime(), record.expiresAt.getTime());
       });
     },
-    async latest(email, purpose) {
-      return toRecord(statements.latest.get(email, purpose) as Row | undefined);
+    async latest(email, purpose, accountId) {
+      const row = accountId === undefined ? statements.latest.get(email, purpose) : statements.latestOfAccount.get(email, purpose, accountId);
+      return toRecord(row as Row | undefined);
+    },
+    async find(id) {
+      return toRecord(statements.byId.get(id) as Row | undefined);
     },
     async findByLinkHash(linkHash) {
       return toRecord(statements.byLinkHash.get(linkHash) as Row | undefined);

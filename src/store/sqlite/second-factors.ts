@@ -45,6 +45,7 @@ export function createSqliteSecondFactorStore(db: DatabaseSync): SecondFactorSto
     acceptTimeStep: db.prepare('UPDATE totp_factors SET last_time_step = ? WHERE account_id = ? AND activated_at IS NOT NULL AND last_time_step < ?'),
     setRecoveryCodes: db.prepare('UPDATE totp_factors SET recovery_codes = ? WHERE account_id = ? AND activated_at IS NOT NULL'),
     failure: db.prepare('UPDATE totp_factors SET failed_attempts = failed_attempts + 1, last_failure_at = ? WHERE account_id = ?'),
+    reserve: db.prepare('UPDATE totp_factors SET failed_attempts = failed_attempts + 1, last_failure_at = ? WHERE account_id = ? AND failed_attempts = ?'),
     clearFailures: db.prepare('UPDATE totp_factors SET failed_attempts = 0, last_failure_at = NULL WHERE account_id = ?'),
     remove: db.prepare('DELETE FROM totp_factors WHERE account_id = ?'),
   };
@@ -81,6 +82,9 @@ export function createSqliteSecondFactorStore(db: DatabaseSync): SecondFactorSto
     async recordFailure(accountId, at) {
       statements.failure.run(at.getTime(), accountId);
       return find(accountId);
+    },
+    async reserveAttempt(accountId, seenFailures, at) {
+      return Number(statements.reserve.run(at.getTime(), accountId, seenFailures).changes) === 1;
     },
     async clearFailures(accountId) {
       statements.clearFailures.run(accountId);

@@ -1,0 +1,147 @@
+import type { RateLimitStore } from '../store/types.ts';
+
+/**
+ * A limit on guesses (passwords, client secrets): some free failures, then one try per wait, the
+ * wait doubling after each further failure up to a cap; optionally a most-failures lock.
+ *
+ * It cannot be raced: an attempt is *reserved* before anything is evaluated, in one atomic store
+ * statement each (RateLimitStore.add), and given back when it was not evaluated or turned out
+ * right. Two counters per key:
+ *
+ * - `count`: failures so far plus attempts being evaluated now. Adding 1 numbers this attempt; the
+ *   number alone decides whether it is free (its failure would start no wait) or needs the gate.
+ * - `gate`: live while a wait runs, and while the one attempt allowed past the free ones is being
+ *   evaluated. Adding 1 to an expired (or missing) gate restarts it at 1: that request, and only
+ *   that one, holds it. A failure then sets the gate to the wait that follows; a right answer
+ *   clears both counters.
+ *
+ * So a burst of any size gets exactly the free attempts, plus at most one per wait that is over.
+ * The decisions are pure functions below; the store only counts.
+ */
+
+/** Failures before each further try must wait, the first wait, and where doubling stops. */
+export type DelayPolicy = { freeFailures: number; firstDelaySeconds: number; maxDelaySeconds: number };
+
+/** The wait imposed after the `failures`-th consecutive failure: none, then doubling, capped. */
+export function failureDelaySeconds(failures: number, policy: DelayPolicy): number {
+  if (failures < policy.freeFailures) return 0;
+  return Math.min(policy.firstDelaySeconds * 2 ** (failures - policy.freeFailures), policy.maxDelaySeconds);
+}
+
+/**
+ * How long the one attempt past the free ones keeps the gate while it is evaluated (if the process
+ * dies meanwhile, the gate opens again after this): at least the wait its failure would start.
+ */
+export const minimumHoldSeconds = 10;
+
+export type Admission = 'free' | 'gate' | 'locked';
+
+/**
+ * What the attempt numbered `reserved` (failures + attempts in flight, this one included) needs.
+ * `maxFailures`: beyond it the key is locked (only clearing it unlocks).
+ */
+export function admission(reserved: number, policy: DelayPolicy, maxFailures?: number): Admission {
+  if (maxFailures !== undefined && reserved > maxFailures) return 'locked';
+  return failureDelaySeconds(reserved, policy) > 0 ? 'gate' : 'free';
+}
+
+/** Seconds the gate holder keeps it: the wait its failure would start, and never less than the minimum. */
+export function holdSeconds(reserved: number, policy: DelayPolicy): number {
+  return Math.max(failureDelaySeconds(reserved, policy), minimumHoldSeconds);
+}
+
+/** The counter after adding 1 to the gate: held by this attempt only when it restarted at 1. */
+export function gateTaken(gatePoints: number): boolean {
+  return gatePoints === 1;
+}
+
+/** Whole seconds until `expiresAt` (at least 1). */
+export function secondsUntil(expiresAt: Date | null, now: Date, fallbackSeconds: number): number {
+  if (!expiresAt) return Math.max(1, fallbackSeconds);
+  return Math.max(1, Math.ceil((expiresAt.getTime() - now.getTime()) / 1000));
+}
+
+export type Reservation =
+  | { ok: true; held: boolean; reserved: number }
+  | { ok: false; reason: 'slow_down' | 'locked'; retryAfterSeconds: number };
+
+export type DelayLimit = {
+  /** Reserves an attempt for `key` (see above). A refused attempt leaves no trace. */
+  reserve(key: string): Promise<Reservation>;
+  /** The reserved attempt was wrong: it stays counted, and the wait that follows starts now. */
+  failed(key: string, reservation: { held: boolean }): Promise<void>;
+  /** The reserved attempt was not evaluated (another limit refused it, an error): it is given back. */
+  cancel(key: string): Promise<void>;
+  /** A right answer (or a reset): failures start again from none. */
+  clear(key: string): Promise<void>;
+  /** Counts a failure that was not reserved, and starts the wait that follows. */
+  recordFailure(key: string): Promise<void>;
+  /** What a reservation would be told now, without reserving anything. */
+  peek(key: string): Promise<{ ok: true } | { ok: false; reason: 'slow_down' | 'locked'; retryAfterSeconds: number }>;
+};
+
+export function createDelayLimit(options: {
+  store: RateLimitStore;
+  name: string;
+  policy: DelayPolicy;
+  /** How long failures are remembered after the first (0: until cleared). */
+  windowSeconds: number;
+  maxFailures?: number;
+  clock?: () => Date;
+}): DelayLimit {
+  const { store, name, policy, windowSeconds, maxFailures } = options;
+  const clock = options.clock ?? (() => new Date());
+  const countKey = (key: string) => `${name}:${key}`;
+  const gateKey = (key: string) => `${name}-gate:${key}`;
+  const windowMs = windowSeconds * 1000;
+  const lockedFor = policy.maxDelaySeconds;
+
+  async function startWait(key: string, failures: number, held: boolean, now: Date) {
+    const wait = failureDelaySeconds(failures, policy);
+    if (wait > 0) await store.add(gateKey(key), 1, wait * 1000, now, true);
+    // Fewer failures than the gate asked for (others were right meanwhile): no wait, so open it.
+    else if (held) await store.delete(gateKey(key));
+  }
+
+  return {
+    async reserve(key) {
+      const now = clock();
+      const count = await store.add(countKey(key), 1, windowMs, now, false);
+      const needs = admission(count.points, policy, maxFailures);
+      if (needs === 'free') return { ok: true, held: false, reserved: count.points };
+      if (needs === 'locked') {
+        await store.add(countKey(key), -1, windowMs, now, false);
+        return { ok: false, reason: 'locked', retryAfterSeconds: lockedFor };
+      }
+      const gate = await store.add(gateKey(key), 1, holdSeconds(count.points, policy) * 1000, now, false);
+      if (gateTaken(gate.points)) return { ok: true, held: true, reserved: count.points };
+      await store.add(countKey(key), -1, windowMs, now, false);
+      return { ok: false, reason: 'slow_down', retryAfterSeconds: secondsUntil(gate.expiresAt, now, policy.firstDelaySeconds) };
+    },
+    async failed(key, reservation) {
+      const now = clock();
+      const count = await store.get(countKey(key), now);
+      await startWait(key, count?.points ?? 1, reservation.held, now);
+    },
+    async cancel(key) {
+      // The gate, if this attempt held it, is left to expire: opening it could cut short a wait
+      // that another attempt's failure started meanwhile.
+      await store.add(countKey(key), -1, windowMs, clock(), false);
+    },
+    async clear(key) {
+      await Promise.all([store.delete(countKey(key)), store.delete(gateKey(key))]);
+    },
+    async recordFailure(key) {
+      const now = clock();
+      const count = await store.add(countKey(key), 1, windowMs, now, false);
+      await startWait(key, count.points, false, now);
+    },
+    async peek(key) {
+      const now = clock();
+      const [count, gate] = await Promise.all([store.get(countKey(key), now), store.get(gateKey(key), now)]);
+      if (maxFailures !== undefined && (count?.points ?? 0) >= maxFailures) return { ok: false, reason: 'locked', retryAfterSeconds: lockedFor };
+      if (gate) return { ok: false, reason: 'slow_down', retryAfterSeconds: secondsUntil(gate.expiresAt, now, policy.firstDelaySeconds) };
+      return { ok: true };
+    },
+  };
+}

@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+
+import { admission, gateTaken, holdSeconds, minimumHoldSeconds, secondsUntil } from '../../src/limits/delay-limit.ts';
+import { sourceKey } from '../../src/limits/source-key.ts';
+
+const policy = { freeFailures: 5, firstDelaySeconds: 2, maxDelaySeconds: 900 };
+
+describe('admission of the attempt numbered n (failures + attempts in flight, this one included)', () => {
+  it('is free while its failure would start no wait, then needs the gate, then is locked past the most failures', () => {
+    expect([0, 1, 2, 3, 4, 5, 6, 99, 100, 101].map((n) => admission(n, policy, 100))).toEqual(['free', 'free', 'free', 'free', 'free', 'gate', 'gate', 'gate', 'gate', 'locked']);
+    expect(admission(10_000, policy)).toBe('gate');
+    expect(admission(1, { ...policy, freeFailures: 0 })).toBe('gate');
+    expect(admission(999_999, { ...policy, freeFailures: 1_000_000 })).toBe('free');
+  });
+
+  it('holds the gate for the wait its failure would start, never less than the minimum', () => {
+    expect([5, 8, 12, 20].map((n) => holdSeconds(n, policy))).toEqual([minimumHoldSeconds, 16, 256, 900]);
+    expect(holdSeconds(5, { ...policy, firstDelaySeconds: 1, maxDelaySeconds: 1 })).toBe(minimumHoldSeconds);
+  });
+
+  it('only the request that restarted the gate at 1 holds it', () => {
+    expect([1, 2, 3, 150].map(gateTaken)).toEqual([true, false, false, false]);
+  });
+
+  it('rounds what is left of a wait up to whole seconds, at least 1', () => {
+    const now = new Date('2025-01-01T00:00:00Z');
+    expect(secondsUntil(new Date(now.getTime() + 1_200), now, 2)).toBe(2);
+    expect(secondsUntil(new Date(now.getTime() - 5), now, 2)).toBe(1);
+    expect(secondsUntil(null, now, 7)).toBe(7);
+  });
+});
+
+describe('sourceKey', () => {
+  it('keys IPv4 by address and IPv6 by its /64', () => {
+    expect(sourceKey('192.0.2.1')).toBe('192.0.2.1');
+    expect(sourceKey('::ffff:192.0.2.1')).toBe('192.0.2.1');
+    expect(sourceKey('::ffff:c000:201')).toBe('192.0.2.1');
+    expect(sourceKey('2001:db8:1:2:3:4:5:6')).toBe('2001:db8:1:2::/64');
+    expect(sourceKey('2001:DB8:1:2::9')).toBe('2001:db8:1:2::/64');
+    expect(sourceKey('2001:db8:1:3::9')).toBe('2001:db8:1:3::/64');
+    expect(sourceKey('fe80::1%eth0')).toBe('fe80:0:0:0::/64');
+    expect(sourceKey('::1')).toBe('0:0:0:0::/64');
+    expect(sourceKey(undefined)).toBe('unknown');
+    expect(sourceKey('not an address')).toBe('not an address');
+  });
+});
