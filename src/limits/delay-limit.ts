@@ -1,3 +1,5 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+
 import type { RateLimitStore } from '../store/types.ts';
 
 /**
@@ -16,6 +18,11 @@ import type { RateLimitStore } from '../store/types.ts';
  *   clears both counters.
  *
  * So a burst of any size gets exactly the free attempts, plus at most one per wait that is over.
+ *
+ * A third counter, `failures`, holds only the attempts that turned out wrong. When an attempt is
+ * past the free ones only because others are still being evaluated (not because of failures), it
+ * is not refused: it gives its number back and tries again a moment later, so a busy client or a
+ * shared address with many right answers at once is never told to slow down.
  * The decisions are pure functions below; the store only counts.
  */
 
@@ -55,6 +62,17 @@ export function gateTaken(gatePoints: number): boolean {
   return gatePoints === 1;
 }
 
+/**
+ * Whether an attempt past the free ones should wait for the attempts in flight rather than be
+ * refused: the failures so far alone would not make anyone wait (nor lock the key).
+ */
+export function crowdedNotFailing(failures: number, policy: DelayPolicy, maxFailures?: number): boolean {
+  return admission(failures + 1, policy, maxFailures) === 'free';
+}
+
+/** How long an attempt crowded out by attempts in flight keeps trying, and between tries. */
+export const crowdedRetry = { totalMs: 2_000, minPauseMs: 5, maxPauseMs: 25 };
+
 /** Whole seconds until `expiresAt` (at least 1). */
 export function secondsUntil(expiresAt: Date | null, now: Date, fallbackSeconds: number): number {
   if (!expiresAt) return Math.max(1, fallbackSeconds);
@@ -93,6 +111,7 @@ export function createDelayLimit(options: {
   const clock = options.clock ?? (() => new Date());
   const countKey = (key: string) => `${name}:${key}`;
   const gateKey = (key: string) => `${name}-gate:${key}`;
+  const failuresKey = (key: string) => `${name}-failures:${key}`;
   const windowMs = windowSeconds * 1000;
   const lockedFor = policy.maxDelaySeconds;
 
@@ -105,22 +124,18 @@ export function createDelayLimit(options: {
 
   return {
     async reserve(key) {
-      const now = clock();
-      const count = await store.add(countKey(key), 1, windowMs, now, false);
-      const needs = admission(count.points, policy, maxFailures);
-      if (needs === 'free') return { ok: true, held: false, reserved: count.points };
-      if (needs === 'locked') {
-        await store.add(countKey(key), -1, windowMs, now, false);
-        return { ok: false, reason: 'locked', retryAfterSeconds: lockedFor };
+      const deadline = performance.now() + crowdedRetry.totalMs;
+      for (;;) {
+        const outcome = await reserveOnce(key);
+        if (outcome !== 'crowded') return outcome;
+        // Past the free ones only because of attempts still in flight: wait for them, not the caller.
+        if (performance.now() >= deadline) return { ok: false, reason: 'slow_down', retryAfterSeconds: 1 };
+        await sleep(crowdedRetry.minPauseMs + Math.random() * (crowdedRetry.maxPauseMs - crowdedRetry.minPauseMs));
       }
-      const gate = await store.add(gateKey(key), 1, holdSeconds(count.points, policy) * 1000, now, false);
-      if (gateTaken(gate.points)) return { ok: true, held: true, reserved: count.points };
-      await store.add(countKey(key), -1, windowMs, now, false);
-      return { ok: false, reason: 'slow_down', retryAfterSeconds: secondsUntil(gate.expiresAt, now, policy.firstDelaySeconds) };
     },
     async failed(key, reservation) {
       const now = clock();
-      const count = await store.get(countKey(key), now);
+      const [count] = await Promise.all([store.get(countKey(key), now), store.add(failuresKey(key), 1, windowMs, now, false)]);
       await startWait(key, count?.points ?? 1, reservation.held, now);
     },
     async cancel(key) {
@@ -129,19 +144,37 @@ export function createDelayLimit(options: {
       await store.add(countKey(key), -1, windowMs, clock(), false);
     },
     async clear(key) {
-      await Promise.all([store.delete(countKey(key)), store.delete(gateKey(key))]);
+      await Promise.all([store.delete(countKey(key)), store.delete(gateKey(key)), store.delete(failuresKey(key))]);
     },
     async recordFailure(key) {
       const now = clock();
-      const count = await store.add(countKey(key), 1, windowMs, now, false);
+      const [count] = await Promise.all([store.add(countKey(key), 1, windowMs, now, false), store.add(failuresKey(key), 1, windowMs, now, false)]);
       await startWait(key, count.points, false, now);
     },
     async peek(key) {
       const now = clock();
-      const [count, gate] = await Promise.all([store.get(countKey(key), now), store.get(gateKey(key), now)]);
-      if (maxFailures !== undefined && (count?.points ?? 0) >= maxFailures) return { ok: false, reason: 'locked', retryAfterSeconds: lockedFor };
+      const [failures, gate] = await Promise.all([store.get(failuresKey(key), now), store.get(gateKey(key), now)]);
+      if (maxFailures !== undefined && (failures?.points ?? 0) >= maxFailures) return { ok: false, reason: 'locked', retryAfterSeconds: lockedFor };
       if (gate) return { ok: false, reason: 'slow_down', retryAfterSeconds: secondsUntil(gate.expiresAt, now, policy.firstDelaySeconds) };
       return { ok: true };
     },
   };
+
+  /** One try at a reservation; 'crowded' when only attempts still in flight stand in the way. */
+  async function reserveOnce(key: string): Promise<Reservation | 'crowded'> {
+    const now = clock();
+    const count = await store.add(countKey(key), 1, windowMs, now, false);
+    const needs = admission(count.points, policy, maxFailures);
+    if (needs === 'free') return { ok: true, held: false, reserved: count.points };
+    const failures = (await store.get(failuresKey(key), now))?.points ?? 0;
+    if (needs === 'locked' || crowdedNotFailing(failures, policy, maxFailures)) {
+      await store.add(countKey(key), -1, windowMs, now, false);
+      if (needs !== 'locked' || maxFailures === undefined || failures < maxFailures) return 'crowded';
+      return { ok: false, reason: 'locked', retryAfterSeconds: lockedFor };
+    }
+    const gate = await store.add(gateKey(key), 1, holdSeconds(count.points, policy) * 1000, now, false);
+    if (gateTaken(gate.points)) return { ok: true, held: true, reserved: count.points };
+    await store.add(countKey(key), -1, windowMs, now, false);
+    return { ok: false, reason: 'slow_down', retryAfterSeconds: secondsUntil(gate.expiresAt, now, policy.firstDelaySeconds) };
+  }
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { admission, gateTaken, holdSeconds, minimumHoldSeconds, secondsUntil } from '../../src/limits/delay-limit.ts';
+import { admission, crowdedNotFailing, gateTaken, holdSeconds, minimumHoldSeconds, secondsUntil } from '../../src/limits/delay-limit.ts';
 import { sourceKey } from '../../src/limits/source-key.ts';
 
 const policy = { freeFailures: 5, firstDelaySeconds: 2, maxDelaySeconds: 900 };
@@ -20,6 +20,13 @@ describe('admission of the attempt numbered n (failures + attempts in flight, th
 
   it('only the request that restarted the gate at 1 holds it', () => {
     expect([1, 2, 3, 150].map(gateTaken)).toEqual([true, false, false, false]);
+  });
+
+  it('waits for attempts in flight, instead of refusing, while the failures alone leave the next attempt free', () => {
+    // 5 free: with 0 to 3 failures the next attempt is free, so being past the free ones means others are in flight.
+    expect([0, 1, 2, 3, 4, 5, 50].map((failures) => crowdedNotFailing(failures, policy))).toEqual([true, true, true, true, false, false, false]);
+    expect(crowdedNotFailing(0, { ...policy, freeFailures: 0 })).toBe(false);
+    expect(crowdedNotFailing(3, policy, 3)).toBe(false);
   });
 
   it('rounds what is left of a wait up to whole seconds, at least 1', () => {

@@ -88,6 +88,35 @@ describe('a burst of wrong client secrets from one source', () => {
   }, 60_000);
 });
 
+describe('a busy client that is right every time', () => {
+  it('is never told to slow down: 60 concurrent token requests from one source all succeed', async () => {
+    // JWT access tokens signed RS256: signing is asynchronous, so many requests are in flight at once.
+    await gatehouse.addApi({ identifier: 'https://busy.example.test', scopes: ['jobs:run'], signingAlg: 'RS256' });
+    const machine = await gatehouse.addClient({ name: 'Busy worker', grantTypes: ['client_credentials'], redirectUris: [] });
+    const responses = await Promise.all(Array.from({ length: 60 }, () => fetch(`${gatehouse.url}/token`, {
+      method: 'POST',
+      headers: { authorization: basicAuth(machine.clientId, machine.clientSecret!), 'content-type': 'application/x-www-form-urlencoded', 'x-forwarded-for': '198.51.100.11' },
+      body: 'grant_type=client_credentials&scope=jobs%3Arun&resource=https%3A%2F%2Fbusy.example.test',
+    })));
+    expect(tally(responses.map((response) => response.status))).toEqual({ 200: 60 });
+  }, 60_000);
+
+  it('nor is an office behind one address where 30 people sign in at once', async () => {
+    const people = Array.from({ length: 30 }, (_, i) => ({ email: `office${i}@example.com`, password: `office person ${i} has a passphrase` }));
+    for (const person of people) await gatehouse.addUser(person.email, person.password);
+    const ua = new UserAgent(gatehouse.url);
+    const forms = await Promise.all(people.map(async () => formOf(await ua.page(await loginUrl()), '/login')));
+    const responses = await Promise.all(people.map((person, i) => {
+      const body = new URLSearchParams(forms[i]!.hidden);
+      body.set('email', person.email);
+      body.set('password', person.password);
+      return ua.request(forms[i]!.action, { method: 'POST', body, headers: { 'x-forwarded-for': '198.51.100.12' } });
+    }));
+    // Each right password is followed by a redirect onwards (303), never a 429.
+    expect(tally(responses.map((response) => response.status))).toEqual({ 303: 30 });
+  }, 60_000);
+});
+
 describe('a burst of password reset requests from one source', () => {
   it('gets exactly the 10 an hour allows', async () => {
     const ua = new UserAgent(gatehouse.url);
