@@ -1,17 +1,26 @@
 #!/usr/bin/env node
 /**
- * npm run bench [-- --quick] [-- --only discovery,userinfo] [-- --cpu-prof]
+ * npm run bench [-- --quick] [-- --only discovery,userinfo,growth,sweep] [-- --cpu-prof]
+ *               [-- --skip-memory] [-- --skip-scaling] [-- --skip-growth] [-- --skip-glewlwyd]
  *
  * Gatehouse as production runs it (NODE_ENV=production, secrets in the environment, a migrated
  * SQLite database; MongoDB too when MONGODB_URI is set) against bare oidc-provider with its
  * in-memory adapter in a minimal Koa host (bench/baseline-provider.ts) and a plain node:http hello
  * server, each in its own process, loaded from this one. Prints tables and writes
- * bench/results/<time>.json. Asserts no timings: it measures.
+ * bench/results/<time>.json. Asserts no timings: it measures (and stays out of `npm test`).
+ *
+ * Set-up: Node 24 and `npm ci`. Optionally Glewlwyd, a third server for discovery, JWKS, client
+ * credentials and introspection (configured by bench/lib/glewlwyd.ts, on loopback only):
+ *
+ *   apt-get update && apt-get install -y glewlwyd      # Debian bookworm: 2.7.5
+ *
+ * Without it the bench says so in one line and runs the rest.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 
 import { hashOptionsFrom } from '../src/accounts/passwords.ts';
@@ -22,6 +31,8 @@ import type { BaselineSetup, BenchClients } from './lib/fixture.ts';
 import { basicAuth, benchApis, refreshScope, webScope } from './lib/fixture.ts';
 import type { FlowLoadResult, FlowStep } from './lib/flows.ts';
 import { authorizationCodeFlow, Browser, flowLoad, flowSteps, mintTokens } from './lib/flows.ts';
+import type { Glewlwyd } from './lib/glewlwyd.ts';
+import { clientSecretPbkdf2Iterations, startGlewlwyd } from './lib/glewlwyd.ts';
 import { form } from './lib/http.ts';
 import type { LoadRequest, LoadStats } from './lib/load.ts';
 import { combine, coresUsed, cpuMicrosPerRequest, load, percentile } from './lib/load.ts';
@@ -39,6 +50,8 @@ const { values: options } = parseArgs({
     'cpu-prof': { type: 'boolean', default: false },
     'skip-memory': { type: 'boolean', default: false },
     'skip-scaling': { type: 'boolean', default: false },
+    'skip-growth': { type: 'boolean', default: false },
+    'skip-glewlwyd': { type: 'boolean', default: false },
   },
 });
 
@@ -60,11 +73,26 @@ type Target = {
   refreshTokens: string[];
 };
 
-type Scenario = { id: string; title: string; request: (target: Target) => LoadRequest; scaling?: boolean; scalingQuick?: boolean };
+type Scenario = {
+  id: string;
+  title: string;
+  request: (target: Target) => LoadRequest;
+  /** The same scenario on Glewlwyd, when it is installed (a third server in the same rounds). */
+  glewlwyd?: (server: Glewlwyd) => LoadRequest;
+  scaling?: boolean;
+  scalingQuick?: boolean;
+};
 
 const scenarios: Scenario[] = [
-  { id: 'discovery', title: 'Discovery document', scaling: true, scalingQuick: true, request: () => ({ path: '/.well-known/openid-configuration' }) },
-  { id: 'jwks', title: 'JWKS', request: () => ({ path: '/jwks' }) },
+  { id: 'discovery', title: 'Discovery document', scaling: true, scalingQuick: true, request: () => ({ path: '/.well-known/openid-configuration' }), glewlwyd: (server) => server.requests.discovery() },
+  { id: 'jwks', title: 'JWKS', request: () => ({ path: '/jwks' }), glewlwyd: (server) => server.requests.jwks() },
+  // Before client credentials: Glewlwyd stores every JWT it issues, and its token-scope table has no
+  // index, so its introspection slows down as tokens pile up.
+  {
+    id: 'introspection', title: 'Introspection (opaque token)', scaling: true,
+    request: (target) => ({ method: 'POST', path: '/token/introspection', headers: { authorization: basicAuth(target.clients.web) }, body: form({ token: target.accessToken! }) }),
+    glewlwyd: (server) => server.requests.introspection(),
+  },
   ...benchApis.map((api): Scenario => ({
     id: `client-credentials-${api.signingAlg.toLowerCase()}`,
     title: `Client credentials → JWT (${api.signingAlg})`,
@@ -73,11 +101,8 @@ const scenarios: Scenario[] = [
       method: 'POST', path: '/token', headers: { authorization: basicAuth(target.clients.service) },
       body: form({ grant_type: 'client_credentials', scope: 'read', resource: api.identifier }),
     }),
+    ...(api.signingAlg === 'RS256' ? { glewlwyd: (server: Glewlwyd) => server.requests.clientCredentials() } : {}),
   })),
-  {
-    id: 'introspection', title: 'Introspection (opaque token)', scaling: true,
-    request: (target) => ({ method: 'POST', path: '/token/introspection', headers: { authorization: basicAuth(target.clients.web) }, body: form({ token: target.accessToken! }) }),
-  },
   { id: 'userinfo', title: 'Userinfo', scaling: true, request: (target) => ({ path: '/me', headers: { authorization: `Bearer ${target.accessToken!}` } }) },
   {
     id: 'refresh', title: 'Refresh token grant (rotation)',
@@ -222,7 +247,29 @@ async function main(): Promise<void> {
       startServerProcess('hello', 'bench/hello-server.ts', { PORT: String(helloPort) }, `http://127.0.0.1:${helloPort}`, '/'),
     ]);
     servers.push(gatehouse, baseline, hello);
-    const idleKiB = { gatehouse: residentKiB(gatehouse.child.pid!), baseline: residentKiB(baseline.child.pid!), hello: residentKiB(hello.child.pid!) };
+
+    let glewlwyd: Glewlwyd | undefined;
+    const glewlwydScenarios = scenarios.filter((scenario) => scenario.glewlwyd && selected(scenario.id));
+    if (options['skip-glewlwyd']) {
+      log('Glewlwyd: skipped (--skip-glewlwyd)');
+    } else if (glewlwydScenarios.length) {
+      const glewlwydDir = join(dir, 'glewlwyd');
+      mkdirSync(glewlwydDir);
+      try {
+        glewlwyd = await startGlewlwyd({ dir: glewlwydDir, port: await freePort(), accessTokenSeconds: config.ttl.clientCredentials, log });
+      } catch (error) {
+        // Installed but not working: say why, and measure the rest.
+        log(`Glewlwyd could not be set up, skipped: ${(error as Error).message}`);
+      }
+      if (glewlwyd) {
+        servers.push(glewlwyd.server);
+        log(`started Glewlwyd ${glewlwyd.version ?? ''} (SQLite, OIDC plugin, RSA-2048) for ${glewlwydScenarios.map((scenario) => scenario.id).join(', ')}`);
+      }
+    }
+    const idleKiB = {
+      gatehouse: residentKiB(gatehouse.child.pid!), baseline: residentKiB(baseline.child.pid!), hello: residentKiB(hello.child.pid!),
+      ...(glewlwyd ? { glewlwyd: residentKiB(glewlwyd.server.child.pid!) } : {}),
+    };
 
     const targets: Target[] = [
       { id: 'gatehouse', label: 'Gatehouse (SQLite)', server: gatehouse, clients: prepared.clients, refreshTokens: [] },
@@ -258,16 +305,29 @@ async function main(): Promise<void> {
       const helloTarget = { id: 'hello', label: 'node:http hello', server: hello, clients: prepared.clients, refreshTokens: [] };
       helloStats = (await compare([helloTarget], () => ({ path: '/' }))).hello;
     }
+    const glewlwydTarget: Target | undefined = glewlwyd
+      ? { id: 'glewlwyd', label: `Glewlwyd ${glewlwyd.version ?? ''} (SQLite)`.replace('  ', ' '), server: glewlwyd.server, clients: prepared.clients, refreshTokens: [] }
+      : undefined;
     for (const scenario of scenarios.filter((candidate) => selected(candidate.id))) {
-      log(`${scenario.title}…`);
-      results[scenario.id] = await compare(targets, scenario.request);
+      const withGlewlwyd = glewlwyd && glewlwydTarget && scenario.glewlwyd;
+      log(`${scenario.title}${withGlewlwyd ? ' (with Glewlwyd)' : ''}…`);
+      results[scenario.id] = withGlewlwyd
+        ? await compare([...targets, glewlwydTarget], (target) => (target.id === 'glewlwyd' ? scenario.glewlwyd!(glewlwyd!) : scenario.request(target)))
+        : await compare(targets, scenario.request);
     }
     let flows: Record<string, FlowSummary> | undefined;
     if (selected('flow')) {
       log('authorization code + PKCE flow through the login and consent pages…');
       flows = await compareFlows(targets);
     }
-    const loadedKiB = { gatehouse: residentKiB(gatehouse.child.pid!), baseline: residentKiB(baseline.child.pid!) };
+    const loadedKiB = {
+      gatehouse: residentKiB(gatehouse.child.pid!), baseline: residentKiB(baseline.child.pid!),
+      ...(glewlwyd ? { glewlwyd: residentKiB(glewlwyd.server.child.pid!) } : {}),
+    };
+    if (glewlwyd) {
+      await glewlwyd.server.stop();
+      servers.splice(servers.indexOf(glewlwyd.server), 1);
+    }
 
     // Scaling: the same database, a second Gatehouse with WORKERS=2, alternated with the first.
     let scaling: { id: string; title: string; one: LoadStats; two: LoadStats }[] | undefined;
@@ -290,9 +350,10 @@ async function main(): Promise<void> {
 
     // Memory: 10,000 live sessions and 100,000 stored tokens.
     let memory: Record<string, unknown> | undefined;
+    const seedRequest = { clientId: prepared.clients.web.clientId, accountId: prepared.accountId, scope: webScope, sessions: settings.sessions, tokens: settings.tokens, sample: settings.touch };
     if (!options['skip-memory']) {
       log(`memory: ${settings.sessions.toLocaleString('en-US')} sessions and ${settings.tokens.toLocaleString('en-US')} access tokens…`);
-      const request = { clientId: prepared.clients.web.clientId, accountId: prepared.accountId, scope: webScope, sessions: settings.sessions, tokens: settings.tokens, sample: settings.touch };
+      const request = seedRequest;
       const seeded = await seedGatehouse(sqliteUrl, keyEncryptionKey, cookieKeys, gatehouse.base, config.ttl, request);
       const gatehouseTouched = await touchSeeded(gatehouse.base, prepared.clients.web, webScope, seeded, cookieKeys[0]!);
       const baselineSeeded = await seedBaseline(baseline.base, request);
@@ -303,16 +364,79 @@ async function main(): Promise<void> {
         gatehouse: { idleKiB: idleKiB.gatehouse, afterLoadKiB: loadedKiB.gatehouse, afterSeedKiB: residentKiB(gatehouse.child.pid!), databaseBytes: fileBytes(join(dir, 'gatehouse.db')), touched: gatehouseTouched },
         baseline: { idleKiB: idleKiB.baseline, afterLoadKiB: loadedKiB.baseline, afterSeedKiB: residentKiB(baseline.child.pid!), touched: baselineTouched },
         hello: { idleKiB: idleKiB.hello },
+        ...(glewlwyd ? { glewlwyd: { idleKiB: idleKiB.glewlwyd, afterLoadKiB: loadedKiB.glewlwyd } } : {}),
       };
     }
 
-    const report = { startedAt: startedAt.toISOString(), quick, machine, settings, argon2, hello: helloStats, targets: targets.map(({ id, label }) => ({ id, label })), scenarios: results, flows, scaling, memory };
+    // Growth: introspection and userinfo on an empty store against a seeded one, alternated: two
+    // fresh Gatehouse processes (same age, same warm-up), each on a database of its own prepared
+    // like the main one, one of them then filled with `tokens` access tokens and `sessions` sessions.
+    let growth: Growth | undefined;
+    const growthScenarios = scenarios.filter((scenario) => scenario.id === 'introspection' || scenario.id === 'userinfo');
+    if (!options['skip-growth'] && selected('growth')) {
+      const stores = [
+        { id: 'empty', label: 'empty store', file: join(dir, 'gatehouse-empty.db'), port: await freePort() },
+        { id: 'seeded', label: 'seeded store', file: join(dir, 'gatehouse-seeded.db'), port: await freePort() },
+      ];
+      const growthTargets: Target[] = [];
+      for (const store of stores) {
+        const env = gatehouseEnv(store.port, `sqlite:${store.file}`, 1);
+        const storePrepared = await prepareDatabase(loadConfig(env), keyEncryptionKey);
+        if (store.id === 'seeded') {
+          log(`growth: storing ${settings.sessions.toLocaleString('en-US')} sessions and ${settings.tokens.toLocaleString('en-US')} access tokens…`);
+          await seedGatehouse(`sqlite:${store.file}`, keyEncryptionKey, cookieKeys, `http://127.0.0.1:${store.port}`, config.ttl, { ...seedRequest, clientId: storePrepared.clients.web.clientId, accountId: storePrepared.accountId, sample: 0 });
+        }
+        const server = await startServerProcess(`Gatehouse (${store.label})`, 'src/main.ts', env, `http://127.0.0.1:${store.port}`, '/readyz', execArgv);
+        servers.push(server);
+        const target: Target = { id: store.id, label: store.label, server, clients: storePrepared.clients, refreshTokens: [] };
+        await prepareTarget(target, 0);
+        growthTargets.push(target);
+      }
+      growth = { sessions: settings.sessions, tokens: settings.tokens, databaseBytes: fileBytes(stores[1]!.file), emptyDatabaseBytes: fileBytes(stores[0]!.file), rows: [] };
+      for (const scenario of growthScenarios) {
+        log(`growth: ${scenario.title}, empty store against the seeded one…`);
+        const stats = await compare(growthTargets, scenario.request);
+        growth.rows.push({ id: scenario.id, title: scenario.title, empty: stats.empty!, seeded: stats.seeded! });
+      }
+      for (const target of growthTargets) {
+        await target.server.stop();
+        servers.splice(servers.indexOf(target.server), 1);
+      }
+    }
+
+    // The worst event-loop stall while 100,000 expired rows are swept (bench/lib/sweep-stall.ts:
+    // a store of its own, in this process), before (one DELETE per table) and after (batches).
+    let sweep: SweepFigures[] | undefined;
+    const sweepModule = new URL('./lib/sweep-stall.ts', import.meta.url);
+    if (selected('sweep') && !options['skip-growth']) {
+      if (existsSync(sweepModule)) {
+        sweep = [];
+        const { measureSweepStall } = (await import(pathToFileURL(sweepModule.pathname).href)) as { measureSweepStall: (options: { rows: number; mode?: string }) => Promise<SweepFigures> };
+        for (const mode of ['single-statement', 'batched']) {
+          log(`sweep: ${settings.tokens.toLocaleString('en-US')} expired rows, ${mode}…`);
+          try {
+            sweep.push({ ...(await measureSweepStall({ rows: settings.tokens, mode })), mode });
+          } catch (error) {
+            log(`sweep (${mode}) failed: ${(error as Error).message}`);
+          }
+        }
+      } else {
+        log('sweep: bench/lib/sweep-stall.ts not there: skipped');
+      }
+    }
+
+    const report = {
+      startedAt: startedAt.toISOString(), quick, machine, settings, argon2, hello: helloStats,
+      targets: [...targets, ...(glewlwydTarget ? [glewlwydTarget] : [])].map(({ id, label }) => ({ id, label })),
+      glewlwyd: glewlwyd ? { version: glewlwyd.version, clientSecretPbkdf2Iterations, scope: glewlwyd.scope } : undefined,
+      scenarios: results, flows, scaling, memory, growth, sweep,
+    };
     const resultsDir = join(repoRoot, 'bench', 'results');
     mkdirSync(resultsDir, { recursive: true });
     const file = join(resultsDir, `${startedAt.toISOString().replace(/[:.]/g, '-')}${quick ? '-quick' : ''}.json`);
     writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
 
-    console.log(render(report as Report, targets));
+    console.log(render(report as Report, targets, glewlwydTarget));
     for (const server of servers) {
       if (server.errors.count) console.log(`\nwarning: ${server.name} logged ${server.errors.count} errors, first:\n  ${server.errors.first.join('\n  ')}`);
     }
@@ -336,6 +460,17 @@ async function dropDatabase(url: string): Promise<void> {
   }
 }
 
+type Growth = {
+  sessions: number;
+  tokens: number;
+  /** The seeded database (the bench's other records too), and the empty one, on disk. */
+  databaseBytes: number;
+  emptyDatabaseBytes: number;
+  rows: { id: string; title: string; empty: LoadStats; seeded: LoadStats }[];
+};
+
+type SweepFigures = { mode: string; rows: number; worstStallMs: number; sweepMs: number; extraRows?: number; batches?: number; walBytes?: number };
+
 type Report = {
   quick: boolean;
   machine: ReturnType<typeof machineInfo>;
@@ -345,16 +480,20 @@ type Report = {
   scenarios: Record<string, Record<string, LoadStats>>;
   flows?: Record<string, FlowSummary>;
   scaling?: { id: string; title: string; one: LoadStats; two: LoadStats }[];
+  glewlwyd?: { version?: string; clientSecretPbkdf2Iterations: number; scope: string };
+  growth?: Growth;
+  sweep?: SweepFigures[];
   memory?: {
     sessions: number;
     tokens: number;
     gatehouse: { idleKiB?: number; afterLoadKiB?: number; afterSeedKiB?: number; databaseBytes: number; touched: { activeTokens: number; resumedSessions: number } };
     baseline: { idleKiB?: number; afterLoadKiB?: number; afterSeedKiB?: number; touched: { activeTokens: number; resumedSessions: number } };
     hello: { idleKiB?: number };
+    glewlwyd?: { idleKiB?: number; afterLoadKiB?: number };
   };
 };
 
-function render(report: Report, targets: Target[]): string {
+function render(report: Report, targets: Target[], glewlwydTarget?: Target): string {
   const { machine } = report;
   const out: string[] = [];
   out.push(`\nMachine: ${machine.cpuModel}, ${machine.cores} cores, ${machine.memoryGiB} GiB RAM, ${machine.os}; Node ${machine.node}; commit ${machine.gitCommit}${machine.gitDirty ? '+' : ''}`);
@@ -373,7 +512,7 @@ function render(report: Report, targets: Target[]): string {
       rows.push([target.id === targets[0]!.id ? scenario.title : '', target.label, fmt.rate(own.requestsPerSecond), fmt.ms(own.p50), fmt.ms(own.p99), fmt.us(cpuMicrosPerRequest(own)), `${ratio}${own.failed ? ` (${own.failed} failed)` : ''}`, cpuRatio]);
     }
   }
-  out.push('', table(['Scenario', 'Server', 'req/s', 'p50 ms', 'p99 ms', 'CPU µs/req', 'req/s ratio', 'CPU ratio'], rows, ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r']));
+  if (rows.length) out.push('', table(['Scenario', 'Server', 'req/s', 'p50 ms', 'p99 ms', 'CPU µs/req', 'req/s ratio', 'CPU ratio'], rows, ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r']));
 
   if (report.flows) {
     const flowRows: string[][] = [];
@@ -389,6 +528,31 @@ function render(report: Report, targets: Target[]): string {
     }
     out.push('', `Authorization code + PKCE through the pages, ${report.settings.flowConcurrency} people signing in at once, a fresh browser each time (p50 / p99 ms per step; "login" includes one argon2id verification, ${fmt.ms(report.argon2.verifyMs)} ms alone):`);
     out.push('', table(['Server', 'flows/s', 'CPU ms/flow', 'whole flow', 'authorize', 'login', 'consent', 'token', 'ratio'], flowRows, ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r']));
+  }
+
+  if (glewlwydTarget && report.glewlwyd) {
+    const gatehouseId = targets[0]!.id;
+    const cores = (stats: LoadStats) => {
+      const value = coresUsed(stats.cpuMs, stats);
+      return Number.isFinite(value) ? value.toFixed(2) : '–';
+    };
+    const glewlwydRows: string[][] = [];
+    for (const scenario of scenarios) {
+      const stats = report.scenarios[scenario.id];
+      const theirs = stats?.[glewlwydTarget.id];
+      const ours = stats?.[gatehouseId];
+      if (!theirs || !ours) continue;
+      const row = (label: string, own: LoadStats, ratios: boolean) => [
+        ratios ? scenario.title : '', label, fmt.rate(own.requestsPerSecond), fmt.ms(own.p50), fmt.ms(own.p99), fmt.us(cpuMicrosPerRequest(own)), cores(own),
+        ratios ? `${fmt.ratio(own.requestsPerSecond / theirs.requestsPerSecond)}${own.failed ? ` (${own.failed} failed)` : ''}` : own.failed ? `(${own.failed} failed)` : '',
+        ratios ? fmt.ratio(cpuMicrosPerRequest(own) / cpuMicrosPerRequest(theirs)) : '',
+      ];
+      glewlwydRows.push(row(targets[0]!.label, ours, true), row(glewlwydTarget.label, theirs, false));
+    }
+    const iterations = report.glewlwyd.clientSecretPbkdf2Iterations;
+    const notes = [['What differs', `Glewlwyd is C (ulfius on libmicrohttpd, a thread per connection: it can use more than one core, where Gatehouse runs 1 worker here); it stores every JWT it issues (access token row + scope rows) in SQLite in rollback-journal mode with synchronous=FULL, so each token is fsynced (Gatehouse: WAL, synchronous=NORMAL); it checks the client secret as PBKDF2-SHA256 with ${iterations} iteration${iterations === 1 ? '' : 's'} against the database on every request (Gatehouse: sealed secret, constant-time compare); it introspects its own client-credentials JWT for the same client, Gatehouse an opaque token of the web client; its client-credentials JWT has no resource indicator (aud = scope), Gatehouse's has one; both sign RS256 with RSA-2048.`]];
+    out.push('', `Gatehouse against Glewlwyd ${report.glewlwyd.version ?? ''}, in the same alternating rounds (ratios: Gatehouse ÷ Glewlwyd; cores: server CPU time over wall time):`.replace('  ', ' '));
+    out.push('', table(['Scenario', 'Server', 'req/s', 'p50 ms', 'p99 ms', 'CPU µs/req', 'cores', 'req/s ratio', 'CPU ratio'], glewlwydRows, ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r'], notes));
   }
 
   const a = report.argon2;
@@ -407,12 +571,33 @@ function render(report: Report, targets: Target[]): string {
       table(['Scenario', '1 worker req/s', 'cores', '2 workers req/s', 'cores', 'speed-up', 'load generator cores (1 / 2)'], scalingRows, ['l', 'r', 'r', 'r', 'r', 'r', 'r']));
   }
 
+  if (report.growth) {
+    const g = report.growth;
+    const growthRows = g.rows.map((row) => [
+      row.title,
+      fmt.rate(row.empty.requestsPerSecond), `${fmt.ms(row.empty.p50)} / ${fmt.ms(row.empty.p99)}`, fmt.us(cpuMicrosPerRequest(row.empty)),
+      fmt.rate(row.seeded.requestsPerSecond), `${fmt.ms(row.seeded.p50)} / ${fmt.ms(row.seeded.p99)}`, fmt.us(cpuMicrosPerRequest(row.seeded)),
+      `${fmt.ratio(row.seeded.requestsPerSecond / row.empty.requestsPerSecond)}${row.empty.failed + row.seeded.failed ? ` (${row.empty.failed + row.seeded.failed} failed)` : ''}`,
+    ]);
+    out.push('', `Growth: Gatehouse (SQLite) with an empty store against one holding ${g.tokens.toLocaleString('en-US')} access tokens and ${g.sessions.toLocaleString('en-US')} sessions (database ${(g.databaseBytes / 2 ** 20).toFixed(0)} MiB against ${(g.emptyDatabaseBytes / 2 ** 20).toFixed(1)} MiB), two processes alternated:`);
+    out.push('', table(['Scenario', 'empty req/s', 'p50 / p99 ms', 'CPU µs/req', 'seeded req/s', 'p50 / p99 ms', 'CPU µs/req', 'seeded ÷ empty'], growthRows, ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r']));
+  }
+  if (report.sweep?.length) {
+    out.push('', 'Sweeping expired rows (bench/lib/sweep-stall.ts: a SQLite store in the bench process, filled with expired records, swept once while its event loop is watched):', '');
+    out.push(table(['Sweep', 'expired rows', 'worst event-loop stall ms', 'sweep ms', 'statements'], report.sweep.map((figures) => [
+      figures.mode === 'batched' ? 'batched (the sweeper)' : figures.mode === 'single-statement' ? 'one DELETE per table (before)' : figures.mode,
+      `${figures.rows.toLocaleString('en-US')}${figures.extraRows ? ` + ${(figures.extraRows * 2).toLocaleString('en-US')}` : ''}`,
+      fmt.ms(figures.worstStallMs), fmt.ms(figures.sweepMs), figures.batches === undefined ? '' : figures.batches.toLocaleString('en-US'),
+    ]), ['l', 'r', 'r', 'r', 'r']));
+  }
+
   if (report.memory) {
     const m = report.memory;
     out.push('', `Resident memory (RSS) — after start-up, after the load above, and after ${m.sessions.toLocaleString('en-US')} sessions and ${m.tokens.toLocaleString('en-US')} access tokens were stored and a sample of them used:`);
     out.push('', table(['Server', 'idle', 'after load', 'with sessions and tokens', 'sample used'], [
       ['Gatehouse (SQLite)', fmt.mib(m.gatehouse.idleKiB), fmt.mib(m.gatehouse.afterLoadKiB), fmt.mib(m.gatehouse.afterSeedKiB), `${m.gatehouse.touched.activeTokens} tokens active, ${m.gatehouse.touched.resumedSessions} sessions resumed; database ${(m.gatehouse.databaseBytes / 2 ** 20).toFixed(0)} MiB on disk`],
       ['oidc-provider (bare)', fmt.mib(m.baseline.idleKiB), fmt.mib(m.baseline.afterLoadKiB), fmt.mib(m.baseline.afterSeedKiB), `${m.baseline.touched.activeTokens} tokens active, ${m.baseline.touched.resumedSessions} sessions resumed (its in-memory adapter is an LRU of 1,000 entries: it forgets the rest)`],
+      ...(m.glewlwyd ? [[glewlwydTarget?.label ?? 'Glewlwyd', fmt.mib(m.glewlwyd.idleKiB), fmt.mib(m.glewlwyd.afterLoadKiB), '', 'not seeded (stopped after its scenarios)']] : []),
       ['node:http hello', fmt.mib(m.hello.idleKiB), '', '', ''],
     ], ['l', 'r', 'r', 'r', 'l']));
   }

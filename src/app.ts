@@ -1,3 +1,6 @@
+import type { RequestListener } from 'node:http';
+
+import type Router from '@koa/router';
 import Koa from 'koa';
 import mount from 'koa-mount';
 import Provider, { errors } from 'oidc-provider';
@@ -20,6 +23,8 @@ import type { AbuseLimits } from './limits/abuse-limits.ts';
 import type { Logger } from './logger.ts';
 import type { Outbox } from './mail/outbox.ts';
 import { buildProviderConfiguration } from './oidc/configuration.ts';
+import type { PublishedDocuments } from './oidc/published-documents.ts';
+import { answerPublished, recordPublishedDocuments } from './oidc/published-documents.ts';
 import type { KeyRing, Store } from './store/types.ts';
 
 export type AppDependencies = { config: Config; secrets: Secrets; store: Store; logger: Logger; outbox: Outbox; limits: AbuseLimits };
@@ -99,6 +104,11 @@ function errorPages(views: Views, logger: Logger): Koa.Middleware {
 
 export type App = {
   app: Koa;
+  /**
+   * What the HTTP server runs: discovery and the JWKS from their recorded bytes (with an ETag),
+   * everything else through `app`.
+   */
+  handler: RequestListener;
   /** The provider serving requests now (it is rebuilt when the key ring changes). */
   provider(): Provider;
   /**
@@ -160,28 +170,71 @@ export async function createApp(deps: AppDependencies): Promise<App> {
   const health = createStoreHealth(store, logger);
   app.use(storeOutage(health, views));
   app.use(errorPages(views, logger));
-  app.use(healthRoutes(store, health).routes());
   const pageDependencies = { provider: () => provider, store, views, config, outbox, logger, limits, keyEncryptionKey: secrets.keyEncryptionKey };
-  app.use(createInteractionRouter(pageDependencies).routes());
-  app.use(createPasswordResetRouter(pageDependencies).routes());
-  app.use(createAccountRouter(pageDependencies).routes());
+  app.use(pagesExceptOnProtocolPaths([
+    healthRoutes(store, health).routes(),
+    createInteractionRouter(pageDependencies).routes(),
+    createPasswordResetRouter(pageDependencies).routes(),
+    createAccountRouter(pageDependencies).routes(),
+  ]));
   app.use(clientAuthenticationLimits(limits));
   app.use(authorizationRequestLimits(limits, views));
   app.use(jwksCaching(schedule.jwksCacheSeconds));
   app.use((ctx, next) => mounted(ctx, next));
 
+  const fullStack = app.callback();
+  const { host, protocol } = new URL(config.issuer);
+  // Behind a trusted proxy, an http issuer's URLs follow X-Forwarded-Proto: the full stack decides.
+  const forwardedProtocolMatters = protocol === 'http:' && config.trustProxy;
+  let published: PublishedDocuments | undefined;
+  /** Records the current provider's documents; a provider replaced meanwhile makes it moot. */
+  const publish = async () => {
+    const recordedFor = provider;
+    try {
+      const documents = await recordPublishedDocuments(fullStack, host);
+      if (provider === recordedFor) published = documents;
+    } catch (error) {
+      logger.warn('recording the discovery document and JWKS failed; the full stack answers them', { error });
+    }
+  };
+  await publish();
+  const handler: RequestListener = (req, res) => {
+    if (forwardedProtocolMatters && req.headers['x-forwarded-proto'] !== undefined) return fullStack(req, res);
+    if (!answerPublished(published, req, res)) return fullStack(req, res);
+  };
+
   return {
     app,
+    handler,
     provider: () => provider,
     async reloadKeys() {
       const latest = await advance();
       if (latest.version === ring.version) return false;
       const rebuilt = buildProvider(latest);
-      [ring, provider, mounted] = [latest, rebuilt, mount(rebuilt)];
+      [ring, provider, mounted, published] = [latest, rebuilt, mount(rebuilt), undefined];
+      await publish();
       logger.info('signing keys reloaded', { version: latest.version, kids: latest.keys.map((key) => `${key.kid} (${key.alg} ${key.state})`) });
       return true;
     },
   };
+}
+
+/**
+ * The provider's own endpoints, as requested (exact path): no page route can match them, so they
+ * skip the page routers' matching. Any other spelling still goes through the routers, as before.
+ */
+const protocolPaths = new Set([
+  '/auth', '/token', '/token/introspection', '/token/revocation', '/me', '/request', '/jwks', '/.well-known/openid-configuration',
+  '/session/end', '/session/end/confirm', '/session/end/success',
+]);
+
+/** Runs the page routers in order, except for the provider's endpoints, which go straight on. */
+function pagesExceptOnProtocolPaths(routers: ReturnType<Router['routes']>[]): Koa.Middleware {
+  const chain = routers.reduceRight<(ctx: Koa.Context, next: Koa.Next) => Promise<unknown>>(
+    (rest, router) => async (ctx, next) => router(ctx as Parameters<typeof router>[0], () => rest(ctx, next) as Promise<void>),
+    async (_ctx, next) => next(),
+  );
+  return (ctx, next) => (protocolPaths.has(ctx.path) ? next() : chain(ctx, next));
 }
 
 /** Where clients authenticate with their secret. */

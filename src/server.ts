@@ -19,6 +19,7 @@ import { createOutbox } from './mail/outbox.ts';
 import { createTransport } from './mail/transports.ts';
 import { openStore } from './store/open-store.ts';
 import type { Store } from './store/types.ts';
+import { createSweeper } from './sweeper.ts';
 
 export type RunningServer = {
   /** The issuer: where relying parties reach it. */
@@ -100,14 +101,12 @@ export async function startServer(initialConfig: Config, logger: Logger, options
       recordDrop: (drop) => store.mail.recordDrop(drop),
     });
 
-    const { app, provider, reloadKeys } = await createApp({ config, secrets, store, logger, outbox, limits });
-    ready.resolve(app.callback());
+    const { handler, provider, reloadKeys } = await createApp({ config, secrets, store, logger, outbox, limits });
+    ready.resolve(handler);
 
-    const sweeper = setInterval(() => {
-      Promise.all([store.oidc.sweepExpired(), store.codes.sweep(new Date()), store.rateLimits.sweep(new Date())])
-        .catch((error: unknown) => logger.warn('sweeping expired records failed', { error }));
-    }, config.sweepIntervalSeconds * 1000);
-    sweeper.unref();
+    // Expired records go in small batches, on one instance at a time (a lease in the store).
+    const sweeper = createSweeper({ store, logger });
+    sweeper.start(config.sweepIntervalSeconds);
 
     const mailPoller = setInterval(() => void deliverMail(), config.mail.pollSeconds * 1000);
     mailPoller.unref();
@@ -130,7 +129,7 @@ export async function startServer(initialConfig: Config, logger: Logger, options
 
     let closing: Promise<void> | undefined;
     const close = () => (closing ??= (async () => {
-      clearInterval(sweeper);
+      const sweeping = sweeper.stop();
       clearInterval(keyPoller);
       clearInterval(mailPoller);
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -139,6 +138,7 @@ export async function startServer(initialConfig: Config, logger: Logger, options
       await closed;
       clearTimeout(grace);
       await delivering;
+      await sweeping;
       transport.close();
       await store.close();
     })());

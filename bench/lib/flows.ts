@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import type { RegisteredClient } from './fixture.ts';
 import { basicAuth, benchUser, redirectUri } from './fixture.ts';
 import type { Response } from './http.ts';
-import { CookieJar, form, pkcePair, randomState, send } from './http.ts';
+import { CookieJar, form, loopbackSource, pkcePair, randomState, send } from './http.ts';
 
 export const flowSteps = ['authorize', 'login', 'consent', 'token'] as const;
 export type FlowStep = (typeof flowSteps)[number];
@@ -15,6 +15,8 @@ type Landing = Page | { redirectedTo: string };
 export class Browser {
   readonly jar = new CookieJar();
   readonly base: string;
+  /** This browser's own loopback source address (see loopbackSource). */
+  readonly localAddress = loopbackSource();
 
   constructor(base: string) {
     this.base = base;
@@ -34,7 +36,7 @@ export class Browser {
   }
 
   private async request(url: string, init: { method?: string; body?: string } = {}): Promise<Response> {
-    const response = await send(url, { ...init, headers: this.jar.header() });
+    const response = await send(url, { ...init, headers: this.jar.header(), localAddress: this.localAddress });
     this.jar.store(response.headers);
     return response;
   }
@@ -113,7 +115,7 @@ export async function authorizationCodeFlow(
 
   started = performance.now();
   const exchange = await send(new URL('/token', browser.base).href, {
-    method: 'POST',
+    method: 'POST', localAddress: browser.localAddress,
     headers: client.clientSecret ? { authorization: basicAuth(client) } : {},
     body: form({ grant_type: 'authorization_code', code, redirect_uri: redirectUri, code_verifier: verifier, ...(client.clientSecret ? {} : { client_id: client.clientId }) }),
   });

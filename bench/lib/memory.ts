@@ -9,7 +9,7 @@ import { createAdapterFactory } from '../../src/oidc/adapter.ts';
 import { openStore } from '../../src/store/open-store.ts';
 import { basicAuth, redirectUri } from './fixture.ts';
 import type { RegisteredClient } from './fixture.ts';
-import { form, pkcePair, send } from './http.ts';
+import { form, loopbackSource, pkcePair, send } from './http.ts';
 import type { SeedRequest, SeedResult } from './seed-models.ts';
 import { seedModels } from './seed-models.ts';
 
@@ -79,7 +79,8 @@ export async function touchSeeded(base: string, client: RegisteredClient & { cli
   for (const sessionId of seeded.sessions) {
     const { challenge } = pkcePair();
     const query = form({ client_id: client.clientId, response_type: 'code', redirect_uri: redirectUri, scope, prompt: 'none', code_challenge: challenge, code_challenge_method: 'S256', state: 'seeded' });
-    const response = await send(`${base}/auth?${query}`, { headers: { cookie: `_session=${sessionId}; _session.sig=${signCookie('_session', sessionId, cookieKey)}` } });
+    // Each session from its own address, as its person would come back (see loopbackSource).
+    const response = await send(`${base}/auth?${query}`, { headers: { cookie: `_session=${sessionId}; _session.sig=${signCookie('_session', sessionId, cookieKey)}` }, localAddress: loopbackSource() });
     const location = response.headers.location ? new URL(response.headers.location, base) : undefined;
     if (location?.href.startsWith(redirectUri) && location.searchParams.get('code')) resumedSessions += 1;
   }

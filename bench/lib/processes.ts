@@ -32,13 +32,25 @@ export async function freePort(): Promise<number> {
  * waits until `readyPath` answers 200.
  */
 export async function startServerProcess(name: string, script: string, env: NodeJS.ProcessEnv, base: string, readyPath: string, execArgv: string[] = []): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [...execArgv, script], { cwd: repoRoot, env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  return startCommand(name, process.execPath, [...execArgv, script], env, base, readyPath);
+}
+
+/**
+ * Starts any program with only the given environment (and PATH), and waits until `readyPath`
+ * answers 200. `isErrorLine` picks the lines counted as errors (default: Gatehouse's JSON logs).
+ */
+export async function startCommand(
+  name: string, command: string, args: string[], env: NodeJS.ProcessEnv, base: string, readyPath: string,
+  options: { isErrorLine?: (line: string) => boolean; cwd?: string } = {},
+): Promise<ServerProcess> {
+  const isErrorLine = options.isErrorLine ?? ((line: string) => line.includes('"level":"error"'));
+  const child = spawn(command, args, { cwd: options.cwd ?? repoRoot, env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const errors = { count: 0, first: [] as string[] };
   const keep = (chunk: Buffer) => {
     const text = chunk.toString('utf8');
     for (const line of text.split('\n')) {
-      if (!line.includes('"level":"error"')) continue;
+      if (!isErrorLine(line)) continue;
       errors.count += 1;
       if (errors.first.length < 3) errors.first.push(line.slice(0, 500));
     }

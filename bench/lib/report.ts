@@ -34,12 +34,16 @@ export function machineInfo(): MachineInfo {
   };
 }
 
-/** A Markdown table (readable as is in a terminal, and pasted into the README as is). */
-export function table(header: string[], rows: string[][], align: ('l' | 'r')[] = []): string {
+/**
+ * A Markdown table (readable as is in a terminal, and pasted into the README as is). `notes`: rows
+ * of long text appended as they are, without widening the columns.
+ */
+export function table(header: string[], rows: string[][], align: ('l' | 'r')[] = [], notes: string[][] = []): string {
   const widths = header.map((cell, column) => Math.max(cell.length, ...rows.map((row) => (row[column] ?? '').length)));
   const line = (cells: string[]) => `| ${cells.map((cell, column) => (align[column] === 'r' ? cell.padStart(widths[column]!) : cell.padEnd(widths[column]!))).join(' | ')} |`;
   const rule = `|${widths.map((width, column) => (align[column] === 'r' ? `${'-'.repeat(width + 1)}:` : '-'.repeat(width + 2))).join('|')}|`;
-  return [line(header), rule, ...rows.map(line)].join('\n');
+  const note = (cells: string[]) => `| ${header.map((_, column) => cells[column] ?? '').join(' | ')} |`;
+  return [line(header), rule, ...rows.map(line), ...notes.map(note)].join('\n');
 }
 
 export const fmt = {

@@ -41,8 +41,11 @@ export interface OidcStore {
   revokeByAccountId(accountId: string, keep?: RevocationExceptions): Promise<number>;
   /** Removes the account's pending interactions only (a credential changed: half-finished sign-ins must start again). */
   revokeInteractions(accountId: string): Promise<number>;
-  /** Deletes expired records; returns how many were removed. */
-  sweepExpired(): Promise<number>;
+  /**
+   * Deletes expired records; returns how many were removed. With `limit`, at most that many (one
+   * short statement per call: the sweeper calls it again until it returns less than `limit`).
+   */
+  sweepExpired(limit?: number): Promise<number>;
 }
 
 export type ProfileClaims = {
@@ -298,8 +301,8 @@ export interface OneTimeCodeStore {
   recordFailure(id: string): Promise<OneTimeCodeRecord | undefined>;
   /** Marks it used if nobody has yet: of concurrent calls exactly one gets true. */
   consume(id: string, at: Date): Promise<boolean>;
-  /** Deletes codes that expired before `before`; returns how many. */
-  sweep(before: Date): Promise<number>;
+  /** Deletes codes that expired before `before`; returns how many. With `limit`, at most that many. */
+  sweep(before: Date, limit?: number): Promise<number>;
 }
 
 /** An authenticator app (TOTP, RFC 6238) registered to an account, with its recovery codes. */
@@ -360,8 +363,24 @@ export interface RateLimitStore {
   /** The counter, unless missing or expired. */
   get(key: string, now: Date): Promise<RateLimitCounter | undefined>;
   delete(key: string): Promise<boolean>;
-  /** Deletes expired counters; returns how many. */
-  sweep(now: Date): Promise<number>;
+  /** Deletes expired counters; returns how many. With `limit`, at most that many. */
+  sweep(now: Date, limit?: number): Promise<number>;
+}
+
+/**
+ * Named leases shared by every instance, so a chore (the sweeper) runs on one instance at a time.
+ * A lease has one holder until it expires; an instance that dies holding it blocks the chore only
+ * until then.
+ */
+export interface LeaseStore {
+  /**
+   * Takes the lease `name` for `holder` until `until`, or renews it, in one atomic compare-and-set:
+   * true when it was free, expired at `now`, or already held by `holder`; false when another
+   * holder has it. Of concurrent callers exactly one gets true.
+   */
+  acquire(name: string, holder: string, now: Date, until: Date): Promise<boolean>;
+  /** Gives the lease up, if `holder` still holds it. */
+  release(name: string, holder: string): Promise<void>;
 }
 
 /** Why the store cannot write right now, as /readyz names it. */
@@ -395,5 +414,6 @@ export interface Store {
   readonly codes: OneTimeCodeStore;
   readonly secondFactors: SecondFactorStore;
   readonly rateLimits: RateLimitStore;
+  readonly leases: LeaseStore;
   close(): Promise<void>;
 }

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { GatehouseError } from '../../src/errors.ts';
 import { openStore } from '../../src/store/open-store.ts';
-import { schemaVersion } from '../../src/store/sqlite/database.ts';
+import { schemaVersion, walSizeLimitBytes } from '../../src/store/sqlite/database.ts';
 import { openSqliteStore } from '../../src/store/sqlite/index.ts';
 import type { Store } from '../../src/store/types.ts';
 import { describeStoreContract } from './store-contract.ts';
@@ -117,6 +117,29 @@ describe('SQLite store specifics', () => {
     } finally {
       db.close();
     }
+  });
+
+  it('caps the WAL: once checkpointed, the next write truncates it to walSizeLimitBytes instead of keeping its peak', async () => {
+    let now = Date.parse('2024-05-01T12:00:00Z');
+    const store = open(() => now);
+    // One large transaction through another connection (as a big sweep used to be) swells the WAL.
+    const db = new DatabaseSync(path);
+    try {
+      db.exec('BEGIN');
+      const insert = db.prepare("INSERT INTO oidc_models (model, id, payload, expires_at) VALUES ('AccessToken', ?, ?, ?)");
+      for (let index = 0; index < 20_000; index += 1) insert.run(`at-${index}`, JSON.stringify({ filler: 'x'.repeat(500) }), now);
+      db.exec('COMMIT');
+      db.exec('PRAGMA wal_checkpoint(PASSIVE)');
+    } finally {
+      db.close();
+    }
+    expect(statSync(`${path}-wal`).size).toBeGreaterThan(walSizeLimitBytes);
+
+    now += 1;
+    // A write by the store starts the WAL over, truncating the file.
+    expect(await store.oidc.sweepExpired(100)).toBe(100);
+
+    expect(statSync(`${path}-wal`).size).toBeLessThanOrEqual(walSizeLimitBytes);
   });
 
   it('stamps consume with the injected clock in epoch seconds', async () => {

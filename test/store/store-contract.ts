@@ -1036,5 +1036,107 @@ export function describeStoreContract(name: string, openStore: () => Promise<Ope
         expect(await store.probeWrite()).toMatchObject({ reason: 'unreachable', message: expect.any(String) });
       });
     });
+
+    describe('sweeping in batches', () => {
+      const t0 = new Date('2024-08-01T09:00:00.000Z');
+      const after = (seconds: number) => new Date(t0.getTime() + seconds * 1000);
+
+      /** Calls `sweep(limit)` until it returns less than the limit; the counts of every call. */
+      async function batches(sweep: (limit: number) => Promise<number>, limit: number): Promise<number[]> {
+        const counts: number[] = [];
+        for (;;) {
+          const count = await sweep(limit);
+          counts.push(count);
+          if (count < limit) return counts;
+        }
+      }
+
+      it('sweepExpired with a limit removes at most that many expired records per call, across models', async () => {
+        const tokens = store.oidc.model('AccessToken');
+        const sessions = store.oidc.model('Session');
+        for (const id of ['t-1', 't-2', 't-3']) await tokens.upsert(id, { grantId: 'grant-1' }, 1);
+        for (const id of ['s-1', 's-2']) await sessions.upsert(id, { uid: `uid-${id}`, accountId: 'acct-1' }, 1);
+        await tokens.upsert('live', { grantId: 'grant-2' }, 3600);
+        await tokens.upsert('forever', { grantId: 'grant-3' });
+
+        await sleep(pastOneSecond);
+
+        const counts = await batches((limit) => store.oidc.sweepExpired(limit), 2);
+        // MongoDB's TTL monitor may have removed some already (see sweepExpired above).
+        if (store.kind === 'sqlite') expect(counts).toEqual([2, 2, 1]);
+        expect(counts.every((count) => count <= 2)).toBe(true);
+        expect(await store.oidc.sweepExpired()).toBe(0);
+        expect(await tokens.find('live')).toEqual({ grantId: 'grant-2' });
+        expect(await tokens.find('forever')).toEqual({ grantId: 'grant-3' });
+      });
+
+      it('codes.sweep with a limit removes at most that many codes expired before the time given', async () => {
+        for (let index = 1; index <= 5; index += 1) {
+          await store.codes.issue({
+            id: `c-${index}`, purpose: 'verify_email', email: `p${index}@example.com`, accountId: `acct-${index}`, codeHash: null,
+            linkHash: `link-${index}`, createdAt: t0, expiresAt: after(100 * index),
+          });
+        }
+        await store.codes.issue({
+          id: 'c-live', purpose: 'verify_email', email: 'live@example.com', accountId: 'acct-live', codeHash: null,
+          linkHash: 'link-live', createdAt: t0, expiresAt: after(2000),
+        });
+
+        expect(await batches((limit) => store.codes.sweep(after(1000), limit), 2)).toEqual([2, 2, 1]);
+        expect(await store.codes.sweep(after(1000))).toBe(0);
+        expect(await store.codes.find('c-live')).toMatchObject({ id: 'c-live' });
+      });
+
+      it('rateLimits.sweep with a limit removes at most that many expired counters', async () => {
+        for (let index = 1; index <= 5; index += 1) await store.rateLimits.add(`short:${index}`, 1, 1_000 * index, t0, false);
+        await store.rateLimits.add('long:a', 1, 3_600_000, t0, false);
+        await store.rateLimits.add('forever:a', 1, 0, t0, false);
+
+        expect(await batches((limit) => store.rateLimits.sweep(after(10), limit), 2)).toEqual([2, 2, 1]);
+        expect(await store.rateLimits.sweep(after(10))).toBe(0);
+        expect(await store.rateLimits.get('long:a', after(10))).toEqual({ points: 1, expiresAt: after(3600) });
+        expect(await store.rateLimits.get('forever:a', after(10))).toEqual({ points: 1, expiresAt: null });
+      });
+
+      it('without a limit, every expired record goes, however many batches it takes', async () => {
+        for (let index = 0; index < 1_203; index += 1) await store.rateLimits.add(`many:${index}`, 1, 1_000, t0, false);
+        await store.rateLimits.add('long:a', 1, 3_600_000, t0, false);
+
+        expect(await store.rateLimits.sweep(after(10))).toBe(1_203);
+        expect(await store.rateLimits.get('long:a', after(10))).toBeTruthy();
+      });
+    });
+
+    describe('leases', () => {
+      const t0 = new Date('2024-08-01T09:00:00.000Z');
+      const after = (seconds: number) => new Date(t0.getTime() + seconds * 1000);
+
+      it('is held by one holder until it expires, renewed by that holder, then taken over', async () => {
+        expect(await store.leases.acquire('sweeper', 'a', t0, after(60))).toBe(true);
+        expect(await store.leases.acquire('sweeper', 'b', after(10), after(70))).toBe(false);
+        // Renewing moves the expiry: b is still refused after the first one would have ended.
+        expect(await store.leases.acquire('sweeper', 'a', after(30), after(90))).toBe(true);
+        expect(await store.leases.acquire('sweeper', 'b', after(60), after(120))).toBe(false);
+        // Another lease is another name.
+        expect(await store.leases.acquire('other', 'b', after(60), after(120))).toBe(true);
+
+        expect(await store.leases.acquire('sweeper', 'b', after(90), after(150))).toBe(true);
+        expect(await store.leases.acquire('sweeper', 'a', after(100), after(160))).toBe(false);
+      });
+
+      it('is released only by its holder', async () => {
+        await store.leases.acquire('sweeper', 'a', t0, after(60));
+        await store.leases.release('sweeper', 'b');
+        expect(await store.leases.acquire('sweeper', 'b', after(1), after(61))).toBe(false);
+
+        await store.leases.release('sweeper', 'a');
+        expect(await store.leases.acquire('sweeper', 'b', after(1), after(61))).toBe(true);
+      });
+
+      it('goes to exactly one of several holders asking at once', async () => {
+        const results = await Promise.all(Array.from({ length: 8 }, (_, index) => store.leases.acquire('sweeper', `holder-${index}`, t0, after(60))));
+        expect(results.filter(Boolean)).toHaveLength(1);
+      });
+    });
   });
 }

@@ -6,6 +6,7 @@ import { createMongoApiStore } from './apis.ts';
 import { createMongoClientStore } from './clients.ts';
 import { describeWriteFailure, openDatabase } from './database.ts';
 import { migrateIndexes, pendingIndexes } from './indexes.ts';
+import { createMongoLeaseStore } from './leases.ts';
 import { createMongoMailStore } from './mail.ts';
 import { createMongoOneTimeCodeStore } from './one-time-codes.ts';
 import { createMongoOidcStore } from './oidc-models.ts';
@@ -38,6 +39,7 @@ export async function openMongoStore(url: string, clock: () => number = Date.now
     codes: createMongoOneTimeCodeStore(database),
     secondFactors: createMongoSecondFactorStore(database),
     rateLimits: createMongoRateLimitStore(database),
+    leases: createMongoLeaseStore(database),
     async ping() {
       try {
         await database.db().admin().command({ ping: 1 });

@@ -1,5 +1,7 @@
+import { deleteInBatches } from '../batches.ts';
 import type { ModelPayload, ModelStore, OidcStore } from '../types.ts';
 import type { MongoDatabase } from './database.ts';
+import { deleteBatch } from './delete-batch.ts';
 import { escapeKeys, unescapeKeys } from './keys.ts';
 
 /** The oidc-provider models Gatehouse stores; migrate() indexes their collections before they exist. */
@@ -110,8 +112,18 @@ export function createMongoOidcStore(database: MongoDatabase, clock: () => numbe
       const result = await run(() => collection.deleteMany({ 'payload.accountId': accountId }));
       return result.deletedCount;
     },
-    async sweepExpired() {
-      return deleteEverywhere({ expiresAt: { $lte: new Date(clock()) } });
+    async sweepExpired(limit) {
+      // Like SQLite's one table: at most `limit` in all, collection after collection.
+      const sweepBatch = async (batch: number) => {
+        const filter = { expiresAt: { $lte: new Date(clock()) } };
+        let deleted = 0;
+        for (const name of await run(() => listOidcCollections(database))) {
+          if (deleted >= batch) break;
+          deleted += await deleteBatch(database, database.collection<OidcDocument>(name), filter, batch - deleted);
+        }
+        return deleted;
+      };
+      return limit === undefined ? deleteInBatches(sweepBatch) : sweepBatch(limit);
     },
   };
 }

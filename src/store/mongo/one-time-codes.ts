@@ -1,5 +1,7 @@
+import { deleteInBatches } from '../batches.ts';
 import type { OneTimeCodePurpose, OneTimeCodeRecord, OneTimeCodeStore } from '../types.ts';
 import type { MongoDatabase } from './database.ts';
+import { deleteBatch } from './delete-batch.ts';
 
 export const oneTimeCodesCollection = 'one_time_codes';
 
@@ -50,9 +52,9 @@ export function createMongoOneTimeCodeStore(database: MongoDatabase): OneTimeCod
       const result = await run(() => codes.updateOne({ _id: id, consumedAt: null }, { $set: { consumedAt: at } }));
       return result.modifiedCount === 1;
     },
-    async sweep(before) {
-      const result = await run(() => codes.deleteMany({ expiresAt: { $lt: before } }));
-      return result.deletedCount;
+    async sweep(before, limit) {
+      const sweepBatch = (batch: number) => deleteBatch(database, codes, { expiresAt: { $lt: before } }, batch);
+      return limit === undefined ? deleteInBatches(sweepBatch) : sweepBatch(limit);
     },
   };
 }

@@ -1,5 +1,7 @@
+import { deleteInBatches } from '../batches.ts';
 import type { RateLimitStore } from '../types.ts';
 import type { MongoDatabase } from './database.ts';
+import { deleteBatch } from './delete-batch.ts';
 
 export const rateLimitsCollection = 'rate_limits';
 
@@ -33,9 +35,9 @@ export function createMongoRateLimitStore(database: MongoDatabase): RateLimitSto
       const result = await run(() => counters.deleteOne({ _id: key }));
       return result.deletedCount === 1;
     },
-    async sweep(now) {
-      const result = await run(() => counters.deleteMany({ expiresAt: { $ne: null, $lte: now } }));
-      return result.deletedCount;
+    async sweep(now, limit) {
+      const sweepBatch = (batch: number) => deleteBatch(database, counters, { expiresAt: { $ne: null, $lte: now } }, batch);
+      return limit === undefined ? deleteInBatches(sweepBatch) : sweepBatch(limit);
     },
   };
 }

@@ -175,9 +175,20 @@ const migrations: string[] = [
     PRIMARY KEY (day, kind, reason)
   ) STRICT;
   `,
+  // Named leases (src/sweeper.ts): a chore such as sweeping runs on one instance at a time.
+  `
+  CREATE TABLE leases (
+    name TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+  ) STRICT;
+  `,
 ];
 
 export const schemaVersion = migrations.length;
+
+/** What the WAL file is truncated to after a checkpoint: twice what the automatic checkpoint (1000 pages) lets it reach. */
+export const walSizeLimitBytes = 8 * 1024 * 1024;
 
 /** Opens (creating if needed) the SQLite file and brings its schema up to date. */
 export function openDatabase(path: string): DatabaseSync {
@@ -195,6 +206,9 @@ export function openDatabase(path: string): DatabaseSync {
     // and one writer work side by side, and busy_timeout waits for a lock instead of failing.
     db.exec('PRAGMA journal_mode = WAL');
     db.exec('PRAGMA synchronous = NORMAL');
+    // The WAL grows while readers keep a checkpoint from reaching its end (and during big
+    // transactions); once it is reset, it is truncated back to this size instead of keeping its peak.
+    db.exec(`PRAGMA journal_size_limit = ${walSizeLimitBytes}`);
     db.exec('PRAGMA foreign_keys = ON');
     migrate(db);
   } catch (error) {

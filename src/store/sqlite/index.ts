@@ -9,6 +9,7 @@ import { createSqliteAuditStore } from './audit.ts';
 import { createSqliteApiStore } from './apis.ts';
 import { createSqliteClientStore } from './clients.ts';
 import { openDatabase } from './database.ts';
+import { createSqliteLeaseStore } from './leases.ts';
 import { createSqliteMailStore } from './mail.ts';
 import { createSqliteOneTimeCodeStore } from './one-time-codes.ts';
 import { createSqliteOidcStore } from './oidc-models.ts';
@@ -73,6 +74,7 @@ function connect(db: DatabaseSync, clock: () => number) {
     codes: createSqliteOneTimeCodeStore(db),
     secondFactors: createSqliteSecondFactorStore(db),
     rateLimits: createSqliteRateLimitStore(db),
+    leases: createSqliteLeaseStore(db),
     // Prepared once and kept: /readyz is polled by orchestrators.
     ping: db.prepare('SELECT 1') as StatementSync,
     probe: db.prepare('INSERT INTO write_probe (id, probed_at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET probed_at = excluded.probed_at'),
@@ -145,6 +147,7 @@ export function openSqliteStore(path: string, clock: () => number = Date.now): S
     codes: following(() => connection.codes),
     secondFactors: following(() => connection.secondFactors),
     rateLimits: following(() => connection.rateLimits),
+    leases: following(() => connection.leases),
     async ping() {
       try {
         connection.ping.get();

@@ -1,5 +1,6 @@
 import type { DatabaseSync } from 'node:sqlite';
 
+import { deleteInBatches } from '../batches.ts';
 import type { ModelPayload, ModelStore, OidcStore } from '../types.ts';
 
 type Row = { payload: string; expires_at: number | null };
@@ -34,8 +35,12 @@ export function createSqliteOidcStore(db: DatabaseSync, clock: () => number = Da
         AND NOT (model = 'Session' AND id = ?)
         AND NOT (model = 'Grant' AND id IN (SELECT value FROM json_each(?)))
         AND (grant_id IS NULL OR grant_id NOT IN (SELECT value FROM json_each(?)))`),
-    sweep: db.prepare('DELETE FROM oidc_models WHERE expires_at IS NOT NULL AND expires_at <= ?'),
+    // A bounded batch through the expires_at index: the sweeper deletes a few hundred rows per
+    // statement and yields in between, so a backlog never holds the event loop.
+    sweep: db.prepare(`DELETE FROM oidc_models WHERE rowid IN
+      (SELECT rowid FROM oidc_models WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT ?)`),
   };
+  const sweepBatch = async (limit: number) => Number(statements.sweep.run(clock(), limit).changes);
 
   function model(name: string): ModelStore {
     return {
@@ -81,8 +86,8 @@ export function createSqliteOidcStore(db: DatabaseSync, clock: () => number = Da
     async revokeInteractions(accountId) {
       return Number(statements.revokeInteractions.run(accountId).changes);
     },
-    async sweepExpired() {
-      return Number(statements.sweep.run(clock()).changes);
+    async sweepExpired(limit) {
+      return limit === undefined ? deleteInBatches(sweepBatch) : sweepBatch(limit);
     },
   };
 }

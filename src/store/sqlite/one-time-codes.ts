@@ -1,5 +1,6 @@
 import type { DatabaseSync } from 'node:sqlite';
 
+import { deleteInBatches } from '../batches.ts';
 import type { OneTimeCodePurpose, OneTimeCodeRecord, OneTimeCodeStore } from '../types.ts';
 import { transaction } from './database.ts';
 
@@ -43,7 +44,8 @@ export function createSqliteOneTimeCodeStore(db: DatabaseSync): OneTimeCodeStore
     byId: db.prepare('SELECT * FROM one_time_codes WHERE id = ?'),
     failure: db.prepare('UPDATE one_time_codes SET attempts = attempts + 1 WHERE id = ?'),
     consume: db.prepare('UPDATE one_time_codes SET consumed_at = ? WHERE id = ? AND consumed_at IS NULL'),
-    sweep: db.prepare('DELETE FROM one_time_codes WHERE expires_at < ?'),
+    // Bounded batches through the expires_at index (see the oidc store's sweep).
+    sweep: db.prepare('DELETE FROM one_time_codes WHERE rowid IN (SELECT rowid FROM one_time_codes WHERE expires_at < ? LIMIT ?)'),
   };
   return {
     async issue(record) {
@@ -69,8 +71,9 @@ export function createSqliteOneTimeCodeStore(db: DatabaseSync): OneTimeCodeStore
     async consume(id, at) {
       return Number(statements.consume.run(at.getTime(), id).changes) === 1;
     },
-    async sweep(before) {
-      return Number(statements.sweep.run(before.getTime()).changes);
+    async sweep(before, limit) {
+      const sweepBatch = async (batch: number) => Number(statements.sweep.run(before.getTime(), batch).changes);
+      return limit === undefined ? deleteInBatches(sweepBatch) : sweepBatch(limit);
     },
   };
 }

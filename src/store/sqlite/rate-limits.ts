@@ -1,5 +1,6 @@
 import type { DatabaseSync } from 'node:sqlite';
 
+import { deleteInBatches } from '../batches.ts';
 import type { RateLimitCounter, RateLimitStore } from '../types.ts';
 
 type Row = { points: number; expires_at: number | null };
@@ -16,7 +17,9 @@ export function createSqliteRateLimitStore(db: DatabaseSync): RateLimitStore {
       RETURNING points, expires_at`),
     get: db.prepare('SELECT points, expires_at FROM rate_limits WHERE key = ? AND (expires_at IS NULL OR expires_at > ?)'),
     delete: db.prepare('DELETE FROM rate_limits WHERE key = ?'),
-    sweep: db.prepare('DELETE FROM rate_limits WHERE expires_at IS NOT NULL AND expires_at <= ?'),
+    // Bounded batches through the expires_at index (see the oidc store's sweep).
+    sweep: db.prepare(`DELETE FROM rate_limits WHERE rowid IN
+      (SELECT rowid FROM rate_limits WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT ?)`),
   };
   return {
     async add(key, points, durationMs, now, forceExpire) {
@@ -32,8 +35,9 @@ export function createSqliteRateLimitStore(db: DatabaseSync): RateLimitStore {
     async delete(key) {
       return Number(statements.delete.run(key).changes) === 1;
     },
-    async sweep(now) {
-      return Number(statements.sweep.run(now.getTime()).changes);
+    async sweep(now, limit) {
+      const sweepBatch = async (batch: number) => Number(statements.sweep.run(now.getTime(), batch).changes);
+      return limit === undefined ? deleteInBatches(sweepBatch) : sweepBatch(limit);
     },
   };
 }

@@ -1,0 +1,137 @@
+import { randomUUID } from 'node:crypto';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+
+import type { Logger } from './logger.ts';
+import type { Store } from './store/types.ts';
+
+/** The lease (src/store/types.ts LeaseStore) that keeps sweeping to one instance at a time. */
+export const sweeperLeaseName = 'sweeper';
+
+export type SweeperOptions = {
+  store: Pick<Store, 'oidc' | 'codes' | 'rateLimits' | 'leases'>;
+  logger: Pick<Logger, 'warn'>;
+  /** Milliseconds since the epoch; injected by tests. */
+  clock?: () => number;
+  /** Who this instance is in the lease; a random id by default. */
+  holder?: string;
+  /** Records deleted per statement: small enough that one batch never holds the event loop long. */
+  batchSize?: number;
+  /** How long one run may go on; what is left waits for the next run. */
+  budgetMs?: number;
+  /** How long the lease lasts unless renewed (it is renewed every third of it while sweeping). */
+  leaseSeconds?: number;
+  /** Lets timers and requests run between two batches; the next turn of the event loop by default. */
+  yieldToEventLoop?: () => Promise<void>;
+};
+
+type Table = 'oidc' | 'codes' | 'rateLimits';
+
+export type SweepReport = {
+  /** False when another instance held the lease: this one swept nothing. */
+  held: boolean;
+  /** Expired records deleted, by table. */
+  deleted: Record<Table, number>;
+  /** Delete statements run. */
+  batches: number;
+  /** False when the run stopped before everything expired was gone (budget spent, lease lost, stopping). */
+  complete: boolean;
+};
+
+export type Sweeper = {
+  /** One run now (or the one under way): deletes expired records in batches while holding the lease. */
+  sweep(): Promise<SweepReport>;
+  /** Sweeps every `intervalSeconds` (an unref'd timer); a run still going when the next is due is not doubled. */
+  start(intervalSeconds: number): void;
+  /** Stops the timer, ends a run under way after its current batch, and gives the lease up. */
+  stop(): Promise<void>;
+};
+
+/**
+ * Deletes expired oidc records, one-time codes and rate limit counters. A sweep used to be one
+ * DELETE per table: with a backlog of 110,000 rows it held the event loop for a second. Now each
+ * statement deletes at most `batchSize` records and the event loop runs between two of them, a run
+ * stops after `budgetMs`, and a store-backed lease keeps the sweeping to one instance at a time
+ * (another instance takes over once an instance that died holding it lets the lease expire).
+ */
+export function createSweeper(options: SweeperOptions): Sweeper {
+  const { store, logger } = options;
+  const clock = options.clock ?? Date.now;
+  const holder = options.holder ?? randomUUID();
+  const batchSize = options.batchSize ?? 500;
+  const budgetMs = options.budgetMs ?? 10_000;
+  const leaseMs = (options.leaseSeconds ?? 60) * 1000;
+  const yieldToEventLoop = options.yieldToEventLoop ?? (() => nextTurn());
+  const tables: Array<[Table, (limit: number) => Promise<number>]> = [
+    ['oidc', (limit) => store.oidc.sweepExpired(limit)],
+    ['codes', (limit) => store.codes.sweep(new Date(clock()), limit)],
+    ['rateLimits', (limit) => store.rateLimits.sweep(new Date(clock()), limit)],
+  ];
+
+  let running: Promise<SweepReport> | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let stopping = false;
+
+  const lease = (now: number) => store.leases.acquire(sweeperLeaseName, holder, new Date(now), new Date(now + leaseMs));
+
+  async function run(): Promise<SweepReport> {
+    const report: SweepReport = { held: false, deleted: { oidc: 0, codes: 0, rateLimits: 0 }, batches: 0, complete: false };
+    const startedAt = clock();
+    if (!(await lease(startedAt))) return report;
+    report.held = true;
+    let renewedAt = startedAt;
+    /** Checked before every batch but the first: whether this run may delete more. */
+    async function mayGoOn(): Promise<boolean> {
+      const now = clock();
+      if (stopping || now - startedAt >= budgetMs) return false;
+      if (now - renewedAt < leaseMs / 3) return true;
+      if (!(await lease(now))) {
+        logger.warn('the sweeper lease was taken over by another instance; leaving the sweeping to it', { holder });
+        return false;
+      }
+      renewedAt = now;
+      return true;
+    }
+    try {
+      for (const [table, deleteBatch] of tables) {
+        for (;;) {
+          if (report.batches > 0 && !(await mayGoOn())) return report;
+          const deleted = await deleteBatch(batchSize);
+          report.deleted[table] += deleted;
+          report.batches += 1;
+          await yieldToEventLoop();
+          if (deleted < batchSize) break;
+        }
+      }
+      report.complete = true;
+      return report;
+    } finally {
+      // The next run may go to any instance. Only our own lease is released (compare-and-set).
+      await store.leases.release(sweeperLeaseName, holder).catch((error: unknown) => logger.warn('releasing the sweeper lease failed', { error }));
+    }
+  }
+
+  function sweep(): Promise<SweepReport> {
+    return (running ??= run().finally(() => {
+      running = undefined;
+    }));
+  }
+
+  return {
+    sweep,
+    start(intervalSeconds) {
+      stopping = false;
+      clearInterval(timer);
+      timer = setInterval(() => {
+        if (running) return;
+        sweep().catch((error: unknown) => logger.warn('sweeping expired records failed', { error }));
+      }, intervalSeconds * 1000);
+      timer.unref();
+    },
+    async stop() {
+      stopping = true;
+      clearInterval(timer);
+      timer = undefined;
+      await running?.catch(() => undefined);
+    },
+  };
+}
