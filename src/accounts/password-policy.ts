@@ -1,8 +1,11 @@
+import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 
 import { ZxcvbnFactory } from '@zxcvbn-ts/core';
 import type { ZxcvbnResult } from '@zxcvbn-ts/core';
-import { adjacencyGraphs, dictionary } from '@zxcvbn-ts/language-common';
+import type * as LanguageCommon from '@zxcvbn-ts/language-common';
+
+const require = createRequire(import.meta.url);
 
 /**
  * Password policy after NIST SP 800-63B and OWASP ASVS 5: a length range, a blocklist of common,
@@ -37,16 +40,20 @@ const estimatedCodePoints = 100;
 // ASVS: at least 64 characters must be accepted, and a character takes up to 4 UTF-8 bytes.
 const maxBytesFloor = 64 * 4;
 
-// Built on first use: ranking the dictionaries takes ~80 ms we don't want at import time.
+// Built on first use: ranking the dictionaries takes ~80 ms we don't want at import time, and
+// their data (~16 MiB) is loaded only where passwords are checked: the policy's worker thread.
 let estimator: ZxcvbnFactory | undefined;
 
 function estimate(password: string, userInputs: string[]): ZxcvbnResult {
-  estimator ??= new ZxcvbnFactory({
-    dictionary,
-    graphs: adjacencyGraphs,
-    // The default (100) makes symbol-heavy passwords take ~100 ms; real l33t words need few.
-    l33tMaxSubstitutions: 20,
-  });
+  estimator ??= (() => {
+    const { adjacencyGraphs, dictionary } = require('@zxcvbn-ts/language-common') as typeof LanguageCommon;
+    return new ZxcvbnFactory({
+      dictionary,
+      graphs: adjacencyGraphs,
+      // The default (100) makes symbol-heavy passwords take ~100 ms; real l33t words need few.
+      l33tMaxSubstitutions: 20,
+    });
+  })();
   return estimator.check(password, userInputs);
 }
 
