@@ -7,6 +7,9 @@ import type Provider from 'oidc-provider';
 import type { Config } from '../config/load-config.ts';
 import { GatehouseError } from '../errors.ts';
 import { keyedHash } from '../keys/encryption.ts';
+import type { CodeDependencies } from '../accounts/one-time-codes.ts';
+import { createCodeHasher } from '../accounts/one-time-codes.ts';
+import type { Store } from '../store/types.ts';
 import type { InteractionDetails } from './consent.ts';
 
 /** What every page route needs to know about the request it serves. */
@@ -68,4 +71,10 @@ export async function currentInteraction(access: InteractionAccess, ctx: Context
 export function interactionSource(ctx: Context, details: InteractionDetails): { sourceAddress: string; clientId?: string } {
   const clientId = details.params.client_id;
   return { sourceAddress: ctx.ip, ...(typeof clientId === 'string' ? { clientId } : {}) };
+}
+
+/** The mailed codes of one kind (their store, keyed hasher and rules), living `ttlSeconds`. */
+export function mailedCodes(deps: { store: Pick<Store, 'codes'>; config: Pick<Config, 'accounts'>; keyEncryptionKey: Buffer }, ttlSeconds: number): CodeDependencies {
+  const { codeMaxAttempts, resendCooldownSeconds } = deps.config.accounts;
+  return { codes: deps.store.codes, hash: createCodeHasher(deps.keyEncryptionKey), rules: { ttlSeconds, maxAttempts: codeMaxAttempts, resendCooldownSeconds } };
 }

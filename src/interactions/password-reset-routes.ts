@@ -4,11 +4,10 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 
 import { passwordSettingsFrom } from '../accounts/accounts.ts';
-import { createCodeHasher } from '../accounts/one-time-codes.ts';
 import type { PasswordResetDependencies } from '../accounts/password-reset.ts';
 import { inspectResetLink, requestPasswordReset, resetPassword } from '../accounts/password-reset.ts';
 import type { InteractionDetails } from './consent.ts';
-import { currentInteraction, field, formParser, protectForm } from './interaction-context.ts';
+import { currentInteraction, field, formParser, mailedCodes, protectForm } from './interaction-context.ts';
 import type { InteractionDependencies } from './routes.ts';
 
 /**
@@ -23,11 +22,7 @@ export function createPasswordResetRouter(deps: InteractionDependencies): Router
   const reset: PasswordResetDependencies = {
     store, outbox, logger, issuer: config.issuer,
     passwords: passwordSettingsFrom(config),
-    codes: {
-      codes: store.codes,
-      hash: createCodeHasher(deps.keyEncryptionKey),
-      rules: { ttlSeconds: config.accounts.resetTokenTtlSeconds, maxAttempts: config.accounts.codeMaxAttempts, resendCooldownSeconds: config.accounts.resendCooldownSeconds },
-    },
+    codes: mailedCodes(deps, config.accounts.resetTokenTtlSeconds),
   };
   const minutes = Math.round(config.accounts.resetTokenTtlSeconds / 60);
 

@@ -5,7 +5,7 @@ import { passwordSettingsFrom } from '../accounts/accounts.ts';
 import type { VerificationDependencies, VerificationSubject } from '../accounts/email-verification.ts';
 import { confirmWithCode, confirmWithLink, currentCode, resendVerificationCode, sendVerificationCode } from '../accounts/email-verification.ts';
 import type { CodeVerdict } from '../accounts/one-time-codes.ts';
-import { codeState, createCodeHasher, inspectLink, resendWait } from '../accounts/one-time-codes.ts';
+import { codeState, inspectLink, resendWait } from '../accounts/one-time-codes.ts';
 import type { PendingRegistration, RegistrationProgress } from '../accounts/pending-registration.ts';
 import { credentialStamp, pendingRegistrationOf, registrationProgress } from '../accounts/pending-registration.ts';
 import type { Registration } from '../accounts/registration.ts';
@@ -15,7 +15,7 @@ import { typedCodeSchema } from '../accounts/schemas.ts';
 import { GatehouseError, isGatehouseError } from '../errors.ts';
 import { normalizeEmail } from '../store/normalize-email.ts';
 import type { InteractionDetails } from './consent.ts';
-import { clientName, currentInteraction, field, formParser, protectForm } from './interaction-context.ts';
+import { clientName, currentInteraction, field, formParser, mailedCodes, protectForm } from './interaction-context.ts';
 import type { InteractionDependencies } from './routes.ts';
 
 /**
@@ -63,11 +63,9 @@ export function createRegistrationRoutes(deps: InteractionDependencies) {
   const router = new Router();
   const form = formParser(config);
   const passwords = passwordSettingsFrom(config);
-  const rules = { ttlSeconds: config.accounts.codeTtlSeconds, maxAttempts: config.accounts.codeMaxAttempts, resendCooldownSeconds: config.accounts.resendCooldownSeconds };
-  const verification: VerificationDependencies = {
-    store, outbox, logger, issuer: config.issuer,
-    codes: { codes: store.codes, hash: createCodeHasher(deps.keyEncryptionKey), rules },
-  };
+  const codes = mailedCodes(deps, config.accounts.codeTtlSeconds);
+  const { rules } = codes;
+  const verification: VerificationDependencies = { store, outbox, logger, issuer: config.issuer, codes };
   const registrationOpen = () => config.accounts.registration === 'open';
 
   function refuseWhenClosed(): void {

@@ -2,7 +2,6 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 
 import { authenticate, passwordSettingsFrom } from '../accounts/accounts.ts';
-import { createCodeHasher } from '../accounts/one-time-codes.ts';
 import { failureFloorFor, padToFloor } from '../accounts/passwords.ts';
 import { acr, isActive } from '../accounts/second-factor.ts';
 import type { SignInCodeDependencies } from '../accounts/sign-in-code.ts';
@@ -13,7 +12,7 @@ import { GatehouseError, isGatehouseError } from '../errors.ts';
 import type { ReservedAttempt } from '../limits/abuse-limits.ts';
 import type { AccountRecord } from '../store/types.ts';
 import type { InteractionDetails } from './consent.ts';
-import { currentInteraction, field, formParser, interactionSource } from './interaction-context.ts';
+import { currentInteraction, field, formParser, interactionSource, mailedCodes } from './interaction-context.ts';
 import { wrongCodeMessage } from './registration-routes.ts';
 import type { InteractionDependencies } from './routes.ts';
 import { requireSecondFactor } from './second-factor-routes.ts';
@@ -36,11 +35,7 @@ export function createSignInCodeRoutes(deps: InteractionDependencies) {
   const passwords = passwordSettingsFrom(config);
   const codes: SignInCodeDependencies = {
     store, outbox, keyEncryptionKey: deps.keyEncryptionKey,
-    codes: {
-      codes: store.codes,
-      hash: createCodeHasher(deps.keyEncryptionKey),
-      rules: { ttlSeconds: config.accounts.codeTtlSeconds, maxAttempts: config.accounts.codeMaxAttempts, resendCooldownSeconds: config.accounts.resendCooldownSeconds },
-    },
+    codes: mailedCodes(deps, config.accounts.codeTtlSeconds),
   };
 
   function render(ctx: Context, details: InteractionDetails, email: string, extra: { error?: string } = {}, status = 200) {

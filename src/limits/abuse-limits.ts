@@ -78,6 +78,17 @@ export type AbuseLimits = {
   clientAuthFailed(sourceAddress: string): Promise<void>;
 };
 
+/** A reserved attempt whose outcome is settled once: later calls (a second outcome) do nothing. */
+function settledOnce(outcomes: Record<keyof ReservedAttempt, () => Promise<unknown>>): ReservedAttempt {
+  let settled = false;
+  const once = (settle: () => Promise<unknown>) => async () => {
+    if (settled) return;
+    settled = true;
+    await settle();
+  };
+  return { failed: once(outcomes.failed), succeeded: once(outcomes.succeeded), cancel: once(outcomes.cancel) };
+}
+
 const seconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
 
 export function createAbuseLimits(store: RateLimitStore, settings: LimitsSettings, clock?: () => Date): AbuseLimits {
@@ -143,12 +154,6 @@ export function createAbuseLimits(store: RateLimitStore, settings: LimitsSetting
         return !account.ok && account.reason === 'locked' ? account : byPair;
       }
       const byAccount = await accountPasswords.reserve(key);
-      let settled = false;
-      const once = (settle: () => Promise<unknown>) => async () => {
-        if (settled) return;
-        settled = true;
-        await settle();
-      };
       if (!byAccount.ok && byPair.held) {
         // This source has been failing on this address itself: it waits like everyone (or is told
         // the address is locked).
@@ -163,21 +168,21 @@ export function createAbuseLimits(store: RateLimitStore, settings: LimitsSetting
         return {
           ok: true,
           stepUp: true,
-          attempt: {
-            failed: once(() => Promise.all([pairPasswords.failed(pair, byPair), sourcePasswords.failed(source, bySource)])),
-            succeeded: once(() => Promise.all([pairPasswords.clear(pair), sourcePasswords.cancel(source)])),
-            cancel: once(() => Promise.all([pairPasswords.cancel(pair), sourcePasswords.cancel(source)])),
-          },
+          attempt: settledOnce({
+            failed: () => Promise.all([pairPasswords.failed(pair, byPair), sourcePasswords.failed(source, bySource)]),
+            succeeded: () => Promise.all([pairPasswords.clear(pair), sourcePasswords.cancel(source)]),
+            cancel: () => Promise.all([pairPasswords.cancel(pair), sourcePasswords.cancel(source)]),
+          }),
         };
       }
       return {
         ok: true,
-        attempt: {
-          failed: once(() => Promise.all([accountPasswords.failed(key, byAccount), pairPasswords.failed(pair, byPair), sourcePasswords.failed(source, bySource)])),
+        attempt: settledOnce({
+          failed: () => Promise.all([accountPasswords.failed(key, byAccount), pairPasswords.failed(pair, byPair), sourcePasswords.failed(source, bySource)]),
           // A right password is not a failure of the source: its attempt is given back.
-          succeeded: once(() => Promise.all([accountPasswords.clear(key), pairPasswords.clear(pair), sourcePasswords.cancel(source)])),
-          cancel: once(() => Promise.all([accountPasswords.cancel(key), pairPasswords.cancel(pair), sourcePasswords.cancel(source)])),
-        },
+          succeeded: () => Promise.all([accountPasswords.clear(key), pairPasswords.clear(pair), sourcePasswords.cancel(source)]),
+          cancel: () => Promise.all([accountPasswords.cancel(key), pairPasswords.cancel(pair), sourcePasswords.cancel(source)]),
+        }),
       };
     },
     async beforePassword(email, sourceAddress) {
@@ -211,15 +216,9 @@ export function createAbuseLimits(store: RateLimitStore, settings: LimitsSetting
       const source = sourceKey(sourceAddress);
       const reservation = await clients.reserve(source);
       if (!reservation.ok) return reservation;
-      let settled = false;
-      const once = (settle: () => Promise<unknown>) => async () => {
-        if (settled) return;
-        settled = true;
-        await settle();
-      };
       // Failures per source are kept for their day whatever else happens: a right secret gives back
       // only its own attempt.
-      return { ok: true, attempt: { failed: once(() => clients.failed(source, reservation)), succeeded: once(() => clients.cancel(source)), cancel: once(() => clients.cancel(source)) } };
+      return { ok: true, attempt: settledOnce({ failed: () => clients.failed(source, reservation), succeeded: () => clients.cancel(source), cancel: () => clients.cancel(source) }) };
     },
     beforeClientAuth: (sourceAddress) => clients.peek(sourceKey(sourceAddress)),
     clientAuthFailed: (sourceAddress) => clients.recordFailure(sourceKey(sourceAddress)),
