@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { z } from 'zod';
@@ -52,13 +52,18 @@ export function resolveSecrets(config: Config): Secrets {
   if (!stored) {
     stored = { cookieKeys: [randomBytes(32).toString('base64url')], keyEncryptionKey: randomBytes(32).toString('base64') };
     mkdirSync(config.dataDir, { recursive: true });
-    // 'wx' fails if another process created it in the meantime; then read theirs.
+    // Written whole to a private temporary name, then linked into place: link() fails if another
+    // process got there first (then read theirs), and no one ever reads a half-written file.
+    const temporary = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+    writeFileSync(temporary, `${JSON.stringify(stored, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
     try {
-      writeFileSync(file, `${JSON.stringify(stored, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
+      linkSync(temporary, file);
       source = 'generated';
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       stored = fileSchema.parse(JSON.parse(readFileSync(file, 'utf8')));
+    } finally {
+      rmSync(temporary, { force: true });
     }
   }
   return {

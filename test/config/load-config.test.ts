@@ -1,10 +1,11 @@
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { Worker } from 'node:worker_threads';
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
@@ -171,6 +172,38 @@ describe('resolveSecrets', () => {
     expect(again.source).toBe('file');
     expect(again.cookieKeys).toEqual(generated.cookieKeys);
     expect(again.keyEncryptionKey.equals(generated.keyEncryptionKey)).toBe(true);
+  });
+
+  it('hands every process that starts at once on an empty DATA_DIR the same secrets, never a half-written file', async () => {
+    // Threads stand in for processes: each resolves the secrets at the same moment, in its own isolate.
+    const script = `
+      const { workerData, parentPort } = require('node:worker_threads');
+      Promise.all([import(workerData.loadConfig), import(workerData.secrets)]).then(([{ loadConfig }, { resolveSecrets }]) => {
+        Atomics.wait(new Int32Array(workerData.start), 0, 0);
+        try {
+          const secrets = resolveSecrets(loadConfig({ DATA_DIR: workerData.dir }, '/srv/gatehouse'));
+          parentPort.postMessage({ source: secrets.source, key: secrets.keyEncryptionKey.toString('base64'), cookieKeys: secrets.cookieKeys });
+        } catch (error) {
+          parentPort.postMessage({ error: String(error.message) });
+        }
+      });`;
+    const modules = { loadConfig: new URL('../../src/config/load-config.ts', import.meta.url).href, secrets: new URL('../../src/config/secrets.ts', import.meta.url).href };
+    for (let round = 0; round < 5; round += 1) {
+      const dataDir = join(dir, `round-${round}`);
+      const start = new SharedArrayBuffer(4);
+      const workers = Array.from({ length: 6 }, () => new Worker(script, { eval: true, workerData: { ...modules, dir: dataDir, start } }));
+      const answers = workers.map((worker) => new Promise<Record<string, unknown>>((resolve, reject) => { worker.once('message', resolve); worker.once('error', reject); }));
+      await sleep(300);
+      Atomics.store(new Int32Array(start), 0, 1);
+      Atomics.notify(new Int32Array(start), 0);
+      const results = await Promise.all(answers);
+      await Promise.all(workers.map((worker) => worker.terminate()));
+
+      expect(results.filter((result) => result.error)).toEqual([]);
+      expect(results.filter((result) => result.source === 'generated')).toHaveLength(1);
+      expect(new Set(results.map((result) => result.key)).size).toBe(1);
+      expect(readdirSync(dataDir)).toEqual(['secrets.json']);
+    }
   });
 
   it('generates secrets in test mode too', () => {
