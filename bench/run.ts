@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 
-import { hashOptionsFrom } from '../src/accounts/passwords.ts';
+import { hashOptionsFrom } from '../src/libraries/passwords.ts';
 import { loadConfig } from '../src/config/load-config.ts';
 import type { Argon2Figures } from './lib/argon.ts';
 import { measureArgon2 } from './lib/argon.ts';

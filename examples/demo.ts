@@ -9,16 +9,14 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { createAccount } from '../src/accounts/accounts.ts';
-import { recordAudit } from '../src/audit/audit.ts';
+import { systemClock } from '../src/clock.ts';
 import { loadConfig } from '../src/config/load-config.ts';
 import { isGatehouseError } from '../src/errors.ts';
 import { createLogger } from '../src/logger.ts';
-import { registerApi } from '../src/oidc/apis.ts';
-import { providerMetadata, registerClient } from '../src/oidc/clients.ts';
-import type { NewClientInput } from '../src/oidc/clients.ts';
+import type { AuditSource, Libraries } from '../src/libraries/index.ts';
+import { createLibraries } from '../src/libraries/index.ts';
+import type { NewClientInput } from '../src/libraries/clients.ts';
 import { startServer } from '../src/server.ts';
-import type { Store } from '../src/store/types.ts';
 import { startApi } from './api/server.ts';
 import { startSpa } from './spa/server.ts';
 import { startWebApp } from './web-app/app.ts';
@@ -41,24 +39,25 @@ export type DemoSetup = {
 
 const apiScopes = ['notes:read', 'notes:write'];
 
+/** The demo acts for the operator: its changes are audited as theirs, marked `via: npm run demo`. */
+const demoSource: AuditSource = { actor: 'cli', via: 'npm run demo' };
+
 /**
  * Registers what the demo needs unless it exists: a confidential client for the web app, a public
- * one for the single-page app, the API, and a verified user. Idempotent.
+ * one for the single-page app, the API, and a verified user. Idempotent. Everything goes through
+ * the libraries, as `gatehouse clients add` and the others do, and is audited alike.
  */
-export async function provisionDemo(store: Store, encryptionKey: Buffer, dataDir: string, urls: DemoUrls = defaultDemoUrls): Promise<DemoSetup> {
+export async function provisionDemo(libraries: Libraries, dataDir: string, urls: DemoUrls = defaultDemoUrls): Promise<DemoSetup> {
   const created: string[] = [];
-  const audit = (type: string, details: Record<string, unknown>, ids: { clientId?: string; accountId?: string } = {}) =>
-    recordAudit(store.audit, { type, actor: 'cli', ...ids, details: { ...details, via: 'npm run demo' } });
 
-  const clients = await store.clients.list();
+  const clients = await libraries.clients.list();
   const client = async (input: NewClientInput & { redirectUris: string[] }) => {
     const existing = clients.find(({ metadata }) => metadata.client_name === input.name
       && JSON.stringify(metadata.redirect_uris) === JSON.stringify(input.redirectUris)
       && (metadata.token_endpoint_auth_method === 'none') === Boolean(input.public));
-    if (existing) return providerMetadata(existing, encryptionKey);
-    const { metadata, clientSecret } = await registerClient(store, encryptionKey, input);
+    if (existing) return libraries.clients.providerMetadata(existing);
+    const { metadata, clientSecret } = await libraries.clients.register(input, demoSource);
     created.push(`client "${input.name}"`);
-    await audit('client_added', { client_name: metadata.client_name, redirect_uris: metadata.redirect_uris, public: Boolean(input.public) }, { clientId: metadata.client_id });
     return { ...metadata, ...(clientSecret ? { client_secret: clientSecret } : {}) };
   };
 
@@ -75,10 +74,9 @@ export async function provisionDemo(store: Store, encryptionKey: Buffer, dataDir
   });
 
   const identifier = urls.api;
-  if (!(await store.apis.find(identifier))) {
-    await registerApi(store, { identifier, name: 'Demo notes API', scopes: apiScopes });
+  if (!(await libraries.apis.find(identifier))) {
+    await libraries.apis.register({ identifier, name: 'Demo notes API', scopes: apiScopes }, demoSource);
     created.push(`API ${identifier}`);
-    await audit('api_added', { identifier, scopes: apiScopes });
   }
 
   // The password cannot be read back from its hash: keep the generated one next to the
@@ -91,11 +89,10 @@ export async function provisionDemo(store: Store, encryptionKey: Buffer, dataDir
     // first run
   }
   let password = saved.email === demoEmail ? saved.password : undefined;
-  if (!(await store.accounts.findByEmail(demoEmail))) {
+  if (!(await libraries.accounts.findByEmail(demoEmail))) {
     password = randomBytes(12).toString('base64url');
-    const account = await createAccount(store, { email: demoEmail, password, name: 'Demo User', emailVerified: true });
+    await libraries.accounts.create({ email: demoEmail, password, name: 'Demo User', emailVerified: true }, demoSource);
     created.push(`user ${demoEmail}`);
-    await audit('account_created', { email: demoEmail, email_verified: true }, { accountId: account.id });
     mkdirSync(dataDir, { recursive: true });
     writeFileSync(stateFile, `${JSON.stringify({ email: demoEmail, password }, null, 2)}\n`, { mode: 0o600 });
   }
@@ -122,7 +119,10 @@ async function main(): Promise<void> {
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
 
-  const setup = await provisionDemo(gatehouse.store, gatehouse.secrets.keyEncryptionKey, config.dataDir, urls);
+  const libraries = createLibraries({
+    store: gatehouse.store, config: gatehouse.config, clock: systemClock, outbox: gatehouse.outbox, keyEncryptionKey: gatehouse.secrets.keyEncryptionKey,
+  });
+  const setup = await provisionDemo(libraries, config.dataDir, urls);
   const port = (url: string) => Number(new URL(url).port);
   const api = await startApi({ issuer: gatehouse.url, audience: setup.api.identifier, port: port(urls.api), allowedOrigins: [urls.spa] });
   closing.push(api.close);

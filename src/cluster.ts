@@ -1,7 +1,11 @@
 import cluster from 'node:cluster';
 import type { Worker } from 'node:cluster';
 
+import type { Clock } from './clock.ts';
+import { systemClock } from './clock.ts';
+import { doublingDelay } from './limits/backoff.ts';
 import type { Logger } from './logger.ts';
+import { message } from './messages/messages.ts';
 
 /**
  * WORKERS > 1: this process becomes the primary of a node:cluster. It never opens the store or runs
@@ -20,6 +24,8 @@ export type PrimaryOptions = {
   onReady?: () => void;
   /** Restart delays: the first after a crash, doubling for crashes in a row, at most `maxMs`. */
   backoff?: Partial<Backoff>;
+  /** When crashes happen (for "in a row"); the system clock by default. */
+  clock?: Clock;
 };
 
 export type Backoff = {
@@ -33,7 +39,7 @@ export const defaultBackoff: Backoff = { initialMs: 250, maxMs: 30_000, resetAft
 
 /** The delay before restarting after the `crashesInARow`-th crash in a row (1, 2, …). */
 export function restartDelay(crashesInARow: number, backoff: Backoff = defaultBackoff): number {
-  return Math.min(backoff.maxMs, backoff.initialMs * 2 ** Math.max(0, crashesInARow - 1));
+  return doublingDelay({ free: 1, first: backoff.initialMs, max: backoff.maxMs }, Math.max(1, crashesInARow));
 }
 
 export function isClusterPrimary(workers: number): boolean {
@@ -57,6 +63,7 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
   const { workers, logger } = options;
   const print = options.print ?? ((line: string) => console.log(line));
   const backoff = { ...defaultBackoff, ...options.backoff };
+  const clock = options.clock ?? systemClock;
   const done = Promise.withResolvers<number>();
 
   // The workers that have listened at least once; until all of the first generation has, a worker
@@ -86,7 +93,7 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
     for (const timer of pendingRestarts) clearTimeout(timer);
     pendingRestarts.clear();
     const running = Object.values(cluster.workers ?? {}).filter((worker): worker is Worker => worker !== undefined);
-    if (signal !== 'SIGKILL') print(`${signal} received: stopping ${running.length} worker${running.length === 1 ? '' : 's'} after their in-flight requests`);
+    if (signal !== 'SIGKILL') print(message('cluster.stopping_workers', { signal, count: running.length }));
     for (const worker of running) worker.process.kill(signal);
     killTimer = setTimeout(() => {
       for (const worker of Object.values(cluster.workers ?? {})) {
@@ -99,7 +106,7 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
   };
 
   cluster.on('listening', (worker, address) => {
-    print(`worker ${worker.id} (pid ${worker.process.pid}) is serving on port ${address.port}`);
+    print(message('cluster.worker_serving', { id: String(worker.id), pid: String(worker.process.pid), port: String(address.port) }));
     listened.add(worker.id);
     if (!booted && listened.size >= workers) {
       booted = true;
@@ -108,7 +115,7 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
   });
 
   cluster.on('exit', (worker, code, signal) => {
-    const how = signal ? `signal ${signal}` : `exit code ${code}`;
+    const how = signal ? message('cluster.by_signal', { signal }) : message('cluster.by_exit_code', { code: String(code) });
     if (stopping) {
       if (code !== 0 && signal !== 'SIGTERM' && signal !== 'SIGINT') exitCode = exitCode || 1;
       finishIfEmpty();
@@ -116,16 +123,16 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
     }
     if (!booted && !listened.has(worker.id)) {
       // The worker has printed why; the others would fail alike.
-      print(`worker ${worker.id} (pid ${worker.process.pid}) failed to start (${how}); stopping`);
+      print(message('cluster.worker_failed_to_start', { id: String(worker.id), pid: String(worker.process.pid), how }));
       stop('SIGTERM', code || 1);
       return;
     }
-    const now = Date.now();
+    const now = clock().getTime();
     crashesInARow = now - lastCrashAt > backoff.resetAfterMs ? 1 : crashesInARow + 1;
     lastCrashAt = now;
     const delay = restartDelay(crashesInARow, backoff);
     logger.error('worker exited; starting another', { worker: worker.id, pid: worker.process.pid, code, signal, restartInMs: delay });
-    print(`worker ${worker.id} (pid ${worker.process.pid}) exited (${how}); starting another in ${delay} ms`);
+    print(message('cluster.worker_exited', { id: String(worker.id), pid: String(worker.process.pid), how, delay: String(delay) }));
     const timer = setTimeout(() => {
       pendingRestarts.delete(timer);
       if (!stopping) fork();

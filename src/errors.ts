@@ -1,3 +1,6 @@
+import type { MessageId, MessageValues } from './messages/messages.ts';
+import { message } from './messages/messages.ts';
+
 /**
  * The one error type Gatehouse raises on purpose. `code` is stable (tests, CLI output and JSON
  * errors rely on it); `status` is the HTTP status a page or endpoint answers with.
@@ -36,15 +39,23 @@ const statusByCode: Record<ErrorCode, number> = {
   internal: 500,
 };
 
+/**
+ * `messageId` names the words in the message catalog (src/messages/); `message` is them in English,
+ * for logs and the CLI. Pages render the id again in the reader's language.
+ */
 export class GatehouseError extends Error {
   readonly code: ErrorCode;
   readonly status: number;
+  readonly messageId: MessageId;
+  readonly values: MessageValues | undefined;
 
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  constructor(code: ErrorCode, messageId: MessageId, values?: MessageValues, options?: { cause?: unknown }) {
+    super(message(messageId, values), options);
     this.name = 'GatehouseError';
     this.code = code;
     this.status = statusByCode[code];
+    this.messageId = messageId;
+    this.values = values;
   }
 }
 

@@ -5,24 +5,19 @@ import type { Config } from './config/load-config.ts';
 import { resolveSecrets } from './config/secrets.ts';
 import { isGatehouseError } from './errors.ts';
 import { createLogger } from './logger.ts';
+import { message } from './messages/messages.ts';
 import { startServer } from './server.ts';
 
 const logger = createLogger();
 
 function warnIfGenerated(secrets: { source: string; file?: string }): void {
   if (secrets.source === 'generated') {
-    console.warn(`warning: generated development secrets in ${secrets.file}; set COOKIE_KEYS and KEY_ENCRYPTION_KEY in production`);
+    console.warn(message('start.generated_secrets', { file: String(secrets.file) }));
   }
 }
 
 function printBanner(config: Config): void {
-  console.log(`Gatehouse is running (${config.env}${config.workers > 1 ? `, ${config.workers} workers` : ''}) at ${config.issuer}
-  discovery: ${config.issuer}/.well-known/openid-configuration
-  database:  ${config.databaseUrl}
-
-Next steps:
-  add a user:    npx gatehouse users add --email you@example.com --verified   (asks for the password)
-  add a client:  npx gatehouse clients add --name "My app" --redirect-uri http://localhost:8080/callback`);
+  console.log(message('start.banner', { env: config.env, workers: config.workers, issuer: config.issuer, databaseUrl: config.databaseUrl }));
 }
 
 async function main(): Promise<void> {
@@ -43,7 +38,7 @@ async function main(): Promise<void> {
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    console.log(`${signal} received: finishing in-flight requests, then stopping`);
+    console.log(message('start.signal_received', { signal }));
     running.close().then(
       () => process.exit(0),
       (error: unknown) => {
@@ -59,13 +54,13 @@ async function main(): Promise<void> {
 
 main().catch((error: unknown) => {
   if (isGatehouseError(error)) {
-    console.error(`gatehouse: ${error.code === 'invalid_config' ? 'invalid configuration: ' : ''}${error.message}`);
+    console.error(message(error.code === 'invalid_config' ? 'start.invalid_configuration' : 'start.failed', { detail: error.message }));
     process.exit(error.code === 'invalid_config' ? 2 : 1);
   }
   if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-    console.error(`gatehouse: port ${(error as { port?: number }).port ?? ''} is already in use; set PORT to another port`);
+    console.error(message('start.port_in_use', { port: String((error as { port?: number }).port ?? '') }));
     process.exit(1);
   }
-  console.error(`gatehouse: failed to start: ${(error as Error).message}`);
+  console.error(message('start.failed_to_start', { detail: String((error as Error).message) }));
   process.exit(1);
 });

@@ -6,11 +6,14 @@ import type { RequestListener, Server } from 'node:http';
 import type Provider from 'oidc-provider';
 
 import { createApp } from './app.ts';
+import type { Clock } from './clock.ts';
+import { systemClock } from './clock.ts';
 import { GatehouseError } from './errors.ts';
 import type { Config } from './config/load-config.ts';
 import type { Secrets } from './config/secrets.ts';
 import { resolveSecrets } from './config/secrets.ts';
 import type { Logger } from './logger.ts';
+import { message } from './messages/messages.ts';
 import { createAbuseLimits } from './limits/abuse-limits.ts';
 import { createMailComposer } from './mail/compose.ts';
 import { createMailer } from './mail/mailer.ts';
@@ -44,23 +47,35 @@ export type RunningServer = {
 };
 
 /**
- * Development creates missing indexes by itself; production refuses to run without them, since
- * building an index on a large collection is an operator's decision (`gatehouse db migrate`).
+ * Development creates missing indexes and tables by itself; production refuses to run without
+ * them (MongoDB and SQLite alike), since changing the schema of a large database is an operator's
+ * decision (`gatehouse db migrate`).
  */
 async function prepareSchema(store: Store, config: Config): Promise<void> {
   if (config.env !== 'production') return store.migrate();
   const pending = await store.pendingMigrations();
   if (pending.length) {
-    throw new GatehouseError('migration_required', `the database is missing ${pending.join(', ')}; run \`npx gatehouse db migrate\` first`);
+    throw new GatehouseError('migration_required', 'server.database_missing_run_npx_gatehouse', { value1: pending.join(', ') });
   }
 }
 
-export async function startServer(initialConfig: Config, logger: Logger, options: { host?: string } = {}): Promise<RunningServer> {
+export type ServerOptions = {
+  /** The address to listen on (every interface by default). */
+  host?: string;
+  /**
+   * The one clock everything that decides with the time reads (store, limits, mail, keys, sessions,
+   * sweeper, health, flows, libraries); the system clock by default. Tests pass one they can move.
+   */
+  clock?: Clock;
+};
+
+export async function startServer(initialConfig: Config, logger: Logger, options: ServerOptions = {}): Promise<RunningServer> {
+  const clock = options.clock ?? systemClock;
   let config = initialConfig;
   const secrets = resolveSecrets(config);
   // Before the store opens: production without SMTP_URL is a configuration error, not a runtime one.
   const transport = createTransport(config, logger);
-  const store = await openStore(config.databaseUrl);
+  const store = await openStore(config.databaseUrl, { env: config.env, clock });
   try {
     await prepareSchema(store, config);
   } catch (error) {
@@ -74,7 +89,7 @@ export async function startServer(initialConfig: Config, logger: Logger, options
   const server = createServer((req, res) => {
     void ready.promise.then((handle) => {
       if (handle) return handle(req, res);
-      res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8', 'retry-after': '5' }).end('Gatehouse failed to start\n');
+      res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8', 'retry-after': '5' }).end(`${message('server.failed_to_start')}\n`);
     });
   });
   try {
@@ -87,25 +102,25 @@ export async function startServer(initialConfig: Config, logger: Logger, options
     }
     // Mail goes through the queue in the store: an SMTP outage delays it, a restart resumes it, and
     // several instances share the work (leases).
-    const mailer = createMailer({ store: store.mail, transport, from: config.mailFrom ?? 'Gatehouse <no-reply@localhost>', logger, leaseSeconds: config.mail.leaseSeconds, firstRetrySeconds: config.mail.firstRetrySeconds });
+    const mailer = createMailer({ store: store.mail, transport, from: config.mailFrom, logger, clock, leaseSeconds: config.mail.leaseSeconds, firstRetrySeconds: config.mail.firstRetrySeconds });
     let delivering: Promise<void> | undefined;
     const deliverMail = (): Promise<void> => (delivering ??= mailer.deliverDue()
       .then(() => undefined, (error: unknown) => logger.warn('delivering mail failed', { error }))
       .finally(() => {
         delivering = undefined;
       }));
-    const limits = createAbuseLimits(store.rateLimits, config.limits);
+    const limits = createAbuseLimits(store.rateLimits, config.limits, clock);
     const outbox = createOutbox(mailer, createMailComposer({ cache: config.env !== 'development' }), {
-      deliverSoon: () => void deliverMail(), logger,
+      deliverSoon: () => void deliverMail(), logger, clock,
       admit: (to, template, coalesce) => limits.mailTo(to, template, coalesce),
       recordDrop: (drop) => store.mail.recordDrop(drop),
     });
 
-    const { handler, provider, reloadKeys } = await createApp({ config, secrets, store, logger, outbox, limits });
+    const { handler, provider, reloadKeys } = await createApp({ config, secrets, store, logger, outbox, limits, clock });
     ready.resolve(handler);
 
     // Expired records go in small batches, on one instance at a time (a lease in the store).
-    const sweeper = createSweeper({ store, logger });
+    const sweeper = createSweeper({ store, logger, clock });
     sweeper.start(config.sweepIntervalSeconds);
 
     const mailPoller = setInterval(() => void deliverMail(), config.mail.pollSeconds * 1000);

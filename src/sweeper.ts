@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 
+import type { Clock } from './clock.ts';
+import { systemClock } from './clock.ts';
 import type { Logger } from './logger.ts';
 import type { Store } from './store/types.ts';
 
@@ -10,8 +12,8 @@ export const sweeperLeaseName = 'sweeper';
 export type SweeperOptions = {
   store: Pick<Store, 'oidc' | 'codes' | 'rateLimits' | 'leases'>;
   logger: Pick<Logger, 'warn'>;
-  /** Milliseconds since the epoch; injected by tests. */
-  clock?: () => number;
+  /** The time records expire by and the run's budget is counted in (start-up's clock; tests move theirs). */
+  clock?: Clock;
   /** Who this instance is in the lease; a random id by default. */
   holder?: string;
   /** Records deleted per statement: small enough that one batch never holds the event loop long. */
@@ -55,7 +57,9 @@ export type Sweeper = {
  */
 export function createSweeper(options: SweeperOptions): Sweeper {
   const { store, logger } = options;
-  const clock = options.clock ?? Date.now;
+  const wall = options.clock ?? systemClock;
+  /** Milliseconds since the epoch, by the clock. */
+  const clock = () => wall().getTime();
   const holder = options.holder ?? randomUUID();
   const batchSize = options.batchSize ?? 500;
   const budgetMs = options.budgetMs ?? 10_000;

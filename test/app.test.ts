@@ -1,17 +1,17 @@
 import { errors } from 'oidc-provider';
 import { describe, expect, it } from 'vitest';
 
-import { describeError } from '../src/app.ts';
+import { describeError } from '../src/web/error-pages.ts';
 import { GatehouseError } from '../src/errors.ts';
 import { redirectUri, startGatehouse } from './helpers/gatehouse.ts';
 
 describe('describeError', () => {
   it('keeps a GatehouseError client error with its code and message', () => {
-    expect(describeError(new GatehouseError('invalid_input', 'Choose Allow or Deny.'))).toEqual({ status: 400, code: 'invalid_input', description: 'Choose Allow or Deny.' });
+    expect(describeError(new GatehouseError('invalid_input', 'consent.choose'))).toEqual({ status: 400, code: 'invalid_input', description: 'Choose Allow or Deny.' });
   });
 
   it('hides the message of a GatehouseError server error', () => {
-    const described = describeError(new GatehouseError('internal', 'a sealed secret in the store is malformed'));
+    const described = describeError(new GatehouseError('internal', 'keys.sealed_secret_in_store_malformed'));
     expect(described.status).toBe(500);
     expect(described.description).not.toContain('sealed');
   });

@@ -1,4 +1,6 @@
-import { MongoMemoryServer } from 'mongodb-memory-server-core';
+import { lookup } from 'node:dns/promises';
+
+import { DryMongoBinary, MongoMemoryServer } from 'mongodb-memory-server-core';
 import type { TestProject } from 'vitest/node';
 
 declare module 'vitest' {
@@ -8,8 +10,33 @@ declare module 'vitest' {
   }
 }
 
+/**
+ * True when no mongod is at hand and its download server's name does not even resolve (no
+ * internet): then trying costs seconds of retries for nothing. With a proxy configured, or a binary
+ * already downloaded or given (MONGOMS_SYSTEM_BINARY), or anything unexpected, false: try as before.
+ */
+async function surelyUnreachable(): Promise<boolean> {
+  const proxies = ['yarn_https-proxy', 'yarn_proxy', 'npm_config_https-proxy', 'npm_config_proxy', 'https_proxy', 'http_proxy', 'HTTPS_PROXY', 'HTTP_PROXY'];
+  if (proxies.some((name) => process.env[name])) return false;
+  try {
+    if (await DryMongoBinary.locateBinary(DryMongoBinary.getEnsuredOptions())) return false;
+    const source = process.env.MONGOMS_DOWNLOAD_URL || process.env.MONGOMS_DOWNLOAD_MIRROR || 'https://fastdl.mongodb.org';
+    let timer: NodeJS.Timeout | undefined;
+    const resolved = await Promise.race([
+      lookup(new URL(source).hostname).then(() => true, () => false),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(resolve, 5_000, true);
+      }),
+    ]).finally(() => clearTimeout(timer));
+    return !resolved;
+  } catch {
+    return false;
+  }
+}
+
 /** A throwaway mongod, when a binary can be had (downloading one needs the internet). */
 async function startMemoryServer(): Promise<MongoMemoryServer | undefined> {
+  if (await surelyUnreachable()) return undefined;
   const creating = MongoMemoryServer.create({
     // The TTL monitor would otherwise delete expired documents under the contract's sweep test.
     instance: { args: ['--setParameter', 'ttlMonitorSleepSecs=3600'] },

@@ -6,7 +6,8 @@ import { UserAgent } from './helpers/user-agent.ts';
 
 describe('graceful shutdown', () => {
   it('finishes a request in flight, then refuses new connections and closes the store', async () => {
-    const gatehouse = await startGatehouse();
+    // Production hashing: the login must still be running (an argon2id verification) when close() starts.
+    const gatehouse = await startGatehouse({ passwordHashing: 'production' });
     await gatehouse.addUser('ivy@example.com', 'ivy has a long password');
     const rp = await relyingParty(gatehouse, await gatehouse.addClient({ name: 'Shutdown app' }));
     const ua = new UserAgent(gatehouse.url);

@@ -48,7 +48,7 @@ afterEach(async () => {
 });
 
 function sweeper(options: Partial<SweeperOptions> = {}) {
-  return createSweeper({ store, logger, clock: () => now, batchSize: 100, budgetMs: Number.POSITIVE_INFINITY, yieldToEventLoop: async () => {}, ...options });
+  return createSweeper({ store, logger, clock: () => new Date(now), batchSize: 100, budgetMs: Number.POSITIVE_INFINITY, yieldToEventLoop: async () => {}, ...options });
 }
 
 async function expectLiveRecordsKept(): Promise<void> {

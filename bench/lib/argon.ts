@@ -1,7 +1,7 @@
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 
-import { checkPassword, hashPassword } from '../../src/accounts/passwords.ts';
-import type { HashOptions } from '../../src/accounts/passwords.ts';
+import { checkPassword, hashPassword } from '../../src/libraries/passwords.ts';
+import type { HashOptions } from '../../src/libraries/passwords.ts';
 import { percentile } from './load.ts';
 
 export type Argon2Figures = {

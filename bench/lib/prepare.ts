@@ -1,8 +1,8 @@
-import { createAccount, passwordSettingsFrom } from '../../src/accounts/accounts.ts';
+import { createAccount, passwordSettingsFrom } from '../../src/libraries/accounts.ts';
 import type { Config } from '../../src/config/load-config.ts';
-import { registerApi } from '../../src/oidc/apis.ts';
-import { providerMetadata, registerClient } from '../../src/oidc/clients.ts';
-import { accountClaims } from '../../src/accounts/accounts.ts';
+import { registerApi } from '../../src/libraries/apis.ts';
+import { providerMetadata, registerClient } from '../../src/libraries/clients.ts';
+import { accountClaims } from '../../src/libraries/accounts.ts';
 import { openStore } from '../../src/store/open-store.ts';
 import type { BaselineSetup, BenchClients } from './fixture.ts';
 import { benchApis, benchUser, redirectUri } from './fixture.ts';

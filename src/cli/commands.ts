@@ -1,14 +1,10 @@
-import { createAccount, findAccountByIdOrEmail, passwordSettingsFrom, setAccountDisabled } from '../accounts/accounts.ts';
-import { hashLimitsFrom } from '../accounts/passwords.ts';
-import { newAccountSchema } from '../accounts/schemas.ts';
-import { describeIssues, GatehouseError } from '../errors.ts';
-import { registerApi } from '../oidc/apis.ts';
-import { registerClient } from '../oidc/clients.ts';
-import type { AccountRecord, ApiRecord, AuditEvent, ClientMetadata, ClientRecord, SigningKeyRecord } from '../store/types.ts';
-import { importIntoRing, publicJwks, revokeFromRing, rotateRing } from '../keys/key-ring.ts';
-import type { RingChange } from '../keys/rotation.ts';
-import { keySchedule } from '../config/load-config.ts';
 import { readFileSync } from 'node:fs';
+
+import { GatehouseError } from '../errors.ts';
+import type { RingChange } from '../keys/rotation.ts';
+import { cliSource } from '../libraries/audit.ts';
+import { message } from '../messages/messages.ts';
+import type { AccountRecord, ApiRecord, AuditEvent, ClientMetadata, ClientRecord, SigningKeyRecord } from '../store/types.ts';
 import type { CliContext } from './context.ts';
 
 type Values = Record<string, string | boolean | string[] | undefined>;
@@ -39,17 +35,17 @@ function clientText(client: ReturnType<typeof clientJson>): string {
   const lines = [
     `client_id:      ${client.client_id}`,
     `name:           ${client.client_name ?? ''}`,
-    `type:           ${client.token_endpoint_auth_method === 'none' ? 'public (no secret, PKCE)' : 'confidential'}${client.first_party ? ', first-party (no consent page)' : ''}`,
+    `type:           ${message(client.token_endpoint_auth_method === 'none' ? 'cli.client_type_public' : 'cli.client_type_confidential')}${client.first_party ? message('cli.client_first_party') : ''}`,
     `grant types:    ${client.grant_types.join(', ')}`,
     `redirect URIs:  ${client.redirect_uris.join(' ') || '-'}`,
   ];
   if (client.post_logout_redirect_uris?.length) lines.push(`logout URIs:    ${client.post_logout_redirect_uris.join(' ')}`);
   if (client.scope) lines.push(`scope:          ${client.scope}`);
-  if ('client_secret' in client) lines.push(`client_secret:  ${client.client_secret}`, '', 'Store the secret now: it is shown only once.');
+  if ('client_secret' in client) lines.push(`client_secret:  ${client.client_secret}`, '', message('cli.store_secret_now'));
   return lines.join('\n');
 }
 
-function recordJson(record: ClientRecord) {
+function recordJson(record: Pick<ClientRecord, 'metadata' | 'createdAt'>) {
   return clientJson(record.metadata, record.createdAt);
 }
 
@@ -94,14 +90,14 @@ function apiJson(api: ApiRecord) {
 }
 
 function table(rows: string[][]): string {
-  if (rows.length <= 1) return '(none)';
+  if (rows.length <= 1) return message('cli.none');
   const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
   return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd()).join('\n');
 }
 
 function parseInteger(value: string | undefined, name: string): number | undefined {
   if (value === undefined) return undefined;
-  if (!/^\d+$/.test(value)) throw new GatehouseError('invalid_input', `--${name} must be a whole number`);
+  if (!/^\d+$/.test(value)) throw new GatehouseError('invalid_input', 'cli.not_whole_number', { name });
   return Number(value);
 }
 
@@ -125,7 +121,7 @@ function ringText(keys: SigningKeyRecord[]): string {
 }
 
 function describeChanges(changes: RingChange[]): string {
-  return changes.map((change) => (change.type === 'create' ? `new ${change.state} ${change.alg} key` : `${change.type} ${change.kid}`)).join(', ');
+  return changes.map((change) => (change.type === 'create' ? message('cli.key_created', { state: change.state, alg: change.alg }) : `${change.type} ${change.kid}`)).join(', ');
 }
 
 function auditJson(event: AuditEvent) {
@@ -147,11 +143,12 @@ export const commands: Record<string, Command> = {
     positionals: [],
     async run(ctx, values) {
       const limit = parseInteger(text(values.limit), 'limit') ?? 50;
-      if (limit < 1 || limit > 10_000) throw new GatehouseError('invalid_input', '--limit must be from 1 to 10000');
-      const account = text(values.account) ? await findAccountByIdOrEmail(ctx.store, text(values.account)!) : undefined;
-      const events = await ctx.store.audit.tail({ limit, ...(account ? { accountId: account.id } : {}) });
+      if (limit < 1 || limit > 10_000) throw new GatehouseError('invalid_input', 'cli.limit_out_of_range', { max: 10_000 });
+      const who = text(values.account);
+      const account = who ? await ctx.libraries.accounts.get(who) : undefined;
+      const events = await ctx.libraries.audit.tail({ limit, ...(account ? { accountId: account.id } : {}) });
       const lines = events.map((event) => [event.at.toISOString(), event.type, event.actor, event.accountId ?? event.clientId ?? '', JSON.stringify(event.details)].join('  '));
-      return { json: events.map(auditJson), text: lines.join('\n') || '(no events)' };
+      return { json: events.map(auditJson), text: lines.join('\n') || message('cli.no_events') };
     },
   },
 
@@ -160,7 +157,7 @@ export const commands: Record<string, Command> = {
     options: {},
     positionals: [],
     async run(ctx) {
-      const ring = await ctx.store.signingKeys.read();
+      const ring = await ctx.libraries.signingKeys.ring();
       return { json: { version: ring.version, keys: ring.keys.map(keyJson) }, text: ringText(ring.keys) };
     },
   },
@@ -170,10 +167,9 @@ export const commands: Record<string, Command> = {
     positionals: [],
     async run(ctx, values) {
       const immediately = values.immediately === true;
-      const { ring, changes } = await rotateRing(ctx.store.signingKeys, ctx.secrets.keyEncryptionKey, keySchedule(ctx.config), immediately);
-      if (changes.length) await ctx.audit('key_ring_changed', { details: { command: immediately ? 'keys rotate --immediately' : 'keys rotate', changes, version: ring.version } });
-      const summary = changes.length ? describeChanges(changes) : 'nothing to do: next keys are already waiting';
-      const when = immediately ? 'Instances pick the new keys up within their poll interval.' : `The next keys start signing after ${ctx.config.keys.jwksCacheSeconds + ctx.config.keys.marginSeconds} seconds (one JWKS cache lifetime plus the margin).`;
+      const { ring, changes } = await ctx.libraries.signingKeys.rotate({ immediately }, cliSource);
+      const summary = changes.length ? describeChanges(changes) : message('cli.keys_already_waiting');
+      const when = immediately ? message('cli.keys_sign_now') : message('cli.keys_sign_after', { seconds: ctx.config.keys.jwksCacheSeconds + ctx.config.keys.marginSeconds });
       return { json: { version: ring.version, changes, keys: ring.keys.map(keyJson) }, text: `${summary}\n${when}\n\n${ringText(ring.keys)}` };
     },
   },
@@ -182,10 +178,9 @@ export const commands: Record<string, Command> = {
     options: {},
     positionals: ['KID'],
     async run(ctx, _values, [kid]) {
-      const { ring, changes } = await revokeFromRing(ctx.store.signingKeys, ctx.secrets.keyEncryptionKey, kid!);
-      await ctx.audit('key_ring_changed', { details: { command: 'keys revoke', kid, changes, version: ring.version } });
-      process.stderr.write(`warning: every token signed with ${kid} now fails verification, once verifiers refetch the JWKS\n`);
-      return { json: { version: ring.version, changes, keys: ring.keys.map(keyJson) }, text: `revoked ${kid}: ${describeChanges(changes)}\n\n${ringText(ring.keys)}` };
+      const { ring, changes } = await ctx.libraries.signingKeys.revoke(kid!, cliSource);
+      ctx.warn(message('cli.keys_revoked_warning', { kid: kid! }));
+      return { json: { version: ring.version, changes, keys: ring.keys.map(keyJson) }, text: `${message('cli.keys_revoked', { kid: kid!, changes: describeChanges(changes) })}\n\n${ringText(ring.keys)}` };
     },
   },
   'keys import': {
@@ -199,11 +194,10 @@ export const commands: Record<string, Command> = {
       } catch (error) {
         // The parser's message can quote the file, which holds private keys: name only the cause.
         const cause = (error as NodeJS.ErrnoException).code ?? 'not valid JSON';
-        throw new GatehouseError('invalid_input', `cannot read ${file} as JSON (${cause})`);
+        throw new GatehouseError('invalid_input', 'cli.cannot_read_as_json', { file: file!, cause });
       }
-      const { ring, changes } = await importIntoRing(ctx.store.signingKeys, ctx.secrets.keyEncryptionKey, keySchedule(ctx.config), jwks);
-      await ctx.audit('key_ring_changed', { details: { command: 'keys import', changes, version: ring.version } });
-      return { json: { version: ring.version, changes, keys: ring.keys.map(keyJson) }, text: `imported: ${describeChanges(changes)}\n\n${ringText(ring.keys)}` };
+      const { ring, changes } = await ctx.libraries.signingKeys.import(jwks, cliSource);
+      return { json: { version: ring.version, changes, keys: ring.keys.map(keyJson) }, text: `${message('cli.keys_imported', { changes: describeChanges(changes) })}\n\n${ringText(ring.keys)}` };
     },
   },
   'keys export': {
@@ -211,8 +205,8 @@ export const commands: Record<string, Command> = {
     options: { public: { type: 'boolean' } },
     positionals: [],
     async run(ctx, values) {
-      if (values.public !== true) throw new GatehouseError('invalid_input', 'only --public export is offered: private keys never leave the store');
-      const jwks = publicJwks(await ctx.store.signingKeys.read());
+      if (values.public !== true) throw new GatehouseError('invalid_input', 'cli.only_public_export');
+      const jwks = await ctx.libraries.signingKeys.publicJwks();
       return { json: jwks, text: JSON.stringify(jwks, null, 2) };
     },
   },
@@ -243,7 +237,7 @@ export const commands: Record<string, Command> = {
     options: {},
     positionals: [],
     async run(ctx) {
-      const [status, drops] = await Promise.all([ctx.store.mail.status(), ctx.store.mail.drops(10)]);
+      const [status, drops] = await Promise.all([ctx.libraries.mailQueue.status(), ctx.libraries.mailQueue.drops(10)]);
       const failures = status.recentFailures.map((f) => ({ id: f.id, to: f.to, subject: f.subject, attempts: f.attempts, last_error: f.lastError, at: f.at.toISOString() }));
       const dropped = drops.recent.map((d) => ({ day: d.day, kind: d.kind, reason: d.reason, count: d.count, last_at: d.lastAt.toISOString(), last_recipient: d.lastRecipient }));
       const summary = `pending: ${status.pending}  sent: ${status.sent}  failed: ${status.failed}  dropped: ${drops.dropped}`;
@@ -274,8 +268,7 @@ export const commands: Record<string, Command> = {
     async run(ctx, values) {
       const grantTypes = list(values['grant-type']);
       const scopes = list(values.scope);
-      const now = new Date();
-      const { metadata, clientSecret } = await registerClient(ctx.store, ctx.secrets.keyEncryptionKey, {
+      const { metadata, createdAt, clientSecret } = await ctx.libraries.clients.register({
         name: text(values.name) ?? '',
         redirectUris: list(values['redirect-uri']),
         postLogoutRedirectUris: list(values['post-logout-redirect-uri']),
@@ -285,9 +278,8 @@ export const commands: Record<string, Command> = {
         requireMfa: values['require-mfa'] === true,
         ...(grantTypes.length ? { grantTypes: grantTypes as never } : {}),
         ...(scopes.length ? { scope: scopes.join(' ') } : {}),
-      }, now);
-      const json = clientJson(metadata, now, clientSecret);
-      await ctx.audit('client_added', { clientId: metadata.client_id, details: { client_name: metadata.client_name, redirect_uris: metadata.redirect_uris, grant_types: metadata.grant_types, public: metadata.token_endpoint_auth_method === 'none' } });
+      }, cliSource);
+      const json = clientJson(metadata, createdAt, clientSecret);
       return { json, text: clientText(json) };
     },
   },
@@ -296,7 +288,7 @@ export const commands: Record<string, Command> = {
     options: {},
     positionals: [],
     async run(ctx) {
-      const clients = (await ctx.store.clients.list()).map(recordJson);
+      const clients = (await ctx.libraries.clients.list()).map(recordJson);
       const rows = [['CLIENT_ID', 'NAME', 'TYPE', 'GRANT TYPES'], ...clients.map((c) => [c.client_id, c.client_name ?? '', c.token_endpoint_auth_method === 'none' ? 'public' : 'confidential', c.grant_types.join(',')])];
       return { json: clients, text: table(rows) };
     },
@@ -306,9 +298,7 @@ export const commands: Record<string, Command> = {
     options: {},
     positionals: ['CLIENT_ID'],
     async run(ctx, _values, [clientId]) {
-      const record = await ctx.store.clients.find(clientId!);
-      if (!record) throw new GatehouseError('not_found', `no client ${clientId}`);
-      const json = recordJson(record);
+      const json = recordJson(await ctx.libraries.clients.get(clientId!));
       return { json, text: clientText(json) };
     },
   },
@@ -317,9 +307,8 @@ export const commands: Record<string, Command> = {
     options: {},
     positionals: ['CLIENT_ID'],
     async run(ctx, _values, [clientId]) {
-      if (!(await ctx.store.clients.remove(clientId!))) throw new GatehouseError('not_found', `no client ${clientId}`);
-      await ctx.audit('client_removed', { clientId: clientId! });
-      return { json: { client_id: clientId, removed: true }, text: `removed client ${clientId}` };
+      await ctx.libraries.clients.remove(clientId!, cliSource);
+      return { json: { client_id: clientId, removed: true }, text: message('cli.client_removed', { clientId: clientId! }) };
     },
   },
 
@@ -335,15 +324,14 @@ export const commands: Record<string, Command> = {
     positionals: [],
     async run(ctx, values) {
       const ttl = parseInteger(text(values['access-token-ttl']), 'access-token-ttl');
-      const api = await registerApi(ctx.store, {
+      const api = await ctx.libraries.apis.register({
         identifier: text(values.identifier) ?? '',
         scopes: list(values.scope).flatMap((scope) => scope.split(/\s+/)).filter(Boolean),
         ...(text(values.name) ? { name: text(values.name) } : {}),
         ...(text(values['signing-alg']) ? { signingAlg: text(values['signing-alg']) as 'RS256' } : {}),
         ...(ttl !== undefined ? { accessTokenTtl: ttl } : {}),
-      });
-      await ctx.audit('api_added', { details: { identifier: api.identifier, scopes: api.scopes } });
-      return { json: apiJson(api), text: `added API ${api.identifier} (scopes: ${api.scopes.join(' ') || '-'}; ${api.signingAlg} JWT access tokens, ${api.accessTokenTtl}s)` };
+      }, cliSource);
+      return { json: apiJson(api), text: message('cli.api_added', { identifier: api.identifier, scopes: api.scopes.join(' ') || '-', alg: api.signingAlg, ttl: api.accessTokenTtl }) };
     },
   },
   'apis list': {
@@ -351,7 +339,7 @@ export const commands: Record<string, Command> = {
     options: {},
     positionals: [],
     async run(ctx) {
-      const apis = (await ctx.store.apis.list()).map(apiJson);
+      const apis = (await ctx.libraries.apis.list()).map(apiJson);
       return { json: apis, text: table([['IDENTIFIER', 'SCOPES', 'ALG', 'TTL'], ...apis.map((a) => [a.identifier, a.scopes.join(' '), a.signing_alg, String(a.access_token_ttl)])]) };
     },
   },
@@ -360,9 +348,8 @@ export const commands: Record<string, Command> = {
     options: {},
     positionals: ['IDENTIFIER'],
     async run(ctx, _values, [identifier]) {
-      if (!(await ctx.store.apis.remove(identifier!))) throw new GatehouseError('not_found', `no API ${identifier}`);
-      await ctx.audit('api_removed', { details: { identifier } });
-      return { json: { identifier, removed: true }, text: `removed API ${identifier}` };
+      await ctx.libraries.apis.remove(identifier!, cliSource);
+      return { json: { identifier, removed: true }, text: message('cli.api_removed', { identifier: identifier! }) };
     },
   },
 
@@ -378,7 +365,7 @@ export const commands: Record<string, Command> = {
     },
     positionals: [],
     async run(ctx, values) {
-      if (!text(values.email)) throw new GatehouseError('invalid_input', '--email is required');
+      if (!text(values.email)) throw new GatehouseError('invalid_input', 'cli.email_required');
       const details = {
         email: text(values.email)!,
         ...(text(values.name) ? { name: text(values.name) } : {}),
@@ -388,14 +375,11 @@ export const commands: Record<string, Command> = {
         roles: list(values.role),
       };
       // Check everything else before asking for the password, so nobody types it for nothing.
-      const checked = newAccountSchema.omit({ password: true }).safeParse(details);
-      if (!checked.success) throw new GatehouseError('invalid_input', describeIssues(checked.error.issues));
-      if (await ctx.store.accounts.findByEmail(checked.data.email)) throw new GatehouseError('conflict', `an account with email ${checked.data.email} already exists`);
+      await ctx.libraries.accounts.checkNew(details);
       const password = await ctx.readSecret('Password: ');
-      if (!password) throw new GatehouseError('invalid_input', 'no password on stdin (pipe it in, or run in a terminal to be asked)');
-      const account = await createAccount(ctx.store, { ...details, password }, passwordSettingsFrom(ctx.config));
-      await ctx.audit('account_created', { accountId: account.id, details: { email: account.email, roles: account.roles, email_verified: account.emailVerified } });
-      return { json: accountJson(account), text: `added user ${account.email} (id ${account.id})` };
+      if (!password) throw new GatehouseError('invalid_input', 'cli.no_password_on_stdin');
+      const account = await ctx.libraries.accounts.create({ ...details, password }, cliSource);
+      return { json: accountJson(account), text: message('cli.user_added', { email: account.email, id: account.id }) };
     },
   },
   'users list': {
@@ -403,7 +387,7 @@ export const commands: Record<string, Command> = {
     options: {},
     positionals: [],
     async run(ctx) {
-      const accounts = await ctx.store.accounts.list();
+      const accounts = await ctx.libraries.accounts.list();
       const rows = [['ID', 'EMAIL', 'VERIFIED', 'ROLES', 'STATUS'], ...accounts.map((a) => [a.id, printable(a.email), a.emailVerified ? 'yes' : 'no', a.roles.join(',') || '-', a.disabled ? 'disabled' : 'active'])];
       return { json: accounts.map(accountJson), text: table(rows) };
     },
@@ -413,7 +397,7 @@ export const commands: Record<string, Command> = {
     options: {},
     positionals: ['ID|EMAIL'],
     async run(ctx, _values, [who]) {
-      const account = await findAccountByIdOrEmail(ctx.store, who!);
+      const account = await ctx.libraries.accounts.get(who!);
       return { json: accountJson(account), text: accountText(account) };
     },
   },
@@ -422,9 +406,8 @@ export const commands: Record<string, Command> = {
     options: {},
     positionals: ['ID|EMAIL'],
     async run(ctx, _values, [who]) {
-      const account = await setAccountDisabled(ctx.store, (await findAccountByIdOrEmail(ctx.store, who!)).id, true);
-      await ctx.audit('account_disabled', { accountId: account.id, details: { email: account.email } });
-      return { json: accountJson(account), text: `disabled ${account.email}; their sessions and tokens are revoked` };
+      const account = await ctx.libraries.accounts.disable((await ctx.libraries.accounts.get(who!)).id, cliSource);
+      return { json: accountJson(account), text: message('cli.user_disabled', { email: account.email }) };
     },
   },
   'users enable': {
@@ -432,9 +415,8 @@ export const commands: Record<string, Command> = {
     options: {},
     positionals: ['ID|EMAIL'],
     async run(ctx, _values, [who]) {
-      const account = await setAccountDisabled(ctx.store, (await findAccountByIdOrEmail(ctx.store, who!)).id, false);
-      await ctx.audit('account_enabled', { accountId: account.id, details: { email: account.email } });
-      return { json: accountJson(account), text: `enabled ${account.email}` };
+      const account = await ctx.libraries.accounts.enable((await ctx.libraries.accounts.get(who!)).id, cliSource);
+      return { json: accountJson(account), text: message('cli.user_enabled', { email: account.email }) };
     },
   },
   'users reset-mfa': {
@@ -442,12 +424,13 @@ export const commands: Record<string, Command> = {
     options: { email: { type: 'string' } },
     positionals: [],
     async run(ctx, values) {
-      if (!text(values.email)) throw new GatehouseError('invalid_input', '--email is required');
-      const account = await findAccountByIdOrEmail(ctx.store, text(values.email)!);
-      const removed = await ctx.store.secondFactors.remove(account.id);
-      if (!removed) throw new GatehouseError('not_found', `${account.email} has no authenticator app set up`);
-      await ctx.audit('mfa_reset', { accountId: account.id, details: { email: account.email } });
-      return { json: { ...accountJson(account), mfa: false }, text: `removed the authenticator app of ${account.email}; they sign in with their password and can set up a new one` };
+      if (!text(values.email)) throw new GatehouseError('invalid_input', 'cli.email_required');
+      const account = await ctx.libraries.accounts.get(text(values.email)!);
+      // What the person does on their account page: the same removal, the same audit event.
+      if (!(await ctx.libraries.secondFactor.remove(account.id, cliSource))) {
+        throw new GatehouseError('not_found', 'cli.no_authenticator_app', { email: account.email });
+      }
+      return { json: { ...accountJson(account), mfa: false }, text: message('cli.user_mfa_removed', { email: account.email }) };
     },
   },
   'users import': {
@@ -455,14 +438,12 @@ export const commands: Record<string, Command> = {
     options: { 'dry-run': { type: 'boolean' } },
     positionals: ['FILE.jsonl'],
     async run(ctx, values, [file]) {
-      // Loaded here, not at the top, so that this command is one self-contained entry.
-      const { importSummary, importUsers, readImportFile } = await import('../accounts/import-users.ts');
       const dryRun = values['dry-run'] === true;
-      const result = await importUsers(ctx.store, readImportFile(file!), { dryRun, limits: hashLimitsFrom(ctx.config.passwords) });
-      const summary = importSummary(result, { dryRun });
+      const { importUsers } = ctx.libraries;
+      const result = await importUsers.run(importUsers.read(file!), { dryRun }, cliSource);
       // Refused lines make the run a failure (exit 1), but the report is still its output.
       const refused = result.errors.length > 0 || result.duplicates.length > 0;
-      return { json: { dry_run: dryRun, ...result }, text: summary, ...(refused ? { exitCode: 1 } : {}) };
+      return { json: { dry_run: dryRun, ...result }, text: importUsers.summary(result, { dryRun }), ...(refused ? { exitCode: 1 } : {}) };
     },
   },
 };

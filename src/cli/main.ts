@@ -1,7 +1,10 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 
-import { describeIssues, isGatehouseError } from '../errors.ts';
+import { isGatehouseError } from '../errors.ts';
+import type { Issue } from '../libraries/validation.ts';
+import { issuesOf } from '../libraries/validation.ts';
+import { message } from '../messages/messages.ts';
 import { commands } from './commands.ts';
 import { openCliContext } from './context.ts';
 import { readSecret } from './stdin.ts';
@@ -10,6 +13,8 @@ export type CliIo = {
   env: NodeJS.ProcessEnv;
   stdout(text: string): void;
   stderr(text: string): void;
+  /** Reads a password (stdin, or a hidden prompt on a terminal); tests running the CLI in-process pass their own. */
+  readSecret?(prompt: string): Promise<string>;
 };
 
 function usage(group?: string): string {
@@ -17,18 +22,39 @@ function usage(group?: string): string {
   return ['usage: gatehouse <command> [options] [--json]', '', 'commands:', ...listed.map(([, command]) => `  ${command.usage}`)].join('\n');
 }
 
-// Validation speaks in the names of our input objects; the CLI's user knows the flags.
+// Validation names the fields of the libraries' inputs; the CLI's user knows the flags.
 const flagByField: Record<string, string> = {
   name: '--name', redirectUris: '--redirect-uri', postLogoutRedirectUris: '--post-logout-redirect-uri', grantTypes: '--grant-type',
   scope: '--scope', scopes: '--scope', identifier: '--identifier', signingAlg: '--signing-alg', accessTokenTtl: '--access-token-ttl',
   email: '--email', givenName: '--given-name', familyName: '--family-name', roles: '--role',
 };
 
-export function inFlagTerms(message: string): string {
-  return message.replace(/(^|; )([A-Za-z]+)(?:\.\d+)*: /g, (whole, lead: string, field: string) => (flagByField[field] ? `${lead}${flagByField[field]}: ` : whole));
+/**
+ * The field an issue is about, as the operator typed it: the flag for a field that has one (an item
+ * of a repeated flag is the flag: ["roles", 0] is --role), else the field's path ("password").
+ */
+function fieldLabel(path: Issue['path']): string {
+  const [field, ...rest] = path;
+  const flag = typeof field === 'string' ? flagByField[field] : undefined;
+  if (flag && rest.every((key) => typeof key === 'number')) return flag;
+  return path.map(String).join('.');
+}
+
+/** Field problems in flag terms, on one line: "--email: must be a valid email address; --role: …". */
+export function inFlagTerms(issues: readonly Issue[]): string {
+  return issues.map((issue) => (issue.path.length ? `${fieldLabel(issue.path)}: ${issue.message}` : issue.message)).join('; ');
 }
 
 class UsageError extends Error {}
+
+/** What the operator is told about a failure: validation in flag terms, our errors as they are, anything else as unexpected. */
+function describeFailure(error: unknown): string {
+  if (error instanceof UsageError) return error.message;
+  const issues = issuesOf(error) ?? (error as { issues?: Issue[] } | undefined)?.issues;
+  if (Array.isArray(issues)) return inFlagTerms(issues);
+  if (isGatehouseError(error)) return error.message;
+  return message('cli.unexpected_error', { problem: (error as Error).message });
+}
 
 type CommandShape = { options: Record<string, { type: 'string' | 'boolean' }>; positionals: string[] };
 
@@ -94,7 +120,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   }
   let store: { close(): Promise<void> } | undefined;
   try {
-    if (!command) throw new UsageError(`unknown command "${name}"; run gatehouse --help`);
+    if (!command) throw new UsageError(message('cli.unknown_command', { name }));
     let parsed;
     try {
       parsed = parseArgs({ args: positionalsLast(args.slice(2), command), options: command.options, allowPositionals: true, strict: true });
@@ -103,23 +129,18 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       throw new UsageError(`${(error as Error).message.split('\n')[0]}\nusage: gatehouse ${command.usage}`);
     }
     if (parsed.positionals.length !== command.positionals.length) {
-      throw new UsageError(`expected ${command.positionals.join(' ') || 'no arguments'}\nusage: gatehouse ${command.usage}`);
+      const expected = command.positionals.length ? message('cli.expected_arguments', { arguments: command.positionals.join(' ') }) : message('cli.expected_no_arguments');
+      throw new UsageError(`${expected}\nusage: gatehouse ${command.usage}`);
     }
-    const ctx = await openCliContext(io.env, readSecret);
+    const ctx = await openCliContext(io.env, { readSecret: io.readSecret ?? readSecret, warn: (text) => io.stderr(`${text}\n`) });
     store = ctx.store;
     const result = await command.run(ctx, parsed.values as never, parsed.positionals);
     io.stdout(json ? `${JSON.stringify(result.json, null, 2)}\n` : `${result.text}\n`);
     return result.exitCode ?? 0;
   } catch (error) {
-    const message = error instanceof UsageError
-      ? error.message
-      : isGatehouseError(error)
-        ? inFlagTerms(error.message)
-        : (error as { issues?: [] }).issues
-          ? describeIssues((error as { issues: [] }).issues)
-          : `unexpected error: ${(error as Error).message}`;
-    if (json) io.stderr(`${JSON.stringify({ error: isGatehouseError(error) ? error.code : error instanceof UsageError ? 'usage' : 'internal', message })}\n`);
-    else io.stderr(`gatehouse: ${message}\n`);
+    const described = describeFailure(error);
+    if (json) io.stderr(`${JSON.stringify({ error: isGatehouseError(error) ? error.code : error instanceof UsageError ? 'usage' : 'internal', message: described })}\n`);
+    else io.stderr(`gatehouse: ${described}\n`);
     return error instanceof UsageError || (isGatehouseError(error) && error.code === 'invalid_config') ? 2 : 1;
   } finally {
     await store?.close();

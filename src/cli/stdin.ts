@@ -17,7 +17,7 @@ export async function readSecret(prompt: string): Promise<string> {
   const first = await promptHidden(prompt);
   if (!first) return first;
   const second = await promptHidden('Repeat it: ');
-  if (first !== second) throw new GatehouseError('invalid_input', 'the two passwords differ; nothing was changed');
+  if (first !== second) throw new GatehouseError('invalid_input', 'cli.passwords_differ');
   return first;
 }
 
@@ -45,7 +45,7 @@ function promptHidden(prompt: string): Promise<string> {
         }
         if (char === '\u0003') {
           finish();
-          return reject(new GatehouseError('invalid_input', 'cancelled; nothing was changed'));
+          return reject(new GatehouseError('invalid_input', 'cli.cancelled'));
         }
         if (char === '\u007f' || char === '\b') value = value.slice(0, -1);
         else if (char >= ' ') value += char;

@@ -5,10 +5,11 @@ import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 
 import { GatehouseError } from '../errors.ts';
-import type { Schedule } from '../keys/rotation.ts';
-import { validateSchedule } from '../keys/rotation.ts';
-
-const defaultsUrl = new URL('../../config/default.json', import.meta.url);
+import type { MessageId, MessageValues } from '../messages/messages.ts';
+import { message } from '../messages/messages.ts';
+import type { Schedule } from './key-schedule.ts';
+import { validateSchedule } from './key-schedule.ts';
+import { defaultsFile } from './paths.ts';
 
 const ttlSchema = z.object({
   accessToken: z.number().int().positive(),
@@ -39,6 +40,8 @@ const defaultsSchema = z.object({
   sweepIntervalSeconds: z.number().int().positive(),
   formBodyLimitBytes: z.number().int().positive(),
   shutdownGraceSeconds: z.number().nonnegative(),
+  /** The From address of outgoing mail (MAIL_FROM overrides it). */
+  mailFrom: z.string().min(1),
   passwords: z.object({
     argon2: z.object({
       memoryKiB: z.number().int().min(7168, 'argon2 memory below 7 MiB is not safe').max(4_194_304),
@@ -127,23 +130,34 @@ export type Config = z.infer<typeof defaultsSchema> & {
   trustProxy: boolean;
   /** smtp:// or smtps:// URL (with credentials) mail is sent through; undefined: .eml files under DATA_DIR/mail/ (development). */
   smtpUrl?: string;
-  /** The From address of outgoing mail. */
-  mailFrom?: string;
   /** Worker processes serving on one port (node:cluster); 1 runs in this process alone. */
   workers: number;
 };
 
-export const defaultMailFrom = 'Gatehouse <no-reply@localhost>';
+/** What config/default.json holds: the one place every default is written. */
+export type Defaults = z.infer<typeof defaultsSchema>;
+
+let defaults: Defaults | undefined;
+
+/**
+ * The validated defaults of config/default.json, read once. Code that needs a default without a
+ * loaded configuration (a library's fallback, a CLI's) takes it from here rather than repeating it.
+ */
+export function configDefaults(): Defaults {
+  defaults ??= defaultsSchema.parse(JSON.parse(readFileSync(defaultsFile, 'utf8')));
+  return defaults;
+}
 
 /** One environment variable, how to read it, and where it goes. */
 type Variable = { name: string; read: (value: string) => unknown };
 
-function fail(name: string, problem: string): never {
-  throw new GatehouseError('invalid_config', `${name} ${problem}`);
+/** Refuses the configuration: `name` (the variable) and what is wrong with it, in the catalog's words. */
+function fail(name: string, problem: MessageId, values?: MessageValues): never {
+  throw new GatehouseError('invalid_config', 'config.message', { name, problem: message(problem, values) });
 }
 
 const port: Variable['read'] = (value) => {
-  if (!/^\d+$/.test(value) || Number(value) > 65535) fail('PORT', `must be a whole number from 0 to 65535, got ${JSON.stringify(value)}`);
+  if (!/^\d+$/.test(value) || Number(value) > 65535) fail('PORT', 'config.port_invalid', { value: JSON.stringify(value) });
   return Number(value);
 };
 
@@ -152,13 +166,13 @@ function parseIssuer(value: string, env: Environment): string {
   try {
     url = new URL(value);
   } catch {
-    fail('ISSUER', `must be an absolute URL, got ${JSON.stringify(value)}`);
+    fail('ISSUER', 'config.issuer_not_absolute', { value: JSON.stringify(value) });
   }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') fail('ISSUER', `must be an http(s) URL, got ${JSON.stringify(value)}`);
-  if (url.search || url.hash) fail('ISSUER', 'must not have a query or fragment');
-  if (url.username || url.password) fail('ISSUER', 'must not contain credentials');
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') fail('ISSUER', 'config.issuer_not_http', { value: JSON.stringify(value) });
+  if (url.search || url.hash) fail('ISSUER', 'config.issuer_query_or_fragment');
+  if (url.username || url.password) fail('ISSUER', 'config.issuer_credentials');
   if (env === 'production' && url.protocol !== 'https:' && !isLoopbackHost(url.hostname)) {
-    fail('ISSUER', `must use https in production (only localhost may use http), got ${JSON.stringify(value)}`);
+    fail('ISSUER', 'config.issuer_not_https', { value: JSON.stringify(value) });
   }
   // The issuer is compared byte for byte by relying parties: no trailing slash.
   return url.href.replace(/\/$/, '');
@@ -170,22 +184,22 @@ export function isLoopbackHost(hostname: string): boolean {
 
 function parseCookieKeys(value: string): string[] {
   const keys = value.split(',').map((key) => key.trim()).filter(Boolean);
-  if (keys.length === 0) fail('COOKIE_KEYS', 'must list at least one key (comma-separated)');
+  if (keys.length === 0) fail('COOKIE_KEYS', 'config.cookie_keys_empty');
   for (const key of keys) {
-    if (key.length < 32) fail('COOKIE_KEYS', 'keys must be at least 32 characters long (use `openssl rand -base64 32`)');
+    if (key.length < 32) fail('COOKIE_KEYS', 'config.cookie_keys_short');
   }
   return keys;
 }
 
 export function parseEncryptionKey(value: string, name = 'KEY_ENCRYPTION_KEY'): Buffer {
   const key = Buffer.from(value.trim(), 'base64');
-  if (key.length !== 32) fail(name, 'must be 32 bytes encoded in base64 (use `openssl rand -base64 32`)');
+  if (key.length !== 32) fail(name, 'config.encryption_key_invalid');
   return key;
 }
 
 function positiveNumber(name: string, value: string): number {
   const number = Number(value);
-  if (!value.trim() || !Number.isFinite(number) || number <= 0) fail(name, `must be a positive number, got ${JSON.stringify(value)}`);
+  if (!value.trim() || !Number.isFinite(number) || number <= 0) fail(name, 'config.not_positive_number', { value: JSON.stringify(value) });
   return number;
 }
 
@@ -204,11 +218,11 @@ function parseSmtpUrl(value: string): string {
   try {
     url = new URL(value);
   } catch {
-    fail('SMTP_URL', 'must be an smtp:// or smtps:// URL');
+    fail('SMTP_URL', 'config.smtp_url_invalid');
   }
   // The value is not echoed: it usually holds a password.
-  if (url.protocol !== 'smtp:' && url.protocol !== 'smtps:') fail('SMTP_URL', `must be an smtp:// or smtps:// URL, got the scheme ${JSON.stringify(url.protocol)}`);
-  if (!url.hostname) fail('SMTP_URL', 'must name a host');
+  if (url.protocol !== 'smtp:' && url.protocol !== 'smtps:') fail('SMTP_URL', 'config.smtp_url_scheme', { scheme: JSON.stringify(url.protocol) });
+  if (!url.hostname) fail('SMTP_URL', 'config.smtp_url_no_host');
   return value;
 }
 
@@ -216,12 +230,12 @@ function parseSmtpUrl(value: string): string {
 function parseMailFrom(value: string): string {
   const match = /^\s*(?:[^<>]*<([^<>\s]+)>|([^<>\s]+))\s*$/.exec(value);
   const address = match?.[1] ?? match?.[2];
-  if (!address || !/^[^@\s]+@[^@\s]+$/.test(address)) fail('MAIL_FROM', `must be an email address, optionally with a name (Name <address@example.com>), got ${JSON.stringify(value)}`);
+  if (!address || !/^[^@\s]+@[^@\s]+$/.test(address)) fail('MAIL_FROM', 'config.mail_from_invalid', { value: JSON.stringify(value) });
   return value.trim();
 }
 
 function oneOf<const T extends string>(name: string, value: string, choices: readonly T[]): T {
-  if (!(choices as readonly string[]).includes(value)) fail(name, `must be one of ${choices.join(', ')}, got ${JSON.stringify(value)}`);
+  if (!(choices as readonly string[]).includes(value)) fail(name, 'config.not_one_of', { choices: choices.join(', '), value: JSON.stringify(value) });
   return value as T;
 }
 
@@ -233,7 +247,7 @@ const workersSchema = z.union([z.literal('auto'), z.string().regex(/^\d+$/).tran
 /** WORKERS: a whole number of processes, or `auto` for one per core. */
 export function parseWorkers(value: string, cores = availableParallelism()): number {
   const parsed = workersSchema.safeParse(value.trim());
-  if (!parsed.success) fail('WORKERS', `must be a whole number from 1 to ${maxWorkers}, or auto (one per core), got ${JSON.stringify(value)}`);
+  if (!parsed.success) fail('WORKERS', 'config.workers_invalid', { max: String(maxWorkers), value: JSON.stringify(value) });
   return parsed.data === 'auto' ? Math.min(cores, maxWorkers) : parsed.data;
 }
 
@@ -243,11 +257,11 @@ export function parseWorkers(value: string, cores = availableParallelism()): num
  * message naming the variable.
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Config {
-  const defaults = defaultsSchema.parse(JSON.parse(readFileSync(defaultsUrl, 'utf8')));
+  const defaults = structuredClone(configDefaults());
 
   const nodeEnv = env.NODE_ENV ?? 'development';
   if (!(environments as readonly string[]).includes(nodeEnv)) {
-    fail('NODE_ENV', `must be one of ${environments.join(', ')}, got ${JSON.stringify(nodeEnv)}`);
+    fail('NODE_ENV', 'config.not_one_of', { choices: environments.join(', '), value: JSON.stringify(nodeEnv) });
   }
   const environment = nodeEnv as Environment;
 
@@ -255,18 +269,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   if (env.PORT !== undefined) config.port = port(env.PORT) as number;
   if (env.DATABASE_URL !== undefined) {
     if (!/^(sqlite:|mongodb(\+srv)?:\/\/)./.test(env.DATABASE_URL)) {
-      fail('DATABASE_URL', `must start with sqlite: or mongodb://, got ${JSON.stringify(env.DATABASE_URL)}`);
+      fail('DATABASE_URL', 'config.database_url_invalid', { value: JSON.stringify(env.DATABASE_URL) });
     }
     config.databaseUrl = env.DATABASE_URL;
   }
   if (env.DATA_DIR !== undefined) {
-    if (!env.DATA_DIR.trim()) fail('DATA_DIR', 'must not be empty');
+    if (!env.DATA_DIR.trim()) fail('DATA_DIR', 'config.data_dir_empty');
     config.dataDir = env.DATA_DIR;
   }
   config.dataDir = isAbsolute(config.dataDir) ? config.dataDir : resolve(cwd, config.dataDir);
   config.issuer = parseIssuer(env.ISSUER ?? `http://localhost:${config.port}`, environment);
   if (env.TRUST_PROXY !== undefined) {
-    if (!['true', 'false', '1', '0'].includes(env.TRUST_PROXY)) fail('TRUST_PROXY', `must be true or false, got ${JSON.stringify(env.TRUST_PROXY)}`);
+    if (!['true', 'false', '1', '0'].includes(env.TRUST_PROXY)) fail('TRUST_PROXY', 'config.trust_proxy_invalid', { value: JSON.stringify(env.TRUST_PROXY) });
     config.trustProxy = env.TRUST_PROXY === 'true' || env.TRUST_PROXY === '1';
   }
   config.keys = { ...config.keys };
@@ -275,8 +289,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   if (env.KEY_POLL_SECONDS !== undefined) config.keys.pollSeconds = positiveNumber('KEY_POLL_SECONDS', env.KEY_POLL_SECONDS);
   const scheduleProblems = validateSchedule(keySchedule(config));
   // An instance may sign with a key for up to one poll after another instance retired it.
-  if (config.keys.marginSeconds < config.keys.pollSeconds) scheduleProblems.push(`keys.marginSeconds (${config.keys.marginSeconds}) must be at least KEY_POLL_SECONDS (${config.keys.pollSeconds})`);
-  if (scheduleProblems.length) fail('KEY_ROTATION_DAYS', `(with JWKS_CACHE_SECONDS and KEY_POLL_SECONDS) does not fit the key schedule: ${scheduleProblems.join('; ')}`);
+  if (config.keys.marginSeconds < config.keys.pollSeconds) scheduleProblems.push(message('config.margin_below_poll', { margin: String(config.keys.marginSeconds), poll: String(config.keys.pollSeconds) }));
+  if (scheduleProblems.length) fail('KEY_ROTATION_DAYS', 'config.schedule_does_not_fit', { problems: scheduleProblems.join('; ') });
   if (env.COOKIE_KEYS !== undefined) config.cookieKeys = parseCookieKeys(env.COOKIE_KEYS);
   if (env.KEY_ENCRYPTION_KEY !== undefined) config.keyEncryptionKey = parseEncryptionKey(env.KEY_ENCRYPTION_KEY);
   if (env.SMTP_URL !== undefined && env.SMTP_URL !== '') config.smtpUrl = parseSmtpUrl(env.SMTP_URL);
@@ -284,14 +298,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   if (env.REGISTRATION !== undefined) config.accounts.registration = oneOf('REGISTRATION', env.REGISTRATION, ['open', 'closed']);
   if (env.MFA !== undefined) config.accounts.mfa = oneOf('MFA', env.MFA, ['required', 'optional']);
   if (env.EMAIL_VERIFICATION !== undefined) config.accounts.emailVerification = oneOf('EMAIL_VERIFICATION', env.EMAIL_VERIFICATION, ['required', 'optional']);
-  config.mailFrom = env.MAIL_FROM !== undefined ? parseMailFrom(env.MAIL_FROM) : defaultMailFrom;
+  if (env.MAIL_FROM !== undefined) config.mailFrom = parseMailFrom(env.MAIL_FROM);
   if (env.WORKERS !== undefined) config.workers = parseWorkers(env.WORKERS);
   // Each worker would derive its own issuer from a port it has not bound yet.
-  if (config.workers > 1 && config.port === 0 && !config.issuerExplicit) fail('WORKERS', 'above 1 needs ISSUER when PORT is 0 (the workers must agree on one issuer)');
+  if (config.workers > 1 && config.port === 0 && !config.issuerExplicit) fail('WORKERS', 'config.workers_need_issuer');
 
   if (environment === 'production') {
-    if (!config.cookieKeys) fail('COOKIE_KEYS', 'must be set in production (comma-separated, at least 32 characters each)');
-    if (!config.keyEncryptionKey) fail('KEY_ENCRYPTION_KEY', 'must be set in production (32 bytes, base64)');
+    if (!config.cookieKeys) fail('COOKIE_KEYS', 'config.cookie_keys_required');
+    if (!config.keyEncryptionKey) fail('KEY_ENCRYPTION_KEY', 'config.key_encryption_key_required');
   }
   return config;
 }

@@ -30,7 +30,7 @@ export function resolveSecrets(config: Config): Secrets {
     return { cookieKeys: config.cookieKeys, keyEncryptionKey: config.keyEncryptionKey, source: 'environment' };
   }
   if (config.env === 'production') {
-    throw new GatehouseError('invalid_config', 'COOKIE_KEYS and KEY_ENCRYPTION_KEY must be set in production');
+    throw new GatehouseError('invalid_config', 'config.cookie_keys_and_key_encryption');
   }
   const file = join(config.dataDir, 'secrets.json');
   let stored: z.infer<typeof fileSchema> | undefined;
@@ -40,13 +40,13 @@ export function resolveSecrets(config: Config): Secrets {
     text = readFileSync(file, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code !== 'ENOENT') throw new GatehouseError('invalid_config', `cannot read ${file} (${code}); check DATA_DIR and its permissions`);
+    if (code !== 'ENOENT') throw new GatehouseError('invalid_config', 'config.cannot_read_check_data_dir', { file, code: String(code) });
   }
   if (text !== undefined) {
     try {
       stored = fileSchema.parse(JSON.parse(text));
     } catch {
-      throw new GatehouseError('invalid_config', `${file} is malformed; restore it from a backup (deleting it makes stored keys and client secrets unreadable)`);
+      throw new GatehouseError('invalid_config', 'config.malformed_restore_it_from_backup', { file });
     }
   }
   if (!stored) {

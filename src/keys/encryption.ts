@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 
 import { GatehouseError } from '../errors.ts';
 
@@ -24,10 +24,10 @@ export function seal(plaintext: string, key: Buffer, context: string): string {
 export function open(sealed: string, key: Buffer, context: string): string {
   const [version, keyId, iv, tag, ciphertext] = sealed.split('.');
   if (version !== 'v1' || !keyId || !iv || !tag || ciphertext === undefined) {
-    throw new GatehouseError('internal', 'a sealed secret in the store is malformed');
+    throw new GatehouseError('internal', 'keys.sealed_secret_in_store_malformed');
   }
   if (keyId !== encryptionKeyId(key)) {
-    throw new GatehouseError('invalid_config', `a secret in the store was sealed with another KEY_ENCRYPTION_KEY (key id ${keyId})`);
+    throw new GatehouseError('invalid_config', 'keys.secret_in_store_was_sealed', { keyId });
   }
   try {
     const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'));
@@ -35,7 +35,7 @@ export function open(sealed: string, key: Buffer, context: string): string {
     decipher.setAuthTag(Buffer.from(tag, 'base64url'));
     return Buffer.concat([decipher.update(Buffer.from(ciphertext, 'base64url')), decipher.final()]).toString('utf8');
   } catch (error) {
-    throw new GatehouseError('internal', 'a sealed secret in the store failed authentication', { cause: error });
+    throw new GatehouseError('internal', 'keys.sealed_secret_in_store_failed', undefined, { cause: error });
   }
 }
 
@@ -58,4 +58,12 @@ export function keyedHash(keyEncryptionKey: Buffer, purpose: string, value: stri
     byPurpose.set(purpose, key);
   }
   return createHmac('sha256', key).update(value).digest('base64url');
+}
+
+/** Whether `submitted` is exactly the secret `expected` (a form token, a state value), in constant time. */
+export function sameToken(expected: string, submitted: unknown): boolean {
+  if (typeof submitted !== 'string') return false;
+  const a = Buffer.from(expected);
+  const b = Buffer.from(submitted);
+  return a.length === b.length && timingSafeEqual(a, b);
 }

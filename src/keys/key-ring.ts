@@ -1,5 +1,7 @@
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK } from 'jose';
 
+import type { Clock } from '../clock.ts';
+import { systemClock } from '../clock.ts';
 import { GatehouseError } from '../errors.ts';
 import type { KeyRing, SigningKeyRecord, SigningKeyStore } from '../store/types.ts';
 import { open, seal } from './encryption.ts';
@@ -50,9 +52,9 @@ export async function changeRing(
   store: SigningKeyStore,
   encryptionKey: Buffer,
   plan: (keys: readonly RingKey[]) => RingChange[],
-  options: { now?: () => Date; material?: ReadonlyMap<SigningAlgorithm, KeyMaterial> } = {},
+  options: { now?: Clock; material?: ReadonlyMap<SigningAlgorithm, KeyMaterial> } = {},
 ): Promise<{ ring: KeyRing; changes: RingChange[] }> {
-  const now = options.now ?? (() => new Date());
+  const now = options.now ?? systemClock;
   for (let attempt = 0; attempt < 10; attempt += 1) {
     const ring = await store.read();
     const at = now();
@@ -68,24 +70,24 @@ export async function changeRing(
     const stored = await store.replace(ring.version, next as SigningKeyRecord[]);
     if (stored) return { ring: stored, changes };
   }
-  throw new GatehouseError('conflict', 'the key ring kept changing under us; try again');
+  throw new GatehouseError('conflict', 'keys.key_ring_kept_changing_under');
 }
 
 /** Brings the ring up to date with the schedule (bootstrap, publish next, promote, retire, remove). */
-export function advanceRing(store: SigningKeyStore, encryptionKey: Buffer, schedule: Schedule, now: () => Date = () => new Date()) {
+export function advanceRing(store: SigningKeyStore, encryptionKey: Buffer, schedule: Schedule, now: Clock = systemClock) {
   return changeRing(store, encryptionKey, (keys) => planRotation(keys, now(), schedule), { now });
 }
 
-export function rotateRing(store: SigningKeyStore, encryptionKey: Buffer, schedule: Schedule, immediately: boolean, now: () => Date = () => new Date()) {
+export function rotateRing(store: SigningKeyStore, encryptionKey: Buffer, schedule: Schedule, immediately: boolean, now: Clock = systemClock) {
   return changeRing(store, encryptionKey, (keys) => requestRotation(keys, now(), schedule, { immediately }), { now });
 }
 
-export function revokeFromRing(store: SigningKeyStore, encryptionKey: Buffer, kid: string, now: () => Date = () => new Date()) {
+export function revokeFromRing(store: SigningKeyStore, encryptionKey: Buffer, kid: string, now: Clock = systemClock) {
   return changeRing(store, encryptionKey, (keys) => {
     try {
       return revokeKey(keys, kid);
     } catch (error) {
-      throw new GatehouseError('not_found', (error as Error).message);
+      throw new GatehouseError('not_found', 'error.problems', { problems: (error as Error).message });
     }
   }, { now });
 }
@@ -96,30 +98,30 @@ const algorithmsByKty: Record<string, SigningAlgorithm[]> = { RSA: ['RS256'], EC
  * Imports private keys (a JWKS like jwks.json.example): each becomes the `next` key of its
  * algorithm and takes over on the schedule, after a full JWKS cache lifetime.
  */
-export async function importIntoRing(store: SigningKeyStore, encryptionKey: Buffer, schedule: Schedule, jwks: unknown, now: () => Date = () => new Date()) {
+export async function importIntoRing(store: SigningKeyStore, encryptionKey: Buffer, schedule: Schedule, jwks: unknown, now: Clock = systemClock) {
   const keys = (jwks as { keys?: unknown })?.keys;
-  if (!Array.isArray(keys) || keys.length === 0) throw new GatehouseError('invalid_input', 'expected a JWKS: {"keys": [ … private JWKs … ]}');
+  if (!Array.isArray(keys) || keys.length === 0) throw new GatehouseError('invalid_input', 'keys.expected_jwks');
   const material = new Map<SigningAlgorithm, KeyMaterial>();
   for (const [index, candidate] of keys.entries()) {
     const jwk = candidate as Record<string, unknown>;
     const alg = (typeof jwk.alg === 'string' ? jwk.alg : algorithmsByKty[String(jwk.kty)]?.[0]) as SigningAlgorithm | undefined;
     if (!alg || !(signingAlgorithms as readonly string[]).includes(alg) || !algorithmsByKty[String(jwk.kty)]?.includes(alg)) {
-      throw new GatehouseError('invalid_input', `key ${index + 1}: only ${signingAlgorithms.join(', ')} keys can be imported`);
+      throw new GatehouseError('invalid_input', 'keys.key_only_keys_can_be', { value1: index + 1, value2: signingAlgorithms.join(', ') });
     }
-    if (jwk.use !== undefined && jwk.use !== 'sig') throw new GatehouseError('invalid_input', `key ${index + 1}: "use" must be "sig"`);
-    if (typeof jwk.d !== 'string') throw new GatehouseError('invalid_input', `key ${index + 1}: a private key is required (no "d" member)`);
-    if (material.has(alg)) throw new GatehouseError('invalid_input', `key ${index + 1}: only one ${alg} key can be imported at a time`);
+    if (jwk.use !== undefined && jwk.use !== 'sig') throw new GatehouseError('invalid_input', 'keys.key_use_must_be_sig', { value1: index + 1 });
+    if (typeof jwk.d !== 'string') throw new GatehouseError('invalid_input', 'keys.key_private_key_required_no', { value1: index + 1 });
+    if (material.has(alg)) throw new GatehouseError('invalid_input', 'keys.key_only_one_key_can', { value1: index + 1, alg });
     try {
       await importJWK({ ...jwk, alg } as never, alg);
     } catch (error) {
-      throw new GatehouseError('invalid_input', `key ${index + 1}: not a valid ${alg} key (${(error as Error).message})`);
+      throw new GatehouseError('invalid_input', 'keys.key_not_valid_key', { value1: index + 1, alg, value2: (error as Error).message });
     }
     material.set(alg, await sealKey(jwk, alg, encryptionKey));
   }
   return changeRing(store, encryptionKey, (ring) => {
     for (const key of ring) {
-      if (material.get(key.alg as SigningAlgorithm)?.kid === key.kid) throw new GatehouseError('conflict', `key ${key.kid} is already in the ring`);
-      if (material.has(key.alg as SigningAlgorithm) && key.state === 'next') throw new GatehouseError('conflict', `a next ${key.alg} key is already waiting (${key.kid}); import after it has taken over`);
+      if (material.get(key.alg as SigningAlgorithm)?.kid === key.kid) throw new GatehouseError('conflict', 'keys.key_already_in_ring', { kid: key.kid });
+      if (material.has(key.alg as SigningAlgorithm) && key.state === 'next') throw new GatehouseError('conflict', 'keys.next_key_already_waiting_import', { alg: key.alg, kid: key.kid });
     }
     return requestRotation(ring, now(), schedule, { immediately: false }).filter((change) => change.type === 'create' && material.has(change.alg));
   }, { now, material });

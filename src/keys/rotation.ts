@@ -8,7 +8,13 @@
  * (`current`), and stays published (`retired`) until every token it signed has expired.
  */
 
+import type { Schedule } from '../config/key-schedule.ts';
+import { validateSchedule } from '../config/key-schedule.ts';
 import type { SigningKeyRecord, SigningKeyState } from '../store/types.ts';
+
+// The schedule is configuration (src/config/key-schedule.ts); it is re-exported for the ring's users.
+export type { Schedule };
+export { validateSchedule };
 
 /** RS256 first: it is the OIDC default and oidc-provider signs with the first key of an alg. */
 export const signingAlgorithms = ['RS256', 'ES256', 'EdDSA'] as const;
@@ -18,17 +24,6 @@ export type KeyState = SigningKeyState;
 
 /** A key of the ring as the store keeps it (states and dates are documented there), with a known alg. */
 export type RingKey = Omit<SigningKeyRecord, 'alg'> & { alg: SigningAlgorithm };
-
-export type Schedule = {
-  /** JWKS Cache-Control max-age. */
-  jwksCacheSeconds: number;
-  /** How long a key signs before it is replaced. */
-  rotationIntervalSeconds: number;
-  /** The longest lifetime a token signed by us can have. */
-  maxTokenLifetimeSeconds: number;
-  /** Safety margin added to every wait (clock skew, poll delay). */
-  marginSeconds: number;
-};
 
 export const defaultRotationIntervalSeconds = 90 * 24 * 60 * 60;
 
@@ -93,32 +88,6 @@ function eligibleAt(next: RingKey, schedule: Schedule): Date {
   // Also guards keys created under a shorter jwksCacheSeconds, or stored without activatesAt.
   const published = addSeconds(next.createdAt, schedule.jwksCacheSeconds + schedule.marginSeconds);
   return next.activatesAt ? later(next.activatesAt, published) : published;
-}
-
-export function validateSchedule(schedule: Schedule): string[] {
-  const problems: string[] = [];
-  const positive = ['jwksCacheSeconds', 'rotationIntervalSeconds', 'maxTokenLifetimeSeconds'] as const;
-  for (const name of positive) {
-    const value = schedule[name];
-    if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-      problems.push(`${name} must be a positive finite number of seconds (got ${String(value)})`);
-    }
-  }
-  const margin = schedule.marginSeconds;
-  if (typeof margin !== 'number' || !Number.isFinite(margin) || margin < 0) {
-    problems.push(`marginSeconds must be a finite number of seconds, 0 or more (got ${String(margin)})`);
-  }
-  // Only compare numbers that make sense, so one bad value gives one message.
-  if (problems.length === 0) {
-    const minimum = 2 * (schedule.jwksCacheSeconds + schedule.marginSeconds);
-    if (schedule.rotationIntervalSeconds <= minimum) {
-      problems.push(
-        `rotationIntervalSeconds (${schedule.rotationIntervalSeconds}) must exceed 2 × (jwksCacheSeconds + marginSeconds) = ${minimum}, ` +
-          'so that a next key can be published a full JWKS cache lifetime before it signs',
-      );
-    }
-  }
-  return problems;
 }
 
 /**

@@ -1,7 +1,7 @@
+import type { Clock } from '../clock.ts';
 import type { Config } from '../config/load-config.ts';
 import { normalizeEmail } from '../store/normalize-email.ts';
-import type { MailAdmission } from '../mail/outbox.ts';
-import type { RateLimitStore } from '../store/types.ts';
+import type { MailDropReason, RateLimitStore } from '../store/types.ts';
 import { createDelayLimit } from './delay-limit.ts';
 import { sourceKey } from './source-key.ts';
 import { StoreRateLimiter } from './store-rate-limiter.ts';
@@ -14,6 +14,9 @@ import { StoreRateLimiter } from './store-rate-limiter.ts';
 
 export type { DelayPolicy } from './delay-limit.ts';
 export { failureDelaySeconds } from './delay-limit.ts';
+
+/** Whether a message may be queued now, or why it is dropped (what the outbox's `admit` answers). */
+export type MailAdmission = { ok: true } | { ok: false; reason: MailDropReason };
 
 export type Verdict = { ok: true } | { ok: false; retryAfterSeconds: number; reason: 'slow_down' | 'locked' };
 
@@ -91,7 +94,7 @@ function settledOnce(outcomes: Record<keyof ReservedAttempt, () => Promise<unkno
 
 const seconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
 
-export function createAbuseLimits(store: RateLimitStore, settings: LimitsSettings, clock?: () => Date): AbuseLimits {
+export function createAbuseLimits(store: RateLimitStore, settings: LimitsSettings, clock?: Clock): AbuseLimits {
   const limiter = (keyPrefix: string, points: number, duration: number) => new StoreRateLimiter({ store, keyPrefix, points, duration, ...(clock ? { clock } : {}) });
   const delays = (name: string, policy: LimitsSettings['clientAuthentication'], windowSeconds: number, maxFailures?: number) => createDelayLimit({
     store, name, policy, windowSeconds, ...(maxFailures !== undefined ? { maxFailures } : {}), ...(clock ? { clock } : {}),

@@ -1,6 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 
+import type { Clock } from '../clock.ts';
+import { systemClock } from '../clock.ts';
 import type { RateLimitStore } from '../store/types.ts';
+import { doublingDelay } from './backoff.ts';
 
 /**
  * A limit on guesses (passwords, client secrets): some free failures, then one try per wait, the
@@ -31,8 +34,7 @@ export type DelayPolicy = { freeFailures: number; firstDelaySeconds: number; max
 
 /** The wait imposed after the `failures`-th consecutive failure: none, then doubling, capped. */
 export function failureDelaySeconds(failures: number, policy: DelayPolicy): number {
-  if (failures < policy.freeFailures) return 0;
-  return Math.min(policy.firstDelaySeconds * 2 ** (failures - policy.freeFailures), policy.maxDelaySeconds);
+  return doublingDelay({ free: policy.freeFailures, first: policy.firstDelaySeconds, max: policy.maxDelaySeconds }, failures);
 }
 
 /**
@@ -105,10 +107,10 @@ export function createDelayLimit(options: {
   /** How long failures are remembered after the first (0: until cleared). */
   windowSeconds: number;
   maxFailures?: number;
-  clock?: () => Date;
+  clock?: Clock;
 }): DelayLimit {
   const { store, name, policy, windowSeconds, maxFailures } = options;
-  const clock = options.clock ?? (() => new Date());
+  const clock = options.clock ?? systemClock;
   const countKey = (key: string) => `${name}:${key}`;
   const gateKey = (key: string) => `${name}-gate:${key}`;
   const failuresKey = (key: string) => `${name}-failures:${key}`;

@@ -1,6 +1,8 @@
 import { RateLimiterRes } from 'rate-limiter-flexible';
 import RateLimiterStoreAbstract from 'rate-limiter-flexible/lib/RateLimiterStoreAbstract.js';
 
+import type { Clock } from '../clock.ts';
+import { systemClock } from '../clock.ts';
 import type { RateLimitCounter, RateLimitStore } from '../store/types.ts';
 
 /**
@@ -10,12 +12,12 @@ import type { RateLimitCounter, RateLimitStore } from '../store/types.ts';
  */
 export class StoreRateLimiter extends RateLimiterStoreAbstract {
   readonly #store: RateLimitStore;
-  readonly #clock: () => Date;
+  readonly #clock: Clock;
 
-  constructor(options: { store: RateLimitStore; keyPrefix: string; points: number; duration: number; clock?: () => Date }) {
+  constructor(options: { store: RateLimitStore; keyPrefix: string; points: number; duration: number; clock?: Clock }) {
     super({ storeClient: options.store, keyPrefix: options.keyPrefix, points: options.points, duration: options.duration });
     this.#store = options.store;
-    this.#clock = options.clock ?? (() => new Date());
+    this.#clock = options.clock ?? systemClock;
   }
 
   // The four methods the library's store base class calls.

@@ -2,17 +2,19 @@ import { join } from 'node:path';
 
 import { Eta } from 'eta';
 
-import { viewsDir } from '../interactions/views.ts';
+import { viewsDir } from '../config/paths.ts';
+import type { MessageId } from '../messages/messages.ts';
+import { message } from '../messages/messages.ts';
 
 /** The messages Gatehouse sends; each has `views/mail/<name>.text.eta` and `.html.eta`. */
 export type MailTemplate = 'verify-email' | 'registration-attempt' | 'reset-password' | 'password-changed' | 'sign-in-code';
 
-const subjects: Record<MailTemplate, string> = {
-  'verify-email': 'Confirm your email address',
-  'registration-attempt': 'Someone tried to create an account with your email address',
-  'reset-password': 'Reset your password',
-  'password-changed': 'Your password was changed',
-  'sign-in-code': 'Your sign-in code',
+const subjects: Record<MailTemplate, MessageId> = {
+  'verify-email': 'mail.subject_verify_email',
+  'registration-attempt': 'mail.subject_registration_attempt',
+  'reset-password': 'mail.subject_reset_password',
+  'password-changed': 'mail.subject_password_changed',
+  'sign-in-code': 'mail.subject_sign_in_code',
 };
 
 export type ComposedMail = { subject: string; text: string; html: string };
@@ -29,7 +31,7 @@ export function createMailComposer(options: { dir?: string; cache?: boolean } = 
   const html = new Eta({ views, autoEscape: true, cache, defaultExtension: '.eta' });
   const text = new Eta({ views, autoEscape: false, autoTrim: false, cache, defaultExtension: '.eta' });
   return (template, data) => {
-    const subject = subjects[template];
+    const subject = message(subjects[template]);
     return {
       subject,
       text: text.render(`${template}.text.eta`, { subject, ...data }),

@@ -1,5 +1,8 @@
 import { randomUUID } from 'node:crypto';
 
+import type { Clock } from '../clock.ts';
+import { systemClock } from '../clock.ts';
+import { doublingDelay } from '../limits/backoff.ts';
 import type { Logger } from '../logger.ts';
 import type { MailStore, QueuedMail } from '../store/types.ts';
 import type { Transport } from './transports.ts';
@@ -10,7 +13,7 @@ export type MailerOptions = {
   /** The From header, e.g. `Gatehouse <no-reply@example.com>`. */
   from: string;
   logger: Logger;
-  clock?: () => Date;
+  clock?: Clock;
   /**
    * How long a claimed message is reserved for this instance (config mail.leaseSeconds). The lease
    * is renewed every third of it while the batch is being sent, so a slow SMTP server never lets
@@ -37,7 +40,7 @@ const maxRetrySeconds = 3600;
 
 /** Seconds to wait after the `attempts`-th failed attempt: 30 s, 1 min, 2 min, … at most 1 h. */
 export function retryDelaySeconds(attempts: number, firstRetrySeconds = defaultFirstRetrySeconds): number {
-  return Math.min(firstRetrySeconds * 2 ** Math.max(0, attempts - 1), maxRetrySeconds);
+  return doublingDelay({ free: 1, first: firstRetrySeconds, max: maxRetrySeconds }, Math.max(1, attempts));
 }
 
 /** An SMTP 5xx answer: the server will refuse the message whenever it is tried. */
@@ -53,7 +56,7 @@ function describe(error: unknown): string {
 
 export function createMailer(deps: MailerOptions): Mailer {
   const { store, transport, from, logger } = deps;
-  const clock = deps.clock ?? (() => new Date());
+  const clock = deps.clock ?? systemClock;
   const leaseSeconds = deps.leaseSeconds ?? 60;
   const batchSize = deps.batchSize ?? 20;
 

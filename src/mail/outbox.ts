@@ -1,5 +1,8 @@
+import type { Clock } from '../clock.ts';
+import { systemClock } from '../clock.ts';
+import type { MailAdmission } from '../limits/abuse-limits.ts';
 import type { Logger } from '../logger.ts';
-import type { MailDrop, MailDropReason } from '../store/types.ts';
+import type { MailDrop } from '../store/types.ts';
 import type { MailComposer, MailTemplate } from './compose.ts';
 import type { Mailer } from './mailer.ts';
 
@@ -9,8 +12,8 @@ export type Outbox = {
   send(to: string, template: MailTemplate, data: Record<string, unknown>): Promise<void>;
 };
 
-/** Whether a message may be queued now, or why it is dropped. */
-export type MailAdmission = { ok: true } | { ok: false; reason: MailDropReason };
+/** Whether a message may be queued now, or why it is dropped (the abuse limits decide). */
+export type { MailAdmission };
 
 /**
  * Notices that other people's actions cause (someone tried to register your address). They are
@@ -29,11 +32,11 @@ export type OutboxOptions = {
   /** Counts a message that was not sent (shown by `gatehouse mail status`). */
   recordDrop?: (drop: MailDrop) => Promise<void>;
   logger?: Logger;
-  clock?: () => Date;
+  clock?: Clock;
 };
 
 export function createOutbox(mailer: Pick<Mailer, 'send'>, compose: MailComposer, options: OutboxOptions = {}): Outbox {
-  const clock = options.clock ?? (() => new Date());
+  const clock = options.clock ?? systemClock;
   return {
     async send(to, template, data) {
       // Dropped silently for the sender: answering differently would tell whether an account exists.

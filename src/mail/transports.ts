@@ -53,6 +53,7 @@ export function createFileTransport(directory: string, logger: Logger): Transpor
     async send(mail) {
       const info = await transporter.sendMail(toNodemailer(mail));
       await mkdir(directory, { recursive: true });
+      // The file's name is when it was written, by the wall clock (not the injected one).
       const path = join(directory, `${new Date().toISOString().replace(/[:.]/g, '-')}-${mail.id}.eml`);
       await writeFile(path, info.message as Buffer);
       // Development only (production requires SMTP_URL): the text is logged so a newcomer can follow the link.
@@ -70,6 +71,6 @@ export function createFileTransport(directory: string, logger: Logger): Transpor
  */
 export function createTransport(config: Pick<Config, 'env' | 'dataDir' | 'smtpUrl'>, logger: Logger): Transport {
   if (config.smtpUrl) return createSmtpTransport(config.smtpUrl);
-  if (config.env === 'production') throw new GatehouseError('invalid_config', 'SMTP_URL must be set to send mail in production');
+  if (config.env === 'production') throw new GatehouseError('invalid_config', 'mail.smtp_url_must_be_set');
   return createFileTransport(join(config.dataDir, 'mail'), logger);
 }

@@ -1,7 +1,7 @@
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 
 import type { ClientStore, ModelPayload, OidcStore } from '../store/types.ts';
-import { providerMetadata } from './clients.ts';
+import { providerMetadata } from '../libraries/clients.ts';
 
 /**
  * The account a pending interaction could still sign in as: the one a step in progress names (a

@@ -1,16 +1,32 @@
-import type { Configuration, KoaContextWithOIDC, UnknownObject } from 'oidc-provider';
+import type { Configuration, ErrorOut, KoaContextWithOIDC, UnknownObject } from 'oidc-provider';
 import { errors, interactionPolicy } from 'oidc-provider';
 
-import { accountClaims } from '../accounts/accounts.ts';
-import { acr, isActive } from '../accounts/second-factor.ts';
+import type { Clock } from '../clock.ts';
+import { epochSeconds } from '../clock.ts';
+
+import { accountClaims } from '../libraries/accounts.ts';
+import { acr, isActive } from '../libraries/second-factor.ts';
 import type { Config } from '../config/load-config.ts';
-import { accountClientMetadata } from '../interactions/account/client.ts';
-import type { Views } from '../interactions/views.ts';
+import { accountClientMetadata } from './account-client.ts';
 import type { PrivateJwk } from '../keys/key-ring.ts';
 import type { AccountRecord, Store } from '../store/types.ts';
 import { createAdapterFactory } from './adapter.ts';
 import { allowsCors } from './cors.ts';
 import { claimsByScope, supportedScopes } from './scopes.ts';
+import { urls } from '../urls.ts';
+
+/**
+ * The pages the provider shows a browser itself, drawn by the web layer (src/web/provider-pages.ts)
+ * and handed in: the provider's configuration never renders HTML.
+ */
+export type ProviderPages = {
+  /** RP-initiated logout asks for confirmation; `form` is the provider's own (hidden) form. */
+  logoutSource(ctx: KoaContextWithOIDC, form: string): Promise<void>;
+  /** Logout done, and the client named no post_logout_redirect_uri. */
+  postLogoutSuccessSource(ctx: KoaContextWithOIDC): Promise<void>;
+  /** A protocol error answered to a browser (an authorization request that cannot go on). */
+  renderError(ctx: KoaContextWithOIDC, out: ErrorOut, error: Error): Promise<void>;
+};
 
 export type ProviderDependencies = {
   config: Config;
@@ -18,7 +34,9 @@ export type ProviderDependencies = {
   cookieKeys: string[];
   keyEncryptionKey: Buffer;
   jwks: { keys: PrivateJwk[] };
-  views: Views;
+  pages: ProviderPages;
+  /** Session lifetimes are counted from it. */
+  clock: Clock;
 };
 
 /** Client metadata of our own on top of RFC 7591's. */
@@ -141,7 +159,7 @@ function buildInteractionPolicy(config: Config, store: Store, loadAccount: Accou
 
 /** Every oidc-provider setting lives here. */
 export function buildProviderConfiguration(deps: ProviderDependencies): Configuration {
-  const { config, store, views } = deps;
+  const { config, store, pages, clock } = deps;
   const loadAccount = accountLoader(store);
   return {
     adapter: createAdapterFactory({ oidc: store.oidc, clients: store.clients, encryptionKey: deps.keyEncryptionKey }),
@@ -241,14 +259,8 @@ export function buildProviderConfiguration(deps: ProviderDependencies): Configur
       },
       rpInitiatedLogout: {
         enabled: true,
-        async logoutSource(ctx, form) {
-          const client = ctx.oidc.client;
-          views.render(ctx, 'logout', { title: 'Sign out', form, clientName: client?.clientName ?? client?.clientId });
-        },
-        async postLogoutSuccessSource(ctx) {
-          const client = ctx.oidc.client;
-          views.render(ctx, 'logged-out', { title: 'Signed out', clientName: client?.clientName ?? client?.clientId });
-        },
+        logoutSource: (ctx, form) => pages.logoutSource(ctx, form),
+        postLogoutSuccessSource: (ctx) => pages.postLogoutSuccessSource(ctx),
       },
     },
 
@@ -257,11 +269,9 @@ export function buildProviderConfiguration(deps: ProviderDependencies): Configur
     clientBasedCORS: (ctx, origin, client) => allowsCors(ctx.oidc.route, origin, client),
     interactions: {
       policy: buildInteractionPolicy(config, store, loadAccount),
-      url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
+      url: (_ctx, interaction) => urls.interaction(interaction.uid),
     },
-    async renderError(ctx, out) {
-      views.render(ctx, 'error', { title: 'This request cannot continue', error: out.error, description: out.error_description }, ctx.status >= 400 ? ctx.status : 400);
-    },
+    renderError: (ctx, out, error) => pages.renderError(ctx, out, error),
 
     ttl: {
       AccessToken: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? config.ttl.accessToken,
@@ -278,7 +288,7 @@ export function buildProviderConfiguration(deps: ProviderDependencies): Configur
       Grant: config.ttl.grant,
       // Idle and absolute lifetimes, enforced by the store's expiry: the provider saves the session
       // (with this TTL) on every use, and never past the absolute limit from the login.
-      Session: (_ctx, session) => sessionTtl(config, session, Math.floor(Date.now() / 1000)),
+      Session: (_ctx, session) => sessionTtl(config, session, epochSeconds(clock)),
       Interaction: config.ttl.interaction,
     },
   };

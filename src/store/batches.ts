@@ -1,7 +1,7 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 
 /** Records deleted per statement when a sweep is asked to delete everything at once. */
-export const sweepBatchSize = 500;
+const sweepBatchSize = 500;
 
 /**
  * Deletes in batches of `batchSize` until a batch comes back short, yielding to the event loop

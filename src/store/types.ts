@@ -48,7 +48,7 @@ export interface OidcStore {
   sweepExpired(limit?: number): Promise<number>;
 }
 
-export type ProfileClaims = {
+type ProfileClaims = {
   name?: string;
   given_name?: string;
   family_name?: string;
@@ -252,7 +252,7 @@ export type MailDropReason = 'budget' | 'coalesced';
 /** A message that was not sent: to whom, of which kind (its template), why, when. */
 export type MailDrop = { to: string; kind: string; reason: MailDropReason; at: Date };
 
-export type MailDropStatus = {
+type MailDropStatus = {
   dropped: number;
   recent: Array<{ day: string; kind: string; reason: MailDropReason; count: number; lastAt: Date; lastRecipient: string }>;
 };

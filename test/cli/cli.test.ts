@@ -1,6 +1,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { fileURLToPath } from 'node:url';
 
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
@@ -9,13 +10,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { loadConfig } from '../../src/config/load-config.ts';
 import { resolveSecrets } from '../../src/config/secrets.ts';
-import { providerMetadata } from '../../src/oidc/clients.ts';
+import { providerMetadata } from '../../src/libraries/clients.ts';
 import { openStore } from '../../src/store/open-store.ts';
+import { schemaVersion } from '../../src/store/sqlite/database.ts';
 import type { TestGatehouse } from '../helpers/gatehouse.ts';
 import { redirectUri, startGatehouse, testEnvironment } from '../helpers/gatehouse.ts';
+import { freePort, sleep, startMain, withTimeout } from '../helpers/main-process.ts';
 import { relyingParty, signIn } from '../helpers/relying-party.ts';
 import type { CliRun } from '../helpers/run-cli.ts';
-import { cliFor } from '../helpers/run-cli.ts';
+import { cliFor, cliProcessFor } from '../helpers/run-cli.ts';
 import { isPage, UserAgent } from '../helpers/user-agent.ts';
 
 type Json = Record<string, unknown>;
@@ -107,7 +110,8 @@ const appRedirect = 'http://127.0.0.1:8080/callback';
 
 describe('gatehouse --help', () => {
   it('lists every command with exit 0, and exits 2 when given nothing to do', async () => {
-    const { gatehouse } = freshCli();
+    // Real processes: the binary itself starts, and its exit codes are what a shell sees.
+    const gatehouse = cliProcessFor(testEnvironment(freshCli().dir));
     const [help, bare] = await Promise.all([gatehouse(['--help']), gatehouse([])]);
     const usage = succeeded(help);
     expect(usage).toMatch(/^usage: gatehouse <command>/);
@@ -137,7 +141,8 @@ describe('gatehouse --help', () => {
   });
 
   it('checks a new user’s details before reading the password', async () => {
-    const { gatehouse } = freshCli();
+    // A real process: a failure's exit code and stderr line as a shell sees them, stdin a real pipe.
+    const gatehouse = cliProcessFor(testEnvironment(freshCli().dir));
     // No password on stdin at all: the bad email and role are still what is reported.
     expectTextFailure(await gatehouse(['users', 'add', '--email', 'bad', '--role', 'a b'], ''), { exit: 1, error: 'invalid_input', message: /--email: must be a valid email address; --role: / });
   });
@@ -149,6 +154,96 @@ describe('gatehouse db', () => {
     expect(jsonOf(await gatehouse(['db', 'migrate', '--json']))).toEqual({ store: 'sqlite', applied: [] });
     expect(jsonOf(await gatehouse(['db', 'status', '--json']))).toEqual({ store: 'sqlite', pending: [] });
     expect(succeeded(await gatehouse(['db', 'status']))).toBe('sqlite: up to date\n');
+  });
+
+  /** A fresh data directory in production: only `db migrate` changes the SQLite file's schema there. */
+  function productionCli(): { dir: string; env: NodeJS.ProcessEnv; gatehouse: Gatehouse } {
+    const { dir } = freshCli();
+    const env = {
+      ...testEnvironment(dir), NODE_ENV: 'production', SMTP_URL: 'smtp://127.0.0.1:2525',
+      COOKIE_KEYS: 'k'.repeat(32), KEY_ENCRYPTION_KEY: Buffer.alloc(32, 7).toString('base64'),
+    };
+    return { dir, env, gatehouse: cliFor(env) };
+  }
+
+  /** The schema version SQLite records in the file (0 for a new one). */
+  function userVersion(dir: string): number {
+    const db = new DatabaseSync(join(dir, 'gatehouse.db'));
+    try {
+      return (db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version;
+    } finally {
+      db.close();
+    }
+  }
+
+  const migrationRequired = /the database is missing 0001_initial, [^\n]*; run `npx gatehouse db migrate` first$/;
+
+  it('in production, lists the pending SQLite migrations and refuses other commands until db migrate has applied them', async () => {
+    const { dir, gatehouse } = productionCli();
+    const status = jsonOf<{ store: string; pending: string[] }>(await gatehouse(['db', 'status', '--json']));
+    expect(status.store).toBe('sqlite');
+    expect(status.pending).toHaveLength(schemaVersion);
+    expect(status.pending[0]).toBe('0001_initial');
+    expect(succeeded(await gatehouse(['db', 'status']))).toBe(`sqlite: pending ${status.pending.join(', ')}\n`);
+    await expectFailure(gatehouse, ['clients', 'list'], { exit: 1, error: 'migration_required', message: migrationRequired });
+    // Opening the file migrated nothing.
+    expect(userVersion(dir)).toBe(0);
+
+    expect(jsonOf(await gatehouse(['db', 'migrate', '--json']))).toEqual({ store: 'sqlite', applied: status.pending });
+
+    expect(userVersion(dir)).toBe(schemaVersion);
+    expect(jsonOf(await gatehouse(['db', 'status', '--json']))).toEqual({ store: 'sqlite', pending: [] });
+    expect(succeeded(await gatehouse(['db', 'status']))).toBe('sqlite: up to date\n');
+    expect(succeeded(await gatehouse(['db', 'migrate']))).toBe('the database is up to date\n');
+    expect(jsonOf(await gatehouse(['clients', 'list', '--json']))).toEqual([]);
+  });
+
+  it('in production, db migrate run by several processes at once applies each SQLite migration once', async () => {
+    const { dir, env, gatehouse } = productionCli();
+    const { pending } = jsonOf<{ pending: string[] }>(await gatehouse(['db', 'status', '--json']));
+    expect(pending).toHaveLength(schemaVersion);
+
+    // Real processes: the subject is separate processes migrating one file at once.
+    const runs = await Promise.all([1, 2, 3].map(() => cliProcessFor(env)(['db', 'migrate', '--json'])));
+
+    const applied = runs.map((run) => jsonOf<{ applied: string[] }>(run).applied);
+    // The first to migrate found every step pending; the others, what was left when they looked.
+    expect(applied).toContainEqual(pending);
+    for (const list of applied) expect(pending.slice(pending.length - list.length)).toEqual(list);
+    expect(userVersion(dir)).toBe(schemaVersion);
+    expect(jsonOf(await gatehouse(['db', 'status', '--json']))).toEqual({ store: 'sqlite', pending: [] });
+  });
+
+  it('in production, the server refuses to start on an unmigrated SQLite file with one line, and starts after db migrate', async () => {
+    const { dir, env, gatehouse } = productionCli();
+    const port = await freePort();
+    const serverEnv = { ...env, PORT: String(port), ISSUER: `http://127.0.0.1:${port}` };
+
+    const refusing = startMain(serverEnv);
+    // A server that starts after all is stopped, not left running.
+    const refused = await withTimeout(refusing.exited, 20_000, 'the server refusing to start').finally(() => refusing.child.kill('SIGKILL'));
+
+    expect(refused.code, refused.stderr).toBe(1);
+    const { pending } = jsonOf<{ pending: string[] }>(await gatehouse(['db', 'status', '--json']));
+    expect(refused.stderr).toBe(`gatehouse: the database is missing ${pending.join(', ')}; run \`npx gatehouse db migrate\` first\n`);
+    expect(userVersion(dir)).toBe(0);
+
+    succeeded(await gatehouse(['db', 'migrate']));
+    const running = startMain(serverEnv);
+    try {
+      const deadline = Date.now() + 20_000;
+      let ready: unknown;
+      while (!ready) {
+        if (running.child.exitCode !== null) throw new Error(`the server exited: ${(await running.exited).stderr}`);
+        if (Date.now() > deadline) throw new Error('the server did not become ready');
+        ready = await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(1000) }).then((response) => (response.ok ? response.json() : undefined), () => undefined);
+        if (!ready) await sleep(100);
+      }
+      expect(ready).toEqual({ status: 'ready', store: 'sqlite' });
+    } finally {
+      running.child.kill('SIGTERM');
+      await withTimeout(running.exited, 10_000, 'the server stopping');
+    }
   });
 });
 
@@ -167,7 +262,9 @@ describe('gatehouse configuration', () => {
   });
 
   it('lets commands started together on a fresh data directory share one database and one key', async () => {
-    const { dir, gatehouse } = freshCli();
+    const { dir } = freshCli();
+    // Real processes: the subject is separate processes racing on one empty data directory.
+    const gatehouse = cliProcessFor(testEnvironment(dir));
     const runs = await Promise.all(['a', 'b', 'c', 'd', 'e'].map((name) => gatehouse(['clients', 'add', '--json', '--name', `Job ${name}`, '--grant-type', 'client_credentials'])));
     const added = runs.map((run) => jsonOf(run));
     expect(new Set(added.map((c) => c.client_id)).size).toBe(5);
@@ -833,7 +930,8 @@ describe('gatehouse users import', () => {
 
   it('lets imported bcrypt users sign in with their old password, rehashed to argon2id on the way', async () => {
     const { dir, gatehouse } = freshCli();
-    const running = await startGatehouse({ dir });
+    // Production hashing: the subject is the rehash to the configured parameters.
+    const running = await startGatehouse({ dir, passwordHashing: 'production' });
     try {
       const file = write(dir, 'legacy.jsonl', [
         { email: 'bcrypt@example.com', name: 'Bee Crypt', email_verified: true, password_hash: bcryptHash },

@@ -3,15 +3,21 @@ import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { authenticate } from '../../src/accounts/accounts.ts';
+import { systemClock } from '../../src/clock.ts';
+import { authenticate } from '../../src/libraries/accounts.ts';
+import type { Libraries } from '../../src/libraries/index.ts';
+import { createLibraries } from '../../src/libraries/index.ts';
 import { demoEmail, provisionDemo } from '../../examples/demo.ts';
 import type { TestGatehouse } from '../helpers/gatehouse.ts';
 import { startGatehouse } from '../helpers/gatehouse.ts';
 
 let gatehouse: TestGatehouse;
+let libraries: Libraries;
 
 beforeAll(async () => {
   gatehouse = await startGatehouse();
+  const { store, config, outbox, secrets } = gatehouse;
+  libraries = createLibraries({ store, config, clock: systemClock, outbox, keyEncryptionKey: secrets.keyEncryptionKey });
 });
 
 afterAll(async () => {
@@ -20,8 +26,8 @@ afterAll(async () => {
 
 describe('npm run demo', () => {
   it('registers the clients, the API and a verified user on the first run, and reuses them after', async () => {
-    const { store, secrets, dir } = gatehouse;
-    const first = await provisionDemo(store, secrets.keyEncryptionKey, dir);
+    const { store, dir } = gatehouse;
+    const first = await provisionDemo(libraries, dir);
     expect(first.created).toEqual(['client "Demo web app"', 'client "Demo single-page app"', 'API http://localhost:8082', `user ${demoEmail}`]);
     expect(first.user.password).toBeTruthy();
 
@@ -34,7 +40,7 @@ describe('npm run demo', () => {
     expect(account.emailVerified).toBe(true);
     expect(statSync(join(dir, 'demo.json')).mode & 0o777).toBe(0o600);
 
-    const second = await provisionDemo(store, secrets.keyEncryptionKey, dir);
+    const second = await provisionDemo(libraries, dir);
     expect(second.created).toEqual([]);
     expect(second).toEqual({ ...first, created: [] }); // same ids, the same secret read back, same password
     expect(await store.clients.list()).toHaveLength(2);
@@ -43,10 +49,10 @@ describe('npm run demo', () => {
   });
 
   it('says so when the password of an existing demo user is no longer known', async () => {
-    const { store, secrets, dir } = gatehouse;
+    const { dir } = gatehouse;
     const saved = readFileSync(join(dir, 'demo.json'), 'utf8');
     expect(saved).toContain(demoEmail);
-    const setup = await provisionDemo(store, secrets.keyEncryptionKey, join(dir, 'elsewhere'));
+    const setup = await provisionDemo(libraries, join(dir, 'elsewhere'));
     expect(setup.user).toEqual({ email: demoEmail });
   });
 });

@@ -2,14 +2,16 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { createAccount } from '../../src/accounts/accounts.ts';
+import type { Clock } from '../../src/clock.ts';
+import { createAccount, defaultPasswordSettings } from '../../src/libraries/accounts.ts';
+import { hashOptionsFrom } from '../../src/libraries/passwords.ts';
 import { loadConfig } from '../../src/config/load-config.ts';
 import type { Config } from '../../src/config/load-config.ts';
 import { createLogger } from '../../src/logger.ts';
-import { registerApi } from '../../src/oidc/apis.ts';
-import type { NewApiInput } from '../../src/oidc/apis.ts';
-import { registerClient } from '../../src/oidc/clients.ts';
-import type { NewClientInput } from '../../src/oidc/clients.ts';
+import { registerApi } from '../../src/libraries/apis.ts';
+import type { NewApiInput } from '../../src/libraries/apis.ts';
+import { registerClient } from '../../src/libraries/clients.ts';
+import type { NewClientInput } from '../../src/libraries/clients.ts';
 import { startServer } from '../../src/server.ts';
 import type { RunningServer } from '../../src/server.ts';
 
@@ -53,19 +55,59 @@ export function relaxSourceLimits(config: Config): Config {
 }
 
 /**
+ * Password hashing at the least cost the configuration schema allows (argon2id, 7 MiB, one pass),
+ * and accepted hashes limited to that much, which sets how long every failed sign-in is padded to
+ * (passwords.argon2Max, bcryptMaxCost; see failureFloorFor): milliseconds instead of a third of a
+ * second. Tests whose subject is hashing, its cost or its timing, or races that its duration widens,
+ * start with `passwordHashing: 'production'` instead.
+ */
+export function cheapPasswordHashing(config: Config): Config {
+  return {
+    ...config,
+    passwords: {
+      ...config.passwords,
+      argon2: { memoryKiB: 7168, iterations: 1, parallelism: 1 },
+      bcryptMaxCost: 4,
+      argon2Max: { memoryKiB: 7168, memoryKiBTimesIterations: 7168, parallelism: 1 },
+    },
+  };
+}
+
+/**
+ * Mail polled for every 200 ms instead of every 5 s. Queued mail is normally sent at once, but mail
+ * queued while a delivery round is running waits for the next poll; a test waiting for that mail
+ * would wait out the rest of the interval. Tests that set mail.pollSeconds keep theirs.
+ */
+export function promptMailDelivery(config: Config): Config {
+  return { ...config, mail: { ...config.mail, pollSeconds: Math.min(config.mail.pollSeconds, 0.2) } };
+}
+
+export type StartOptions = {
+  dir?: string;
+  env?: NodeJS.ProcessEnv;
+  adjust?: (config: Config) => Config;
+  /** 'cheap' (the default): cheapPasswordHashing; 'production': config/default.json's parameters. */
+  passwordHashing?: 'cheap' | 'production';
+  /** The clock the server reads the time from (a movableClock); the system clock by default. */
+  clock?: Clock;
+};
+
+/**
  * Starts the real server on an ephemeral port with a fresh SQLite file in a temporary directory.
  * The issuer is the loopback address it listens on.
  */
-export async function startGatehouse(options: { dir?: string; env?: NodeJS.ProcessEnv; adjust?: (config: Config) => Config } = {}): Promise<TestGatehouse> {
+export async function startGatehouse(options: StartOptions = {}): Promise<TestGatehouse> {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'gatehouse-test-'));
   const env = { ...testEnvironment(dir), ...options.env };
   const given = options.adjust ?? ((config: Config) => config);
-  const adjust = (config: Config) => given(relaxSourceLimits(config));
-  const server = await startServer(adjust(loadConfig(env)), createLogger({ silent: !process.env.GATEHOUSE_TEST_LOGS }), { host: '127.0.0.1' });
-  return wrap(server, dir, { ...env, ISSUER: env.ISSUER ?? server.url, PORT: String(server.port) }, adjust);
+  const hashing = options.passwordHashing === 'production' ? (config: Config) => config : cheapPasswordHashing;
+  const adjust = (config: Config) => given(relaxSourceLimits(promptMailDelivery(hashing(config))));
+  const serverOptions = { host: '127.0.0.1', ...(options.clock ? { clock: options.clock } : {}) };
+  const server = await startServer(adjust(loadConfig(env)), createLogger({ silent: !process.env.GATEHOUSE_TEST_LOGS }), serverOptions);
+  return wrap(server, dir, { ...env, ISSUER: env.ISSUER ?? server.url, PORT: String(server.port) }, adjust, serverOptions);
 }
 
-function wrap(server: RunningServer, dir: string, env: NodeJS.ProcessEnv, adjust: (config: Config) => Config): TestGatehouse {
+function wrap(server: RunningServer, dir: string, env: NodeJS.ProcessEnv, adjust: (config: Config) => Config, serverOptions: { host: string; clock?: Clock }): TestGatehouse {
   return {
     ...server,
     dir,
@@ -80,7 +122,9 @@ function wrap(server: RunningServer, dir: string, env: NodeJS.ProcessEnv, adjust
       return { clientId: metadata.client_id, ...(clientSecret ? { clientSecret } : {}) };
     },
     async addUser(email, password, extra = {}) {
-      const account = await createAccount(server.store, { email, password, emailVerified: true, ...extra });
+      // Hashed as the server hashes (no rehash at the first sign-in), checked as the defaults check.
+      const settings = { ...defaultPasswordSettings, hash: hashOptionsFrom(server.config.passwords.argon2) };
+      const account = await createAccount(server.store, { email, password, emailVerified: true, ...extra }, settings);
       return account.id;
     },
     async addApi(input) {
@@ -91,8 +135,8 @@ function wrap(server: RunningServer, dir: string, env: NodeJS.ProcessEnv, adjust
       // Let this process's HTTP clients see the old server's closed keep-alive sockets before the
       // new server takes the same port; otherwise fetch may reuse a dead socket.
       await new Promise((resolve) => setTimeout(resolve, 50));
-      const next = await startServer(adjust(loadConfig(env)), createLogger({ silent: true }), { host: '127.0.0.1' });
-      return wrap(next, dir, env, adjust);
+      const next = await startServer(adjust(loadConfig(env)), createLogger({ silent: true }), serverOptions);
+      return wrap(next, dir, env, adjust, serverOptions);
     },
     async stop() {
       await server.close();

@@ -21,13 +21,52 @@ export type MailSink = {
   close(): Promise<void>;
 };
 
+type ConnectionInternals = {
+  _server: unknown;
+  _setListeners(callback: () => void): void;
+  connectionReady(): void;
+  send(code: number, message: string, end?: boolean): void;
+  name: string;
+};
+
+/** The sinks' servers: only their connections are greeted at once. */
+const sinkServers = new WeakSet<object>();
+
+/**
+ * smtp-server greets a client only 100 ms after it connects, to catch clients that talk before the
+ * greeting; Gatehouse opens a connection per message, so each mail took 100 ms more to arrive. The
+ * sinks greet at once (the next turn of the event loop), everything else as smtp-server does. If
+ * smtp-server's internals are not as expected, nothing is changed.
+ */
+async function greetAtOnce(): Promise<void> {
+  const specifier = 'smtp-server/lib/smtp-connection.js';
+  const { SMTPConnection } = (await import(specifier)) as { SMTPConnection?: { prototype: ConnectionInternals & { init(): void; greetsAtOnce?: boolean } } };
+  const proto = SMTPConnection?.prototype;
+  if (!proto || proto.greetsAtOnce || typeof proto.init !== 'function' || typeof proto._setListeners !== 'function' || typeof proto.connectionReady !== 'function') return;
+  const init = proto.init;
+  proto.greetsAtOnce = true;
+  proto.init = function (this: ConnectionInternals & { init(): void }) {
+    if (!sinkServers.has(this._server as object)) return init.call(this);
+    this._setListeners(() => {
+      const server = this._server as { options: { maxClients?: number }; connections: Set<unknown> };
+      if (server.options.maxClients && server.connections.size > server.options.maxClients) {
+        return this.send(421, `${this.name} Too many connected clients, try again in a moment`, false);
+      }
+      setImmediate(() => this.connectionReady());
+    });
+  };
+}
+
 export async function startMailSink(port = 0): Promise<MailSink> {
+  await greetAtOnce().catch(() => undefined);
   const messages: SunkMail[] = [];
   const waiters = new Set<() => void>();
   const server = new SMTPServer({
     authOptional: true,
     disabledCommands: ['STARTTLS'],
     logger: false,
+    // No reverse DNS lookup of each connecting client (always 127.0.0.1 here): it cost ~100 ms a message.
+    disableReverseLookup: true,
     onData(stream, session, callback) {
       const chunks: Buffer[] = [];
       stream.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -43,6 +82,7 @@ export async function startMailSink(port = 0): Promise<MailSink> {
       });
     },
   });
+  sinkServers.add(server);
   await new Promise<void>((resolve, reject) => {
     server.server.once('error', reject);
     server.listen(port, '127.0.0.1', () => resolve());

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { Config } from '../../src/config/load-config.ts';
+import { movableClock } from '../helpers/clock.ts';
 import { startGatehouse } from '../helpers/gatehouse.ts';
 import type { TestGatehouse } from '../helpers/gatehouse.ts';
 import { authorizationRequest, relyingParty } from '../helpers/relying-party.ts';
@@ -14,9 +15,12 @@ const guesses = ['123456', 'password', 'qwerty', 'letmein', 'dragon', 'monkey', 
 
 let gatehouse: TestGatehouse;
 let loginUrl: () => Promise<string>;
+// The delays are waited out on the server's clock, moved forward, rather than in real time.
+const clock = movableClock();
 
 beforeAll(async () => {
   gatehouse = await startGatehouse({
+    clock,
     adjust: (config: Config) => ({
       ...config,
       limits: { ...config.limits, password: { ...config.limits.password, maxConsecutiveFailures: 12, account: { freeFailures: 5, firstDelaySeconds: 1, maxDelaySeconds: 2 } } },
@@ -38,11 +42,11 @@ async function attempt(ua: UserAgent, email: string, password: string): Promise<
   return { status: page.status, retryAfter: page.headers.get('retry-after'), alert: page.document.querySelector('[role=alert]')?.text.trim() ?? '', signedIn: false };
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 describe('a client secret guesser', () => {
   it('gets JSON 429s with Retry-After after the free failures, and the real client still works after the wait', async () => {
+    const limitedClock = movableClock();
     const limited = await startGatehouse({
+      clock: limitedClock,
       adjust: (config: Config) => ({ ...config, limits: { ...config.limits, clientAuthentication: { freeFailures: 3, firstDelaySeconds: 1, maxDelaySeconds: 1 } } }),
     });
     try {
@@ -59,7 +63,7 @@ describe('a client secret guesser', () => {
       expect(refused.status).toBe(429);
       expect(refused.headers.get('retry-after')).toBe('1');
       expect(await refused.json()).toMatchObject({ error: 'slow_down' });
-      await sleep(1_100);
+      limitedClock.advance(1_100);
       const granted = await tokenRequest(machine.clientSecret!);
       expect(granted.status).toBe(200);
       expect(await granted.json()).toHaveProperty('access_token');
@@ -82,7 +86,7 @@ describe('a scripted password guesser', () => {
     // Even the right password waits for the delay…
     expect((await attempt(new UserAgent(gatehouse.url), victim.email, victim.password)).status).toBe(429);
     // …and once it is over, the owner signs in (which resets the count).
-    await sleep(1_100);
+    clock.advance(1_100);
     expect((await attempt(new UserAgent(gatehouse.url), victim.email, victim.password)).signedIn).toBe(true);
     expect((await attempt(attacker, victim.email, 'abc123')).status).toBe(401);
   });
@@ -104,7 +108,7 @@ describe('a scripted password guesser', () => {
     for (const guess of guesses) {
       let outcome = await attempt(attacker, 'patient.target@example.com', guess);
       while (outcome.status === 429 && !/Forgot password/.test(outcome.alert)) {
-        await sleep(Number(outcome.retryAfter) * 1000 + 50);
+        clock.advance(Number(outcome.retryAfter) * 1000 + 50);
         outcome = await attempt(attacker, 'patient.target@example.com', guess);
       }
       if (outcome.status === 401) failures += 1;
@@ -112,7 +116,7 @@ describe('a scripted password guesser', () => {
     }
     expect(failures).toBe(12);
     // Locked now, even for the right password and after the delays: a reset unlocks it.
-    await sleep(2_100);
+    clock.advance(2_100);
     const locked = await attempt(new UserAgent(gatehouse.url), 'patient.target@example.com', victim.password);
     expect(locked).toMatchObject({ status: 429, signedIn: false });
     expect(locked.alert).toMatch(/Forgot password/);

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vites
 
 import * as encryption from '../../src/keys/encryption.ts';
 import { createAdapterFactory } from '../../src/oidc/adapter.ts';
-import { registerClient } from '../../src/oidc/clients.ts';
+import { registerClient } from '../../src/libraries/clients.ts';
 import { openSqliteStore } from '../../src/store/sqlite/index.ts';
 import type { ClientRecord, Store } from '../../src/store/types.ts';
 

@@ -2,7 +2,7 @@ import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { setAccountDisabled } from '../../src/accounts/accounts.ts';
+import { setAccountDisabled } from '../../src/libraries/accounts.ts';
 import type { TestGatehouse } from '../helpers/gatehouse.ts';
 import { postLogoutRedirectUri, redirectUri, startGatehouse } from '../helpers/gatehouse.ts';
 import { authorizationRequest, relyingParty, signIn, signInThroughPages } from '../helpers/relying-party.ts';

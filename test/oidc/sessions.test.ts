@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+import { movableClock } from '../helpers/clock.ts';
 import { startGatehouse } from '../helpers/gatehouse.ts';
 import { freePort } from '../helpers/main-process.ts';
 import type { TestGatehouse } from '../helpers/gatehouse.ts';
@@ -33,9 +34,12 @@ describe('sessions on the server', () => {
   let gatehouse: TestGatehouse;
   let silentUrl: () => Promise<string>;
   let loginUrl: () => Promise<URL>;
+  // The lifetimes run out on the server's clock, moved forward, rather than in real time.
+  const clock = movableClock();
 
   beforeAll(async () => {
     gatehouse = await startGatehouse({
+      clock,
       adjust: (config: Config) => ({ ...config, sessions: { ...config.sessions, passwordOnly: { idleSeconds: 2, absoluteSeconds: 5 } } }),
     });
     const rp = await relyingParty(gatehouse, await gatehouse.addClient({ firstParty: true }));
@@ -63,16 +67,18 @@ describe('sessions on the server', () => {
   it('ends after the idle lifetime without use', async () => {
     const ua = await signedIn('idle@example.com');
     expect(await silently(ua)).toBe('signed in');
-    await sleep(2_300);
+    clock.advance(2_300);
     expect(await silently(ua)).toBe('login_required');
   });
 
   it('ends at the absolute lifetime even while in use', async () => {
+    // The login time is oidc-provider's (the system clock): start this test's time from there.
+    clock.rewind();
     const ua = await signedIn('busy@example.com');
     const results: string[] = [];
     for (let second = 0; second < 7; second += 1) {
       results.push(await silently(ua));
-      await sleep(1_000);
+      clock.advance(1_000);
     }
     // Used every second (never idle for 2 s), it still ends 5 s after the login.
     expect(results.slice(0, 3)).toEqual(['signed in', 'signed in', 'signed in']);

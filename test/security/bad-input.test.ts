@@ -1,8 +1,8 @@
 import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { checkPassword } from '../../src/accounts/passwords.ts';
-import { activateEnrollment, beginEnrollment, isActive } from '../../src/accounts/second-factor.ts';
+import { checkPassword } from '../../src/libraries/passwords.ts';
+import { activateEnrollment, beginEnrollment, isActive } from '../../src/libraries/second-factor.ts';
 import { normalizeEmail } from '../../src/store/normalize-email.ts';
 import type { RawRequest, RawResponse } from '../helpers/attacker.ts';
 import { basicAuth, expectCleanAnswer, expectNoReflectedMarkup, formOf, markupPayloads, rawRequest } from '../helpers/attacker.ts';

@@ -31,6 +31,8 @@ let importRun: Awaited<ReturnType<typeof runCli>>;
 
 beforeAll(async () => {
   gatehouse = await startGatehouse({
+    // Production hashing and limits: the subject is their cost and the time a failed sign-in takes.
+    passwordHashing: 'production',
     // Every attempt here is a failure on purpose: the per-address delays would otherwise cut in.
     adjust: (config: Config) => ({
       ...config,

@@ -27,6 +27,8 @@ let loginUrl: () => Promise<string>;
 
 beforeAll(async () => {
   gatehouse = await startGatehouse({
+    // Production hashing: how long a password check takes is the window these races would use.
+    passwordHashing: 'production',
     env: { TRUST_PROXY: 'true' },
     // The real per-source limits (the helper relaxes them for other tests).
     adjust: (config: Config) => ({ ...config, limits: { ...config.limits, password: defaults.password, clientAuthentication: defaults.clientAuthentication, resetRequestsPerHour: defaults.resetRequestsPerHour } }),
@@ -138,7 +140,7 @@ describe('a burst of wrong second-factor codes', () => {
     const dir = mkdtempSync(join(tmpdir(), 'gatehouse-mfa-race-'));
     const store = openSqliteStore(join(dir, 'race.db'));
     try {
-      const { activateEnrollment, beginEnrollment, verifySecondFactor } = await import('../../src/accounts/second-factor.ts');
+      const { activateEnrollment, beginEnrollment, verifySecondFactor } = await import('../../src/libraries/second-factor.ts');
       const { totp } = await import('../helpers/totp.ts');
       const key = Buffer.alloc(32, 7);
       const deps = { store, keyEncryptionKey: key };

@@ -13,7 +13,7 @@ import { isPage, UserAgent } from '../helpers/user-agent.ts';
 /**
  * Each authorization-server rule of RFC 9700 (OAuth 2.0 Security Best Current Practice) as a test
  * against the real server: an attacker's request, and what Gatehouse must (not) do with it.
- * Some rules are also exercised, in another form, by test/oidc/flows.test.ts, test/oidc/clients.test.ts
+ * Some rules are also exercised, in another form, by test/oidc/flows.test.ts, test/libraries/clients.test.ts
  * and test/examples/provider-cors.test.ts; here each rule has its own compact test.
  */
 

@@ -7,7 +7,7 @@ import { exportJWK, generateKeyPair } from 'jose';
 import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { activateEnrollment, beginEnrollment } from '../../src/accounts/second-factor.ts';
+import { activateEnrollment, beginEnrollment } from '../../src/libraries/second-factor.ts';
 import { runCli } from '../../src/cli/main.ts';
 import type { TestGatehouse } from '../helpers/gatehouse.ts';
 import { startGatehouse, testEnvironment } from '../helpers/gatehouse.ts';

@@ -44,9 +44,10 @@ async function rejection(promise: Promise<unknown>): Promise<unknown> {
 describe.skipIf(!mongodbUri)('MongoDB', () => {
   describeStoreContract('mongodb', async () => {
     const name = newDatabaseName();
+    const others = new Map<string, string>();
     const opened: Store[] = [];
-    const open = async () => {
-      const store = await openMongoStore(mongodbUrl(name));
+    const open = async (database = name) => {
+      const store = await openMongoStore(mongodbUrl(database));
       opened.push(store);
       return store;
     };
@@ -55,10 +56,14 @@ describe.skipIf(!mongodbUri)('MongoDB', () => {
     await store.migrate();
     return {
       store,
-      reopen: open,
+      reopen: () => open(),
+      async openUnmigrated(other) {
+        if (!others.has(other)) others.set(other, newDatabaseName());
+        return open(others.get(other));
+      },
       async cleanup() {
         for (const each of opened) await each.close();
-        await dropDatabase(name);
+        for (const database of [name, ...others.values()]) await dropDatabase(database);
       },
     };
   });

@@ -6,7 +6,10 @@ import { DatabaseSync } from 'node:sqlite';
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
+import { loadConfig } from '../../src/config/load-config.ts';
 import { GatehouseError } from '../../src/errors.ts';
+import { createLogger } from '../../src/logger.ts';
+import { startServer } from '../../src/server.ts';
 import { openStore } from '../../src/store/open-store.ts';
 import { schemaVersion, walSizeLimitBytes } from '../../src/store/sqlite/database.ts';
 import { openSqliteStore } from '../../src/store/sqlite/index.ts';
@@ -18,17 +21,29 @@ describeStoreContract('sqlite', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'gatehouse-store-'));
   const path = join(dir, 'store.db');
   const opened: Store[] = [];
+  // The stores' clock: time passes for them by moving it, not by sleeping.
+  let offset = 0;
+  const clock = () => Date.now() + offset;
   const open = () => {
-    const store = openSqliteStore(path);
+    const store = openSqliteStore(path, clock);
     opened.push(store);
     return store;
   };
   return {
     store: open(),
     reopen: async () => open(),
+    async openUnmigrated(name) {
+      // As openStore opens it in production.
+      const store = openSqliteStore(join(dir, `${name}.db`), clock, { migrate: false });
+      opened.push(store);
+      return store;
+    },
     async cleanup() {
       for (const store of opened) await store.close();
       await rm(dir, { recursive: true, force: true });
+    },
+    async passTime(ms) {
+      offset += ms;
     },
   };
 });
@@ -166,6 +181,71 @@ describe('SQLite store specifics', () => {
     expect(store.kind).toBe('sqlite');
     expect(existsSync(path)).toBe(true);
     expect(readPragma(path, 'user_version')).toBe(schemaVersion);
+  });
+
+  it('opened without migrating (production), leaves a new file as it is: reads and writes fail with migration_required until migrate', async () => {
+    const store = openSqliteStore(path, Date.now, { migrate: false });
+    toClose.push(store);
+    // `db status` pings before it asks.
+    await store.ping();
+
+    const pending = await store.pendingMigrations();
+    expect(pending).toHaveLength(schemaVersion);
+    expect(pending[0]).toBe('0001_initial');
+    expect(readPragma(path, 'user_version')).toBe(0);
+    const error = await store.accounts.list().then(() => new Error('list resolved'), (rejected: unknown) => rejected);
+    expect(error).toBeInstanceOf(GatehouseError);
+    expect((error as GatehouseError).code).toBe('migration_required');
+    // The words start-up refuses with (src/server.ts), in one line.
+    expect((error as GatehouseError).message).toBe(`the database is missing ${pending.join(', ')}; run \`npx gatehouse db migrate\` first`);
+
+    await store.migrate();
+
+    expect(readPragma(path, 'user_version')).toBe(schemaVersion);
+    expect(await store.pendingMigrations()).toEqual([]);
+    expect(await store.accounts.list()).toEqual([]);
+    expect(await store.probeWrite()).toBeUndefined();
+  });
+
+  it('openStore migrates a SQLite file as it opens it outside production, and leaves it to db migrate in production', async () => {
+    const production = await openStore(`sqlite:${path}`, { env: 'production' });
+    toClose.push(production);
+    expect(readPragma(path, 'user_version')).toBe(0);
+    expect(await production.pendingMigrations()).toHaveLength(schemaVersion);
+
+    for (const env of ['development', 'test'] as const) {
+      const other = join(dir, `${env}.db`);
+      toClose.push(await openStore(`sqlite:${other}`, { env }));
+      expect(readPragma(other, 'user_version')).toBe(schemaVersion);
+    }
+  });
+
+  it('refuses to start in production while migrations are pending, and starts after db migrate', async () => {
+    const env = {
+      NODE_ENV: 'production', PORT: '0', ISSUER: 'http://localhost:3000', SMTP_URL: 'smtp://127.0.0.1:2525', DATABASE_URL: `sqlite:${path}`, DATA_DIR: dir,
+      COOKIE_KEYS: 'k'.repeat(32), KEY_ENCRYPTION_KEY: Buffer.alloc(32, 7).toString('base64'),
+    };
+    const refused = await startServer(loadConfig(env), createLogger({ silent: true })).then(
+      async (running) => {
+        await running.close();
+        return new Error('started on an unmigrated database');
+      },
+      (error: unknown) => error,
+    );
+    expect((refused as GatehouseError).code).toBe('migration_required');
+    expect((refused as GatehouseError).message).toMatch(/^the database is missing 0001_initial, [^\n]*; run `npx gatehouse db migrate` first$/);
+    // Refusing changed nothing.
+    expect(readPragma(path, 'user_version')).toBe(0);
+
+    const store = openSqliteStore(path, Date.now, { migrate: false });
+    await store.migrate();
+    await store.close();
+    const running = await startServer(loadConfig(env), createLogger({ silent: true }));
+    try {
+      expect(await (await fetch(`http://localhost:${running.port}/readyz`)).json()).toEqual({ status: 'ready', store: 'sqlite' });
+    } finally {
+      await running.close();
+    }
   });
 
   it.each(['mysql://x', 'postgres://user@db/gatehouse', 'data/gatehouse.db'])('openStore rejects %s with unsupported_database', async (url) => {

@@ -9,8 +9,18 @@ export type OpenedStore = {
   store: Store;
   /** Opens the same data again (called after `store.close()`). */
   reopen(): Promise<Store>;
+  /**
+   * Opens another database, new and empty, the way production opens one: nothing is migrated
+   * until `migrate()`. The same `name` opens the same database again, as a second process would.
+   */
+  openUnmigrated(name: string): Promise<Store>;
   /** Closes whatever is still open and removes the data. */
   cleanup(): Promise<void>;
+  /**
+   * Lets `ms` milliseconds pass for the store: a backend that reads an injected clock moves it; one
+   * whose server keeps its own time (MongoDB's) leaves this out, and the contract sleeps.
+   */
+  passTime?(ms: number): Promise<void>;
 };
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -161,7 +171,7 @@ export function describeStoreContract(name: string, openStore: () => Promise<Ope
         await tokens.upsert('long-lived', { grantId: 'grant-1' }, 3600);
         expect(await tokens.find('short-lived')).toEqual({ grantId: 'grant-1' });
 
-        await sleep(pastOneSecond);
+        await (opened.passTime ?? sleep)(pastOneSecond);
 
         expect(await tokens.find('short-lived')).toBeUndefined();
         expect(await tokens.find('no-expiry')).toEqual({ grantId: 'grant-1' });
@@ -177,7 +187,7 @@ export function describeStoreContract(name: string, openStore: () => Promise<Ope
         await tokens.upsert('no-expiry', { grantId: 'grant-3' });
         await sessions.upsert('live-session', { uid: 'uid-live', accountId: 'acct-1' }, 3600);
 
-        await sleep(pastOneSecond);
+        await (opened.passTime ?? sleep)(pastOneSecond);
 
         // A backend that also expires records by itself (MongoDB's TTL monitor) may have removed
         // some already; the SQLite suite checks the exact count on an injected clock.
@@ -955,6 +965,57 @@ export function describeStoreContract(name: string, openStore: () => Promise<Ope
       await expectGatehouseError(reopened.accounts.create(newAccount({ id: 'acct-other', email: 'ALICE@example.com' })), 'conflict');
     });
 
+    describe('migrations', () => {
+      it('lists what a new database is missing until migrate applies it; migrate is idempotent', async () => {
+        // The store handed over is migrated (development and test migrate when they start).
+        expect(await store.pendingMigrations()).toEqual([]);
+        const fresh = await opened.openUnmigrated('fresh');
+        // `db status` pings before it asks.
+        await fresh.ping();
+
+        const pending = await fresh.pendingMigrations();
+        expect(pending.length).toBeGreaterThan(0);
+        expect(new Set(pending).size).toBe(pending.length);
+        // Names, one line each: start-up prints them in one line.
+        for (const step of pending) expect(step).toMatch(/^\S+$/);
+        expect(await fresh.pendingMigrations()).toEqual(pending);
+
+        await fresh.migrate();
+        expect(await fresh.pendingMigrations()).toEqual([]);
+        await fresh.migrate();
+        expect(await fresh.pendingMigrations()).toEqual([]);
+        await fresh.accounts.create(newAccount());
+        await expectGatehouseError(fresh.accounts.create(newAccount({ id: 'acct-other', email: 'ALICE@example.com' })), 'conflict');
+      });
+
+      it('serves a store opened before another process migrated the database, with the new schema', async () => {
+        const early = await opened.openUnmigrated('shared');
+        const migrator = await opened.openUnmigrated('shared');
+        const pending = await early.pendingMigrations();
+        expect(pending).not.toEqual([]);
+        expect(await migrator.pendingMigrations()).toEqual(pending);
+
+        await migrator.migrate();
+
+        expect(await early.pendingMigrations()).toEqual([]);
+        const account = await early.accounts.create(newAccount());
+        expect(await migrator.accounts.findByEmail('alice@example.com')).toEqual(account);
+        await expectGatehouseError(migrator.accounts.create(newAccount({ id: 'acct-other', email: 'ALICE@example.com' })), 'conflict');
+      });
+
+      it('lets two processes migrate one new database at once', async () => {
+        const [first, second] = [await opened.openUnmigrated('together'), await opened.openUnmigrated('together')];
+        expect(await first.pendingMigrations()).not.toEqual([]);
+
+        await Promise.all([first.migrate(), second.migrate()]);
+
+        expect(await first.pendingMigrations()).toEqual([]);
+        expect(await second.pendingMigrations()).toEqual([]);
+        await first.clients.create(newClient('web-app'));
+        expect(await second.clients.find('web-app')).toEqual(newClient('web-app'));
+      });
+    });
+
     describe('revoking all but one session', () => {
       /** Alice in two browsers: this one (signed in to the account page and an app) and another. */
       async function twoBrowsers() {
@@ -1059,7 +1120,7 @@ export function describeStoreContract(name: string, openStore: () => Promise<Ope
         await tokens.upsert('live', { grantId: 'grant-2' }, 3600);
         await tokens.upsert('forever', { grantId: 'grant-3' });
 
-        await sleep(pastOneSecond);
+        await (opened.passTime ?? sleep)(pastOneSecond);
 
         const counts = await batches((limit) => store.oidc.sweepExpired(limit), 2);
         // MongoDB's TTL monitor may have removed some already (see sweepExpired above).

@@ -64,7 +64,7 @@ export function createMongoAccountStore(database: MongoDatabase, clock: () => nu
         createdAt: now,
         updatedAt: now,
       };
-      await run(() => accounts.insertOne(document), `an account with email ${account.email} already exists`);
+      await run(() => accounts.insertOne(document), { id: 'store.account_exists', values: { email: account.email } });
       return toRecord(document)!;
     },
     async findById(id) {

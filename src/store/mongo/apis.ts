@@ -1,7 +1,7 @@
 import type { ApiRecord, ApiStore } from '../types.ts';
 import type { MongoDatabase } from './database.ts';
 
-export const apisCollection = 'apis';
+const apisCollection = 'apis';
 
 type ApiDocument = Omit<ApiRecord, 'identifier'> & { _id: string };
 
@@ -30,7 +30,7 @@ export function createMongoApiStore(database: MongoDatabase): ApiStore {
         accessTokenTtl: api.accessTokenTtl,
         createdAt: api.createdAt,
       };
-      await run(() => apis.insertOne(document), `an API with identifier ${api.identifier} already exists`);
+      await run(() => apis.insertOne(document), { id: 'store.api_exists', values: { identifier: api.identifier } });
     },
     async find(identifier) {
       return toRecord(await run(() => apis.findOne({ _id: identifier })));

@@ -2,7 +2,7 @@ import type { ClientMetadata, ClientRecord, ClientStore } from '../types.ts';
 import type { MongoDatabase } from './database.ts';
 import { escapeKeys, unescapeKeys } from './keys.ts';
 
-export const clientsCollection = 'clients';
+const clientsCollection = 'clients';
 
 type ClientDocument = { _id: string; metadata: ClientMetadata; encryptedSecret?: string; createdAt: Date };
 
@@ -26,7 +26,7 @@ export function createMongoClientStore(database: MongoDatabase): ClientStore {
         ...(client.encryptedSecret ? { encryptedSecret: client.encryptedSecret } : {}),
         createdAt: client.createdAt,
       };
-      await run(() => clients.insertOne(document), `a client with id ${client.metadata.client_id} already exists`);
+      await run(() => clients.insertOne(document), { id: 'store.client_exists', values: { clientId: client.metadata.client_id } });
     },
     async find(clientId) {
       return toRecord(await run(() => clients.findOne({ _id: clientId })));

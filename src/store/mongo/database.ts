@@ -2,6 +2,7 @@ import mongoose from 'mongoose';
 import type { ConnectOptions, Connection, mongo } from 'mongoose';
 
 import { GatehouseError } from '../../errors.ts';
+import type { Message } from '../../messages/messages.ts';
 import type { StoreWriteFailure } from '../types.ts';
 
 const { mongo: driver } = mongoose;
@@ -16,9 +17,9 @@ export type MongoDatabase = {
   /**
    * Runs one operation: driver network and server-selection failures become
    * GatehouseError('store_unavailable') (the app answers 503), and a duplicate key becomes
-   * GatehouseError('conflict', conflictMessage) when a message is given.
+   * GatehouseError('conflict', …) with the given message.
    */
-  run<T>(work: () => Promise<T>, conflictMessage?: string): Promise<T>;
+  run<T>(work: () => Promise<T>, conflict?: Message): Promise<T>;
   close(): Promise<void>;
 };
 
@@ -53,13 +54,6 @@ function oneLine(message: string): string {
 
 export function isDuplicateKey(error: unknown): boolean {
   return error instanceof driver.MongoServerError && error.code === 11000;
-}
-
-/** A bulk write whose every failure is a duplicate key: the documents that collided were left out. */
-export function isOnlyDuplicateKeys(error: unknown): boolean {
-  if (!(error instanceof driver.MongoBulkWriteError)) return false;
-  const writeErrors = [error.writeErrors].flat();
-  return writeErrors.length > 0 && writeErrors.every((writeError) => writeError.code === 11000);
 }
 
 function isUnavailable(error: unknown): boolean {
@@ -105,7 +99,7 @@ export function describeWriteFailure(error: unknown): StoreWriteFailure {
 }
 
 function unavailable(hosts: string, error: unknown): GatehouseError {
-  return new GatehouseError('store_unavailable', `MongoDB at ${hosts} is unavailable: ${oneLine((error as Error).message)}`, { cause: error });
+  return new GatehouseError('store_unavailable', 'store.mongodb_at_unavailable', { hosts, value1: oneLine((error as Error).message) }, { cause: error });
 }
 
 /** Connects to MongoDB; throws GatehouseError('store_unavailable') in one line when it cannot. */
@@ -120,9 +114,9 @@ export async function openDatabase(url: string): Promise<MongoDatabase> {
     await connection?.close().catch(() => undefined);
     // By name: the URL parser the driver uses has a MongoParseError class of its own.
     if ((error as Error).name === 'MongoParseError' || error instanceof driver.MongoInvalidArgumentError) {
-      throw new GatehouseError('invalid_config', `invalid MongoDB DATABASE_URL: ${oneLine((error as Error).message)}`, { cause: error });
+      throw new GatehouseError('invalid_config', 'store.invalid_mongodb_database_url', { value1: oneLine((error as Error).message) }, { cause: error });
     }
-    throw new GatehouseError('store_unavailable', `cannot connect to MongoDB at ${hosts}: ${oneLine((error as Error).message)}`, { cause: error });
+    throw new GatehouseError('store_unavailable', 'store.cannot_connect_mongodb_at', { hosts, value1: oneLine((error as Error).message) }, { cause: error });
   }
   const open = connection;
   let closed = false;
@@ -133,15 +127,15 @@ export async function openDatabase(url: string): Promise<MongoDatabase> {
       return open.collection<T>(name);
     },
     db() {
-      if (!open.db) throw new GatehouseError('store_unavailable', `MongoDB at ${hosts} is unavailable: the connection is closed`);
+      if (!open.db) throw new GatehouseError('store_unavailable', 'store.mongodb_at_unavailable_connection_closed', { hosts });
       return open.db;
     },
-    async run(work, conflictMessage) {
+    async run(work, conflict) {
       try {
         return await work();
       } catch (error) {
         if (isUnavailable(error)) throw unavailable(hosts, error);
-        if (conflictMessage !== undefined && isDuplicateKey(error)) throw new GatehouseError('conflict', conflictMessage, { cause: error });
+        if (conflict !== undefined && isDuplicateKey(error)) throw new GatehouseError('conflict', conflict.id, conflict.values, { cause: error });
         throw error;
       }
     },

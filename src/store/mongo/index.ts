@@ -17,7 +17,7 @@ import { createMongoSigningKeyStore } from './signing-keys.ts';
 export { oidcModelNames } from './oidc-models.ts';
 
 /** One document the readiness probe rewrites to prove the database takes writes (src/health.ts). */
-export const writeProbeCollection = 'write_probe';
+const writeProbeCollection = 'write_probe';
 
 /**
  * Opens the MongoDB backend at a mongodb:// or mongodb+srv:// URL. Pool size and timeouts come
@@ -45,7 +45,7 @@ export async function openMongoStore(url: string, clock: () => number = Date.now
         await database.db().admin().command({ ping: 1 });
       } catch (error) {
         if (error instanceof GatehouseError) throw error;
-        throw new GatehouseError('store_unavailable', `MongoDB at ${database.hosts} does not answer: ${(error as Error).message.replace(/\s+/g, ' ')}`, { cause: error });
+        throw new GatehouseError('store_unavailable', 'store.mongodb_at_does_not_answer', { hosts: database.hosts, value1: (error as Error).message.replace(/\s+/g, ' ') }, { cause: error });
       }
     },
     async probeWrite() {

@@ -8,11 +8,11 @@
 const encoded: Record<string, string> = { '%': '%25', '.': '%2E', $: '%24' };
 const decoded: Record<string, string> = { '%25': '%', '%2E': '.', '%24': '$' };
 
-export function escapeKey(key: string): string {
+function escapeKey(key: string): string {
   return key.replace(/[%.$]/g, (character) => encoded[character]!);
 }
 
-export function unescapeKey(key: string): string {
+function unescapeKey(key: string): string {
   return key.replace(/%(?:25|2E|24)/g, (sequence) => decoded[sequence]!);
 }
 

@@ -2,7 +2,7 @@ import type { LeaseStore } from '../types.ts';
 import type { MongoDatabase } from './database.ts';
 import { isDuplicateKey } from './database.ts';
 
-export const leasesCollection = 'leases';
+const leasesCollection = 'leases';
 
 type LeaseDocument = { _id: string; holder: string; expiresAt: Date };
 

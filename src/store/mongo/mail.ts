@@ -2,7 +2,7 @@ import type { MailDropReason, MailQueueStatus, MailStatus, MailStore, QueuedMail
 import type { MongoDatabase } from './database.ts';
 
 export const mailCollection = 'mail_queue';
-export const mailDropsCollection = 'mail_drops';
+const mailDropsCollection = 'mail_drops';
 
 type DropDocument = { _id: string; day: string; kind: string; reason: MailDropReason; count: number; lastAt: Date; lastRecipient: string };
 

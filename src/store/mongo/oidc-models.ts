@@ -22,14 +22,14 @@ export const oidcModelNames = [
   'BackchannelAuthenticationRequest',
 ] as const;
 
-export const oidcCollectionPrefix = 'oidc_';
+const oidcCollectionPrefix = 'oidc_';
 
 export function oidcCollectionName(model: string): string {
   return `${oidcCollectionPrefix}${model}`;
 }
 
 /** The provider's ids are strings (not ObjectIds), so they are the `_id` as they are. */
-export type OidcDocument = { _id: string; payload: ModelPayload; expiresAt?: Date };
+type OidcDocument = { _id: string; payload: ModelPayload; expiresAt?: Date };
 
 /** Every existing oidc collection, including models not in `oidcModelNames` (the provider names them). */
 export async function listOidcCollections(database: MongoDatabase): Promise<string[]> {
@@ -60,7 +60,7 @@ export function createMongoOidcStore(database: MongoDatabase, clock: () => numbe
         };
         // The only unique keys besides _id are a session's uid and a device code's user code.
         const unique = name === 'Session' ? `uid ${String(payload.uid)}` : `user code ${String(payload.userCode)}`;
-        await run(() => collection.replaceOne({ _id: id }, document, { upsert: true }), `another ${name} with ${unique} exists`);
+        await run(() => collection.replaceOne({ _id: id }, document, { upsert: true }), { id: 'store.oidc_record_exists', values: { name, unique } });
       },
       async find(id) {
         return parse(await run(() => collection.findOne({ _id: id })), clock());

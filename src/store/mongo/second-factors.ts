@@ -1,7 +1,7 @@
 import type { SecondFactorStore, TotpFactorRecord } from '../types.ts';
 import type { MongoDatabase } from './database.ts';
 
-export const secondFactorsCollection = 'totp_factors';
+const secondFactorsCollection = 'totp_factors';
 
 type FactorDocument = Omit<TotpFactorRecord, 'accountId'> & { _id: string };
 

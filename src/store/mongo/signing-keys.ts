@@ -5,7 +5,7 @@ import type { MongoDatabase } from './database.ts';
 import { isDuplicateKey } from './database.ts';
 import { escapeKeys, unescapeKeys } from './keys.ts';
 
-export const keyRingCollection = 'key_ring';
+const keyRingCollection = 'key_ring';
 
 type RingDocument = { _id: 'ring'; version: number; keys: StoredRingKey[] };
 

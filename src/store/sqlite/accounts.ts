@@ -54,7 +54,7 @@ export function createSqliteAccountStore(db: DatabaseSync, clock: () => number =
           account.emailVerified ? 1 : 0, JSON.stringify(account.profile), JSON.stringify(account.roles),
           account.disabled ? 1 : 0, now, now,
         ),
-        `an account with email ${account.email} already exists`,
+        { id: 'store.account_exists', values: { email: account.email } },
       );
       return toRecord(statements.byId.get(account.id) as Row)!;
     },

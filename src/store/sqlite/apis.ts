@@ -28,7 +28,7 @@ export function createSqliteApiStore(db: DatabaseSync): ApiStore {
     async create(api) {
       insertOrConflict(
         () => statements.insert.run(api.identifier, api.name ?? null, JSON.stringify(api.scopes), api.signingAlg, api.accessTokenTtl, api.createdAt.getTime()),
-        `an API with identifier ${api.identifier} already exists`,
+        { id: 'store.api_exists', values: { identifier: api.identifier } },
       );
     },
     async find(identifier) {

@@ -25,7 +25,7 @@ export function createSqliteClientStore(db: DatabaseSync): ClientStore {
     async create(client) {
       insertOrConflict(
         () => statements.insert.run(client.metadata.client_id, JSON.stringify(client.metadata), client.encryptedSecret ?? null, client.createdAt.getTime()),
-        `a client with id ${client.metadata.client_id} already exists`,
+        { id: 'store.client_exists', values: { clientId: client.metadata.client_id } },
       );
     },
     async find(clientId) {

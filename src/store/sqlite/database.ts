@@ -5,11 +5,13 @@ import { DatabaseSync } from 'node:sqlite';
 import { GatehouseError } from '../../errors.ts';
 
 /**
- * Schema migrations, applied in order at start-up. The database's `user_version` pragma records
- * how many have run. Append new steps; never edit a released one.
+ * Schema migrations, applied in order by `migrateSchema` (`gatehouse db migrate`; in development and
+ * test also when the file is opened). The database's `user_version` pragma records how many have
+ * run; `name` is what `db status` lists while a step is pending. Append new steps; never edit a
+ * released one.
  */
-const migrations: string[] = [
-  `
+const migrations: ReadonlyArray<{ name: string; sql: string }> = [
+  { name: '0001_initial', sql: `
   CREATE TABLE oidc_models (
     model TEXT NOT NULL,
     id TEXT NOT NULL,
@@ -64,14 +66,14 @@ const migrations: string[] = [
     encrypted_private_jwk TEXT NOT NULL,
     created_at INTEGER NOT NULL
   ) STRICT;
-  `,
+  ` },
   // At most one current signing key per algorithm, so instances starting together on an empty
   // database cannot each add their own.
-  `
+  { name: '0002_one_current_signing_key', sql: `
   CREATE UNIQUE INDEX signing_keys_one_current ON signing_keys (alg) WHERE state = 'current';
-  `,
+  ` },
   // The key ring becomes one versioned row, replaced whole with compare-and-set (key rotation).
-  `
+  { name: '0003_key_ring', sql: `
   CREATE TABLE key_ring (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     version INTEGER NOT NULL,
@@ -83,8 +85,8 @@ const migrations: string[] = [
       'publicJwk', json(public_jwk), 'encryptedPrivateJwk', encrypted_private_jwk))
     FROM signing_keys HAVING count(*) > 0;
   DROP TABLE signing_keys;
-  `,
-  `
+  ` },
+  { name: '0004_audit_events', sql: `
   CREATE TABLE audit_events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     at INTEGER NOT NULL,
@@ -96,10 +98,10 @@ const migrations: string[] = [
     details TEXT NOT NULL
   ) STRICT;
   CREATE INDEX audit_events_account ON audit_events (account_id, seq) WHERE account_id IS NOT NULL;
-  `,
+  ` },
   // The outgoing mail queue (src/mail/mailer.ts); leased_until keeps two instances from sending
   // the same message at once.
-  `
+  { name: '0005_mail_queue', sql: `
   CREATE TABLE mail_queue (
     id TEXT PRIMARY KEY,
     recipient TEXT NOT NULL,
@@ -115,9 +117,9 @@ const migrations: string[] = [
     last_attempt_at INTEGER
   ) STRICT;
   CREATE INDEX mail_queue_due ON mail_queue (status, next_attempt_at);
-  `,
+  ` },
   // Email verification codes and password reset links (src/accounts/one-time-codes.ts).
-  `
+  { name: '0006_one_time_codes', sql: `
   CREATE TABLE one_time_codes (
     id TEXT PRIMARY KEY,
     purpose TEXT NOT NULL,
@@ -132,9 +134,9 @@ const migrations: string[] = [
   ) STRICT;
   CREATE INDEX one_time_codes_email ON one_time_codes (email, purpose, created_at);
   CREATE INDEX one_time_codes_expires_at ON one_time_codes (expires_at);
-  `,
+  ` },
   // Authenticator apps (TOTP) and their recovery codes (src/accounts/second-factor.ts).
-  `
+  { name: '0007_totp_factors', sql: `
   CREATE TABLE totp_factors (
     account_id TEXT PRIMARY KEY,
     sealed_secret TEXT NOT NULL,
@@ -145,26 +147,26 @@ const migrations: string[] = [
     last_failure_at INTEGER,
     created_at INTEGER NOT NULL
   ) STRICT;
-  `,
+  ` },
   // Rate limiter counters shared by every instance (src/limits/).
-  `
+  { name: '0008_rate_limits', sql: `
   CREATE TABLE rate_limits (
     key TEXT PRIMARY KEY,
     points INTEGER NOT NULL,
     expires_at INTEGER
   ) STRICT;
   CREATE INDEX rate_limits_expires_at ON rate_limits (expires_at) WHERE expires_at IS NOT NULL;
-  `,
+  ` },
   // One row the readiness probe rewrites to prove the database takes writes (src/health.ts).
-  `
+  { name: '0009_write_probe', sql: `
   CREATE TABLE write_probe (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     probed_at INTEGER NOT NULL
   ) STRICT;
-  `,
+  ` },
   // Mail that was never queued (a recipient's budget spent, a notice coalesced), counted per day,
   // kind and reason: a flood of drops adds to a counter, not rows (src/mail/outbox.ts).
-  `
+  { name: '0010_mail_drops', sql: `
   CREATE TABLE mail_drops (
     day TEXT NOT NULL,
     kind TEXT NOT NULL,
@@ -174,15 +176,15 @@ const migrations: string[] = [
     last_recipient TEXT NOT NULL,
     PRIMARY KEY (day, kind, reason)
   ) STRICT;
-  `,
+  ` },
   // Named leases (src/sweeper.ts): a chore such as sweeping runs on one instance at a time.
-  `
+  { name: '0011_leases', sql: `
   CREATE TABLE leases (
     name TEXT PRIMARY KEY,
     holder TEXT NOT NULL,
     expires_at INTEGER NOT NULL
   ) STRICT;
-  `,
+  ` },
 ];
 
 export const schemaVersion = migrations.length;
@@ -190,14 +192,17 @@ export const schemaVersion = migrations.length;
 /** What the WAL file is truncated to after a checkpoint: twice what the automatic checkpoint (1000 pages) lets it reach. */
 export const walSizeLimitBytes = 8 * 1024 * 1024;
 
-/** Opens (creating if needed) the SQLite file and brings its schema up to date. */
-export function openDatabase(path: string): DatabaseSync {
+/**
+ * Opens (creating if needed) the SQLite file; with `migrate`, brings its schema up to date too.
+ * Without, the schema is left as it is: production changes it only through `gatehouse db migrate`.
+ */
+export function openDatabase(path: string, options: { migrate: boolean }): DatabaseSync {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   let db: DatabaseSync;
   try {
     db = new DatabaseSync(path);
   } catch (error) {
-    throw new GatehouseError('store_unavailable', `cannot open SQLite database ${path}: ${(error as Error).message}`, { cause: error });
+    throw new GatehouseError('store_unavailable', 'store.cannot_open_sqlite_database', { path, value1: (error as Error).message }, { cause: error });
   }
   try {
     db.exec('PRAGMA busy_timeout = 5000');
@@ -210,7 +215,7 @@ export function openDatabase(path: string): DatabaseSync {
     // transactions); once it is reset, it is truncated back to this size instead of keeping its peak.
     db.exec(`PRAGMA journal_size_limit = ${walSizeLimitBytes}`);
     db.exec('PRAGMA foreign_keys = ON');
-    migrate(db);
+    if (options.migrate) migrateSchema(db);
   } catch (error) {
     db.close();
     throw error;
@@ -228,12 +233,18 @@ function refuseNewerSchema(db: DatabaseSync, path: string): void {
   if (current > migrations.length) {
     throw new GatehouseError(
       'store_unavailable',
-      `database ${path} has schema version ${current}, newer than this Gatehouse understands (${migrations.length}); upgrade Gatehouse`,
+      'store.database_has_schema_version_newer', { path, current, length: migrations.length },
     );
   }
 }
 
-function migrate(db: DatabaseSync): void {
+/** The names of the migrations this file has not had yet, in the order `migrateSchema` applies them. */
+export function pendingSchemaMigrations(db: DatabaseSync): string[] {
+  return migrations.slice(readVersion(db)).map((migration) => migration.name);
+}
+
+/** Applies the pending migrations. Idempotent; safe from several processes at once. */
+export function migrateSchema(db: DatabaseSync): void {
   const current = readVersion(db);
   for (let version = current; version < migrations.length; version += 1) {
     // BEGIN IMMEDIATE takes the write lock first, so two processes starting together cannot both
@@ -241,7 +252,7 @@ function migrate(db: DatabaseSync): void {
     db.exec('BEGIN IMMEDIATE');
     try {
       if (readVersion(db) === version) {
-        db.exec(migrations[version]!);
+        db.exec(migrations[version]!.sql);
         db.exec(`PRAGMA user_version = ${version + 1}`);
       }
       db.exec('COMMIT');

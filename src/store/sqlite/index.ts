@@ -1,6 +1,6 @@
 import { accessSync, constants } from 'node:fs';
 import { dirname } from 'node:path';
-import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import type { DatabaseSync } from 'node:sqlite';
 
 import { GatehouseError } from '../../errors.ts';
 import type { ModelStore, OidcStore, Store, StoreWriteFailure, StoreWriteProblem } from '../types.ts';
@@ -8,7 +8,7 @@ import { createSqliteAccountStore } from './accounts.ts';
 import { createSqliteAuditStore } from './audit.ts';
 import { createSqliteApiStore } from './apis.ts';
 import { createSqliteClientStore } from './clients.ts';
-import { openDatabase } from './database.ts';
+import { migrateSchema, openDatabase, pendingSchemaMigrations } from './database.ts';
 import { createSqliteLeaseStore } from './leases.ts';
 import { createSqliteMailStore } from './mail.ts';
 import { createSqliteOneTimeCodeStore } from './one-time-codes.ts';
@@ -39,7 +39,8 @@ const reopenAfter = new Set<StoreWriteFailure>(['read-only database', 'I/O error
 
 /**
  * An object whose methods run on whatever `current()` is when they are called: the stores handed
- * out keep working after the connection under them was replaced.
+ * out keep working after the connection under them was replaced. When `current()` throws (the
+ * schema is not migrated yet), a method rejects with its error, as the async method would.
  */
 function following<T extends object>(current: () => T, fixed: Partial<T> = {}): T {
   // Methods are bound once per connection's store, not on every call (these are hot paths).
@@ -48,7 +49,13 @@ function following<T extends object>(current: () => T, fixed: Partial<T> = {}): 
   return new Proxy(fixed as T, {
     get(_fixed, property) {
       if (Object.hasOwn(fixed, property)) return (fixed as Record<PropertyKey, unknown>)[property];
-      const target = current();
+      let target: T;
+      try {
+        target = current();
+      } catch (error) {
+        // Not for `then`: the proxy itself must not look like a promise.
+        return typeof property === 'string' && property !== 'then' ? () => Promise.reject(error) : undefined;
+      }
       if (target !== boundTo) [boundTo, bound] = [target, new Map()];
       if (bound.has(property)) return bound.get(property);
       const value: unknown = Reflect.get(target, property);
@@ -59,10 +66,12 @@ function following<T extends object>(current: () => T, fixed: Partial<T> = {}): 
   });
 }
 
-/** Everything bound to one connection: its prepared statements live in the stores built on it. */
+/**
+ * The stores bound to one connection: their prepared statements name the schema's tables, so they
+ * are built only once the schema is up to date.
+ */
 function connect(db: DatabaseSync, clock: () => number) {
   return {
-    db,
     oidc: createSqliteOidcStore(db, clock),
     models: new Map<string, ModelStore>(),
     accounts: createSqliteAccountStore(db, clock),
@@ -75,8 +84,6 @@ function connect(db: DatabaseSync, clock: () => number) {
     secondFactors: createSqliteSecondFactorStore(db),
     rateLimits: createSqliteRateLimitStore(db),
     leases: createSqliteLeaseStore(db),
-    // Prepared once and kept: /readyz is polled by orchestrators.
-    ping: db.prepare('SELECT 1') as StatementSync,
     probe: db.prepare('INSERT INTO write_probe (id, probed_at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET probed_at = excluded.probed_at'),
   };
 }
@@ -92,13 +99,31 @@ function writable(path: string): boolean {
   }
 }
 
-export function openSqliteStore(path: string, clock: () => number = Date.now): Store {
-  let connection = connect(openDatabase(path), clock);
+/**
+ * Opens the SQLite file at `path`. With `migrate` (the default), its schema is brought up to date
+ * at once, and again when a connection is reopened. Without (production, see openStore), the file
+ * is left as it is: `pendingMigrations` lists what `migrate` would apply, and until it has, every
+ * read and write fails with migration_required, as start-up does.
+ */
+export function openSqliteStore(path: string, clock: () => number = Date.now, options: { migrate?: boolean } = {}): Store {
+  const migrateOnOpen = options.migrate ?? true;
+  let db = openDatabase(path, { migrate: migrateOnOpen });
+  // Prepared once and kept: /readyz is polled by orchestrators. It names no table, so `db status` pings before `db migrate` too.
+  let ping = db.prepare('SELECT 1');
+  let stores: ReturnType<typeof connect> | undefined;
   let closed = false;
+
+  /** The stores on the open connection, built on first use once the schema is up to date. */
+  function current(): ReturnType<typeof connect> {
+    if (stores) return stores;
+    const pending = pendingSchemaMigrations(db);
+    if (pending.length) throw new GatehouseError('migration_required', 'server.database_missing_run_npx_gatehouse', { value1: pending.join(', ') });
+    return (stores = connect(db, clock));
+  }
 
   function tryWrite(): StoreWriteProblem | undefined {
     try {
-      connection.probe.run(clock());
+      current().probe.run(clock());
       return undefined;
     } catch (error) {
       const reason = writeFailure(error);
@@ -115,9 +140,11 @@ export function openSqliteStore(path: string, clock: () => number = Date.now): S
    */
   function reopen(): boolean {
     if (closed || path === ':memory:' || !writable(path)) return false;
-    if (connection.db.isOpen) connection.db.close();
+    if (db.isOpen) db.close();
     try {
-      connection = connect(openDatabase(path), clock);
+      db = openDatabase(path, { migrate: migrateOnOpen });
+      stores = undefined;
+      ping = db.prepare('SELECT 1');
       return true;
     } catch {
       // Left closed: requests fail as "unreachable" and the next probe tries again.
@@ -125,12 +152,12 @@ export function openSqliteStore(path: string, clock: () => number = Date.now): S
     }
   }
 
-  const oidc = following<OidcStore>(() => connection.oidc, {
+  const oidc = following<OidcStore>(() => current().oidc, {
     // The provider's adapters keep the model store they were given: it follows reopening too.
     model: (name: string) => following<ModelStore>(() => {
-      const { models } = connection;
+      const { models, oidc: store } = current();
       let model = models.get(name);
-      if (!model) models.set(name, (model = connection.oidc.model(name)));
+      if (!model) models.set(name, (model = store.model(name)));
       return model;
     }),
   });
@@ -138,21 +165,21 @@ export function openSqliteStore(path: string, clock: () => number = Date.now): S
   return {
     kind: 'sqlite',
     oidc,
-    accounts: following(() => connection.accounts),
-    clients: following(() => connection.clients),
-    apis: following(() => connection.apis),
-    signingKeys: following(() => connection.signingKeys),
-    audit: following(() => connection.audit),
-    mail: following(() => connection.mail),
-    codes: following(() => connection.codes),
-    secondFactors: following(() => connection.secondFactors),
-    rateLimits: following(() => connection.rateLimits),
-    leases: following(() => connection.leases),
+    accounts: following(() => current().accounts),
+    clients: following(() => current().clients),
+    apis: following(() => current().apis),
+    signingKeys: following(() => current().signingKeys),
+    audit: following(() => current().audit),
+    mail: following(() => current().mail),
+    codes: following(() => current().codes),
+    secondFactors: following(() => current().secondFactors),
+    rateLimits: following(() => current().rateLimits),
+    leases: following(() => current().leases),
     async ping() {
       try {
-        connection.ping.get();
+        ping.get();
       } catch (error) {
-        throw new GatehouseError('store_unavailable', `SQLite database ${path} does not answer: ${(error as Error).message}`, { cause: error });
+        throw new GatehouseError('store_unavailable', 'store.sqlite_database_does_not_answer', { path, value1: (error as Error).message }, { cause: error });
       }
     },
     async probeWrite() {
@@ -161,14 +188,15 @@ export function openSqliteStore(path: string, clock: () => number = Date.now): S
       if (!problem || !reopenAfter.has(problem.reason) || !reopen()) return problem;
       return tryWrite();
     },
-    // The embedded database migrates itself when opened (see openDatabase): nothing is pending.
-    async migrate() {},
+    async migrate() {
+      migrateSchema(db);
+    },
     async pendingMigrations() {
-      return [];
+      return pendingSchemaMigrations(db);
     },
     async close() {
       closed = true;
-      if (connection.db.isOpen) connection.db.close();
+      if (db.isOpen) db.close();
     },
   };
 }

@@ -1,0 +1,52 @@
+import type { Context } from 'koa';
+import type Provider from 'oidc-provider';
+
+import { GatehouseError } from '../errors.ts';
+import type { FormProtection } from './kit.ts';
+
+/** What every sign-in page needs to know about the interaction it serves. */
+export type InteractionDetails = Awaited<ReturnType<Provider['interactionDetails']>>;
+
+/** The provider's prompts our pages handle. */
+export type Prompt = 'login' | 'verify_email' | 'mfa' | 'consent';
+
+/** One form field as parsed: a missing field is undefined, a repeated one an array (both fail validation). */
+export function field(body: unknown, name: string): unknown {
+  return body && typeof body === 'object' ? (body as Record<string, unknown>)[name] : undefined;
+}
+
+/** A submitted text, cut to what a page shows again (escaped by the template), or '' when it is not text. */
+export function keep(value: unknown, max: number): string {
+  return typeof value === 'string' ? value.slice(0, max) : '';
+}
+
+export async function clientName(provider: Provider, clientId: unknown): Promise<string> {
+  const client = typeof clientId === 'string' ? await provider.Client.find(clientId) : undefined;
+  return client?.clientName ?? client?.clientId ?? 'an application';
+}
+
+/**
+ * The interaction this browser is in (from its cookie), which must be the one the URL names and,
+ * when given, be at the expected prompt. Anything else is a stale tab or a forged request. A POST
+ * must carry the interaction's form token.
+ */
+export async function currentInteraction(deps: { provider: () => Provider; forms: FormProtection }, ctx: Context, prompt?: Prompt): Promise<InteractionDetails> {
+  const details = await deps.provider().interactionDetails(ctx.req, ctx.res);
+  if (details.uid !== ctx.params.uid) throw new GatehouseError('invalid_input', 'flows.sign_in_request_does_not');
+  deps.forms.protect(ctx, `interaction:${details.uid}`);
+  if (prompt && details.prompt.name !== prompt) throw new GatehouseError('invalid_input', 'flows.sign_in_step_already_complete');
+  return details;
+}
+
+/** Who an audit event of an interaction page comes from: the source address and the client signing in to. */
+export function interactionSource(ctx: Context, details: InteractionDetails): { sourceAddress: string; clientId?: string } {
+  const clientId = details.params.client_id;
+  return { sourceAddress: ctx.ip, ...(typeof clientId === 'string' ? { clientId } : {}) };
+}
+
+/** Sends the browser back to the interaction's page (after a POST that moved the flow on). */
+export function showStep(ctx: Context, uid: string, url: (uid: string) => string): void {
+  ctx.status = 303;
+  ctx.redirect(url(uid));
+}
+

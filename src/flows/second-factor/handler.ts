@@ -1,0 +1,108 @@
+import type Router from '@koa/router';
+import type { Context } from 'koa';
+
+import { GatehouseError } from '../../errors.ts';
+import { acr } from '../../libraries/second-factor.ts';
+import { message } from '../../messages/messages.ts';
+import type { AccountRecord } from '../../store/types.ts';
+import { routes, urls } from '../../urls.ts';
+import { epochSeconds } from '../../clock.ts';
+import { accepts } from '../engine.ts';
+import type { InteractionDetails } from '../interaction.ts';
+import { currentInteraction, field, interactionSource } from '../interaction.ts';
+import type { FlowDependencies } from '../kit.ts';
+import { flowStateAt, flowStateOf, saveFlowState } from '../state.ts';
+import { describeVerdict, recoveryCodesPageData, setupPageData } from './view.ts';
+
+/**
+ * The second factor during sign-in. The password strategy checks the password; when the account
+ * has an authenticator app, the login step is not finished there: the flow state remembers that
+ * the password was right, and only a TOTP or recovery code finishes it. The `mfa` prompt covers the
+ * rest: a session from before the factor existed, or a client that needs one from a person who has
+ * none yet (set up here, inside the sign-in).
+ */
+
+/** Whose second factor this interaction is about: the session's at the mfa prompt, else the checked password's. */
+async function subjectOf(deps: FlowDependencies, details: InteractionDetails): Promise<AccountRecord> {
+  const position = { prompt: details.prompt.name, state: flowStateOf(details.result), now: epochSeconds(deps.clock) };
+  const waiting = position.state?.step === 'second_factor' ? position.state.accountId : undefined;
+  const accountId = details.prompt.name === 'mfa' ? details.session?.accountId : accepts('second_factor', position) ? waiting : undefined;
+  const account = accountId ? await deps.libraries.accounts.findById(accountId) : undefined;
+  if (!account || account.disabled) throw new GatehouseError('invalid_input', 'flows.step_expired');
+  return account;
+}
+
+function renderChallenge(deps: FlowDependencies, ctx: Context, details: InteractionDetails, extra: { error?: string } = {}, status = 200) {
+  deps.views.render(ctx, 'second-factor', { title: message('second_factor.title'), uid: details.uid, error: extra.error }, status);
+}
+
+async function renderSetup(deps: FlowDependencies, ctx: Context, details: InteractionDetails, account: AccountRecord, extra: { error?: string } = {}, status = 200) {
+  deps.views.render(ctx, 'mfa-setup', {
+    title: message('second_factor.setup_title'),
+    action: urls.mfaSetup(details.uid),
+    cancel: urls.abort(details.uid),
+    intro: message('second_factor.setup_intro'),
+    ...(await setupPageData(await deps.libraries.secondFactor.enrollment(account))),
+    error: extra.error,
+  }, status);
+}
+
+/** The login (and the factor) are complete. A recovery code stands in for the app (RFC 8176 has no value of its own for it). */
+async function finish(deps: FlowDependencies, ctx: Context, details: InteractionDetails, accountId: string, method: 'otp' | 'recovery') {
+  await deps.libraries.signIns.succeeded(accountId, { actor: 'user', ...interactionSource(ctx, details) }, { amr: ['pwd', 'otp'], secondFactor: method });
+  await deps.provider().interactionFinished(ctx.req, ctx.res, { login: { accountId, amr: ['pwd', 'otp'], acr: acr.mfa } }, { mergeWithLastSubmission: false });
+}
+
+/** Shown by GET /interaction/:uid at the second-factor step: the code, or setting the app up. */
+export async function showSecondFactor(deps: FlowDependencies, ctx: Context, details: InteractionDetails): Promise<void> {
+  const account = await subjectOf(deps, details);
+  if (await deps.libraries.secondFactor.isActive(account.id)) return renderChallenge(deps, ctx, details);
+  return renderSetup(deps, ctx, details, account);
+}
+
+export function secondFactorRoutes(router: Router, deps: FlowDependencies): void {
+  router.post(routes.secondFactor, deps.form, async (ctx) => {
+    const details = await currentInteraction(deps, ctx);
+    const account = await subjectOf(deps, details);
+    const code = field(ctx.request.body, 'code');
+    if (typeof code !== 'string' || !code.trim() || code.length > 64) return renderChallenge(deps, ctx, details, { error: message('second_factor.enter_code') }, 400);
+    const source = { actor: 'user' as const, ...interactionSource(ctx, details) };
+    const verdict = await deps.libraries.secondFactor.verify(account.id, code, source);
+    if (!verdict.ok) {
+      await deps.libraries.signIns.secondFactorFailed(account.id, source, verdict.reason);
+      if (verdict.reason === 'wait') ctx.set('retry-after', String(verdict.waitSeconds));
+      return renderChallenge(deps, ctx, details, { error: describeVerdict(verdict) }, verdict.reason === 'wait' ? 429 : 400);
+    }
+    await finish(deps, ctx, details, account.id, verdict.method);
+  });
+
+  router.post(routes.mfaSetup, deps.form, async (ctx) => {
+    const details = await currentInteraction(deps, ctx, 'mfa');
+    const account = await subjectOf(deps, details);
+    const code = field(ctx.request.body, 'code');
+    const source = { actor: 'user' as const, ...interactionSource(ctx, details) };
+    const activated = typeof code === 'string' && code.length <= 16 ? await deps.libraries.secondFactor.activate(account.id, code, source) : { ok: false as const, reason: 'wrong' as const };
+    if (!activated.ok) {
+      if (activated.reason === 'missing' && (await deps.libraries.secondFactor.isActive(account.id))) return renderChallenge(deps, ctx, details);
+      return renderSetup(deps, ctx, details, account, { error: message('second_factor.setup_wrong_code') }, 400);
+    }
+    // The codes are shown this once; the flow state remembers that setup succeeded here.
+    await saveFlowState(deps.provider(), ctx, { step: 'mfa_enrolled', accountId: account.id }, { merge: true });
+    deps.views.render(ctx, 'recovery-codes', {
+      ...recoveryCodesPageData(account.email, activated.recoveryCodes),
+      action: urls.mfaDone(details.uid),
+      button: message('second_factor.continue'),
+    });
+  });
+
+  router.post(routes.mfaDone, deps.form, async (ctx) => {
+    const details = await currentInteraction(deps, ctx, 'mfa');
+    const account = await subjectOf(deps, details);
+    const enrolled = flowStateAt(details.result, 'mfa_enrolled');
+    if (enrolled?.accountId !== account.id || !(await deps.libraries.secondFactor.isActive(account.id))) {
+      throw new GatehouseError('invalid_input', 'second_factor.set_up_first');
+    }
+    // The first code of the new factor was checked a moment ago in this interaction.
+    await finish(deps, ctx, details, account.id, 'otp');
+  });
+}

@@ -1,0 +1,88 @@
+import type { AccountsLibrary } from './accounts.ts';
+import { accountsLibrary } from './accounts.ts';
+import type { ApisLibrary } from './apis.ts';
+import { apisLibrary } from './apis.ts';
+import type { AuditLibrary } from './audit.ts';
+import { auditLibrary } from './audit.ts';
+import type { ClientsLibrary } from './clients.ts';
+import { clientsLibrary } from './clients.ts';
+import type { CredentialsLibrary } from './credential-stamp.ts';
+import { credentialsLibrary } from './credential-stamp.ts';
+import type { LibraryDependencies } from './dependencies.ts';
+import type { VerificationLibrary } from './email-verification.ts';
+import { verificationDependencies, verificationLibrary } from './email-verification.ts';
+import type { ImportUsersLibrary } from './import-users.ts';
+import { importUsersLibrary } from './import-users.ts';
+import type { MailQueueLibrary } from './mail-queue.ts';
+import { mailQueueLibrary } from './mail-queue.ts';
+import type { CodesLibrary } from './one-time-codes.ts';
+import { codesLibrary } from './one-time-codes.ts';
+import type { RecoveryLibrary } from './recovery.ts';
+import { recoveryLibrary } from './recovery.ts';
+import type { RegistrationLibrary } from './registration.ts';
+import { registrationLibrary } from './registration.ts';
+import type { SecondFactorLibrary } from './second-factor.ts';
+import { secondFactorLibrary } from './second-factor.ts';
+import type { SignInCodeLibrary } from './sign-in-code.ts';
+import { signInCodeLibrary } from './sign-in-code.ts';
+import type { SignInsLibrary } from './sign-ins.ts';
+import { signInsLibrary } from './sign-ins.ts';
+import type { SigningKeysLibrary } from './signing-keys.ts';
+import { signingKeysLibrary } from './signing-keys.ts';
+
+export type { LibraryDependencies } from './dependencies.ts';
+export type { AuditSource } from './audit.ts';
+export { cliSource, systemSource } from './audit.ts';
+
+/**
+ * Everything below the pages and the CLI: one object per library, each a few functions with their
+ * dependencies bound. Routes and commands call these, never the store; an action records its own
+ * audit event, so the CLI and a page doing the same thing leave the same trail. Functions that
+ * change something take an AuditSource (who, from where) last.
+ */
+export type Libraries = {
+  accounts: AccountsLibrary;
+  registration: RegistrationLibrary;
+  /** Email verification. */
+  verification: VerificationLibrary;
+  /** Password reset and change. */
+  recovery: RecoveryLibrary;
+  secondFactor: SecondFactorLibrary;
+  signInCode: SignInCodeLibrary;
+  /** Stamps of accounts' credentials: a half-finished sign-in ends when its stamp no longer matches. */
+  credentials: CredentialsLibrary;
+  /** The audit trail of sign-ins (how people got in, and refusals). */
+  signIns: SignInsLibrary;
+  /** Mailed one-time codes and links. */
+  codes: CodesLibrary;
+  clients: ClientsLibrary;
+  apis: ApisLibrary;
+  audit: AuditLibrary;
+  importUsers: ImportUsersLibrary;
+  signingKeys: SigningKeysLibrary;
+  mailQueue: MailQueueLibrary;
+};
+
+/** Builds the libraries once, at start-up (src/app.ts) or when a CLI command starts (src/cli/context.ts). */
+export function createLibraries(deps: LibraryDependencies): Libraries {
+  const accounts = accountsLibrary(deps);
+  const codes = codesLibrary(deps);
+  const verification = verificationDependencies({ ...deps, codes: codes.emailCodes });
+  return {
+    accounts,
+    registration: registrationLibrary({ ...verification, passwords: accounts.passwords }),
+    verification: verificationLibrary(verification),
+    recovery: recoveryLibrary({ ...deps, codes: codes.resetLinks, passwords: accounts.passwords }),
+    secondFactor: secondFactorLibrary(deps),
+    signInCode: signInCodeLibrary({ store: deps.store, codes: codes.emailCodes, outbox: deps.outbox, keyEncryptionKey: deps.keyEncryptionKey, clock: deps.clock, ...(deps.logger ? { logger: deps.logger } : {}) }),
+    signIns: signInsLibrary(deps),
+    credentials: credentialsLibrary(deps),
+    codes,
+    clients: clientsLibrary(deps),
+    apis: apisLibrary(deps),
+    audit: auditLibrary(deps),
+    importUsers: importUsersLibrary(deps),
+    signingKeys: signingKeysLibrary(deps),
+    mailQueue: mailQueueLibrary(deps),
+  };
+}

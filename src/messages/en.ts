@@ -1,0 +1,25 @@
+import { account } from './en/account.ts';
+import { cli } from './en/cli.ts';
+import { flows } from './en/flows.ts';
+import { libraries } from './en/libraries.ts';
+import { operations } from './en/operations.ts';
+import { web } from './en/web.ts';
+
+/**
+ * English, the catalog every other language follows. ICU message syntax: `{name}` inserts a value,
+ * `{n, plural, one {…} other {…}}` picks the form, `'{'` is a literal brace. Ids are grouped by
+ * where they are read; each group lives in en/ next to this file.
+ */
+export const en = {
+  // The words for an error when nothing more precise is known, by its code.
+  'error.not_found': 'There is no page at this address.',
+  'error.internal': 'Something went wrong on our side. Try again in a moment.',
+  // A line of problems found by a schema, already in words ("email: Invalid email address; …").
+  'error.problems': '{problems}',
+  ...flows,
+  ...account,
+  ...libraries,
+  ...cli,
+  ...operations,
+  ...web,
+} as const satisfies Record<string, string>;

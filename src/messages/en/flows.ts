@@ -1,0 +1,83 @@
+/**
+ * Sign-in pages (src/flows/): titles, errors and notices the handlers put on a page. The
+ * templates' own words stay in views/ until pages are translated.
+ */
+export const flows = {
+  // Any step of a sign-in.
+  'flows.sign_in_request_does_not': 'This sign-in request does not match your browser session. Start again from the application.',
+  'flows.sign_in_step_already_complete': 'This sign-in step is already complete. Start again from the application.',
+  'flows.step_not_supported': 'This sign-in step ({name}) is not supported.',
+  'flows.step_expired': 'This sign-in step has expired. Start again from the application.',
+  'flows.too_many_attempts': 'Too many attempts. Wait {seconds} {seconds, plural, one {second} other {seconds}}, then try again.',
+  'flows.too_many_codes': 'Too many codes tried. Wait {seconds} seconds, then try again.',
+  'flows.enter_mailed_code': 'Enter the 6-digit code from the email.',
+  'flows.user_cancelled': 'The user cancelled the sign-in.',
+  'flows.link_no_longer_valid_title': 'This link is no longer valid',
+  // A mailed code that did not work.
+  'code.wrong': "That code is not right. {attemptsLeft} {attemptsLeft, plural, one {try} other {tries}} left.",
+  'code.wrong_last': 'That code is not right, and that was the last try. Send a new code.',
+  'code.exhausted': 'Too many wrong codes. Send a new code.',
+  'code.expired': 'This code has expired. Send a new code.',
+  'code.void': 'This code is no longer valid. Send a new code.',
+  // Login.
+  'login.title': 'Sign in',
+  'login.enter_email_and_password': 'Enter your email address and password.',
+  'login.locked': 'Too many failed sign-ins for this address. Use “Forgot password?” to choose a new password and unlock it.',
+  'login.sign_in_code_title': "Confirm it's you",
+  'login.account_changed_start_again': 'This sign-in cannot continue: the account changed since. Go back to the application and start again.',
+  // Registration and verification.
+  'registration.title': 'Create account',
+  'registration.closed': 'Registration is closed here. Ask your administrator for an account.',
+  'registration.too_many': 'Too many registrations from your network. Wait {seconds} seconds, then try again.',
+  'registration.start_again': 'This sign-up cannot continue here: the address was confirmed in another browser, or the account changed since. Go back to the application and start again.',
+  'verification.title': 'Check your email',
+  'verification.no_account': 'This sign-in request has no account. Start again from the application.',
+  'verification.nothing_to_confirm': 'There is no email address to confirm in this sign-in. Start again from the application.',
+  'verification.required': 'Confirming your email address is required here.',
+  'verification.not_confirmed_yet': 'Your address is not confirmed yet. Enter the code, or open the link in the email first.',
+  'verification.code_sent': 'We sent a code to {email}.',
+  'verification.new_code_sent': 'We sent a new code to {email}.',
+  'verification.resend_wait': 'A code was sent moments ago. Wait {seconds} seconds before asking for another.',
+  'verification.skip_notice': 'Sign in with your new password to continue. You can confirm your address later.',
+  'verification.confirm_title': 'Confirm your email address',
+  'verification.confirmed_title': 'Email address confirmed',
+  'verification.link_invalid': 'This confirmation link has expired or was already used. Go back to the sign-in page and ask for a new code.',
+  // Second factor.
+  'second_factor.title': 'Two-step verification',
+  'second_factor.setup_title': 'Set up two-step verification',
+  'second_factor.setup_intro': 'This application requires a second step when you sign in.',
+  'second_factor.enter_code': 'Enter the code from your authenticator app, or a recovery code.',
+  'second_factor.wrong_or_used': 'That code is not right or was already used. Enter the code your authenticator app shows now.',
+  'second_factor.wait': 'Too many wrong codes. Wait {seconds} seconds, then try again.',
+  'second_factor.none': 'There is no authenticator app set up for this account.',
+  'second_factor.setup_wrong_code': 'That code is not right. Enter the 6-digit code your app shows now.',
+  'second_factor.set_up_first': 'Set up your authenticator app first.',
+  'second_factor.recovery_codes_title': 'Save your recovery codes',
+  'second_factor.continue': 'Continue',
+  // Recovery (password reset).
+  'recovery.title': 'Reset your password',
+  'recovery.sent_title': 'Check your email',
+  'recovery.too_many': 'Too many requests from your network. Wait {seconds} seconds, then try again.',
+  'recovery.enter_email': 'Enter the email address of your account.',
+  'recovery.new_password_title': 'Choose a new password',
+  'recovery.link_invalid': 'This password reset link has expired, was already used, or was replaced by a newer one.',
+  'recovery.link_invalid_hint': 'Ask for a new one with "Forgot password?" on the sign-in page of the application you use.',
+  'recovery.changed_title': 'Your password was changed',
+  'recovery.changed_signed_out': 'You were signed out everywhere, and applications lost their access to your account.',
+  'recovery.changed_sign_in_again': 'Sign in with your new password: go back to the application you were using, or open your account page.',
+  'recovery.open_account_page': 'Open your account page',
+  // Consent.
+  'consent.title': 'Allow access',
+  'consent.choose': 'Choose Allow or Deny.',
+  'consent.denied': 'The user denied the request.',
+  // Logout.
+  'logout.title': 'Sign out',
+  'logout.done_title': 'Signed out',
+  // The account page (src/flows/account/).
+  'account.parameter_malformed': 'The {name} parameter is malformed.',
+  'account.sign_in_response_comes_from': 'This sign-in response comes from another issuer.',
+  'account.sign_in_response_has_no': 'This sign-in response has no code.',
+  'account.form_has_expired_open_your': 'This form has expired. Open your account page again.',
+  'account.account_page_could_not_complete': 'the account page could not complete its sign-in: {detail}',
+  'account.sign_in_has_expired_or': 'This sign-in has expired or was already used. Open your account page again.',
+} as const satisfies Record<string, string>;

@@ -1,0 +1,86 @@
+/** Accounts, codes, second factor, clients, APIs, imports (src/libraries/). */
+export const libraries = {
+  // Accounts.
+  'libraries.account_exists': 'an account with email {email} already exists',
+  'libraries.incorrect_email_or_password': 'Incorrect email or password.',
+  'libraries.account_disabled_contact_your_administrator': 'This account is disabled. Contact your administrator.',
+  'libraries.no_account': 'no account {who}',
+
+  // Field problems (schemas.ts), read after the field's name ("email: must be a valid email address").
+  'libraries.at_most_characters': 'must be at most {max} characters',
+  'libraries.at_least_characters': 'must be at least {min} characters',
+  'libraries.at_most_bytes': 'must be at most {max} bytes',
+  'libraries.invalid_email': 'must be a valid email address',
+  'libraries.no_control_characters': 'must not contain control characters',
+  'libraries.role_format': 'roles are 1-64 letters, digits or _ . : -',
+  'libraries.fill_in_once_as_text': 'fill it in once, as text',
+  'libraries.enter_email': 'Enter your email address',
+  'libraries.enter_password': 'Enter your password',
+  'libraries.choose_password': 'Choose a password',
+  'libraries.enter_mailed_code': 'Enter the 6-digit code from the email.',
+
+  // The password policy (password-policy.ts): one sentence a person can act on.
+  'libraries.policy_too_short': 'Use at least {min} {min, plural, one {character} other {characters}}.',
+  'libraries.policy_too_long': 'Use at most {max} bytes (accented letters take 2 and emoji 4).',
+  'libraries.policy_context': "Don't base your password on your name, your email address or {service}.",
+  'libraries.policy_repetitive': 'Avoid repeated characters, sequences and keyboard patterns such as "aaaa", "1234" or "qwerty".',
+  'libraries.policy_common': 'This password is too common or too easy to guess; try a few unrelated words.',
+  'libraries.policy_failed': 'the password policy failed: {problem}',
+  'libraries.policy_thread_exited': 'the password policy thread exited ({code})',
+
+  // Changing a password (password-change.ts, password-reset.ts).
+  'libraries.account_cannot_be_changed': 'This account cannot be changed. Sign in again.',
+  'libraries.enter_current_password': 'Enter your current password.',
+  'libraries.current_password_wrong': 'Your current password is not correct. Your password was not changed.',
+  'libraries.password_changed_meanwhile': 'Your password was changed meanwhile, somewhere else. Sign in again.',
+  'libraries.choose_new_password': 'Choose a new password.',
+  'libraries.use_at_most_bytes': 'Use at most {max} bytes.',
+
+  // The second factor.
+  'libraries.authenticator_app_already_set_up': 'An authenticator app is already set up for this account.',
+  'libraries.no_authenticator_app': 'There is no authenticator app set up for this account.',
+
+  // Clients and APIs (clients.ts, apis.ts).
+  'libraries.no_client': 'no client {clientId}',
+  'libraries.no_api': 'no API {identifier}',
+  'libraries.url_not_absolute': '{value} is not an absolute URL',
+  'libraries.url_has_fragment': '{value} must not contain a fragment',
+  'libraries.url_has_credentials': '{value} must not contain credentials',
+  'libraries.url_not_https': '{value} must use https (http is allowed only for localhost, 127.0.0.1 and [::1])',
+  'libraries.client_name_required': 'a name is required',
+  'libraries.grant_types': 'grant types are {list}',
+  'libraries.scope_format': 'scope must be space-separated scope names',
+  'libraries.public_client_credentials': 'a public client cannot use client_credentials (it has no secret)',
+  'libraries.public_client_pkce_exempt': 'only a confidential client may be exempt from PKCE',
+  'libraries.redirect_uri_required': 'at least one redirect URI is required for the authorization_code grant',
+  'libraries.refresh_token_needs_code': 'refresh_token needs authorization_code',
+  'libraries.api_identifier_not_absolute': 'identifier {value} must be an absolute URI (RFC 8707)',
+  'libraries.api_identifier_fragment': 'identifier must not contain a fragment',
+  'libraries.scope_names': 'scopes are names without spaces or quotes',
+
+  // Password hashes from elsewhere (passwords.ts, import-users.ts), read after "password_hash: ".
+  'libraries.hash_unsupported': 'is not a supported hash (argon2, or bcrypt $2a$, $2b$ or $2y$)',
+  'libraries.hash_bcrypt_cost_range': 'has a bcrypt cost outside 4-31',
+  'libraries.hash_bcrypt_cost_above': 'has a bcrypt cost of {cost}, above the limit of {max} (passwords.bcryptMaxCost)',
+  'libraries.hash_argon2_version': 'has an unknown argon2 version',
+  'libraries.hash_argon2_malformed': 'is not a well-formed argon2 hash',
+  'libraries.hash_argon2_memory': 'memory {value} KiB (at most {max}, passwords.argon2Max.memoryKiB)',
+  'libraries.hash_argon2_memory_iterations': 'memory × iterations {value} (at most {max}, passwords.argon2Max.memoryKiBTimesIterations)',
+  'libraries.hash_argon2_parallelism': 'parallelism {value} (at most {max}, passwords.argon2Max.parallelism)',
+  'libraries.hash_argon2_above_limits': 'has argon2 parameters above the limits: {excess}',
+  // Between two of the limits above.
+  'libraries.hash_limits_joiner': ' and ',
+
+  // Importing users (import-users.ts).
+  'libraries.import_invalid_json': 'invalid JSON',
+  'libraries.import_invalid_json_at': 'invalid JSON at column {column}',
+  'libraries.import_exists_differently': '{email} already exists with different details ({fields}); left unchanged',
+  'libraries.import_created_meanwhile': '{email} already exists (created meanwhile); left unchanged',
+  'libraries.import_summary': 'imported {imported}, unchanged {unchanged}, {errors} {errors, plural, one {error} other {errors}}, {duplicates} {duplicates, plural, one {duplicate} other {duplicates}}',
+  'libraries.import_summary_dry_run': 'dry run, nothing written: would import {imported}, unchanged {unchanged}, {errors} {errors, plural, one {error} other {errors}}, {duplicates} {duplicates, plural, one {duplicate} other {duplicates}}',
+  'libraries.import_line_problem': 'line {line}: {problem}',
+  'libraries.import_line_duplicate': "line {line}: duplicate of an earlier line's email {email}; skipped",
+  'libraries.import_file_too_large': '{file} is larger than the limit of {megabytes} MB: split it into several files',
+  'libraries.import_file_unreadable': 'cannot read {file}: {problem}',
+  'libraries.import_file_not_utf8': 'cannot read {file}: it is not UTF-8 text',
+} as const satisfies Record<string, string>;

@@ -1,0 +1,20 @@
+/** Pages and answers of the web layer (src/web/): error pages, request limits, health, provider pages. */
+export const web = {
+  'web.home_title': 'Gatehouse',
+  'web.page_not_found_title': 'Page not found',
+  'web.request_cannot_continue_title': 'This request cannot continue',
+  'web.something_went_wrong_title': 'Something went wrong',
+  'web.too_many_requests_title': 'Too many requests',
+  'web.temporarily_unavailable_title': 'Temporarily unavailable',
+  'web.session_not_found': 'This sign-in request has expired or was already completed. Go back to the application and start again.',
+  'web.request_too_large': 'What you sent is too large.',
+  'web.request_not_processed': 'The request could not be processed.',
+  'web.form_expired': 'This form has expired or did not come from this site. Go back, reload the page and try again.',
+  'web.authorization_request_refused': 'The sign-in request was refused: {reason}.',
+  'web.authorization_request_too_large': 'the request is too large',
+  'web.authorization_parameter_too_long': '{name} is too long (at most {limit} characters)',
+  'web.too_many_authorization_requests': 'Too many sign-in requests from your network. Wait {seconds} seconds, then try again.',
+  'web.too_many_client_authentications': 'too many failed client authentications; retry after {seconds} seconds',
+  'web.store_unreachable': 'Gatehouse cannot reach its database right now. Try again in a moment.',
+  'web.store_cannot_write': 'Gatehouse cannot save anything to its database right now. Try again in a moment.',
+} as const satisfies Record<string, string>;

@@ -1,0 +1,60 @@
+import { describe, expect, it } from 'vitest';
+
+import type { FlowAction, FlowPage, FlowPosition } from '../../src/flows/engine.ts';
+import { accepts, pageFor } from '../../src/flows/engine.ts';
+import { passwordValidSeconds } from '../../src/flows/second-factor/state.ts';
+import type { FlowState } from '../../src/flows/state.ts';
+
+const now = 1_800_000_000;
+const states = {
+  none: undefined,
+  registration: { step: 'registration', email: 'new@example.com', accountId: 'a1', codeId: 'c1', credentialStamp: 's' },
+  secondFactorFresh: { step: 'second_factor', accountId: 'a1', passwordAt: now - passwordValidSeconds },
+  secondFactorStale: { step: 'second_factor', accountId: 'a1', passwordAt: now - passwordValidSeconds - 1 },
+  signInCode: { step: 'sign_in_code', email: 'a@example.com', accountId: null, codeId: 'c1', credentialStamp: null },
+  enrolled: { step: 'mfa_enrolled', accountId: 'a1' },
+} satisfies Record<string, FlowState | undefined>;
+type StateName = keyof typeof states;
+const prompts = ['login', 'verify_email', 'mfa', 'consent', 'none', 'select_account'] as const;
+
+/** The whole table: every prompt against every state. Anything not listed is a mistake. */
+const expectedPage: Record<(typeof prompts)[number], Record<StateName, FlowPage>> = {
+  login: { none: 'login', registration: 'verification', secondFactorFresh: 'second_factor', secondFactorStale: 'login', signInCode: 'sign_in_code', enrolled: 'login' },
+  verify_email: { none: 'verification', registration: 'verification', secondFactorFresh: 'verification', secondFactorStale: 'verification', signInCode: 'verification', enrolled: 'verification' },
+  mfa: { none: 'second_factor', registration: 'second_factor', secondFactorFresh: 'second_factor', secondFactorStale: 'second_factor', signInCode: 'second_factor', enrolled: 'second_factor' },
+  consent: { none: 'consent', registration: 'consent', secondFactorFresh: 'consent', secondFactorStale: 'consent', signInCode: 'consent', enrolled: 'consent' },
+  none: { none: 'unsupported', registration: 'unsupported', secondFactorFresh: 'unsupported', secondFactorStale: 'unsupported', signInCode: 'unsupported', enrolled: 'unsupported' },
+  select_account: { none: 'unsupported', registration: 'unsupported', secondFactorFresh: 'unsupported', secondFactorStale: 'unsupported', signInCode: 'unsupported', enrolled: 'unsupported' },
+};
+
+const position = (prompt: string, state: StateName): FlowPosition => ({ prompt, state: states[state], now });
+const everyPosition = prompts.flatMap((prompt) => (Object.keys(states) as StateName[]).map((state) => ({ prompt, state })));
+
+describe('pageFor', () => {
+  it.each(everyPosition)('shows the right page at prompt $prompt with state $state', ({ prompt, state }) => {
+    expect(pageFor(position(prompt, state))).toBe(expectedPage[prompt][state]);
+  });
+
+  it('keeps a checked password waiting exactly passwordValidSeconds for its code', () => {
+    const waiting: FlowState = { step: 'second_factor', accountId: 'a1', passwordAt: now };
+    expect(pageFor({ prompt: 'login', state: waiting, now: now + passwordValidSeconds })).toBe('second_factor');
+    expect(pageFor({ prompt: 'login', state: waiting, now: now + passwordValidSeconds + 1 })).toBe('login');
+  });
+});
+
+describe('accepts', () => {
+  const actions: FlowAction[] = ['login', 'register', 'forgot_password', 'abort', 'verification', 'second_factor', 'sign_in_code', 'mfa_setup', 'consent'];
+
+  it.each(everyPosition)('accepts exactly the forms of its page at prompt $prompt with state $state', ({ prompt, state }) => {
+    const here = position(prompt, state);
+    const page = expectedPage[prompt][state];
+    const accepted = actions.filter((action) => accepts(action, here));
+    const expected = [
+      ...(prompt === 'login' ? ['login', 'register', 'forgot_password'] : []),
+      'abort',
+      ...(['verification', 'second_factor', 'sign_in_code', 'consent'].includes(page) ? [page] : []),
+      ...(prompt === 'mfa' ? ['mfa_setup'] : []),
+    ];
+    expect(accepted.sort()).toEqual(expected.sort());
+  });
+});

@@ -1,0 +1,38 @@
+import { describe, expect, it } from 'vitest';
+
+import type { FlowState } from '../../src/flows/state.ts';
+import { flowStateAt, flowStateKey, flowStateOf } from '../../src/flows/state.ts';
+
+const registration: FlowState = { step: 'registration', email: 'new@example.com', accountId: 'acct-1', codeId: 'code-1', credentialStamp: 'stamp' };
+
+describe('flowStateOf', () => {
+  it('reads each well-formed step under the one key, and nothing else', () => {
+    const steps: FlowState[] = [
+      registration,
+      { ...registration, accountId: null, credentialStamp: null, mailboxProvedAt: 5 },
+      { step: 'second_factor', accountId: 'acct-1', passwordAt: 100 },
+      { step: 'sign_in_code', email: 'a@example.com', accountId: null, codeId: 'c', credentialStamp: null },
+      { step: 'mfa_enrolled', accountId: 'acct-1' },
+    ];
+    for (const state of steps) expect(flowStateOf({ [flowStateKey]: state })).toEqual(state);
+    expect(flowStateOf(undefined)).toBeUndefined();
+    expect(flowStateOf({})).toBeUndefined();
+    // The loose keys of older versions do not count.
+    expect(flowStateOf({ registration })).toBeUndefined();
+    expect(flowStateOf({ passwordVerified: { accountId: 'acct-1', at: 1 } })).toBeUndefined();
+  });
+
+  it('refuses a malformed state rather than guessing', () => {
+    expect(flowStateOf({ [flowStateKey]: { ...registration, mailboxProvedAt: 'yes' } })).toBeUndefined();
+    expect(flowStateOf({ [flowStateKey]: { email: 'new@example.com', accountId: 'acct-1' } })).toBeUndefined();
+    expect(flowStateOf({ [flowStateKey]: { step: 'second_factor', accountId: 'acct-1' } })).toBeUndefined();
+    expect(flowStateOf({ [flowStateKey]: { step: 'elsewhere', accountId: 'acct-1' } })).toBeUndefined();
+  });
+});
+
+describe('flowStateAt', () => {
+  it('gives the state only at the step asked for', () => {
+    expect(flowStateAt({ [flowStateKey]: registration }, 'registration')).toEqual(registration);
+    expect(flowStateAt({ [flowStateKey]: registration }, 'second_factor')).toBeUndefined();
+  });
+});

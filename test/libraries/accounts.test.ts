@@ -1,0 +1,197 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import argon2 from 'argon2';
+import bcrypt from 'bcryptjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { accountClaims, authenticate, createAccount, passwordSettingsFrom, setAccountDisabled } from '../../src/libraries/accounts.ts';
+import { checkPassword, dummyHashFor, failureFloorFor, hashCostProblem, hashPassword, passwordHashOptions } from '../../src/libraries/passwords.ts';
+import { GatehouseError } from '../../src/errors.ts';
+import { openSqliteStore } from '../../src/store/sqlite/index.ts';
+import type { Store } from '../../src/store/types.ts';
+
+let dir: string;
+let store: Store;
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'gatehouse-accounts-'));
+  store = openSqliteStore(join(dir, 'accounts.db'));
+});
+
+afterAll(async () => {
+  await store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function failure(promise: Promise<unknown>): Promise<GatehouseError> {
+  const error = await promise.then(() => undefined, (caught: unknown) => caught);
+  expect(error).toBeInstanceOf(GatehouseError);
+  return error as GatehouseError;
+}
+
+describe('passwords', () => {
+  it('checks an unknown email against a dummy hash made with the configured parameters (same cost as a real one)', async () => {
+    const raised = { ...passwordHashOptions, memoryCost: 32_768, timeCost: 3 };
+    const dummy = await dummyHashFor(raised);
+    expect(dummy).toMatch(/^\$argon2id\$v=19\$m=32768,p=1,t=3\$/);
+    expect(argon2.needsRehash(dummy, raised)).toBe(false);
+    expect(await dummyHashFor(raised)).toBe(dummy);
+    expect(await checkPassword(undefined, 'anything at all', raised)).toEqual({ valid: false, needsRehash: false });
+  });
+
+  it('hashes with argon2id at the OWASP parameters and verifies', async () => {
+    const hash = await hashPassword('a perfectly fine password');
+    expect(hash).toMatch(/^\$argon2id\$v=19\$m=19456,p=1,t=2\$/);
+    expect((await checkPassword(hash, 'a perfectly fine password')).valid).toBe(true);
+    expect((await checkPassword(hash, 'a perfectly fine passworD')).valid).toBe(false);
+  });
+
+  it('normalizes Unicode (NFKC) so the same password typed differently matches', async () => {
+    const hash = await hashPassword('ﬁne café'); // "ﬁ" ligature, precomposed é
+    expect((await checkPassword(hash, 'fine cafe\u0301')).valid).toBe(true);
+  });
+
+  it('never verifies against a missing or malformed hash', async () => {
+    expect((await checkPassword(null, 'gatehouse-timing-equalizer')).valid).toBe(false);
+    expect((await checkPassword('not a hash', 'anything')).valid).toBe(false);
+  });
+});
+
+describe('accounts', () => {
+  it('creates an account with a hashed password and normalized details', async () => {
+    const account = await createAccount(store, { email: ' Erin@Example.com ', password: 'erin password 1', name: 'Erin', roles: ['ops', 'ops'] });
+    expect(account.email).toBe('Erin@Example.com');
+    expect(account.passwordHash).toMatch(/^\$argon2id\$/);
+    expect(account.roles).toEqual(['ops']);
+    expect(account.emailVerified).toBe(false);
+    expect(accountClaims(account)).toMatchObject({ sub: account.id, email: 'Erin@Example.com', name: 'Erin', roles: ['ops'], email_verified: false });
+  });
+
+  it('refuses bad input with one readable error', async () => {
+    const cases: [Parameters<typeof createAccount>[1], RegExp][] = [
+      [{ email: 'not-an-email', password: 'long enough pw' }, /email/],
+      [{ email: 'short@example.com', password: 'short' }, /at least 8/],
+      [{ email: 'huge@example.com', password: 'é'.repeat(600) }, /1024 bytes/],
+      [{ email: 'role@example.com', password: 'long enough pw', roles: ['has space'] }, /roles/],
+      [{ email: 'common@example.com', password: 'Password123' }, /^password: /],
+      [{ email: 'alice@example.com', password: 'alice2024!' }, /^password: /],
+    ];
+    for (const [input, message] of cases) {
+      const error = await failure(createAccount(store, input));
+      expect(error.code).toBe('invalid_input');
+      expect(error.message).toMatch(message);
+    }
+  });
+
+  it('refuses a second account with the same email in another case', async () => {
+    await createAccount(store, { email: 'frank@example.com', password: 'frank password' });
+    expect((await failure(createAccount(store, { email: 'FRANK@example.com', password: 'frank password' }))).code).toBe('conflict');
+  });
+
+  it('authenticates, and fails alike for an unknown email and a wrong password', async () => {
+    const account = await createAccount(store, { email: 'gina@example.com', password: 'gina sails at dawn' });
+    expect((await authenticate(store, 'GINA@example.com', 'gina sails at dawn')).id).toBe(account.id);
+    const wrong = await failure(authenticate(store, 'gina@example.com', 'not gina sails at dawn'));
+    const unknown = await failure(authenticate(store, 'nobody@example.com', 'gina sails at dawn'));
+    expect([wrong.code, wrong.message]).toEqual([unknown.code, unknown.message]);
+    expect(wrong.code).toBe('invalid_credentials');
+  });
+
+  it('disabling refuses login and revokes every session and token of the account', async () => {
+    const account = await createAccount(store, { email: 'hank@example.com', password: 'hank keeps bees quietly' });
+    await store.oidc.model('Session').upsert('s1', { accountId: account.id, uid: 'u1' }, 3600);
+    await store.oidc.model('RefreshToken').upsert('r1', { accountId: account.id, grantId: 'g1' }, 3600);
+    await store.oidc.model('Session').upsert('s2', { accountId: 'someone-else', uid: 'u2' }, 3600);
+
+    await setAccountDisabled(store, account.id, true);
+    expect((await failure(authenticate(store, 'hank@example.com', 'hank keeps bees quietly'))).code).toBe('account_disabled');
+    expect(await store.oidc.model('Session').find('s1')).toBeUndefined();
+    expect(await store.oidc.model('RefreshToken').find('r1')).toBeUndefined();
+    expect(await store.oidc.model('Session').find('s2')).toBeDefined();
+
+    await setAccountDisabled(store, account.id, false);
+    expect((await authenticate(store, 'hank@example.com', 'hank keeps bees quietly')).id).toBe(account.id);
+  });
+
+  it('rehashes an imported bcrypt hash to argon2id at the first successful login', async () => {
+    for (const [email, prefix] of [['bcrypt-b@example.com', '$2b$'], ['bcrypt-y@example.com', '$2y$']] as const) {
+      const bcryptHash = (await bcrypt.hash('an old app password', 10)).replace(/^\$2[ab]\$/, prefix);
+      const account = await createAccount(store, { email, password: 'placeholder password' });
+      await store.accounts.update(account.id, { passwordHash: bcryptHash });
+
+      expect((await failure(authenticate(store, email, 'not the old password'))).code).toBe('invalid_credentials');
+      expect((await store.accounts.findById(account.id))?.passwordHash).toBe(bcryptHash); // a failure changes nothing
+
+      const signedIn = await authenticate(store, email, 'an old app password');
+      expect(signedIn.passwordHash).toMatch(/^\$argon2id\$v=19\$m=19456,p=1,t=2\$/);
+      expect((await store.accounts.findById(account.id))?.passwordHash).toBe(signedIn.passwordHash);
+      expect((await authenticate(store, email, 'an old app password')).passwordHash).toBe(signedIn.passwordHash); // no second rehash
+    }
+  });
+
+  it('rehashes an argon2 hash with weaker parameters than configured', async () => {
+    const account = await createAccount(store, { email: 'weak@example.com', password: 'placeholder password' });
+    const weak = await argon2.hash('weakly hashed password', { type: argon2.argon2id, memoryCost: 4096, timeCost: 1, parallelism: 1 });
+    await store.accounts.update(account.id, { passwordHash: weak });
+    const signedIn = await authenticate(store, 'weak@example.com', 'weakly hashed password');
+    expect(signedIn.passwordHash).not.toBe(weak);
+    expect(argon2.needsRehash(signedIn.passwordHash!, passwordHashOptions)).toBe(false);
+
+    // argon2i with our very parameters: argon2's needsRehash ignores the type, we do not.
+    const other = await createAccount(store, { email: 'argon2i@example.com', password: 'placeholder password' });
+    await store.accounts.update(other.id, { passwordHash: await argon2.hash('an argon2i password', { ...passwordHashOptions, type: argon2.argon2i }) });
+    expect((await authenticate(store, 'argon2i@example.com', 'an argon2i password')).passwordHash).toMatch(/^\$argon2id\$/);
+  });
+
+  it('follows the configured password settings: minimum length and argon2 parameters', async () => {
+    const stronger = passwordSettingsFrom({
+      passwords: { argon2: { memoryKiB: 32_768, iterations: 3, parallelism: 1 }, minLength: 12, bcryptMaxCost: 12, argon2Max: { memoryKiB: 65_536, memoryKiBTimesIterations: 262_144, parallelism: 16 } },
+    });
+    const short = await failure(createAccount(store, { email: 'config@example.com', password: 'tiny fox 10' }, stronger));
+    expect(short.message).toBe('password: Use at least 12 characters.');
+
+    const account = await createAccount(store, { email: 'config@example.com', password: 'twelve or more words here' }, stronger);
+    expect(account.passwordHash).toMatch(/^\$argon2id\$v=19\$m=32768,p=1,t=3\$/);
+    // Raising the parameters later upgrades an existing hash at its next login.
+    await store.accounts.update(account.id, { passwordHash: await hashPassword('twelve or more words here') });
+    expect((await authenticate(store, 'config@example.com', 'twelve or more words here', stronger)).passwordHash).toMatch(/m=32768,p=1,t=3/);
+  });
+
+  it('pads every failed sign-in to the measured time of the costliest accepted hash, whatever the account', async () => {
+    // Small limits, so that the floor (bcrypt cost 8 or argon2 at 16 MiB, one pass) is quick to reach.
+    const settings = passwordSettingsFrom({
+      passwords: { argon2: { memoryKiB: 8_192, iterations: 1, parallelism: 1 }, minLength: 8, bcryptMaxCost: 8, argon2Max: { memoryKiB: 16_384, memoryKiBTimesIterations: 16_384, parallelism: 4 } },
+    });
+    expect(settings.limits).toEqual({ bcryptMaxCost: 8, argon2Max: { memoryKiB: 16_384, memoryKiBTimesIterations: 16_384, parallelism: 4 } });
+    const floor = await failureFloorFor(settings.limits);
+    expect(failureFloorFor({ ...settings.limits })).toBe(failureFloorFor(settings.limits)); // measured once
+    expect(floor).toBeGreaterThan(0);
+
+    const bcryptAccount = await createAccount(store, { email: 'padded-bcrypt@example.com', password: 'placeholder password' }, settings);
+    await store.accounts.update(bcryptAccount.id, { passwordHash: await bcrypt.hash('an old app password', 4) });
+    await createAccount(store, { email: 'padded-argon2@example.com', password: 'a password of ours' }, settings);
+    for (const email of ['padded-bcrypt@example.com', 'padded-argon2@example.com', 'padded-nobody@example.com']) {
+      const started = performance.now();
+      expect((await failure(authenticate(store, email, 'a wrong password', settings))).code).toBe('invalid_credentials');
+      expect(performance.now() - started, email).toBeGreaterThanOrEqual(floor);
+    }
+    expect((await authenticate(store, 'padded-argon2@example.com', 'a password of ours', settings)).email).toBe('padded-argon2@example.com');
+  });
+
+  it('tells which hashes cost more than the limits allow', () => {
+    const limits = { bcryptMaxCost: 12, argon2Max: { memoryKiB: 65_536, memoryKiBTimesIterations: 262_144, parallelism: 16 } };
+    const argon2Hash = (params: string) => `$argon2id$v=19$${params}$c2FsdHNhbHQ$aGFzaGhhc2g`;
+    expect(hashCostProblem(`$2b$12$${'a'.repeat(53)}`, limits)).toBeUndefined();
+    expect(hashCostProblem(`$2y$13$${'a'.repeat(53)}`, limits)).toBe('has a bcrypt cost of 13, above the limit of 12 (passwords.bcryptMaxCost)');
+    expect(hashCostProblem(argon2Hash('m=65536,t=4,p=16'), limits)).toBeUndefined();
+    expect(hashCostProblem(argon2Hash('m=65537,t=1,p=1'), limits)).toMatch(/^has argon2 parameters above the limits: memory 65537 KiB \(at most 65536/);
+    expect(hashCostProblem(argon2Hash('p=1,t=5,m=65536'), limits)).toMatch(/^has argon2 parameters above the limits: memory × iterations 327680 \(at most 262144/);
+    expect(hashCostProblem('$argon2i$m=4096,t=3,p=17$c2FsdHNhbHQ$aGFzaGhhc2g', limits)).toMatch(/parallelism 17 \(at most 16/);
+  });
+
+  it('reports an unknown account when disabling', async () => {
+    expect((await failure(setAccountDisabled(store, 'no-such-id', true))).code).toBe('not_found');
+  });
+});
