@@ -28,28 +28,35 @@ async function main(): Promise<void> {
     const code = await runPrimary({ workers: config.workers, shutdownGraceSeconds: config.shutdownGraceSeconds, logger, onReady: () => printBanner(config) });
     process.exit(code);
   }
-  const running = await startServer(config, logger);
-
-  warnIfGenerated(running.secrets);
-  // In a cluster the primary prints the banner once, when every worker serves.
-  if (!isClusterWorker()) printBanner(running.config);
-
+  // Listening before start-up returns: a signal from then on stops the server gracefully, and one
+  // that comes while it starts stops it as soon as it is up (nothing is half-written either way).
+  type Running = Awaited<ReturnType<typeof startServer>>;
+  const started: { server?: Running } = {};
   let stopping = false;
+  const close = (server: Running) => server.close().then(
+    () => process.exit(0),
+    (error: unknown) => {
+      logger.error('shutdown failed', { error });
+      process.exit(1);
+    },
+  );
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
     console.log(message('start.signal_received', { signal }));
-    running.close().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        logger.error('shutdown failed', { error });
-        process.exit(1);
-      },
-    );
+    if (started.server) void close(started.server);
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   stopWhenPrimaryExits((reason) => stop(reason));
+
+  const running = await startServer(config, logger);
+  started.server = running;
+  if (stopping) return void close(running);
+
+  warnIfGenerated(running.secrets);
+  // In a cluster the primary prints the banner once, when every worker serves.
+  if (!isClusterWorker()) printBanner(running.config);
 }
 
 main().catch((error: unknown) => {

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
 import type { Config } from '../../src/config/load-config.ts';
 import { loadConfig } from '../../src/config/load-config.ts';
@@ -47,6 +47,9 @@ describe('sessions on the server', () => {
     loginUrl = async () => (await authorizationRequest(rp)).url;
   });
   afterAll(() => gatehouse?.stop());
+  // Each test starts on the system clock: oidc-provider takes login times from it, so a clock an
+  // earlier test moved ahead would age this test's fresh session (to 1 s, at the absolute limit).
+  beforeEach(() => clock.rewind());
 
   async function silently(ua: UserAgent): Promise<string> {
     const result = await ua.navigate(await silentUrl());

@@ -15,6 +15,7 @@ import { describeCodeVerdict } from '../mailed-code.ts';
 import type { FlowStateOf } from '../state.ts';
 import { flowStateAt, saveFlowState } from '../state.ts';
 import { completeLogin } from './complete.ts';
+import { signInCodePage } from './view.ts';
 
 /**
  * The sign-in of an address that is limited as a whole while this source is not (see
@@ -24,7 +25,7 @@ import { completeLogin } from './complete.ts';
  */
 
 function render(deps: FlowDependencies, ctx: Context, details: InteractionDetails, email: string, extra: { error?: string } = {}, status = 200) {
-  deps.views.render(ctx, 'sign-in-code', { title: message('login.sign_in_code_title'), uid: details.uid, email, error: extra.error }, status);
+  deps.views.render(ctx, 'sign-in-code', signInCodePage(details.uid, email, extra.error), status);
 }
 
 /**

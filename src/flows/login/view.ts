@@ -28,3 +28,8 @@ export async function loginPage(deps: Pick<FlowDependencies, 'provider' | 'confi
 export async function showLogin(deps: Pick<FlowDependencies, 'provider' | 'config' | 'views'>, ctx: Context, details: InteractionDetails, extra: Parameters<typeof loginPage>[2] = {}, status = 200): Promise<void> {
   deps.views.render(ctx, 'login', await loginPage(deps, details, extra), status);
 }
+
+/** A sign-in waiting for the code mailed to the address (sign-in-code.ts). */
+export function signInCodePage(uid: string, email: string, error?: string): ViewData {
+  return { title: message('login.sign_in_code_title'), uid, email, error };
+}

@@ -4,36 +4,27 @@ import type Router from '@koa/router';
 import type { Context } from 'koa';
 
 import { message } from '../../messages/messages.ts';
-import { routes, urls } from '../../urls.ts';
+import { routes } from '../../urls.ts';
 import type { InteractionDetails } from '../interaction.ts';
 import { currentInteraction, field, keep } from '../interaction.ts';
 import type { FlowDependencies } from '../kit.ts';
+import { changedPage, invalidLinkPage, requestPage, resetFormPage } from './view.ts';
 
 /**
  * Recovery: "Forgot password?" inside a sign-in (`/interaction/:uid/forgot-password`) and the page
  * behind the mailed link (`/reset-password/:token`, opened anywhere). The rules live in the
  * recovery library; nobody is signed in by a reset.
  */
-function renderRequest(deps: FlowDependencies, ctx: Context, details: InteractionDetails, extra: { email?: string; error?: string; sent?: boolean } = {}, status = 200) {
-  deps.views.render(ctx, 'forgot-password', {
-    title: message(extra.sent ? 'recovery.sent_title' : 'recovery.title'),
-    uid: details.uid,
-    email: extra.email ?? '',
-    error: extra.error,
-    sent: extra.sent === true,
-    minutes: Math.round(deps.config.accounts.resetTokenTtlSeconds / 60),
-  }, status);
+function renderRequest(deps: FlowDependencies, ctx: Context, details: InteractionDetails, extra: Parameters<typeof requestPage>[2] = {}, status = 200) {
+  deps.views.render(ctx, 'forgot-password', requestPage(details.uid, Math.round(deps.config.accounts.resetTokenTtlSeconds / 60), extra), status);
 }
 
 function renderResetForm(deps: FlowDependencies, ctx: Context, token: string, email: string, error?: string, status = 200) {
-  deps.views.render(ctx, 'reset-password', { title: message('recovery.new_password_title'), token, email, error, minLength: deps.config.passwords.minLength }, status);
+  deps.views.render(ctx, 'reset-password', resetFormPage(token, email, deps.config.passwords.minLength, error), status);
 }
 
 function renderInvalidLink(deps: FlowDependencies, ctx: Context) {
-  deps.views.render(ctx, 'message', {
-    title: message('flows.link_no_longer_valid_title'),
-    paragraphs: [message('recovery.link_invalid'), message('recovery.link_invalid_hint')],
-  }, 410);
+  deps.views.render(ctx, 'message', invalidLinkPage(), 410);
 }
 
 export function recoveryRoutes(router: Router, deps: FlowDependencies): void {
@@ -89,10 +80,6 @@ export function recoveryRoutes(router: Router, deps: FlowDependencies): void {
     }
     // A new password unlocks an address locked by failed sign-ins.
     await deps.limits.clearPasswordFailures(outcome.account.email, ctx.ip);
-    deps.views.render(ctx, 'message', {
-      title: message('recovery.changed_title'),
-      paragraphs: [message('recovery.changed_signed_out'), message('recovery.changed_sign_in_again')],
-      links: [{ href: urls.account(), label: message('recovery.open_account_page') }],
-    });
+    deps.views.render(ctx, 'message', changedPage());
   });
 }

@@ -6,11 +6,12 @@ import { GatehouseError, isGatehouseError } from '../../errors.ts';
 import { message } from '../../messages/messages.ts';
 import { routes, urls } from '../../urls.ts';
 import type { InteractionDetails } from '../interaction.ts';
-import { clientName, currentInteraction, field, keep, showStep } from '../interaction.ts';
+import { currentInteraction, field, keep, showStep } from '../interaction.ts';
 import type { FlowDependencies } from '../kit.ts';
 import { flowStateAt, flowStateKey, saveFlowState } from '../state.ts';
 import type { PendingRegistration, RegistrationProgress } from './state.ts';
 import { registrationProgress } from './state.ts';
+import { registerPage } from './view.ts';
 
 /**
  * Registration: the form, then the verification page (verification/) until the mailbox is proved.
@@ -26,16 +27,8 @@ function refuseWhenClosed(deps: FlowDependencies): void {
   if (!registrationOpen(deps)) throw new GatehouseError('registration_closed', 'registration.closed');
 }
 
-async function renderRegister(deps: FlowDependencies, ctx: Context, details: InteractionDetails, extra: { error?: string; email?: string; name?: string } = {}, status = 200) {
-  deps.views.render(ctx, 'register', {
-    title: message('registration.title'),
-    uid: details.uid,
-    clientName: await clientName(deps.provider(), details.params.client_id),
-    minLength: deps.config.passwords.minLength,
-    email: extra.email ?? '',
-    name: extra.name ?? '',
-    error: extra.error,
-  }, status);
+async function renderRegister(deps: FlowDependencies, ctx: Context, details: InteractionDetails, extra: Parameters<typeof registerPage>[2] = {}, status = 200) {
+  deps.views.render(ctx, 'register', await registerPage(deps, details, extra), status);
 }
 
 /** Where a pending registration stands now (the account and its credentials as they are). */

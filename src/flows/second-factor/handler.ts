@@ -12,7 +12,7 @@ import type { InteractionDetails } from '../interaction.ts';
 import { currentInteraction, field, interactionSource } from '../interaction.ts';
 import type { FlowDependencies } from '../kit.ts';
 import { flowStateAt, flowStateOf, saveFlowState } from '../state.ts';
-import { describeVerdict, recoveryCodesPageData, setupPageData } from './view.ts';
+import { challengePage, describeVerdict, recoveryCodesPageData, signInSetupPage } from './view.ts';
 
 /**
  * The second factor during sign-in. The password strategy checks the password; when the account
@@ -33,18 +33,11 @@ async function subjectOf(deps: FlowDependencies, details: InteractionDetails): P
 }
 
 function renderChallenge(deps: FlowDependencies, ctx: Context, details: InteractionDetails, extra: { error?: string } = {}, status = 200) {
-  deps.views.render(ctx, 'second-factor', { title: message('second_factor.title'), uid: details.uid, error: extra.error }, status);
+  deps.views.render(ctx, 'second-factor', challengePage(details.uid, extra.error), status);
 }
 
 async function renderSetup(deps: FlowDependencies, ctx: Context, details: InteractionDetails, account: AccountRecord, extra: { error?: string } = {}, status = 200) {
-  deps.views.render(ctx, 'mfa-setup', {
-    title: message('second_factor.setup_title'),
-    action: urls.mfaSetup(details.uid),
-    cancel: urls.abort(details.uid),
-    intro: message('second_factor.setup_intro'),
-    ...(await setupPageData(await deps.libraries.secondFactor.enrollment(account))),
-    error: extra.error,
-  }, status);
+  deps.views.render(ctx, 'mfa-setup', await signInSetupPage(details.uid, await deps.libraries.secondFactor.enrollment(account), extra.error), status);
 }
 
 /** The login (and the factor) are complete. A recovery code stands in for the app (RFC 8176 has no value of its own for it). */

@@ -1,6 +1,7 @@
 import QRCode from 'qrcode';
 
 import { message } from '../../messages/messages.ts';
+import { urls } from '../../urls.ts';
 import type { ViewData } from '../kit.ts';
 
 /** A refused second-factor code, in words. */
@@ -32,4 +33,21 @@ export async function setupPageData(enrollment: { secret: string; uri: string })
 export function recoveryCodesPageData(email: string, codes: string[]): ViewData & { codes: string[]; download: string } {
   const text = `Gatehouse recovery codes for ${email}\nEach code works once.\n\n${codes.join('\n')}\n`;
   return { title: message('second_factor.recovery_codes_title'), codes, download: `data:text/plain;charset=utf-8,${encodeURIComponent(text)}` };
+}
+
+/** Asking for the code of the authenticator app (or a recovery code) inside a sign-in. */
+export function challengePage(uid: string, error?: string): ViewData {
+  return { title: message('second_factor.title'), uid, error };
+}
+
+/** Setting an authenticator app up inside a sign-in (the `mfa` prompt): the QR code, the secret, and a way out. */
+export async function signInSetupPage(uid: string, enrollment: { secret: string; uri: string }, error?: string): Promise<ViewData> {
+  return {
+    title: message('second_factor.setup_title'),
+    action: urls.mfaSetup(uid),
+    cancel: urls.abort(uid),
+    intro: message('second_factor.setup_intro'),
+    ...(await setupPageData(enrollment)),
+    error,
+  };
 }

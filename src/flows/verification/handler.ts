@@ -17,6 +17,7 @@ import { describeCodeVerdict } from '../mailed-code.ts';
 import { flowStateOf, saveFlowState } from '../state.ts';
 import { progressOf, proveMailboxHere, startAgain } from '../registration/handler.ts';
 import type { PendingRegistration, RegistrationProgress } from '../registration/state.ts';
+import { confirmedPage, confirmPage, linkProblemPage, verificationPage } from './view.ts';
 
 /**
  * Email verification pages. Verification happens in two situations that share one page: right
@@ -48,15 +49,13 @@ async function verificationOf(deps: FlowDependencies, details: InteractionDetail
 
 /** The "check your email" page. */
 function render(deps: FlowDependencies, ctx: Context, details: InteractionDetails, current: Verification, extra: { error?: string; notice?: string } = {}, status = 200) {
-  deps.views.render(ctx, 'verify-email', {
-    title: message('verification.title'),
-    uid: details.uid,
+  deps.views.render(ctx, 'verify-email', verificationPage(details.uid, {
     email: current.subject.email,
     verified: confirmed(current),
     canSkip: current.kind === 'registration' && deps.config.accounts.emailVerification === 'optional',
     error: extra.error,
     notice: extra.notice,
-  }, status);
+  }), status);
 }
 
 /**
@@ -87,11 +86,7 @@ export async function showVerification(deps: FlowDependencies, ctx: Context, det
 }
 
 function renderLinkProblem(deps: FlowDependencies, ctx: Context) {
-  deps.views.render(ctx, 'error', {
-    title: message('flows.link_no_longer_valid_title'),
-    error: 'invalid_link',
-    description: message('verification.link_invalid'),
-  }, 410);
+  deps.views.render(ctx, 'error', linkProblemPage(), 410);
 }
 
 export function verificationRoutes(router: Router, deps: FlowDependencies): void {
@@ -151,7 +146,7 @@ export function verificationRoutes(router: Router, deps: FlowDependencies): void
     deps.forms.protect(ctx, `link:${token}`);
     const verdict = await deps.libraries.verification.inspectLink(token);
     if (!verdict.ok) return renderLinkProblem(deps, ctx);
-    deps.views.render(ctx, 'confirm-email', { title: message('verification.confirm_title'), token, email: verdict.record.email });
+    deps.views.render(ctx, 'confirm-email', confirmPage(token, verdict.record.email));
   });
 
   router.post(routes.verifyEmailLink, deps.form, async (ctx) => {
@@ -160,6 +155,6 @@ export function verificationRoutes(router: Router, deps: FlowDependencies): void
     const verdict = await deps.libraries.verification.confirmWithLink(token, { actor: 'user', sourceAddress: ctx.ip });
     if (!verdict.ok) return renderLinkProblem(deps, ctx);
     await proveMailboxHere(deps, ctx, verdict.record.accountId);
-    deps.views.render(ctx, 'email-confirmed', { title: message('verification.confirmed_title'), email: verdict.record.email });
+    deps.views.render(ctx, 'email-confirmed', confirmedPage(verdict.record.email));
   });
 }
