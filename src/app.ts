@@ -28,6 +28,7 @@ import type { AbuseLimits } from './limits/abuse-limits.ts';
 import type { Logger } from './logger.ts';
 import type { Outbox } from './mail/outbox.ts';
 import { buildProviderConfiguration } from './oidc/configuration.ts';
+import { createReadCache } from './oidc/read-cache.ts';
 import type { PublishedDocuments } from './oidc/published-documents.ts';
 import { answerPublished, recordPublishedDocuments } from './oidc/published-documents.ts';
 import type { KeyRing, Store } from './store/types.ts';
@@ -61,8 +62,12 @@ export type App = {
 };
 
 export async function createApp(deps: AppDependencies): Promise<App> {
-  const { config, secrets, store, logger, outbox, limits } = deps;
+  const { config, secrets, logger, outbox, limits } = deps;
   const clock = deps.clock ?? systemClock;
+  // The provider's hot paths read clients, APIs and accounts through a cache at most 1 s old; every
+  // write made in this process (the libraries', through `store`) drops the cached copy at once.
+  const reads = createReadCache(deps.store, { clock });
+  const store = reads.observe(deps.store);
   const views = createViews({ cache: config.env !== 'development' });
   const pages = createProviderPages(views);
   // The one CSRF scheme and form parser, handed to the flows as dependencies (`forms`, `form`).
@@ -76,7 +81,7 @@ export async function createApp(deps: AppDependencies): Promise<App> {
   const schedule = keySchedule(config);
   const buildProvider = (ring: KeyRing) => {
     const built = new Provider(config.issuer, buildProviderConfiguration({
-      config, store, pages, clock, jwks: providerJwks(ring, secrets.keyEncryptionKey), cookieKeys: secrets.cookieKeys, keyEncryptionKey: secrets.keyEncryptionKey,
+      config, store, pages, clock, reads, jwks: providerJwks(ring, secrets.keyEncryptionKey), cookieKeys: secrets.cookieKeys, keyEncryptionKey: secrets.keyEncryptionKey,
     }));
     built.on('server_error', (_ctx, error) => logger.error('provider error', { error }));
     // The provider revokes a whole grant at the token endpoint when a used code or a rotated

@@ -42,17 +42,18 @@ function modelAdapter(oidc: OidcStore, name: string): Adapter {
 }
 
 /**
- * Clients come from our client store (written by the CLI), so a client added or removed there is
- * seen on the next request. Dynamic registration is off: the provider never writes clients.
+ * Clients come from our client store (written by the CLI), read through the provider's read cache:
+ * a client added or removed elsewhere is seen within its staleness bound (1 s, read-cache.ts).
+ * Dynamic registration is off: the provider never writes clients.
  */
-function clientAdapter(clients: ClientStore, encryptionKey: Buffer): Adapter {
+function clientAdapter(clients: Pick<ClientStore, 'find'>, encryptionKey: Buffer): Adapter {
   const readOnly = async () => {
     throw new Error('clients are managed with `gatehouse clients`, not through the provider');
   };
   // Opening a sealed secret cost more than all the rest of a client lookup (it was the largest
   // single cost of a userinfo request). A sealed value never changes, so it is opened once per
-  // client and provider; the record itself is still read on every lookup, so a client removed or
-  // changed with the CLI is seen on the next request, and a new secret is opened anew.
+  // client and provider; a client removed or changed with the CLI is seen within the read cache's
+  // bound, and a new secret is opened anew.
   const opened = new Map<string, { sealed: string; secret: unknown }>();
   return {
     async find(id) {
@@ -74,7 +75,7 @@ function clientAdapter(clients: ClientStore, encryptionKey: Buffer): Adapter {
   };
 }
 
-export function createAdapterFactory(deps: { oidc: OidcStore; clients: ClientStore; encryptionKey: Buffer }) {
+export function createAdapterFactory(deps: { oidc: OidcStore; clients: Pick<ClientStore, 'find'>; encryptionKey: Buffer }) {
   const adapters = new Map<string, Adapter>();
   return (name: string): Adapter => {
     let adapter = adapters.get(name);

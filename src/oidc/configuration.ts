@@ -10,6 +10,7 @@ import type { Config } from '../config/load-config.ts';
 import { accountClientMetadata } from './account-client.ts';
 import type { PrivateJwk } from '../keys/key-ring.ts';
 import type { AccountRecord, Store } from '../store/types.ts';
+import type { ReadCache } from './read-cache.ts';
 import { createAdapterFactory } from './adapter.ts';
 import { allowsCors } from './cors.ts';
 import { claimsByScope, supportedScopes } from './scopes.ts';
@@ -37,6 +38,8 @@ export type ProviderDependencies = {
   pages: ProviderPages;
   /** Session lifetimes are counted from it. */
   clock: Clock;
+  /** Clients, APIs and accounts as the hot paths read them (read-cache.ts: at most 1 s old). */
+  reads: Pick<ReadCache, 'accounts' | 'clients' | 'apis'>;
 };
 
 /** Client metadata of our own on top of RFC 7591's. */
@@ -110,10 +113,10 @@ export function requiresMfa(config: Pick<Config, 'accounts'>, ctx: KoaContextWit
 /** Looks an account up once per request: the provider and our prompt checks ask for it several times. */
 type AccountLoader = (ctx: KoaContextWithOIDC | undefined, id: string) => Promise<AccountRecord | undefined>;
 
-function accountLoader(store: Store): AccountLoader {
+function accountLoader(accounts: ReadCache['accounts']): AccountLoader {
   const byRequest = new WeakMap<object, Map<string, Promise<AccountRecord | undefined>>>();
   return (ctx, id) => {
-    if (!ctx) return store.accounts.findById(id);
+    if (!ctx) return accounts.findById(id);
     let loaded = byRequest.get(ctx);
     if (!loaded) {
       loaded = new Map();
@@ -121,7 +124,7 @@ function accountLoader(store: Store): AccountLoader {
     }
     let account = loaded.get(id);
     if (!account) {
-      account = store.accounts.findById(id);
+      account = accounts.findById(id);
       loaded.set(id, account);
     }
     return account;
@@ -160,9 +163,9 @@ function buildInteractionPolicy(config: Config, store: Store, loadAccount: Accou
 /** Every oidc-provider setting lives here. */
 export function buildProviderConfiguration(deps: ProviderDependencies): Configuration {
   const { config, store, pages, clock } = deps;
-  const loadAccount = accountLoader(store);
+  const loadAccount = accountLoader(deps.reads.accounts);
   return {
-    adapter: createAdapterFactory({ oidc: store.oidc, clients: store.clients, encryptionKey: deps.keyEncryptionKey }),
+    adapter: createAdapterFactory({ oidc: store.oidc, clients: deps.reads.clients, encryptionKey: deps.keyEncryptionKey }),
     // The account page's own client (static: derived from the issuer, never stored; see interactions/account/client.ts).
     clients: [accountClientMetadata(config.issuer)],
     jwks: deps.jwks as unknown as Configuration['jwks'],
@@ -244,7 +247,7 @@ export function buildProviderConfiguration(deps: ProviderDependencies): Configur
       resourceIndicators: {
         enabled: true,
         async getResourceServerInfo(_ctx, indicator) {
-          const api = await store.apis.find(indicator);
+          const api = await deps.reads.apis.find(indicator);
           if (!api) throw new errors.InvalidTarget(`${indicator} is not a registered API`);
           return {
             scope: api.scopes.join(' '),

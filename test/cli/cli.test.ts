@@ -11,9 +11,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load-config.ts';
 import { resolveSecrets } from '../../src/config/secrets.ts';
 import { providerMetadata } from '../../src/libraries/clients.ts';
+import { maxStaleMs } from '../../src/oidc/read-cache.ts';
 import { openStore } from '../../src/store/open-store.ts';
 import { schemaVersion } from '../../src/store/sqlite/database.ts';
 import type { TestGatehouse } from '../helpers/gatehouse.ts';
+import { movableClock } from '../helpers/clock.ts';
 import { redirectUri, startGatehouse, testEnvironment } from '../helpers/gatehouse.ts';
 import { freePort, sleep, startMain, withTimeout } from '../helpers/main-process.ts';
 import { relyingParty, signIn } from '../helpers/relying-party.ts';
@@ -734,9 +736,12 @@ describe('gatehouse against a running server', () => {
   let registered: { clientId: string; clientSecret: string };
   let accessToken: string;
   let rp: client.Configuration;
+  // The CLI is another process to the server: the server sees its changes within its read cache's
+  // bound (src/oidc/read-cache.ts), moved through on this clock.
+  const clock = movableClock();
 
   beforeAll(async () => {
-    server = await startGatehouse();
+    server = await startGatehouse({ clock });
     gatehouse = cliFor(server.env);
   });
 
@@ -796,12 +801,13 @@ describe('gatehouse against a running server', () => {
     const { payload } = await jwtVerify(tokens.access_token, createRemoteJWKSet(new URL(`${server.url}/jwks`)), { issuer: server.url, audience: identifier });
     expect(payload).toMatchObject({ client_id: credentials.client_id, scope: 'stock:read' });
 
-    // Once the CLI removes the API, the server no longer issues tokens for it.
+    // Once the CLI removes the API, the server no longer issues tokens for it (within the bound).
     succeeded(await gatehouse(['apis', 'remove', identifier]));
+    clock.advance(maxStaleMs);
     await expect(client.clientCredentialsGrant(config, { scope: 'stock:read', resource: identifier })).rejects.toMatchObject({ error: 'invalid_target' });
   });
 
-  it('shows an error page instead of the login page once the CLI removes the client', async () => {
+  it('shows an error page instead of the login page once the CLI removes the client (within the read cache bound)', async () => {
     expect(rp).toBeDefined();
     const authorizationUrl = (): URL => client.buildAuthorizationUrl(rp, {
       redirect_uri: redirectUri, scope: 'openid', state: client.randomState(),
@@ -814,6 +820,7 @@ describe('gatehouse against a running server', () => {
     expect(before.document.querySelector('input[name=password]')).not.toBeNull();
 
     expect(succeeded(await gatehouse(['clients', 'remove', registered.clientId]))).toBe(`removed client ${registered.clientId}\n`);
+    clock.advance(maxStaleMs);
 
     const after = await new UserAgent(server.url).navigate(authorizationUrl().href);
     if (!isPage(after)) throw new Error(`expected an error page, was redirected to ${after.redirectedTo}`);
