@@ -10,7 +10,6 @@ import { systemClock } from './clock.ts';
 import type { Config } from './config/load-config.ts';
 import { keySchedule } from './config/load-config.ts';
 import type { Secrets } from './config/secrets.ts';
-import { checkPasswordPolicyAsync } from './libraries/password-policy.ts';
 import { createStoreHealth, healthRoutes, storeOutage } from './web/health.ts';
 import { errorPages } from './web/error-pages.ts';
 import { createFormProtection, formParser } from './web/forms.ts';
@@ -75,9 +74,6 @@ export async function createApp(deps: AppDependencies): Promise<App> {
   const form = formParser(config);
   // Built once: the flows and the provider's events go through them (and record their audit events).
   const libraries = createLibraries({ store, config, clock, outbox, logger, keyEncryptionKey: secrets.keyEncryptionKey });
-  // The policy's dictionaries are ranked on first use (~50 ms): on its thread, which every request
-  // path uses, at start (not awaited: it warms up meanwhile).
-  checkPasswordPolicyAsync('warming up the password dictionaries', {}).catch((error: unknown) => logger.warn('the password policy thread failed to start', { error }));
   const schedule = keySchedule(config);
   const buildProvider = (ring: KeyRing) => {
     const built = new Provider(config.issuer, buildProviderConfiguration({

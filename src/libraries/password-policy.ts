@@ -131,15 +131,34 @@ export function checkPasswordPolicyAsync(
 }
 
 type Pending = { resolve: (verdict: PolicyVerdict) => void; reject: (error: Error) => void };
-let thread: { check: (password: string, context: { email?: string; name?: string }, options: PasswordPolicyOptions) => Promise<PolicyVerdict> } | undefined;
+type PolicyThread = { check: (password: string, context: { email?: string; name?: string }, options: PasswordPolicyOptions) => Promise<PolicyVerdict> };
+let thread: PolicyThread | undefined;
 
-function policyThread(): NonNullable<typeof thread> {
+/**
+ * How long the policy's thread stays after its last check. It holds the ranked dictionaries (about
+ * 45 MiB of resident memory) and passwords are set rarely (registration, reset, change), so it is
+ * started when one is set and stops once idle; the next check starts it again (tens of ms).
+ */
+let threadIdleMs = 60_000;
+
+/** For tests: how long an idle policy thread stays; whether one is running now. */
+export const policyThreadForTests = {
+  setIdleMs(ms: number): void {
+    threadIdleMs = ms;
+  },
+  running: (): boolean => thread !== undefined,
+};
+
+function policyThread(): PolicyThread {
   if (thread) return thread;
   const worker = new Worker(new URL('./password-policy-worker.ts', import.meta.url));
   const pending = new Map<number, Pending>();
   let next = 0;
+  let idleTimer: NodeJS.Timeout | undefined;
+  let retiring = false;
   const fault = (error: Error) => {
-    thread = undefined;
+    if (thread === current) thread = undefined;
+    clearTimeout(idleTimer);
     for (const job of pending.values()) job.reject(error);
     pending.clear();
   };
@@ -147,17 +166,30 @@ function policyThread(): NonNullable<typeof thread> {
     const job = pending.get(reply.id);
     if (!job) return;
     pending.delete(reply.id);
-    if (pending.size === 0) worker.unref();
+    if (pending.size === 0) {
+      worker.unref();
+      idleTimer = setTimeout(() => {
+        if (pending.size > 0) return;
+        // Retired: the next check starts a new thread.
+        retiring = true;
+        if (thread === current) thread = undefined;
+        void worker.terminate();
+      }, threadIdleMs);
+      idleTimer.unref();
+    }
     if (reply.verdict) job.resolve(reply.verdict);
     else job.reject(new GatehouseError('internal', 'libraries.policy_failed', { problem: reply.error ?? '' }));
   });
   worker.on('error', fault);
-  worker.on('exit', (code) => fault(new GatehouseError('internal', 'libraries.policy_thread_exited', { code })));
+  worker.on('exit', (code) => {
+    if (!retiring) fault(new GatehouseError('internal', 'libraries.policy_thread_exited', { code }));
+  });
   // An idle thread never keeps the process alive (servers close, tests end); a busy one does.
   worker.unref();
-  thread = {
+  const current: PolicyThread = {
     check(password, context, options) {
       return new Promise<PolicyVerdict>((resolve, reject) => {
+        clearTimeout(idleTimer);
         const id = (next += 1);
         if (pending.size === 0) worker.ref();
         pending.set(id, { resolve, reject });
@@ -165,7 +197,8 @@ function policyThread(): NonNullable<typeof thread> {
       });
     },
   };
-  return thread;
+  thread = current;
+  return current;
 }
 
 function fail(code: Exclude<PolicyVerdict, { ok: true }>['code'], reason: string): PolicyVerdict {

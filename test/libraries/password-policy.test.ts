@@ -272,3 +272,31 @@ describe('odd input', () => {
     expect(check(`alice${pad}`, { email: 42, name: null } as unknown as { email?: string })).toBe('ok');
   });
 });
+
+describe('the policy thread', () => {
+  it('stops once idle, and the next check starts it again with the same verdicts', async () => {
+    const { checkPasswordPolicyAsync, policyThreadForTests } = await import('../../src/libraries/password-policy.ts');
+    policyThreadForTests.setIdleMs(20);
+    try {
+      expect(await checkPasswordPolicyAsync('correct horse battery staple orbit', {})).toEqual({ ok: true });
+      expect(policyThreadForTests.running()).toBe(true);
+      await expect.poll(() => policyThreadForTests.running(), { timeout: 5_000 }).toBe(false);
+      // Started again for this check, which it answers as before.
+      expect(await checkPasswordPolicyAsync('password123', {})).toMatchObject({ ok: false, code: 'common' });
+      expect(policyThreadForTests.running()).toBe(true);
+    } finally {
+      policyThreadForTests.setIdleMs(60_000);
+    }
+  });
+
+  it('keeps a thread busy with checks in flight, however long they take', async () => {
+    const { checkPasswordPolicyAsync, policyThreadForTests } = await import('../../src/libraries/password-policy.ts');
+    policyThreadForTests.setIdleMs(1);
+    try {
+      const verdicts = await Promise.all(Array.from({ length: 20 }, (_, i) => checkPasswordPolicyAsync(`a long passphrase number ${i} for the thread`, {})));
+      expect(verdicts.every((verdict) => verdict.ok)).toBe(true);
+    } finally {
+      policyThreadForTests.setIdleMs(60_000);
+    }
+  });
+});
