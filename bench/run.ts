@@ -560,15 +560,24 @@ function render(report: Report, targets: Target[], glewlwydTarget?: Target): str
 
   if (report.scaling?.length) {
     const cores = (value: number) => (Number.isFinite(value) ? value.toFixed(2) : '–');
+    // What each request does to the one database file the workers share (writes wait for its lock).
+    const storeWork: Record<string, string> = {
+      discovery: 'none',
+      introspection: 'reads + 2 writes',
+      'client-credentials-es256': '2 writes',
+      'client-credentials-rs256': '2 writes',
+      userinfo: 'reads',
+    };
+    const latency = (stats: LoadStats) => `${fmt.ms(stats.p50)} / ${fmt.ms(stats.p99)}`;
     const scalingRows = report.scaling.map((row) => [
-      row.title,
-      fmt.rate(row.one.requestsPerSecond), cores(coresUsed(row.one.cpuMs, row.one)),
-      fmt.rate(row.two.requestsPerSecond), cores(coresUsed(row.two.cpuMs, row.two)),
+      row.title, storeWork[row.id] ?? '',
+      fmt.rate(row.one.requestsPerSecond), latency(row.one), cores(coresUsed(row.one.cpuMs, row.one)),
+      fmt.rate(row.two.requestsPerSecond), latency(row.two), cores(coresUsed(row.two.cpuMs, row.two)),
       fmt.ratio(row.two.requestsPerSecond / row.one.requestsPerSecond),
       `${cores(coresUsed(row.one.clientCpuMs, row.one))} / ${cores(coresUsed(row.two.clientCpuMs, row.two))}`,
     ]);
     out.push('', `Scaling, WORKERS=1 → 2, the same database, alternated (cores: CPU time over wall time; the load generator runs on the same ${machine.cores} cores):`, '',
-      table(['Scenario', '1 worker req/s', 'cores', '2 workers req/s', 'cores', 'speed-up', 'load generator cores (1 / 2)'], scalingRows, ['l', 'r', 'r', 'r', 'r', 'r', 'r']));
+      table(['Scenario', 'store work', '1 worker req/s', 'p50 / p99 ms', 'cores', '2 workers req/s', 'p50 / p99 ms', 'cores', 'speed-up', 'load generator cores (1 / 2)'], scalingRows, ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r']));
   }
 
   if (report.growth) {

@@ -2,6 +2,7 @@ import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 
 import { GatehouseError } from '../errors.ts';
+import { message } from '../messages/messages.ts';
 import type { FormProtection } from './kit.ts';
 
 /** What every sign-in page needs to know about the interaction it serves. */
@@ -22,7 +23,7 @@ export function keep(value: unknown, max: number): string {
 
 export async function clientName(provider: Provider, clientId: unknown): Promise<string> {
   const client = typeof clientId === 'string' ? await provider.Client.find(clientId) : undefined;
-  return client?.clientName ?? client?.clientId ?? 'an application';
+  return client?.clientName ?? client?.clientId ?? message('flows.an_application');
 }
 
 /**

@@ -3,6 +3,7 @@ import { koaBody } from 'koa-body';
 
 import type { Config } from '../config/load-config.ts';
 import { GatehouseError } from '../errors.ts';
+import { field } from '../flows/interaction.ts';
 import { keyedHash, sameToken } from '../keys/encryption.ts';
 
 /**
@@ -10,11 +11,6 @@ import { keyedHash, sameToken } from '../keys/encryption.ts';
  * never import this module: start-up (src/app.ts) builds both once and hands them in as
  * dependencies (`form`, `forms`).
  */
-
-/** One form field as parsed: a missing field is undefined, a repeated one an array (both fail validation). */
-export function field(body: unknown, name: string): unknown {
-  return body && typeof body === 'object' ? (body as Record<string, unknown>)[name] : undefined;
-}
 
 /** Our forms are small url-encoded bodies; anything larger or of another type is refused. */
 export function formParser(config: Pick<Config, 'formBodyLimitBytes'>): Middleware {

@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { isGatehouseError } from '../../src/errors.ts';
 import { keyedHash } from '../../src/keys/encryption.ts';
 import { sameToken } from '../../src/keys/encryption.ts';
-import { createFormProtection, field } from '../../src/web/forms.ts';
+import { field } from '../../src/flows/interaction.ts';
+import { createFormProtection } from '../../src/web/forms.ts';
 
 const key = Buffer.alloc(32, 7);
 

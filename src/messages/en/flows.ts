@@ -12,6 +12,7 @@ export const flows = {
   'flows.too_many_codes': 'Too many codes tried. Wait {seconds} seconds, then try again.',
   'flows.enter_mailed_code': 'Enter the 6-digit code from the email.',
   'flows.user_cancelled': 'The user cancelled the sign-in.',
+  'flows.an_application': 'an application',
   'flows.link_no_longer_valid_title': 'This link is no longer valid',
   // A mailed code that did not work.
   'code.wrong': "That code is not right. {attemptsLeft} {attemptsLeft, plural, one {try} other {tries}} left.",
