@@ -83,13 +83,7 @@ export function rotateRing(store: SigningKeyStore, encryptionKey: Buffer, schedu
 }
 
 export function revokeFromRing(store: SigningKeyStore, encryptionKey: Buffer, kid: string, now: Clock = systemClock) {
-  return changeRing(store, encryptionKey, (keys) => {
-    try {
-      return revokeKey(keys, kid);
-    } catch (error) {
-      throw new GatehouseError('not_found', 'error.problems', { problems: (error as Error).message });
-    }
-  }, { now });
+  return changeRing(store, encryptionKey, (keys) => revokeKey(keys, kid), { now });
 }
 
 const algorithmsByKty: Record<string, SigningAlgorithm[]> = { RSA: ['RS256'], EC: ['ES256'], OKP: ['EdDSA'] };

@@ -11,6 +11,7 @@
 import type { Schedule } from '../config/key-schedule.ts';
 import { validateSchedule } from '../config/key-schedule.ts';
 import type { SigningKeyRecord, SigningKeyState } from '../store/types.ts';
+import { GatehouseError } from '../errors.ts';
 
 // The schedule is configuration (src/config/key-schedule.ts); it is re-exported for the ring's users.
 export type { Schedule };
@@ -73,14 +74,14 @@ function sortRing(ring: RingKey[]): RingKey[] {
 }
 
 function assertDate(now: Date): void {
-  if (!(now instanceof Date) || Number.isNaN(now.getTime())) throw new Error('Key rotation needs a valid date for "now"');
+  if (!(now instanceof Date) || Number.isNaN(now.getTime())) throw new GatehouseError('internal', 'keys.rotation_needs_date');
 }
 
 /** Plans made from a bad schedule would store Invalid Dates or pre-publish too briefly: refuse them. */
 function assertUsable(now: Date, schedule: Schedule): void {
   assertDate(now);
   const problems = validateSchedule(schedule);
-  if (problems.length) throw new Error(`Invalid key rotation schedule: ${problems.join('; ')}`);
+  if (problems.length) throw new GatehouseError('invalid_config', 'keys.schedule_invalid', { problems: problems.join('; ') });
 }
 
 /** The time a next key may start signing: never before it has been published for a cache lifetime plus margin. */
@@ -152,7 +153,7 @@ export function applyChanges(
   assertDate(now);
   const byKid = new Map<string, RingKey>();
   for (const key of ring) {
-    if (byKid.has(key.kid)) throw new Error(`The key ring holds two keys with kid "${key.kid}"`);
+    if (byKid.has(key.kid)) throw new GatehouseError('internal', 'keys.duplicate_kid', { kid: key.kid });
     byKid.set(key.kid, { ...key });
   }
   // The (alg, state) places a change filled: each must end up with exactly one key.
@@ -198,7 +199,7 @@ export function applyChanges(
   const result = [...byKid.values()];
   for (const { alg, state } of filled) {
     const count = result.filter((key) => key.alg === alg && key.state === state).length;
-    if (count > 1) throw new Error(`These changes would leave ${count} ${state} ${alg} keys in the key ring`);
+    if (count > 1) throw new GatehouseError('internal', 'keys.changes_would_leave', { count: String(count), state, alg });
   }
   return sortRing(result);
 }
@@ -236,7 +237,7 @@ export function requestRotation(
  */
 export function revokeKey(ring: readonly RingKey[], kid: string): RingChange[] {
   const key = ring.find((candidate) => candidate.kid === kid);
-  if (!key) throw new Error(`No key with kid "${kid}" in the key ring`);
+  if (!key) throw new GatehouseError('not_found', 'keys.no_such_kid', { kid });
   const changes: RingChange[] = [{ type: 'remove', kid }];
   if (key.state === 'current') {
     const { currents, nexts } = keysOf(ring, key.alg);

@@ -1,4 +1,4 @@
-/** The scopes Gatehouse offers, the claims each releases, and how the consent page words them. */
+/** The scopes Gatehouse offers and the claims each releases (the consent page words them: flows/consent/view.ts). */
 export const claimsByScope = {
   openid: ['sub'],
   profile: ['name', 'given_name', 'family_name', 'middle_name', 'nickname', 'preferred_username', 'picture', 'website', 'locale', 'zoneinfo', 'updated_at'],
@@ -7,16 +7,3 @@ export const claimsByScope = {
 } as const;
 
 export const supportedScopes = ['openid', 'offline_access', 'profile', 'email', 'roles'] as const;
-
-const scopeWording: Record<string, string> = {
-  openid: 'Know who you are (a stable identifier for your account)',
-  profile: 'See your profile: name and other basic details',
-  email: 'See your email address and whether it is verified',
-  roles: 'See the roles assigned to your account',
-  offline_access: 'Stay connected when you are not using it (keep access after you sign out of it)',
-};
-
-/** Words for the consent page; unknown scopes (an API's own) are shown by name. */
-export function describeScope(scope: string): string {
-  return scopeWording[scope] ?? `Use the permission “${scope}”`;
-}

@@ -1,4 +1,5 @@
-import { describeScope } from '../../oidc/scopes.ts';
+import { message } from '../../messages/messages.ts';
+import type { MessageId } from '../../messages/messages.ts';
 import type { InteractionDetails } from '../interaction.ts';
 
 export type ConsentDetails = {
@@ -6,6 +7,20 @@ export type ConsentDetails = {
   missingOIDCClaims?: string[];
   missingResourceScopes?: Record<string, string[]>;
 };
+
+const scopeWords: Record<string, MessageId> = {
+  openid: 'consent.scope_openid',
+  profile: 'consent.scope_profile',
+  email: 'consent.scope_email',
+  roles: 'consent.scope_roles',
+  offline_access: 'consent.scope_offline_access',
+};
+
+/** Words for one permission; an API's own scopes are shown by name. */
+export function describeScope(scope: string): string {
+  const id = scopeWords[scope];
+  return id ? message(id) : message('consent.scope_other', { scope });
+}
 
 /** What the consent page lists: each permission in words, grouped by who it is for. */
 export function describeConsent(details: InteractionDetails): { scopes: string[]; apis: { identifier: string; scopes: string[] }[]; claims: string[] } {

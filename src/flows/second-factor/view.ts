@@ -31,7 +31,7 @@ export async function setupPageData(enrollment: { secret: string; uri: string })
 
 /** What the recovery codes page shows: the codes, once, and the same as a text download. */
 export function recoveryCodesPageData(email: string, codes: string[]): ViewData & { codes: string[]; download: string } {
-  const text = `Gatehouse recovery codes for ${email}\nEach code works once.\n\n${codes.join('\n')}\n`;
+  const text = `${message('second_factor.recovery_codes_file', { email })}\n\n${codes.join('\n')}\n`;
   return { title: message('second_factor.recovery_codes_title'), codes, download: `data:text/plain;charset=utf-8,${encodeURIComponent(text)}` };
 }
 

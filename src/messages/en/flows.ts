@@ -54,6 +54,7 @@ export const flows = {
   'second_factor.setup_wrong_code': 'That code is not right. Enter the 6-digit code your app shows now.',
   'second_factor.set_up_first': 'Set up your authenticator app first.',
   'second_factor.recovery_codes_title': 'Save your recovery codes',
+  'second_factor.recovery_codes_file': 'Gatehouse recovery codes for {email}\nEach code works once.',
   'second_factor.continue': 'Continue',
   // Recovery (password reset).
   'recovery.title': 'Reset your password',
@@ -71,6 +72,12 @@ export const flows = {
   'consent.title': 'Allow access',
   'consent.choose': 'Choose Allow or Deny.',
   'consent.denied': 'The user denied the request.',
+  'consent.scope_openid': 'Know who you are (a stable identifier for your account)',
+  'consent.scope_profile': 'See your profile: name and other basic details',
+  'consent.scope_email': 'See your email address and whether it is verified',
+  'consent.scope_roles': 'See the roles assigned to your account',
+  'consent.scope_offline_access': 'Stay connected when you are not using it (keep access after you sign out of it)',
+  'consent.scope_other': 'Use the permission “{scope}”',
   // Logout.
   'logout.title': 'Sign out',
   'logout.done_title': 'Signed out',

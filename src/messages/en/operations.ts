@@ -83,4 +83,9 @@ Next steps:
   'store.api_exists': 'an API with identifier {identifier} already exists',
   'store.client_exists': 'a client with id {clientId} already exists',
   'store.oidc_record_exists': 'another {name} with {unique} exists',
+  'keys.rotation_needs_date': 'Key rotation needs a valid date for "now"',
+  'keys.schedule_invalid': 'Invalid key rotation schedule: {problems}',
+  'keys.duplicate_kid': 'The key ring holds two keys with kid "{kid}"',
+  'keys.changes_would_leave': 'These changes would leave {count} {state} {alg} keys in the key ring',
+  'keys.no_such_kid': 'No key with kid "{kid}" in the key ring',
 } as const satisfies Record<string, string>;
