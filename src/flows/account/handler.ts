@@ -17,7 +17,7 @@ import { sameToken } from '../../keys/encryption.ts';
 import { field } from '../interaction.ts';
 import type { FlowDependencies } from '../kit.ts';
 import { limitedMessage } from '../login/view.ts';
-import { describeVerdict, recoveryCodesPageData, setupPageData } from '../second-factor/view.ts';
+import { describeVerdict } from '../second-factor/view.ts';
 import { createInProcessClient } from './in-process.ts';
 import type { AccountSession, BrowserSession } from './session.ts';
 import {
@@ -25,6 +25,7 @@ import {
   stillSignedIn, writeCookie,
 } from './session.ts';
 import { authorizationUrl, newPendingSignIn, pendingSignInSchema, redeemCode } from './sign-in.ts';
+import { accountMessagePage, accountPage, accountRecoveryCodesPage, accountSetupPage } from './view.ts';
 
 /**
  * The account page (`/account`): a first-party client of Gatehouse itself. Unauthenticated, it
@@ -89,7 +90,7 @@ export function createAccountRouter(deps: AccountPageDependencies): Router {
   const send = createInProcessClient(() => handlerOf(deps.provider()));
 
   function renderMessage(ctx: Context, title: MessageId, paragraph: MessageId, status: number) {
-    views.render(ctx, 'message', { title: message(title), paragraphs: [message(paragraph)], links: [{ href: urls.account(), label: message('account.open_page') }] }, status);
+    views.render(ctx, 'message', accountMessagePage(title, paragraph), status);
   }
 
   /** Back to the account page (after a POST, as a GET). */
@@ -120,18 +121,15 @@ export function createAccountRouter(deps: AccountPageDependencies): Router {
 
   async function renderAccount(ctx: Context, current: SignedIn, extra: { error?: string; notice?: string } = {}, status = 200) {
     const factor = await libraries.secondFactor.status(current.account.id);
-    const fresh = isFresh(current, clock);
-    views.render(ctx, 'account', {
-      mfa: factor.active ? { active: true, recoveryCodesLeft: factor.recoveryCodesLeft, fresh } : { active: false, fresh },
-      title: message('account.title'),
-      email: current.account.email,
-      name: current.account.profile.name ?? '',
-      emailVerified: current.account.emailVerified,
+    views.render(ctx, 'account', accountPage({
+      account: current.account,
+      factor: factor.active ? { active: true, recoveryCodesLeft: factor.recoveryCodesLeft } : { active: false },
+      fresh: isFresh(current, clock),
       csrf: forms.token(formScope(current.session)),
       minLength: config.passwords.minLength,
       error: extra.error,
       notice: extra.notice,
-    }, status);
+    }), status);
   }
 
   router.get(routes.account, async (ctx) => {
@@ -229,22 +227,11 @@ export function createAccountRouter(deps: AccountPageDependencies): Router {
   }
 
   async function renderSetup(ctx: Context, current: SignedIn, error?: string, status = 200) {
-    views.render(ctx, 'mfa-setup', {
-      title: message('account.mfa_setup_title'),
-      action: urls.accountMfaSetup(),
-      csrf: forms.token(formScope(current.session)),
-      ...(await setupPageData(await libraries.secondFactor.enrollment(current.account))),
-      error,
-    }, status);
+    views.render(ctx, 'mfa-setup', await accountSetupPage(await libraries.secondFactor.enrollment(current.account), forms.token(formScope(current.session)), error), status);
   }
 
   function renderRecoveryCodes(ctx: Context, current: SignedIn, codes: string[]) {
-    views.render(ctx, 'recovery-codes', {
-      ...recoveryCodesPageData(current.account.email, codes),
-      action: urls.accountMfaDone(),
-      csrf: forms.token(formScope(current.session)),
-      button: message('account.done'),
-    });
+    views.render(ctx, 'recovery-codes', accountRecoveryCodesPage(current.account.email, codes, forms.token(formScope(current.session))));
   }
 
   // Adding a sign-in factor needs a fresh sign-in, like removing one: a session someone else got
