@@ -162,14 +162,14 @@ export function applyChanges(
   for (const change of changes) {
     if (change.type === 'create') continue;
     const key = byKid.get(change.kid);
-    if (!key) throw new Error(`Cannot ${change.type} key "${change.kid}": it is not in the key ring`);
+    if (!key) throw new GatehouseError('internal', 'keys.change_unknown_kid', { change: change.type, kid: change.kid });
     if (change.type === 'remove') {
       byKid.delete(key.kid);
     } else if (change.type === 'retire') {
-      if (key.state !== 'current') throw new Error(`Cannot retire key "${key.kid}": it is ${key.state}, not current`);
+      if (key.state !== 'current') throw new GatehouseError('internal', 'keys.retire_not_current', { kid: key.kid, state: key.state });
       byKid.set(key.kid, { ...key, state: 'retired', retiredAt: now });
     } else {
-      if (key.state !== 'next') throw new Error(`Cannot promote key "${key.kid}": it is ${key.state}, not next`);
+      if (key.state !== 'next') throw new GatehouseError('internal', 'keys.promote_not_next', { kid: key.kid, state: key.state });
       // activatesAt only means something for a next key.
       const { activatesAt: _activatesAt, ...rest } = key;
       byKid.set(key.kid, { ...rest, state: 'current', activatedAt: now });
@@ -181,11 +181,11 @@ export function applyChanges(
   for (const change of changes) {
     if (change.type !== 'create') continue;
     const material = created.get(change.alg);
-    if (!material) throw new Error(`No generated ${change.alg} key was supplied for the ${change.state} key to create`);
+    if (!material) throw new GatehouseError('internal', 'keys.create_without_material', { alg: change.alg, state: change.state });
     // One generated key per alg: a second create would reuse it.
-    if (used.has(change.alg)) throw new Error(`More than one ${change.alg} key to create in one change list`);
+    if (used.has(change.alg)) throw new GatehouseError('internal', 'keys.create_twice', { alg: change.alg });
     used.add(change.alg);
-    if (byKid.has(material.kid)) throw new Error(`Cannot create key "${material.kid}": that kid is already in the key ring`);
+    if (byKid.has(material.kid)) throw new GatehouseError('internal', 'keys.create_existing_kid', { kid: material.kid });
     const base = { ...material, alg: change.alg, createdAt: now };
     byKid.set(
       material.kid,

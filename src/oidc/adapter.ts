@@ -1,5 +1,6 @@
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 
+import { GatehouseError } from '../errors.ts';
 import type { ClientStore, ModelPayload, OidcStore } from '../store/types.ts';
 import { providerMetadata } from '../libraries/clients.ts';
 
@@ -48,7 +49,7 @@ function modelAdapter(oidc: OidcStore, name: string): Adapter {
  */
 function clientAdapter(clients: Pick<ClientStore, 'find'>, encryptionKey: Buffer): Adapter {
   const readOnly = async () => {
-    throw new Error('clients are managed with `gatehouse clients`, not through the provider');
+    throw new GatehouseError('internal', 'store.clients_read_only');
   };
   // Opening a sealed secret cost more than all the rest of a client lookup (it was the largest
   // single cost of a userinfo request). A sealed value never changes, so it is opened once per

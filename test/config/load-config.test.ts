@@ -179,6 +179,7 @@ describe('resolveSecrets', () => {
     const script = `
       const { workerData, parentPort } = require('node:worker_threads');
       Promise.all([import(workerData.loadConfig), import(workerData.secrets)]).then(([{ loadConfig }, { resolveSecrets }]) => {
+        parentPort.postMessage({ ready: true });
         Atomics.wait(new Int32Array(workerData.start), 0, 0);
         try {
           const secrets = resolveSecrets(loadConfig({ DATA_DIR: workerData.dir }, '/srv/gatehouse'));
@@ -192,8 +193,10 @@ describe('resolveSecrets', () => {
       const dataDir = join(dir, `round-${round}`);
       const start = new SharedArrayBuffer(4);
       const workers = Array.from({ length: 6 }, () => new Worker(script, { eval: true, workerData: { ...modules, dir: dataDir, start } }));
-      const answers = workers.map((worker) => new Promise<Record<string, unknown>>((resolve, reject) => { worker.once('message', resolve); worker.once('error', reject); }));
-      await sleep(300);
+      // Each thread says when it is ready to go; all are released at once.
+      const next = (worker: Worker) => new Promise<Record<string, unknown>>((resolve, reject) => { worker.once('message', resolve); worker.once('error', reject); });
+      await Promise.all(workers.map(next));
+      const answers = workers.map(next);
       Atomics.store(new Int32Array(start), 0, 1);
       Atomics.notify(new Int32Array(start), 0);
       const results = await Promise.all(answers);

@@ -88,4 +88,11 @@ Next steps:
   'keys.duplicate_kid': 'The key ring holds two keys with kid "{kid}"',
   'keys.changes_would_leave': 'These changes would leave {count} {state} {alg} keys in the key ring',
   'keys.no_such_kid': 'No key with kid "{kid}" in the key ring',
+  'keys.change_unknown_kid': 'Cannot {change} key "{kid}": it is not in the key ring',
+  'keys.retire_not_current': 'Cannot retire key "{kid}": it is {state}, not current',
+  'keys.promote_not_next': 'Cannot promote key "{kid}": it is {state}, not next',
+  'keys.create_without_material': 'No generated {alg} key was supplied for the {state} key to create',
+  'keys.create_twice': 'More than one {alg} key to create in one change list',
+  'keys.create_existing_kid': 'Cannot create key "{kid}": that kid is already in the key ring',
+  'store.clients_read_only': 'clients are managed with `gatehouse clients`, not through the provider',
 } as const satisfies Record<string, string>;
