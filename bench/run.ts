@@ -230,7 +230,8 @@ async function main(): Promise<void> {
     });
     const sqliteUrl = `sqlite:${join(dir, 'gatehouse.db')}`;
     const config = loadConfig(gatehouseEnv(gatehousePort, sqliteUrl, 1));
-    const execArgv = options['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${join(repoRoot, 'bench', 'results', 'profiles')}`] : [];
+    const profiled = (name: string) => (options['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${join(repoRoot, 'bench', 'results', 'profiles', name)}`] : []);
+    const execArgv = profiled('gatehouse');
 
     log('preparing the database (migrate, user, clients, APIs)…');
     const prepared = await prepareDatabase(config, keyEncryptionKey);
@@ -243,7 +244,7 @@ async function main(): Promise<void> {
     log('starting Gatehouse (production, SQLite, 1 worker), the baseline and the hello server…');
     const [gatehouse, baseline, hello] = await Promise.all([
       startServerProcess('Gatehouse', 'src/main.ts', gatehouseEnv(gatehousePort, sqliteUrl, 1), `http://127.0.0.1:${gatehousePort}`, '/readyz', execArgv),
-      startServerProcess('baseline', 'bench/baseline-provider.ts', { BENCH_BASELINE: JSON.stringify(baselineSetup) }, baselineSetup.issuer, '/.well-known/openid-configuration'),
+      startServerProcess('baseline', 'bench/baseline-provider.ts', { BENCH_BASELINE: JSON.stringify(baselineSetup) }, baselineSetup.issuer, '/.well-known/openid-configuration', profiled('baseline')),
       startServerProcess('hello', 'bench/hello-server.ts', { PORT: String(helloPort) }, `http://127.0.0.1:${helloPort}`, '/'),
     ]);
     servers.push(gatehouse, baseline, hello);
@@ -563,9 +564,9 @@ function render(report: Report, targets: Target[], glewlwydTarget?: Target): str
     // What each request does to the one database file the workers share (writes wait for its lock).
     const storeWork: Record<string, string> = {
       discovery: 'none',
-      introspection: 'reads + 2 writes',
-      'client-credentials-es256': '2 writes',
-      'client-credentials-rs256': '2 writes',
+      introspection: 'reads',
+      'client-credentials-es256': '1 read',
+      'client-credentials-rs256': '1 read',
       userinfo: 'reads',
     };
     const latency = (stats: LoadStats) => `${fmt.ms(stats.p50)} / ${fmt.ms(stats.p99)}`;

@@ -26,6 +26,8 @@ import { providerJwks } from './keys/key-ring.ts';
 import type { AbuseLimits } from './limits/abuse-limits.ts';
 import type { Logger } from './logger.ts';
 import type { Outbox } from './mail/outbox.ts';
+import { limitClientSecretGuesses } from './oidc/client-secret-guesses.ts';
+import { rememberClientInstances } from './oidc/adapter.ts';
 import { buildProviderConfiguration } from './oidc/configuration.ts';
 import { createReadCache } from './oidc/read-cache.ts';
 import type { PublishedDocuments } from './oidc/published-documents.ts';
@@ -80,6 +82,8 @@ export async function createApp(deps: AppDependencies): Promise<App> {
       config, store, pages, clock, reads, jwks: providerJwks(ring, secrets.keyEncryptionKey), cookieKeys: secrets.cookieKeys, keyEncryptionKey: secrets.keyEncryptionKey,
     }));
     built.on('server_error', (_ctx, error) => logger.error('provider error', { error }));
+    limitClientSecretGuesses(built, limits);
+    rememberClientInstances(built);
     // The provider revokes a whole grant at the token endpoint when a used code or a rotated
     // refresh token comes back: someone holds a copy. That belongs in the audit trail.
     built.on('grant.revoked', (ctx: KoaContextWithOIDC, grantId: string) => {

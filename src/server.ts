@@ -86,12 +86,13 @@ export async function startServer(initialConfig: Config, logger: Logger, options
   // The port opens before the app exists (an ephemeral port must be known to name the issuer), so
   // requests arriving meanwhile wait for the app instead of hanging unanswered.
   const ready = Promise.withResolvers<RequestListener | undefined>();
-  const server = createServer((req, res) => {
+  const waitForApp: RequestListener = (req, res) => {
     void ready.promise.then((handle) => {
       if (handle) return handle(req, res);
       res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8', 'retry-after': '5' }).end(`${message('server.failed_to_start')}\n`);
     });
-  });
+  };
+  const server = createServer(waitForApp);
   try {
     server.listen(config.port, options.host);
     await once(server, 'listening');
@@ -118,6 +119,8 @@ export async function startServer(initialConfig: Config, logger: Logger, options
 
     const { handler, provider, reloadKeys } = await createApp({ config, secrets, store, logger, outbox, limits, clock });
     ready.resolve(handler);
+    // From now on requests go straight to the app, without waiting on the promise each time.
+    server.off('request', waitForApp).on('request', handler);
 
     // Expired records go in small batches, on one instance at a time (a lease in the store).
     const sweeper = createSweeper({ store, logger, clock });

@@ -73,8 +73,21 @@ export type AbuseLimits = {
    * and for this account or link; both must allow it.
    */
   passwordForm(sourceAddress: string, subject: string): Promise<Verdict>;
-  /** Reserves a client authentication (token, introspection, revocation, PAR) from this source. */
-  clientAuthAttempt(sourceAddress: string): Promise<Admission>;
+  /**
+   * A client secret was just compared, at the provider's one point where it evaluates secrets
+   * (src/oidc/client-secret-guesses.ts): may this answer be given? Counted as if the attempt had been
+   * reserved before the comparison, so a burst gets no more answers than the free ones. A right
+   * secret costs one read while the source is within its free failures (no write: a busy client
+   * costs the store nothing); a wrong one is reserved and counted as a failure.
+   */
+  clientSecretChecked(sourceAddress: string, right: boolean): Promise<Verdict>;
+  /**
+   * Reserves a passkey answer from this source before it is verified (a passkey sign-in, a passkey
+   * as the second step, a new account's passkey), with the delays of passwords from one source. A
+   * passkey cannot be guessed, but each answer costs a signature check and store reads, and a run of
+   * refused ones is someone trying passkeys that are not theirs.
+   */
+  passkeyAttempt(sourceAddress: string): Promise<Admission>;
   /** Whether this source may authenticate as a client now (reserves nothing). */
   beforeClientAuth(sourceAddress: string): Promise<Verdict>;
   /** Counts a failed client authentication that was not reserved, and sets the next wait. */
@@ -109,6 +122,8 @@ export function createAbuseLimits(store: RateLimitStore, settings: LimitsSetting
   // Per source, whatever the address: a day.
   const sourcePasswords = delays('pw-source', password.source, 86_400);
   const clients = delays('client-auth', settings.clientAuthentication, 86_400);
+  // Refused passkey answers per source: a day, with the password delays per source.
+  const sourcePasskeys = delays('passkey-source', password.source, 86_400);
   const registrations = limiter('register-source', settings.registrationsPerHour, 3600);
   const resets = limiter('reset-source', settings.resetRequestsPerHour, 3600);
   const emailCodes = limiter('email-code', settings.emailCodesPerHour, 3600);
@@ -215,13 +230,22 @@ export function createAbuseLimits(store: RateLimitStore, settings: LimitsSetting
       if (!bySource.ok) return bySource;
       return counted(formsBySubject, subject);
     },
-    async clientAuthAttempt(sourceAddress) {
+    async clientSecretChecked(sourceAddress, right) {
       const source = sourceKey(sourceAddress);
+      if (right && await clients.admitsFreely(source)) return { ok: true };
       const reservation = await clients.reserve(source);
-      if (!reservation.ok) return reservation;
+      if (!reservation.ok) return { ok: false, reason: reservation.reason, retryAfterSeconds: reservation.retryAfterSeconds };
       // Failures per source are kept for their day whatever else happens: a right secret gives back
       // only its own attempt.
-      return { ok: true, attempt: settledOnce({ failed: () => clients.failed(source, reservation), succeeded: () => clients.cancel(source), cancel: () => clients.cancel(source) }) };
+      await (right ? clients.cancel(source) : clients.failed(source, reservation));
+      return { ok: true };
+    },
+    async passkeyAttempt(sourceAddress) {
+      const source = sourceKey(sourceAddress);
+      const reservation = await sourcePasskeys.reserve(source);
+      if (!reservation.ok) return reservation;
+      // A passkey that verifies is not a failure of the source: its attempt is given back.
+      return { ok: true, attempt: settledOnce({ failed: () => sourcePasskeys.failed(source, reservation), succeeded: () => sourcePasskeys.cancel(source), cancel: () => sourcePasskeys.cancel(source) }) };
     },
     beforeClientAuth: (sourceAddress) => clients.peek(sourceKey(sourceAddress)),
     clientAuthFailed: (sourceAddress) => clients.recordFailure(sourceKey(sourceAddress)),

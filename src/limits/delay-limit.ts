@@ -96,6 +96,12 @@ export type DelayLimit = {
   clear(key: string): Promise<void>;
   /** Counts a failure that was not reserved, and starts the wait that follows. */
   recordFailure(key: string): Promise<void>;
+  /**
+   * Whether an attempt already known to be right would be free now: one read, nothing written. True
+   * while the failures and attempts in flight leave the next attempt free (then a reservation would
+   * only be given back); otherwise the caller reserves as usual.
+   */
+  admitsFreely(key: string): Promise<boolean>;
   /** What a reservation would be told now, without reserving anything. */
   peek(key: string): Promise<{ ok: true } | { ok: false; reason: 'slow_down' | 'locked'; retryAfterSeconds: number }>;
 };
@@ -152,6 +158,10 @@ export function createDelayLimit(options: {
       const now = clock();
       const [count] = await Promise.all([store.add(countKey(key), 1, windowMs, now, false), store.add(failuresKey(key), 1, windowMs, now, false)]);
       await startWait(key, count.points, false, now);
+    },
+    async admitsFreely(key) {
+      const count = await store.get(countKey(key), clock());
+      return admission((count?.points ?? 0) + 1, policy, maxFailures) === 'free';
     },
     async peek(key) {
       const now = clock();

@@ -1,7 +1,8 @@
 import type { Adapter, AdapterPayload } from 'oidc-provider';
+import type Provider from 'oidc-provider';
 
 import { GatehouseError } from '../errors.ts';
-import type { ClientStore, ModelPayload, OidcStore } from '../store/types.ts';
+import type { ClientRecord, ClientStore, ModelPayload, OidcStore } from '../store/types.ts';
 import { providerMetadata } from '../libraries/clients.ts';
 
 /**
@@ -56,16 +57,29 @@ function clientAdapter(clients: Pick<ClientStore, 'find'>, encryptionKey: Buffer
   // client and provider; a client removed or changed with the CLI is seen within the read cache's
   // bound, and a new secret is opened anew.
   const opened = new Map<string, { sealed: string; secret: unknown }>();
+  // One payload object per record object: while the read cache holds a record, every lookup gets
+  // the same payload, so the provider's Client for it is found by identity (rememberClientInstances).
+  const payloads = new WeakMap<object, AdapterPayload>();
+  const payloadOf = (record: ClientRecord): AdapterPayload => {
+    const known = payloads.get(record);
+    if (known) return known;
+    const payload = providerPayload(record);
+    payloads.set(record, payload);
+    return payload;
+  };
+  const providerPayload = (record: ClientRecord): AdapterPayload => {
+    if (!record.encryptedSecret) return record.metadata as AdapterPayload;
+    const cached = opened.get(record.metadata.client_id);
+    if (cached?.sealed === record.encryptedSecret) return { ...record.metadata, client_secret: cached.secret } as AdapterPayload;
+    const metadata = providerMetadata(record, encryptionKey);
+    if (opened.size >= 10_000) opened.clear();
+    opened.set(record.metadata.client_id, { sealed: record.encryptedSecret, secret: metadata.client_secret });
+    return metadata as AdapterPayload;
+  };
   return {
     async find(id) {
       const record = await clients.find(id);
-      if (!record?.encryptedSecret) return record?.metadata as AdapterPayload | undefined;
-      const cached = opened.get(id);
-      if (cached?.sealed === record.encryptedSecret) return { ...record.metadata, client_secret: cached.secret } as AdapterPayload;
-      const metadata = providerMetadata(record, encryptionKey);
-      if (opened.size >= 10_000) opened.clear();
-      opened.set(id, { sealed: record.encryptedSecret, secret: metadata.client_secret });
-      return metadata as AdapterPayload;
+      return record ? payloadOf(record) : undefined;
     },
     findByUid: async () => undefined,
     findByUserCode: async () => undefined,
@@ -73,6 +87,29 @@ function clientAdapter(clients: Pick<ClientStore, 'find'>, encryptionKey: Buffer
     consume: readOnly,
     destroy: readOnly,
     revokeByGrantId: async () => undefined,
+  };
+}
+
+/**
+ * The provider turns a client's metadata into its Client on every lookup, by serializing and
+ * hashing the metadata to find the instance it built before (several microseconds, on every token,
+ * introspection and userinfo request). The client adapter hands out one payload object per cached
+ * record, so the Client built for a payload is remembered by identity: a record read anew (a
+ * change, or the read cache's 1 s bound) is a new payload and goes the provider's own way.
+ */
+export function rememberClientInstances(provider: Provider): void {
+  const { Client } = provider;
+  const find = Client.find.bind(Client);
+  const adapter = (Client as unknown as { adapter: Adapter }).adapter;
+  const instances = new WeakMap<object, Awaited<ReturnType<typeof find>>>();
+  Client.find = async (id: string) => {
+    const payload = typeof id === 'string' && id.length > 0 ? await adapter.find(id) : undefined;
+    if (!payload) return find(id);
+    const known = instances.get(payload);
+    if (known) return known;
+    const client = await find(id);
+    if (client) instances.set(payload, client);
+    return client;
   };
 }
 

@@ -1,6 +1,7 @@
 import type Koa from 'koa';
 
 import type { AbuseLimits } from '../limits/abuse-limits.ts';
+import { clientSecretOutcome } from '../oidc/client-secret-guesses.ts';
 import { message } from '../messages/messages.ts';
 import type { Views } from './views.ts';
 
@@ -22,27 +23,22 @@ function refuseJson(ctx: Koa.Context, status: number, error: string, description
 
 /**
  * Guessing client secrets is slowed per source address, like passwords: after the free failures
- * each further request waits, and gets a JSON 429 (these are APIs) with Retry-After. Each request
- * is reserved before the provider checks the secret, so a burst gets no more than the free ones.
+ * each further request waits, and gets a JSON 429 (these are APIs) with Retry-After. The secret
+ * itself is counted where the provider compares it (src/oidc/client-secret-guesses.ts), which
+ * refuses an answer the limit does not allow; this turns that refusal into the 429, and counts the
+ * other failed client authentications (an unknown client) after the fact.
  */
 export function clientAuthenticationLimits(limits: AbuseLimits): Koa.Middleware {
   return async (ctx, next) => {
     if (ctx.method !== 'POST' || !clientAuthenticationPaths.has(ctx.path)) return next();
-    // Without a store there is no counting; the provider then answers its own JSON 503.
-    const admission = await limits.clientAuthAttempt(ctx.ip).catch(() => undefined);
-    if (admission && !admission.ok) {
-      const description = message('web.too_many_client_authentications', { seconds: String(admission.retryAfterSeconds) });
-      return refuseJson(ctx, 429, 'slow_down', description, admission.retryAfterSeconds);
-    }
-    const attempt = admission?.attempt;
-    try {
-      await next();
-    } catch (error) {
-      await attempt?.cancel().catch(() => undefined);
-      throw error;
+    await next();
+    const outcome = clientSecretOutcome(ctx);
+    if (outcome?.refusedFor !== undefined) {
+      const description = message('web.too_many_client_authentications', { seconds: String(outcome.refusedFor) });
+      return refuseJson(ctx, 429, 'slow_down', description, outcome.refusedFor);
     }
     const failed = ctx.status === 401 && (ctx.body as { error?: unknown } | undefined)?.error === 'invalid_client';
-    await (failed ? attempt?.failed() : attempt?.succeeded())?.catch(() => undefined);
+    if (failed && !outcome) await limits.clientAuthFailed(ctx.ip).catch(() => undefined);
   };
 }
 

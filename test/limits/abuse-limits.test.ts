@@ -8,7 +8,7 @@ import { loadConfig } from '../../src/config/load-config.ts';
 import type { AbuseLimits, LimitsSettings } from '../../src/limits/abuse-limits.ts';
 import { createAbuseLimits, failureDelaySeconds } from '../../src/limits/abuse-limits.ts';
 import { openSqliteStore } from '../../src/store/sqlite/index.ts';
-import type { Store } from '../../src/store/types.ts';
+import type { RateLimitStore, Store } from '../../src/store/types.ts';
 
 describe('failureDelaySeconds', () => {
   it('is free for the first failures, then doubles up to the cap', () => {
@@ -116,5 +116,53 @@ describe('abuse limits on the store', () => {
     } finally {
       await other.close();
     }
+  });
+  describe('client secrets, counted where they are compared', () => {
+    const settings = () => ({ ...defaults, clientAuthentication: { freeFailures: 3, firstDelaySeconds: 4, maxDelaySeconds: 60 } });
+
+    it('a right secret within the free failures is one read: nothing is written', async () => {
+      const calls = { add: 0, delete: 0, get: 0 };
+      const counting: RateLimitStore = {
+        add: (...args) => { calls.add += 1; return store.rateLimits.add(...args); },
+        delete: (key) => { calls.delete += 1; return store.rateLimits.delete(key); },
+        get: (key, at) => { calls.get += 1; return store.rateLimits.get(key, at); },
+        sweep: (...args) => store.rateLimits.sweep(...args),
+      };
+      const client = createAbuseLimits(counting, settings(), () => now);
+      await client.clientSecretChecked('10.0.0.7', false);
+      const written = calls.add + calls.delete;
+      expect(written).toBeGreaterThan(0);
+      for (let i = 0; i < 20; i += 1) expect(await client.clientSecretChecked('10.0.0.7', true)).toEqual({ ok: true });
+      expect(calls.add + calls.delete).toBe(written);
+      expect(calls.get).toBeGreaterThanOrEqual(20);
+    });
+
+    it('wrong secrets get the free answers, then wait; a right one during the wait is refused too, and answered after it', async () => {
+      const client = open(settings());
+      // Two free failures; the 3rd wrong one takes the gate, fails, and starts a 4 s wait.
+      for (let i = 0; i < 3; i += 1) expect(await client.clientSecretChecked('10.0.0.8', false)).toEqual({ ok: true });
+      expect(await client.clientSecretChecked('10.0.0.8', false)).toEqual({ ok: false, reason: 'slow_down', retryAfterSeconds: 4 });
+      expect(await client.clientSecretChecked('10.0.0.8', true)).toEqual({ ok: false, reason: 'slow_down', retryAfterSeconds: 4 });
+      tick(4);
+      expect(await client.clientSecretChecked('10.0.0.8', true)).toEqual({ ok: true });
+      // A right secret gives back only its own attempt: the failures stay counted for their day.
+      expect((await store.rateLimits.get('client-auth-failures:10.0.0.8', now))?.points).toBe(3);
+      // Another source is not affected.
+      expect(await client.clientSecretChecked('10.0.0.9', true)).toEqual({ ok: true });
+    });
+
+    it('a concurrent burst of wrong secrets gets exactly the free answers and the one holding the gate', async () => {
+      const client = open(settings());
+      const verdicts = await Promise.all(Array.from({ length: 40 }, () => client.clientSecretChecked('10.0.0.10', false)));
+      expect(verdicts.filter((verdict) => verdict.ok)).toHaveLength(3);
+    });
+
+    it('right secrets mixed into a burst of wrong ones are answered only while the failures leave them free', async () => {
+      const client = open(settings());
+      const verdicts = await Promise.all(Array.from({ length: 40 }, (_, i) => client.clientSecretChecked('10.0.0.11', i % 4 === 3)));
+      const answeredWrong = verdicts.filter((verdict, i) => verdict.ok && i % 4 !== 3).length;
+      expect(answeredWrong).toBeLessThanOrEqual(3);
+      expect((await store.rateLimits.get('client-auth-failures:10.0.0.11', now))?.points).toBe(answeredWrong);
+    });
   });
 });

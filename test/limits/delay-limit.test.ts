@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
 import { admission, crowdedNotFailing, gateTaken, holdSeconds, minimumHoldSeconds, secondsUntil } from '../../src/limits/delay-limit.ts';
-import { sourceKey } from '../../src/limits/source-key.ts';
 
 const policy = { freeFailures: 5, firstDelaySeconds: 2, maxDelaySeconds: 900 };
 
@@ -34,20 +33,5 @@ describe('admission of the attempt numbered n (failures + attempts in flight, th
     expect(secondsUntil(new Date(now.getTime() + 1_200), now, 2)).toBe(2);
     expect(secondsUntil(new Date(now.getTime() - 5), now, 2)).toBe(1);
     expect(secondsUntil(null, now, 7)).toBe(7);
-  });
-});
-
-describe('sourceKey', () => {
-  it('keys IPv4 by address and IPv6 by its /64', () => {
-    expect(sourceKey('192.0.2.1')).toBe('192.0.2.1');
-    expect(sourceKey('::ffff:192.0.2.1')).toBe('192.0.2.1');
-    expect(sourceKey('::ffff:c000:201')).toBe('192.0.2.1');
-    expect(sourceKey('2001:db8:1:2:3:4:5:6')).toBe('2001:db8:1:2::/64');
-    expect(sourceKey('2001:DB8:1:2::9')).toBe('2001:db8:1:2::/64');
-    expect(sourceKey('2001:db8:1:3::9')).toBe('2001:db8:1:3::/64');
-    expect(sourceKey('fe80::1%eth0')).toBe('fe80:0:0:0::/64');
-    expect(sourceKey('::1')).toBe('0:0:0:0::/64');
-    expect(sourceKey(undefined)).toBe('unknown');
-    expect(sourceKey('not an address')).toBe('not an address');
   });
 });

@@ -6,7 +6,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 
 import * as encryption from '../../src/keys/encryption.ts';
-import { createAdapterFactory } from '../../src/oidc/adapter.ts';
+import Provider from 'oidc-provider';
+
+import { createAdapterFactory, rememberClientInstances } from '../../src/oidc/adapter.ts';
+import { createReadCache, maxStaleMs } from '../../src/oidc/read-cache.ts';
+import { movableClock } from '../helpers/clock.ts';
 import { registerClient } from '../../src/libraries/clients.ts';
 import { openSqliteStore } from '../../src/store/sqlite/index.ts';
 import type { ClientRecord, Store } from '../../src/store/types.ts';
@@ -82,5 +86,38 @@ describe("the provider's client adapter", () => {
     const { metadata } = await registerClient(store, key, { name: 'SPA', public: true, redirectUris: ['https://app.example/cb'] });
     expect(await clientAdapter().find(metadata.client_id)).toEqual(metadata);
     expect(encryption.open).not.toHaveBeenCalled();
+  });
+});
+
+describe("the provider's Client for a cached record", () => {
+  it('is the same instance while the record is cached, and a new one once a change is seen', async () => {
+    const clock = movableClock();
+    const reads = createReadCache(store, { clock });
+    const provider = new Provider('http://localhost:3000', {
+      adapter: createAdapterFactory({ oidc: store.oidc, clients: reads.clients, encryptionKey: key }),
+      clientAuthMethods: ['client_secret_basic', 'none'],
+    });
+    rememberClientInstances(provider);
+    const { metadata } = await registerClient(store, key, { name: 'Remembered', redirectUris: ['https://app.example/cb'] });
+
+    const first = await provider.Client.find(metadata.client_id);
+    expect(first?.clientName).toBe('Remembered');
+    expect(await provider.Client.find(metadata.client_id)).toBe(first);
+
+    // Changed by another process (the CLI): seen within the read cache's bound, as a new Client.
+    const record = (await store.clients.find(metadata.client_id))!;
+    await store.clients.remove(metadata.client_id);
+    await store.clients.create({ ...record, metadata: { ...record.metadata, client_name: 'Renamed' } });
+    expect(await provider.Client.find(metadata.client_id)).toBe(first);
+    clock.advance(maxStaleMs);
+    const renamed = await provider.Client.find(metadata.client_id);
+    expect(renamed).not.toBe(first);
+    expect(renamed?.clientName).toBe('Renamed');
+
+    // Removed: gone once seen.
+    await store.clients.remove(metadata.client_id);
+    clock.advance(maxStaleMs);
+    expect(await provider.Client.find(metadata.client_id)).toBeUndefined();
+    expect(await provider.Client.find('')).toBeUndefined();
   });
 });
