@@ -15,6 +15,8 @@ export type ErrorCode =
   | 'registration_closed'
   | 'forbidden'
   | 'start_again'
+  | 'passkey_invalid'
+  | 'passkey_unknown'
   | 'rate_limited'
   | 'unsupported_database'
   | 'store_unavailable'
@@ -32,6 +34,10 @@ const statusByCode: Record<ErrorCode, number> = {
   forbidden: 403,
   // A half-finished sign-in that can no longer finish (the account changed under it).
   start_again: 409,
+  // A passkey's answer that does not verify (malformed, wrong challenge, origin or RP, replayed).
+  passkey_invalid: 400,
+  // A passkey this installation (or this account) does not know.
+  passkey_unknown: 400,
   rate_limited: 429,
   unsupported_database: 500,
   store_unavailable: 503,

@@ -8,14 +8,20 @@ const encode = encodeURIComponent;
 export const routes = {
   home: '/',
   stylesheet: '/assets/gatehouse.css',
+  /** Our own scripts (every views/assets/*.js, by name) and the WebAuthn browser library, from our origin. */
+  script: '/assets/:file',
+  webauthnBrowser: '/assets/vendor/simplewebauthn-browser.js',
   favicon: '/favicon.ico',
   interaction: '/interaction/:uid',
   login: '/interaction/:uid/login',
   register: '/interaction/:uid/register',
+  registerPasskey: '/interaction/:uid/register/passkey',
   consent: '/interaction/:uid/consent',
   abort: '/interaction/:uid/abort',
   signInCode: '/interaction/:uid/sign-in-code',
+  passkeySignIn: '/interaction/:uid/passkey',
   secondFactor: '/interaction/:uid/second-factor',
+  secondFactorPasskey: '/interaction/:uid/second-factor/passkey',
   mfaSetup: '/interaction/:uid/mfa/setup',
   mfaDone: '/interaction/:uid/mfa/done',
   verifyEmail: '/interaction/:uid/verify-email',
@@ -43,19 +49,25 @@ function address(name: RouteName, value?: string): string {
   const pattern = routes[name];
   if (!pattern.includes(':')) return pattern;
   if (value === undefined) throw new TypeError(`the address of ${name} needs a value`);
-  return pattern.replace(/:(uid|token)/, encode(value));
+  return pattern.replace(/:(uid|token|file)/, encode(value));
 }
 
 export const urls = {
   home: () => address('home'),
   stylesheet: () => address('stylesheet'),
+  /** A first-party script in views/assets, by file name (`passkey-sign-in.js`). */
+  script: (file: string) => address('script', file),
+  webauthnBrowser: () => address('webauthnBrowser'),
   interaction: (uid: string) => address('interaction', uid),
   login: (uid: string) => address('login', uid),
   register: (uid: string) => address('register', uid),
+  registerPasskey: (uid: string) => address('registerPasskey', uid),
   consent: (uid: string) => address('consent', uid),
   abort: (uid: string) => address('abort', uid),
   signInCode: (uid: string) => address('signInCode', uid),
+  passkeySignIn: (uid: string) => address('passkeySignIn', uid),
   secondFactor: (uid: string) => address('secondFactor', uid),
+  secondFactorPasskey: (uid: string) => address('secondFactorPasskey', uid),
   mfaSetup: (uid: string) => address('mfaSetup', uid),
   mfaDone: (uid: string) => address('mfaDone', uid),
   verifyEmail: (uid: string) => address('verifyEmail', uid),

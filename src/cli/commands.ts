@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { GatehouseError } from '../errors.ts';
 import type { RingChange } from '../keys/rotation.ts';
 import { cliSource } from '../libraries/audit.ts';
+import type { PasskeySummary } from '../libraries/passkeys.ts';
 import { message } from '../messages/messages.ts';
 import type { AccountRecord, ApiRecord, AuditEvent, ClientMetadata, ClientRecord, SigningKeyRecord } from '../store/types.ts';
 import type { CliContext } from './context.ts';
@@ -41,6 +42,7 @@ function clientText(client: ReturnType<typeof clientJson>): string {
   ];
   if (client.post_logout_redirect_uris?.length) lines.push(`logout URIs:    ${client.post_logout_redirect_uris.join(' ')}`);
   if (client.scope) lines.push(`scope:          ${client.scope}`);
+  if (client.gatehouse_require_phishing_resistant) lines.push(message('cli.client_requires_phishing_resistant'));
   if ('client_secret' in client) lines.push(`client_secret:  ${client.client_secret}`, '', message('cli.store_secret_now'));
   return lines.join('\n');
 }
@@ -76,6 +78,19 @@ function accountText(account: AccountRecord): string {
     `status:    ${account.disabled ? 'disabled' : 'active'}`,
     `created:   ${account.createdAt.toISOString()}`,
   ].join('\n');
+}
+
+function passkeyJson(passkey: PasskeySummary) {
+  return {
+    id: passkey.id,
+    name: passkey.name,
+    created_at: passkey.createdAt.toISOString(),
+    last_used_at: passkey.lastUsedAt?.toISOString() ?? null,
+    // Backed up by a passkey provider as of its last use (device_type multiDevice: it may be).
+    synced: passkey.backedUp,
+    device_type: passkey.deviceType,
+    transports: passkey.transports,
+  };
 }
 
 function apiJson(api: ApiRecord) {
@@ -252,7 +267,7 @@ export const commands: Record<string, Command> = {
   },
 
   'clients add': {
-    usage: 'clients add --name N --redirect-uri U [--redirect-uri U2] [--post-logout-redirect-uri U] [--public] [--first-party] [--pkce-exempt] [--require-mfa] [--grant-type T …] [--scope S]',
+    usage: 'clients add --name N --redirect-uri U [--redirect-uri U2] [--post-logout-redirect-uri U] [--public] [--first-party] [--pkce-exempt] [--require-mfa] [--require-phishing-resistant] [--grant-type T …] [--scope S]',
     options: {
       name: { type: 'string' },
       'redirect-uri': { type: 'string', multiple: true },
@@ -261,6 +276,7 @@ export const commands: Record<string, Command> = {
       'first-party': { type: 'boolean' },
       'pkce-exempt': { type: 'boolean' },
       'require-mfa': { type: 'boolean' },
+      'require-phishing-resistant': { type: 'boolean' },
       'grant-type': { type: 'string', multiple: true },
       scope: { type: 'string', multiple: true },
     },
@@ -276,6 +292,7 @@ export const commands: Record<string, Command> = {
         firstParty: values['first-party'] === true,
         pkceExempt: values['pkce-exempt'] === true,
         requireMfa: values['require-mfa'] === true,
+        requirePhishingResistant: values['require-phishing-resistant'] === true,
         ...(grantTypes.length ? { grantTypes: grantTypes as never } : {}),
         ...(scopes.length ? { scope: scopes.join(' ') } : {}),
       }, cliSource);
@@ -431,6 +448,37 @@ export const commands: Record<string, Command> = {
         throw new GatehouseError('not_found', 'cli.no_authenticator_app', { email: account.email });
       }
       return { json: { ...accountJson(account), mfa: false }, text: message('cli.user_mfa_removed', { email: account.email }) };
+    },
+  },
+  'users passkeys': {
+    usage: 'users passkeys --email E   (their passkeys: id, name, when added and last used, whether synced)',
+    options: { email: { type: 'string' } },
+    positionals: [],
+    async run(ctx, values) {
+      if (!text(values.email)) throw new GatehouseError('invalid_input', 'cli.email_required');
+      const account = await ctx.libraries.accounts.get(text(values.email)!);
+      const passkeys = (await ctx.libraries.passkeys.list(account.id)).map(passkeyJson);
+      const rows = [['ID', 'NAME', 'CREATED', 'LAST USED', 'SYNCED'], ...passkeys.map((p) => [p.id, printable(p.name), p.created_at, p.last_used_at ?? '-', p.synced ? 'yes' : 'no'])];
+      return { json: passkeys, text: table(rows) };
+    },
+  },
+  'users remove-passkey': {
+    usage: 'users remove-passkey --email E --id ID   (the passkey no longer signs them in; for support, e.g. a lost device)',
+    options: { email: { type: 'string' }, id: { type: 'string' } },
+    positionals: [],
+    async run(ctx, values) {
+      if (!text(values.email)) throw new GatehouseError('invalid_input', 'cli.email_required');
+      if (!text(values.id)) throw new GatehouseError('invalid_input', 'cli.passkey_id_required');
+      const id = text(values.id)!;
+      const account = await ctx.libraries.accounts.get(text(values.email)!);
+      const passkey = (await ctx.libraries.passkeys.list(account.id)).find((each) => each.id === id);
+      if (!passkey) throw new GatehouseError('not_found', 'cli.no_passkey', { email: printable(account.email), id: printable(id) });
+      // What the person does on their account page: the same removal, the same audit event.
+      await ctx.libraries.passkeys.remove(account.id, id, cliSource);
+      return {
+        json: { ...passkeyJson(passkey), account_id: account.id, email: account.email, removed: true },
+        text: message('cli.user_passkey_removed', { id, name: printable(passkey.name), email: printable(account.email) }),
+      };
     },
   },
   'users import': {

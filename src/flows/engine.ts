@@ -4,15 +4,19 @@ import { passwordValidSeconds } from './second-factor/state.ts';
 /**
  * The flow engine: which page a sign-in shows, and which form it accepts, as a pure function of
  * the provider's prompt and our flow state. oidc-provider decides the prompts (login, verify_email,
- * mfa, consent); inside the `login` prompt our own steps (a registration waiting for its mailbox, a
- * password waiting for its second factor or for a mailed code) decide the rest.
+ * mfa, consent); inside the `login` prompt our own steps (a registration waiting for its mailbox or
+ * its passkey, a password waiting for its second factor or for a mailed code) decide the rest.
  */
-export type FlowPage = 'login' | 'verification' | 'second_factor' | 'sign_in_code' | 'consent' | 'unsupported';
+export type FlowPage = 'login' | 'verification' | 'passkey_registration' | 'second_factor' | 'sign_in_code' | 'consent' | 'unsupported';
 
-/** Forms a sign-in page posts; each is accepted at one page, or (the login page's own) throughout the login prompt. */
+/**
+ * Forms a sign-in page posts; each is accepted at one page, or (the login page's own: the password,
+ * the passkey, registering, forgetting the password) throughout the login prompt. `second_factor`
+ * is the second-factor page's, whichever second step it carries (a code or a passkey).
+ */
 export type FlowAction =
-  | 'login' | 'register' | 'forgot_password' | 'abort'
-  | 'verification' | 'second_factor' | 'sign_in_code' | 'mfa_setup' | 'consent';
+  | 'login' | 'passkey' | 'register' | 'forgot_password' | 'abort'
+  | 'verification' | 'passkey_registration' | 'second_factor' | 'sign_in_code' | 'mfa_setup' | 'consent';
 
 export type FlowPosition = {
   /** The provider's prompt (`details.prompt.name`). */
@@ -29,6 +33,8 @@ export function pageFor({ prompt, state, now }: FlowPosition): FlowPage {
       switch (state?.step) {
         case 'registration':
           return 'verification';
+        case 'passkey_registration':
+          return 'passkey_registration';
         case 'second_factor':
           // A checked password waits for its code a while; after that, the login starts over.
           return now - state.passwordAt <= passwordValidSeconds ? 'second_factor' : 'login';
@@ -58,6 +64,7 @@ export function pageFor({ prompt, state, now }: FlowPosition): FlowPage {
 export function accepts(action: FlowAction, position: FlowPosition): boolean {
   switch (action) {
     case 'login':
+    case 'passkey':
     case 'register':
     case 'forgot_password':
       return position.prompt === 'login';
@@ -66,6 +73,7 @@ export function accepts(action: FlowAction, position: FlowPosition): boolean {
     case 'mfa_setup':
       return position.prompt === 'mfa';
     case 'verification':
+    case 'passkey_registration':
     case 'second_factor':
     case 'sign_in_code':
     case 'consent':

@@ -1,8 +1,11 @@
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 
+import type { Config } from '../config/load-config.ts';
 import { GatehouseError } from '../errors.ts';
 import { message } from '../messages/messages.ts';
+import type { Level } from '../oidc/levels.ts';
+import { requiredLevel } from '../oidc/levels.ts';
 import type { FormProtection } from './kit.ts';
 
 /** What every sign-in page needs to know about the interaction it serves. */
@@ -24,6 +27,20 @@ export function keep(value: unknown, max: number): string {
 export async function clientName(provider: Provider, clientId: unknown): Promise<string> {
   const client = typeof clientId === 'string' ? await provider.Client.find(clientId) : undefined;
   return client?.clientName ?? client?.clientId ?? message('flows.an_application');
+}
+
+/**
+ * The level this sign-in must reach (src/oidc/levels.ts), from what the provider's own checks read:
+ * the client's flags, the request's acr_values, and MFA=required.
+ */
+export async function requiredLevelOf(deps: { provider: () => Provider; config: Pick<Config, 'accounts'> }, details: InteractionDetails): Promise<Level> {
+  const clientId = details.params.client_id;
+  const client = typeof clientId === 'string' ? await deps.provider().Client.find(clientId) : undefined;
+  return requiredLevel({
+    mfaEverywhere: deps.config.accounts.mfa === 'required',
+    client: client as unknown as Record<string, unknown> | undefined,
+    acrValues: details.params.acr_values,
+  });
 }
 
 /**

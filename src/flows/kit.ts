@@ -9,10 +9,13 @@ import type { Logger } from '../logger.ts';
 
 /** The templates in views/ (one per page; mails live in views/mail/). */
 export type ViewName = 'sign-in-code' | 'home' | 'login' | 'consent' | 'logout' | 'logged-out' | 'error' | 'register' | 'verify-email' | 'confirm-email' | 'email-confirmed'
-  | 'forgot-password' | 'reset-password' | 'message' | 'account' | 'second-factor' | 'mfa-setup' | 'recovery-codes';
+  | 'forgot-password' | 'reset-password' | 'message' | 'account' | 'second-factor' | 'mfa-setup' | 'recovery-codes' | 'passkey-registration';
 
-/** Page data: every page has a title; the rest is the template's own. */
-export type ViewData = Record<string, unknown> & { title: string };
+/**
+ * Page data: every page has a title; the rest is the template's own. `scripts` (addresses from
+ * `urls`) are the page's own scripts, loaded by the layout (no inline script anywhere).
+ */
+export type ViewData = Record<string, unknown> & { title: string; scripts?: string[] };
 
 /** Renders pages (src/web/views.ts): the flows hand it view data, the web layer owns HTML. */
 export type PageRenderer = {

@@ -11,7 +11,7 @@ import { loginRoutes } from './login/handler.ts';
 import { showSignInCode } from './login/sign-in-code.ts';
 import { showLogin } from './login/view.ts';
 import { recoveryRoutes } from './recovery/handler.ts';
-import { registrationRoutes } from './registration/handler.ts';
+import { registrationRoutes, showPasskeyRegistration } from './registration/handler.ts';
 import { secondFactorRoutes, showSecondFactor } from './second-factor/handler.ts';
 import { flowStateOf } from './state.ts';
 import { showVerification, verificationRoutes } from './verification/handler.ts';
@@ -32,6 +32,8 @@ export function createFlowRouter(deps: FlowDependencies): Router {
         return showLogin(deps, ctx, details);
       case 'verification':
         return showVerification(deps, ctx, details);
+      case 'passkey_registration':
+        return showPasskeyRegistration(deps, ctx, details);
       case 'second_factor':
         return showSecondFactor(deps, ctx, details);
       case 'sign_in_code':

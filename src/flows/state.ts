@@ -3,7 +3,7 @@ import type Provider from 'oidc-provider';
 import { z } from 'zod';
 
 import { awaitingSignInCodeSchema } from './login/state.ts';
-import { pendingRegistrationSchema } from './registration/state.ts';
+import { passkeyRegistrationSchema, pendingRegistrationSchema } from './registration/state.ts';
 import { awaitingSecondFactorSchema, secondFactorEnrolledSchema } from './second-factor/state.ts';
 
 /**
@@ -12,9 +12,13 @@ import { awaitingSecondFactorSchema, secondFactorEnrolledSchema } from './second
  * never in the browser). Each flow declares its part in its own state.ts; `step` tells them apart.
  * The interaction adapter indexes the `accountId` found here, so revoking an account's state ends
  * its half-finished sign-ins too (src/oidc/adapter.ts).
+ *
+ * A passkey ceremony's challenge is kept next to it, under a key of its own, and voided by any
+ * save of the flow state (passkey-challenge.ts).
  */
 export const flowStateSchema = z.discriminatedUnion('step', [
   pendingRegistrationSchema,
+  passkeyRegistrationSchema,
   awaitingSecondFactorSchema,
   awaitingSignInCodeSchema,
   secondFactorEnrolledSchema,

@@ -44,6 +44,8 @@ export const newClientSchema = z
     pkceExempt: z.boolean().default(false),
     /** Every sign-in to this client needs a second factor (people without one set it up first). */
     requireMfa: z.boolean().default(false),
+    /** Every sign-in to this client needs a phishing-resistant method (a passkey): no password, no mailed code. */
+    requirePhishingResistant: z.boolean().default(false),
     grantTypes: z.array(z.enum(grantTypes, { message: message('libraries.grant_types', { list: grantTypes.join(', ') }) })).optional(),
     scope: z
       .string()
@@ -99,6 +101,7 @@ export async function registerClient(
     first_party: client.firstParty,
     pkce_exempt: client.pkceExempt,
     ...(client.requireMfa ? { require_mfa: true } : {}),
+    ...(client.requirePhishingResistant ? { gatehouse_require_phishing_resistant: true } : {}),
   };
   const clientSecret = client.public ? undefined : randomBytes(32).toString('base64url');
   const record: ClientRecord = {

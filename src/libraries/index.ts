@@ -17,6 +17,8 @@ import type { MailQueueLibrary } from './mail-queue.ts';
 import { mailQueueLibrary } from './mail-queue.ts';
 import type { CodesLibrary } from './one-time-codes.ts';
 import { codesLibrary } from './one-time-codes.ts';
+import type { PasskeysLibrary } from './passkeys.ts';
+import { passkeysLibrary } from './passkeys.ts';
 import type { RecoveryLibrary } from './recovery.ts';
 import { recoveryLibrary } from './recovery.ts';
 import type { RegistrationLibrary } from './registration.ts';
@@ -48,6 +50,8 @@ export type Libraries = {
   /** Password reset and change. */
   recovery: RecoveryLibrary;
   secondFactor: SecondFactorLibrary;
+  /** Passkeys (WebAuthn): registering them, checking them at sign-in, naming and removing them. */
+  passkeys: PasskeysLibrary;
   signInCode: SignInCodeLibrary;
   /** Stamps of accounts' credentials: a half-finished sign-in ends when its stamp no longer matches. */
   credentials: CredentialsLibrary;
@@ -74,6 +78,7 @@ export function createLibraries(deps: LibraryDependencies): Libraries {
     verification: verificationLibrary(verification),
     recovery: recoveryLibrary({ ...deps, codes: codes.resetLinks, passwords: accounts.passwords }),
     secondFactor: secondFactorLibrary(deps),
+    passkeys: passkeysLibrary(deps),
     signInCode: signInCodeLibrary({ store: deps.store, codes: codes.emailCodes, outbox: deps.outbox, keyEncryptionKey: deps.keyEncryptionKey, clock: deps.clock, ...(deps.logger ? { logger: deps.logger } : {}) }),
     signIns: signInsLibrary(deps),
     credentials: credentialsLibrary(deps),

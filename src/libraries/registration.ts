@@ -45,15 +45,39 @@ export async function register(
   const { email, password, name } = parsed.data;
   const verdict = await checkPasswordPolicyAsync(password, { email, ...(name ? { name } : {}) }, { ...defaultPasswordPolicy, minLength: deps.passwords.minLength });
   if (!verdict.ok) throw invalidInput([{ path: ['password'], message: verdict.reason }]);
+  return registerAccount(deps, { email, name, passwordHash: await hashPassword(password, deps.passwords.hash) }, source);
+}
 
-  const passwordHash = await hashPassword(password, deps.passwords.hash);
+/**
+ * Registers a person who will sign in with a passkey instead of a password: the same as register
+ * (the same answer for a taken address, the same verification), but the account has no password
+ * (passwordHash null) until its owner sets one through the mailed reset link. Neither path hashes
+ * anything, so they take about as long.
+ */
+export async function registerForPasskey(
+  deps: RegistrationDependencies,
+  form: { email: unknown; name: unknown },
+  source: AuditSource = { actor: 'user', ...(deps.sourceAddress ? { sourceAddress: deps.sourceAddress } : {}) },
+): Promise<Registration> {
+  const repeated = Object.entries(form).find(([, value]) => value !== undefined && typeof value !== 'string');
+  if (repeated) throw invalidInput([{ path: [repeated[0]], message: message('libraries.fill_in_once_as_text') }]);
+  const parsed = registrationFormSchema.omit({ password: true }).safeParse(form);
+  if (!parsed.success) throw invalidInput(parsed.error.issues);
+  return registerAccount(deps, { email: parsed.data.email, name: parsed.data.name, passwordHash: null }, source);
+}
+
+async function registerAccount(
+  deps: RegistrationDependencies,
+  { email, name, passwordHash }: { email: string; name: string | undefined; passwordHash: string | null },
+  source: AuditSource,
+): Promise<Registration> {
   const existing = await deps.store.accounts.findByEmail(email);
   if (!existing) {
     try {
       const account = await deps.store.accounts.create({
         id: randomUUID(), email, passwordHash, emailVerified: false, profile: name ? { name } : {}, roles: [], disabled: false,
       });
-      await recordAudit(deps.store.audit, auditEvent('account_registered', source, { accountId: account.id }), deps.logger, deps.codes.clock);
+      await recordAudit(deps.store.audit, auditEvent('account_registered', source, { accountId: account.id, ...(passwordHash === null ? { details: { credential: 'passkey' } } : {}) }), deps.logger, deps.codes.clock);
       const subject = { email: normalizeEmail(email), accountId: account.id };
       return { subject: { ...subject, codeId: await sendVerificationCode(deps, subject) }, account };
     } catch (error) {
@@ -73,8 +97,13 @@ export async function register(
 export type RegistrationLibrary = {
   /** See register: a new address gets an account and a code, a taken one a decoy; the same outside. */
   register(form: { email: unknown; password: unknown; name: unknown }, source: AuditSource): Promise<Registration>;
+  /** See registerForPasskey: the same, for an account without a password that signs in with a passkey. */
+  registerForPasskey(form: { email: unknown; name: unknown }, source: AuditSource): Promise<Registration>;
 };
 
 export function registrationLibrary(deps: Omit<RegistrationDependencies, 'sourceAddress'>): RegistrationLibrary {
-  return { register: (form, source) => register(deps, form, source) };
+  return {
+    register: (form, source) => register(deps, form, source),
+    registerForPasskey: (form, source) => registerForPasskey(deps, form, source),
+  };
 }

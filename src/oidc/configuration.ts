@@ -5,7 +5,7 @@ import type { Clock } from '../clock.ts';
 import { epochSeconds } from '../clock.ts';
 
 import { accountClaims } from '../libraries/accounts.ts';
-import { acr, isActive } from '../libraries/second-factor.ts';
+import { isActive } from '../libraries/second-factor.ts';
 import type { Config } from '../config/load-config.ts';
 import { accountClientMetadata } from './account-client.ts';
 import type { PrivateJwk } from '../keys/key-ring.ts';
@@ -13,6 +13,8 @@ import type { AccountRecord, Store } from '../store/types.ts';
 import type { ReadCache } from './read-cache.ts';
 import { createAdapterFactory } from './adapter.ts';
 import { allowsCors } from './cors.ts';
+import { acrValues, isMultiFactor, levelOf, requiredLevel, satisfies } from './levels.ts';
+import type { Level } from './levels.ts';
 import { claimsByScope, supportedScopes } from './scopes.ts';
 import { urls } from '../urls.ts';
 
@@ -43,7 +45,7 @@ export type ProviderDependencies = {
 };
 
 /** Client metadata of our own on top of RFC 7591's. */
-const extraClientProperties = ['first_party', 'pkce_exempt', 'require_mfa'] as const;
+const extraClientProperties = ['first_party', 'pkce_exempt', 'require_mfa', 'gatehouse_require_phishing_resistant'] as const;
 
 function isFirstParty(client: { [key: string]: unknown } | undefined): boolean {
   return client?.first_party === true;
@@ -90,19 +92,31 @@ export function mayIntrospect(
   return audience.includes(client.clientId);
 }
 
-/** Seconds a session may live from `now`: its idle lifetime, cut at its absolute end. */
+/**
+ * Seconds a session may live from `now`: its idle lifetime, cut at its absolute end. A sign-in with
+ * more than one factor (the authenticator app, or a passkey) gets the longer lifetimes.
+ */
 export function sessionTtl(config: Pick<Config, 'sessions'>, session: { amr?: string[] | undefined; loginTs?: number | undefined }, now: number): number {
-  const lifetime = session.amr?.includes('otp') ? config.sessions.withSecondFactor : config.sessions.passwordOnly;
+  const lifetime = isMultiFactor(session.amr) ? config.sessions.withSecondFactor : config.sessions.passwordOnly;
   const absoluteEnd = (session.loginTs ?? now) + lifetime.absoluteSeconds;
   return Math.max(1, Math.min(lifetime.idleSeconds, absoluteEnd - now));
 }
 
-/** Whether this authorization request needs a second factor: globally, by client, or by acr_values. */
+/**
+ * The level this authorization request needs (levels.ts): a phishing-resistant sign-in by client
+ * flag or acr_values; a second factor globally, by client, or by acr_values; else a password.
+ */
+export function requestedLevel(config: Pick<Config, 'accounts'>, ctx: KoaContextWithOIDC): Level {
+  return requiredLevel({
+    mfaEverywhere: config.accounts.mfa === 'required',
+    client: ctx.oidc.client as unknown as UnknownObject | undefined,
+    acrValues: ctx.oidc.params?.acr_values,
+  });
+}
+
+/** Whether this authorization request needs a second factor (or more): globally, by client, or by acr_values. */
 export function requiresMfa(config: Pick<Config, 'accounts'>, ctx: KoaContextWithOIDC): boolean {
-  if (config.accounts.mfa === 'required') return true;
-  if ((ctx.oidc.client as unknown as UnknownObject | undefined)?.require_mfa === true) return true;
-  const acrValues = ctx.oidc.params?.acr_values;
-  return typeof acrValues === 'string' && acrValues.split(' ').includes(acr.mfa);
+  return satisfies(requestedLevel(config, ctx), 'mfa');
 }
 
 /**
@@ -134,6 +148,14 @@ function accountLoader(accounts: ReadCache['accounts']): AccountLoader {
 function buildInteractionPolicy(config: Config, store: Store, loadAccount: AccountLoader) {
   const policy = interactionPolicy.base();
   const { Check, Prompt } = interactionPolicy;
+  // A client (or a request's acr_values) that needs a phishing-resistant sign-in gets one: a
+  // session that did not sign in with a passkey (and say so in its acr) signs in again, whatever
+  // the login pages did. The pages offer only the passkey then; this check is what enforces it.
+  policy.get('login')!.checks.add(new Check('phishing_resistant_required', 'a phishing-resistant sign-in (a passkey) is required', 'login_required', (ctx) => {
+    const session = ctx.oidc.session;
+    if (!session?.accountId || requestedLevel(config, ctx) !== 'phishing_resistant') return Check.NO_NEED_TO_PROMPT;
+    return levelOf(session) === 'phishing_resistant' ? Check.NO_NEED_TO_PROMPT : Check.REQUEST_PROMPT;
+  }));
   // A second factor: asked inline by the login page when the account has one; this prompt catches
   // sessions without it (a factor added later) and clients that demand one from people who have
   // none yet, who are led through setting one up.
@@ -141,7 +163,8 @@ function buildInteractionPolicy(config: Config, store: Store, loadAccount: Accou
     { name: 'mfa', requestable: false },
     new Check('mfa_required', 'a second factor is required', 'interaction_required', async (ctx) => {
       const accountId = ctx.oidc.session?.accountId;
-      if (!accountId || (ctx.oidc.session?.amr ?? []).includes('otp')) return Check.NO_NEED_TO_PROMPT;
+      // A second factor after the password, or a passkey sign-in: already more than one factor.
+      if (!accountId || isMultiFactor(ctx.oidc.session?.amr)) return Check.NO_NEED_TO_PROMPT;
       if (isActive(await store.secondFactors.find(accountId))) return Check.REQUEST_PROMPT;
       return requiresMfa(config, ctx) ? Check.REQUEST_PROMPT : Check.NO_NEED_TO_PROMPT;
     }),
@@ -183,12 +206,13 @@ export function buildProviderConfiguration(deps: ProviderDependencies): Configur
     },
     claims: {
       ...Object.fromEntries(Object.entries(claimsByScope).map(([scope, claims]) => [scope, [...claims]])),
-      // Every ID token says how the person authenticated (RFC 8176 amr: pwd, otp) and the level
-      // reached (acr), so a client can check for itself that a second factor was used.
+      // Every ID token says how the person authenticated (RFC 8176 amr: pwd, otp; hwk or swk,
+      // user and mfa for a passkey) and the level reached (acr: levels.ts), so a client can check
+      // for itself that a second factor, or a passkey, was used.
       openid: [...claimsByScope.openid, 'acr', 'amr'],
       sid: null, auth_time: null, iss: null,
     },
-    acrValues: [acr.password, acr.mfa],
+    acrValues: [...acrValues],
     scopes: [...supportedScopes],
 
     // Authorization code only: no implicit, no hybrid. The password grant does not exist here.

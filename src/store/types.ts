@@ -106,6 +106,8 @@ export type ClientMetadata = Record<string, unknown> & {
   first_party?: boolean;
   pkce_exempt?: boolean;
   require_mfa?: boolean;
+  /** Every sign-in to this client needs a phishing-resistant method (a passkey). */
+  gatehouse_require_phishing_resistant?: boolean;
 };
 
 export type ClientRecord = {
@@ -347,6 +349,56 @@ export interface SecondFactorStore {
   remove(accountId: string): Promise<boolean>;
 }
 
+/** Whether a passkey can leave its device (synced by a passkey provider) or is bound to it (a security key). */
+export type PasskeyDeviceType = 'singleDevice' | 'multiDevice';
+
+/**
+ * A passkey (a WebAuthn public key credential) registered to an account. Only public material is
+ * stored: the credential's public key, never a secret (src/libraries/passkeys.ts).
+ */
+export type PasskeyRecord = {
+  /** The credential ID, base64url. */
+  id: string;
+  accountId: string;
+  /** The COSE public key, base64url. */
+  publicKey: string;
+  /** The authenticator's signature counter at its last accepted use (0 for authenticators that keep none). */
+  counter: number;
+  /** How the browser may reach the authenticator (usb, nfc, ble, hybrid, internal, …). */
+  transports: string[];
+  deviceType: PasskeyDeviceType;
+  /** Whether the credential is backed up (synced) now; updated at each use. */
+  backedUp: boolean;
+  /** The authenticator model's AAGUID (all zeroes when the authenticator does not say). */
+  aaguid: string;
+  /** What the person calls it. */
+  name: string;
+  createdAt: Date;
+  lastUsedAt: Date | null;
+};
+
+/** Each call is one atomic statement. */
+export interface PasskeyStore {
+  /** Stores a new passkey; false when one with this credential ID exists (of concurrent creates exactly one gets true). */
+  create(record: PasskeyRecord): Promise<boolean>;
+  find(id: string): Promise<PasskeyRecord | undefined>;
+  /** The account's passkeys, oldest first. */
+  listForAccount(accountId: string): Promise<PasskeyRecord[]>;
+  countForAccount(accountId: string): Promise<number>;
+  /**
+   * Records an accepted use with compare-and-set on the counter: sets counter = `newCounter`,
+   * backedUp and lastUsedAt = `at` only if the counter is still `seenCounter`. Of concurrent uses
+   * that saw the same counter (one assertion replayed in a burst), exactly one gets true.
+   */
+  recordUse(id: string, seenCounter: number, newCounter: number, backedUp: boolean, at: Date): Promise<boolean>;
+  /** False when the account has no passkey `id`. */
+  rename(accountId: string, id: string, name: string): Promise<boolean>;
+  /** False when the account has no passkey `id`. */
+  remove(accountId: string, id: string): Promise<boolean>;
+  /** Removes every passkey of the account; returns how many. */
+  removeAllForAccount(accountId: string): Promise<number>;
+}
+
 /** A counter with an expiry, as rate-limiter-flexible keeps them (src/limits/). */
 export type RateLimitCounter = { points: number; expiresAt: Date | null };
 
@@ -413,6 +465,7 @@ export interface Store {
   readonly mail: MailStore;
   readonly codes: OneTimeCodeStore;
   readonly secondFactors: SecondFactorStore;
+  readonly passkeys: PasskeyStore;
   readonly rateLimits: RateLimitStore;
   readonly leases: LeaseStore;
   close(): Promise<void>;

@@ -3,7 +3,10 @@ import type Koa from 'koa';
 import type { Config } from '../config/load-config.ts';
 
 // No inline scripts and no third-party origins. form-action is left out on purpose: browsers apply
-// it to the redirect chain after our login form, which ends at the client's redirect URI.
+// it to the redirect chain after our login form, which ends at the client's redirect URI. No
+// connect-src either: the passkey pages run their WebAuthn ceremony with first-party scripts
+// (views/assets/, @simplewebauthn/browser from our own origin) and post the answer in an ordinary
+// form with its CSRF token, so nothing needs fetch.
 export const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'";
 
 /** The headers every answer carries (pages, protocol endpoints and errors alike). */

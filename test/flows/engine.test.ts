@@ -9,6 +9,7 @@ const now = 1_800_000_000;
 const states = {
   none: undefined,
   registration: { step: 'registration', email: 'new@example.com', accountId: 'a1', codeId: 'c1', credentialStamp: 's' },
+  passkeyRegistration: { step: 'passkey_registration', email: 'new@example.com', accountId: 'a1', credentialStamp: 's', mailboxProvedAt: now - 60 },
   secondFactorFresh: { step: 'second_factor', accountId: 'a1', passwordAt: now - passwordValidSeconds },
   secondFactorStale: { step: 'second_factor', accountId: 'a1', passwordAt: now - passwordValidSeconds - 1 },
   signInCode: { step: 'sign_in_code', email: 'a@example.com', accountId: null, codeId: 'c1', credentialStamp: null },
@@ -19,12 +20,12 @@ const prompts = ['login', 'verify_email', 'mfa', 'consent', 'none', 'select_acco
 
 /** The whole table: every prompt against every state. Anything not listed is a mistake. */
 const expectedPage: Record<(typeof prompts)[number], Record<StateName, FlowPage>> = {
-  login: { none: 'login', registration: 'verification', secondFactorFresh: 'second_factor', secondFactorStale: 'login', signInCode: 'sign_in_code', enrolled: 'login' },
-  verify_email: { none: 'verification', registration: 'verification', secondFactorFresh: 'verification', secondFactorStale: 'verification', signInCode: 'verification', enrolled: 'verification' },
-  mfa: { none: 'second_factor', registration: 'second_factor', secondFactorFresh: 'second_factor', secondFactorStale: 'second_factor', signInCode: 'second_factor', enrolled: 'second_factor' },
-  consent: { none: 'consent', registration: 'consent', secondFactorFresh: 'consent', secondFactorStale: 'consent', signInCode: 'consent', enrolled: 'consent' },
-  none: { none: 'unsupported', registration: 'unsupported', secondFactorFresh: 'unsupported', secondFactorStale: 'unsupported', signInCode: 'unsupported', enrolled: 'unsupported' },
-  select_account: { none: 'unsupported', registration: 'unsupported', secondFactorFresh: 'unsupported', secondFactorStale: 'unsupported', signInCode: 'unsupported', enrolled: 'unsupported' },
+  login: { none: 'login', registration: 'verification', passkeyRegistration: 'passkey_registration', secondFactorFresh: 'second_factor', secondFactorStale: 'login', signInCode: 'sign_in_code', enrolled: 'login' },
+  verify_email: { none: 'verification', registration: 'verification', passkeyRegistration: 'verification', secondFactorFresh: 'verification', secondFactorStale: 'verification', signInCode: 'verification', enrolled: 'verification' },
+  mfa: { none: 'second_factor', registration: 'second_factor', passkeyRegistration: 'second_factor', secondFactorFresh: 'second_factor', secondFactorStale: 'second_factor', signInCode: 'second_factor', enrolled: 'second_factor' },
+  consent: { none: 'consent', registration: 'consent', passkeyRegistration: 'consent', secondFactorFresh: 'consent', secondFactorStale: 'consent', signInCode: 'consent', enrolled: 'consent' },
+  none: { none: 'unsupported', registration: 'unsupported', passkeyRegistration: 'unsupported', secondFactorFresh: 'unsupported', secondFactorStale: 'unsupported', signInCode: 'unsupported', enrolled: 'unsupported' },
+  select_account: { none: 'unsupported', registration: 'unsupported', passkeyRegistration: 'unsupported', secondFactorFresh: 'unsupported', secondFactorStale: 'unsupported', signInCode: 'unsupported', enrolled: 'unsupported' },
 };
 
 const position = (prompt: string, state: StateName): FlowPosition => ({ prompt, state: states[state], now });
@@ -43,16 +44,17 @@ describe('pageFor', () => {
 });
 
 describe('accepts', () => {
-  const actions: FlowAction[] = ['login', 'register', 'forgot_password', 'abort', 'verification', 'second_factor', 'sign_in_code', 'mfa_setup', 'consent'];
+  const actions: FlowAction[] = ['login', 'passkey', 'register', 'forgot_password', 'abort', 'verification', 'passkey_registration', 'second_factor', 'sign_in_code', 'mfa_setup', 'consent'];
 
   it.each(everyPosition)('accepts exactly the forms of its page at prompt $prompt with state $state', ({ prompt, state }) => {
     const here = position(prompt, state);
     const page = expectedPage[prompt][state];
     const accepted = actions.filter((action) => accepts(action, here));
     const expected = [
-      ...(prompt === 'login' ? ['login', 'register', 'forgot_password'] : []),
+      // The login page's own forms, the passkey among them, work throughout the login prompt.
+      ...(prompt === 'login' ? ['login', 'passkey', 'register', 'forgot_password'] : []),
       'abort',
-      ...(['verification', 'second_factor', 'sign_in_code', 'consent'].includes(page) ? [page] : []),
+      ...(['verification', 'passkey_registration', 'second_factor', 'sign_in_code', 'consent'].includes(page) ? [page] : []),
       ...(prompt === 'mfa' ? ['mfa_setup'] : []),
     ];
     expect(accepted.sort()).toEqual(expected.sort());

@@ -13,6 +13,8 @@ describe('flowStateOf', () => {
       { step: 'second_factor', accountId: 'acct-1', passwordAt: 100 },
       { step: 'sign_in_code', email: 'a@example.com', accountId: null, codeId: 'c', credentialStamp: null },
       { step: 'mfa_enrolled', accountId: 'acct-1' },
+      { ...registration, credential: 'passkey' },
+      { step: 'passkey_registration', email: 'new@example.com', accountId: 'acct-1', credentialStamp: 'stamp', mailboxProvedAt: 5 },
     ];
     for (const state of steps) expect(flowStateOf({ [flowStateKey]: state })).toEqual(state);
     expect(flowStateOf(undefined)).toBeUndefined();
@@ -27,6 +29,10 @@ describe('flowStateOf', () => {
     expect(flowStateOf({ [flowStateKey]: { email: 'new@example.com', accountId: 'acct-1' } })).toBeUndefined();
     expect(flowStateOf({ [flowStateKey]: { step: 'second_factor', accountId: 'acct-1' } })).toBeUndefined();
     expect(flowStateOf({ [flowStateKey]: { step: 'elsewhere', accountId: 'acct-1' } })).toBeUndefined();
+    expect(flowStateOf({ [flowStateKey]: { ...registration, credential: 'magic' } })).toBeUndefined();
+    // A passkey registration goes on only with the account and the moment its mailbox was proved.
+    expect(flowStateOf({ [flowStateKey]: { step: 'passkey_registration', email: 'new@example.com', accountId: null, credentialStamp: 'stamp', mailboxProvedAt: 5 } })).toBeUndefined();
+    expect(flowStateOf({ [flowStateKey]: { step: 'passkey_registration', email: 'new@example.com', accountId: 'acct-1', credentialStamp: 'stamp' } })).toBeUndefined();
   });
 });
 

@@ -148,9 +148,11 @@ describe.skipIf(!mongodbUri)('MongoDB', () => {
         'oidc_RefreshToken.payload.grantId',
         'oidc_CustomModel.expiresAt',
         'mail_queue.status_nextAttemptAt',
+        'passkeys.accountId_createdAt',
       ]));
-      // three per oidc collection, plus uid, user code, the account email, the audit trail's account and the mail queue
-      expect(pending).toHaveLength((oidcModelNames.length + 1) * 3 + 5);
+      // three per oidc collection, plus uid, user code, the account email, the audit trail's account,
+      // the mail queue, three of one-time codes, the rate limits' expiry and the passkeys' account
+      expect(pending).toHaveLength((oidcModelNames.length + 1) * 3 + 10);
 
       await store.migrate();
       expect(await store.pendingMigrations()).toEqual([]);

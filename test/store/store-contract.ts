@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { GatehouseError } from '../../src/errors.ts';
 import type { ErrorCode } from '../../src/errors.ts';
-import type { ApiRecord, AuditEvent, ClientRecord, MailMessage, NewAccount, OneTimeCodeRecord, SigningKeyRecord, Store } from '../../src/store/types.ts';
+import type { ApiRecord, AuditEvent, ClientRecord, MailMessage, NewAccount, OneTimeCodeRecord, PasskeyRecord, SigningKeyRecord, Store } from '../../src/store/types.ts';
 
 /** What a backend hands the contract: a fresh, empty store, a way to open it again, and clean-up. */
 export type OpenedStore = {
@@ -908,6 +908,109 @@ export function describeStoreContract(name: string, openStore: () => Promise<Ope
       });
     });
 
+    describe('passkeys', () => {
+      const t0 = new Date('2024-08-01T09:00:00.000Z');
+      const after = (seconds: number) => new Date(t0.getTime() + seconds * 1000);
+      const passkey = (id: string, overrides: Partial<PasskeyRecord> = {}): PasskeyRecord => ({
+        id,
+        accountId: 'acct-1',
+        publicKey: `pQECAyYgASFYI-public-key-of-${id}`,
+        counter: 0,
+        transports: ['internal', 'hybrid'],
+        deviceType: 'multiDevice',
+        backedUp: true,
+        aaguid: 'ea9b8d66-4d01-1d21-3ce4-b6b48cb575d4',
+        name: `Passkey ${id}`,
+        createdAt: t0,
+        lastUsedAt: null,
+        ...overrides,
+      });
+
+      it('stores a passkey whole, finds it by credential ID, and refuses a second with the same ID', async () => {
+        const record = passkey('cred-1', { transports: [], deviceType: 'singleDevice', backedUp: false, counter: 7, name: 'YubiKey ✓ «5»' });
+        expect(await store.passkeys.find('cred-1')).toBeUndefined();
+        expect(await store.passkeys.create(record)).toBe(true);
+        expect(await store.passkeys.find('cred-1')).toEqual(record);
+        expect(await store.passkeys.create(passkey('cred-1', { accountId: 'acct-2', name: 'Taken over' }))).toBe(false);
+        expect(await store.passkeys.find('cred-1')).toEqual(record);
+        // Credential IDs are case-sensitive base64url.
+        expect(await store.passkeys.find('CRED-1')).toBeUndefined();
+        expect(await store.passkeys.create(passkey('CRED-1'))).toBe(true);
+      });
+
+      it('of concurrent creates with one credential ID, exactly one succeeds', async () => {
+        const racing = await Promise.all(Array.from({ length: 8 }, (_, index) => store.passkeys.create(passkey('cred-race', { accountId: `acct-${index}` }))));
+        expect(racing.filter(Boolean)).toHaveLength(1);
+        const winner = racing.indexOf(true);
+        expect(await store.passkeys.find('cred-race')).toMatchObject({ accountId: `acct-${winner}` });
+      });
+
+      it("lists an account's passkeys oldest first, counts them, and no one else's", async () => {
+        await store.passkeys.create(passkey('cred-b', { createdAt: after(20) }));
+        await store.passkeys.create(passkey('cred-a', { createdAt: after(10) }));
+        await store.passkeys.create(passkey('cred-c', { createdAt: after(30), lastUsedAt: after(40) }));
+        await store.passkeys.create(passkey('cred-other', { accountId: 'acct-2' }));
+        expect((await store.passkeys.listForAccount('acct-1')).map((record) => record.id)).toEqual(['cred-a', 'cred-b', 'cred-c']);
+        expect((await store.passkeys.listForAccount('acct-1'))[2]).toEqual(passkey('cred-c', { createdAt: after(30), lastUsedAt: after(40) }));
+        expect(await store.passkeys.countForAccount('acct-1')).toBe(3);
+        expect(await store.passkeys.countForAccount('acct-2')).toBe(1);
+        expect(await store.passkeys.listForAccount('acct-none')).toEqual([]);
+        expect(await store.passkeys.countForAccount('acct-none')).toBe(0);
+      });
+
+      it('records a use with compare-and-set on the counter: the counter, the backup state and the time', async () => {
+        await store.passkeys.create(passkey('cred-1', { counter: 5, backedUp: false }));
+        expect(await store.passkeys.recordUse('cred-1', 4, 6, true, after(1))).toBe(false);
+        expect(await store.passkeys.find('cred-1')).toMatchObject({ counter: 5, backedUp: false, lastUsedAt: null });
+        expect(await store.passkeys.recordUse('cred-1', 5, 6, true, after(1))).toBe(true);
+        expect(await store.passkeys.find('cred-1')).toMatchObject({ counter: 6, backedUp: true, lastUsedAt: after(1) });
+        expect(await store.passkeys.recordUse('cred-1', 5, 7, true, after(2))).toBe(false);
+        expect(await store.passkeys.recordUse('cred-1', 6, 9, false, after(3))).toBe(true);
+        expect(await store.passkeys.find('cred-1')).toMatchObject({ counter: 9, backedUp: false, lastUsedAt: after(3) });
+        expect(await store.passkeys.recordUse('cred-unknown', 0, 1, true, after(3))).toBe(false);
+        // An authenticator without a counter (0 each time) still records its uses.
+        await store.passkeys.create(passkey('cred-zero'));
+        expect(await store.passkeys.recordUse('cred-zero', 0, 0, true, after(4))).toBe(true);
+        expect(await store.passkeys.recordUse('cred-zero', 0, 0, true, after(4))).toBe(true);
+        expect(await store.passkeys.find('cred-zero')).toMatchObject({ counter: 0, lastUsedAt: after(4) });
+      });
+
+      it('of concurrent uses that saw the same counter (one assertion replayed in a burst), exactly one wins', async () => {
+        await store.passkeys.create(passkey('cred-1', { counter: 41 }));
+        const racing = await Promise.all(Array.from({ length: 10 }, (_, index) => store.passkeys.recordUse('cred-1', 41, 42, index % 2 === 0, after(index))));
+        expect(racing.filter(Boolean)).toHaveLength(1);
+        const winner = racing.indexOf(true);
+        expect(await store.passkeys.find('cred-1')).toMatchObject({ counter: 42, backedUp: winner % 2 === 0, lastUsedAt: after(winner) });
+      });
+
+      it("renames and removes only the account's own passkey", async () => {
+        await store.passkeys.create(passkey('cred-1'));
+        expect(await store.passkeys.rename('acct-2', 'cred-1', 'Stolen')).toBe(false);
+        expect(await store.passkeys.rename('acct-1', 'cred-unknown', 'Nothing')).toBe(false);
+        expect(await store.passkeys.rename('acct-1', 'cred-1', 'Work laptop')).toBe(true);
+        // The same name again is still the account's passkey, renamed.
+        expect(await store.passkeys.rename('acct-1', 'cred-1', 'Work laptop')).toBe(true);
+        expect(await store.passkeys.find('cred-1')).toMatchObject({ name: 'Work laptop' });
+
+        expect(await store.passkeys.remove('acct-2', 'cred-1')).toBe(false);
+        expect(await store.passkeys.find('cred-1')).toBeDefined();
+        expect(await store.passkeys.remove('acct-1', 'cred-1')).toBe(true);
+        expect(await store.passkeys.remove('acct-1', 'cred-1')).toBe(false);
+        expect(await store.passkeys.find('cred-1')).toBeUndefined();
+        // Its ID is free again.
+        expect(await store.passkeys.create(passkey('cred-1'))).toBe(true);
+      });
+
+      it('removes every passkey of one account', async () => {
+        for (const id of ['cred-1', 'cred-2', 'cred-3']) await store.passkeys.create(passkey(id));
+        await store.passkeys.create(passkey('cred-other', { accountId: 'acct-2' }));
+        expect(await store.passkeys.removeAllForAccount('acct-1')).toBe(3);
+        expect(await store.passkeys.removeAllForAccount('acct-1')).toBe(0);
+        expect(await store.passkeys.listForAccount('acct-1')).toEqual([]);
+        expect(await store.passkeys.listForAccount('acct-2')).toHaveLength(1);
+      });
+    });
+
     describe('rate limit counters', () => {
       const t0 = new Date('2024-08-01T09:00:00.000Z');
       const after = (seconds: number) => new Date(t0.getTime() + seconds * 1000);
@@ -949,6 +1052,11 @@ export function describeStoreContract(name: string, openStore: () => Promise<Ope
       await store.clients.create(newClient('web-app'));
       await store.apis.create(newApi('https://api.example.test/orders'));
       await store.signingKeys.replace(0, [newSigningKey('kid-1')]);
+      const passkey: PasskeyRecord = {
+        id: 'cred-1', accountId: account.id, publicKey: 'pQECAyYgAS', counter: 3, transports: ['usb'], deviceType: 'singleDevice', backedUp: false,
+        aaguid: '00000000-0000-0000-0000-000000000000', name: 'Key', createdAt: new Date('2024-05-01T10:00:00.000Z'), lastUsedAt: new Date('2024-05-02T10:00:00.000Z'),
+      };
+      await store.passkeys.create(passkey);
       await store.close();
 
       const reopened = await opened.reopen();
@@ -961,6 +1069,7 @@ export function describeStoreContract(name: string, openStore: () => Promise<Ope
       expect(await reopened.clients.find('web-app')).toEqual(newClient('web-app'));
       expect(await reopened.apis.find('https://api.example.test/orders')).toEqual(newApi('https://api.example.test/orders'));
       expect(await reopened.signingKeys.read()).toEqual({ version: 1, keys: [newSigningKey('kid-1')] });
+      expect(await reopened.passkeys.listForAccount(account.id)).toEqual([passkey]);
       // The unique email survives too.
       await expectGatehouseError(reopened.accounts.create(newAccount({ id: 'acct-other', email: 'ALICE@example.com' })), 'conflict');
     });

@@ -24,6 +24,11 @@ import {
   accountCookieName, accountSessionSchema, accountSessionSeconds, browserSession, clearCookie, pendingCookieName, readCookie,
   stillSignedIn, writeCookie,
 } from './session.ts';
+import {
+  isFreshSignIn, maxPasskeyNameLength, needsFreshSignIn, newPendingPasskey, passkeyChallengeSeconds, passkeyId, passkeyName, passkeyRoutes, passwordFormKind,
+  pendingPasskeyCookieName, pendingPasskeySchema, pendingPasskeyVerdict, registrationResponse, removalVerdict,
+} from './passkeys.ts';
+import type { NameVerdict, PasskeyAction } from './passkeys.ts';
 import { authorizationUrl, newPendingSignIn, pendingSignInSchema, redeemCode } from './sign-in.ts';
 import { accountMessagePage, accountPage, accountRecoveryCodesPage, accountSetupPage } from './view.ts';
 
@@ -40,14 +45,14 @@ export type AccountPageDependencies = Pick<FlowDependencies, 'provider' | 'libra
 /** Longest time from the redirect to the authorization endpoint back to the callback. */
 const signInSeconds = 15 * 60;
 
-/** Turning off the second factor or replacing recovery codes needs a sign-in at most this old. */
-export const freshSignInSeconds = 5 * 60;
-
 type SignedIn = { session: AccountSession; browser: BrowserSession; account: AccountRecord };
 
-/** Whether the sign-in behind the page is recent enough for sensitive changes (sign-in factors). */
+/**
+ * Whether the sign-in behind the page is recent enough for sensitive changes to how the person
+ * signs in: the second factor, and adding or removing a passkey (passkeys.ts, freshSignInSeconds).
+ */
 function isFresh(current: SignedIn, clock: Clock): boolean {
-  return epochSeconds(clock) - current.session.authTime <= freshSignInSeconds;
+  return isFreshSignIn(current.session.authTime, clock());
 }
 
 // Koa composes a handler per call: keep one per provider (it is rebuilt when keys change).
@@ -83,8 +88,11 @@ function formScope(session: AccountSession): string {
   return `account:${session.sid}:${session.authTime}`;
 }
 
-/** What the account page's routes work with: its dependencies and its in-process token client. */
-type AccountPage = AccountPageDependencies & { send: ReturnType<typeof createInProcessClient> };
+/**
+ * What the account page's routes work with: its dependencies, its in-process token client, and the
+ * passkey challenges being claimed at this moment (see firstUse).
+ */
+type AccountPage = AccountPageDependencies & { send: ReturnType<typeof createInProcessClient>; claiming: Set<string> };
 
 function renderMessage(page: AccountPage, ctx: Context, title: MessageId, paragraph: MessageId, status: number) {
   page.views.render(ctx, 'message', accountMessagePage(title, paragraph), status);
@@ -116,14 +124,18 @@ function startSignIn(page: AccountPage, ctx: Context, options: { fresh?: boolean
   ctx.redirect(authorizationUrl(page.config.issuer, pending, options));
 }
 
-async function renderAccount(page: AccountPage, ctx: Context, current: SignedIn, extra: { error?: string; notice?: string } = {}, status = 200) {
-  const factor = await page.libraries.secondFactor.status(current.account.id);
+async function renderAccount(
+  page: AccountPage, ctx: Context, current: SignedIn, extra: { error?: string; notice?: string; adding?: { options: unknown } } = {}, status = 200,
+) {
+  const [factor, passkeys] = await Promise.all([page.libraries.secondFactor.status(current.account.id), page.libraries.passkeys.list(current.account.id)]);
   page.views.render(ctx, 'account', accountPage({
     account: current.account,
     factor: factor.active ? { active: true, recoveryCodesLeft: factor.recoveryCodesLeft } : { active: false },
+    passkeys,
     fresh: isFresh(current, page.clock),
     csrf: page.forms.token(formScope(current.session)),
     minLength: page.config.passwords.minLength,
+    adding: extra.adding,
     error: extra.error,
     notice: extra.notice,
   }), status);
@@ -221,7 +233,23 @@ function signInRoutes(router: Router, page: AccountPage): void {
 
 }
 
-/** Changing the password. */
+/**
+ * An account without a password (registered with a passkey) gets one through a mailed link, the
+ * reset the login page offers: choosing it proves the mailbox again, and ends every session.
+ */
+async function mailSetPasswordLink(page: AccountPage, ctx: Context, current: SignedIn) {
+  const allowed = await page.limits.resetRequest(ctx.ip);
+  if (!allowed.ok) {
+    ctx.set('retry-after', String(allowed.retryAfterSeconds));
+    return renderAccount(page, ctx, current, { error: message('account.set_password_too_many', { seconds: allowed.retryAfterSeconds }) }, 429);
+  }
+  await page.libraries.recovery.request(current.account.email, personAt(ctx));
+  await renderAccount(page, ctx, current, {
+    notice: message('account.set_password_sent', { email: current.account.email, minutes: Math.round(page.config.accounts.resetTokenTtlSeconds / 60) }),
+  });
+}
+
+/** Changing the password, or setting a first one. */
 function passwordRoutes(router: Router, page: AccountPage): void {
   router.post(routes.accountPassword, page.form, async (ctx) => {
     const current = await signedIn(page, ctx);
@@ -230,6 +258,7 @@ function passwordRoutes(router: Router, page: AccountPage): void {
     if (!page.forms.check(ctx, formScope(current.session))) {
       return renderAccount(page, ctx, current, { error: message('account.form_expired') }, 403);
     }
+    if (passwordFormKind(current.account) === 'set') return mailSetPasswordLink(page, ctx, current);
     const signOutOthers = field(body, 'sign_out_others');
     if (signOutOthers !== undefined && signOutOthers !== 'yes') return renderAccount(page, ctx, current, { error: message('account.form_unexpected') }, 400);
     // The form runs argon2 and the password policy: limited per source and per account. The
@@ -318,10 +347,133 @@ function secondFactorRoutes(router: Router, page: AccountPage): void {
   });
 }
 
+const staleForPasskeys = () => message('account.passkeys_confirm_it_is_you');
+
+/** The sign-in is recent enough for this passkey change; else the page says so (403) and false. */
+async function freshEnoughFor(page: AccountPage, ctx: Context, current: SignedIn, action: PasskeyAction): Promise<boolean> {
+  if (!needsFreshSignIn(action) || isFresh(current, page.clock)) return true;
+  await renderAccount(page, ctx, current, { error: staleForPasskeys() }, 403);
+  return false;
+}
+
+function nameProblem(verdict: Exclude<NameVerdict, { ok: true }>): string {
+  if (verdict.reason === 'empty') return message('account.passkey_name_empty');
+  if (verdict.reason === 'too_long') return message('account.passkey_name_too_long', { max: maxPasskeyNameLength });
+  return message('account.form_unexpected');
+}
+
+/** A refusal the passkeys library explains (a GatehouseError below 500: bad response, unknown passkey) as the page's error; anything else goes on. */
+async function renderRefusal(page: AccountPage, ctx: Context, current: SignedIn, error: unknown) {
+  if (!(error instanceof GatehouseError) || error.status >= 500) throw error;
+  await renderAccount(page, ctx, current, { error: message(error.messageId, error.values) }, error.status);
+}
+
+/**
+ * Marks the pending challenge used, server-side: a record in the provider's store (oidc-provider's
+ * replay detection, kept through our adapter in SQLite or MongoDB, shared by every instance) that
+ * expires with the challenge. True the first time only; the cookie alone could be sent again.
+ * That record is read, then written: answers racing within this process are told apart by the
+ * challenges being claimed now (`claiming`), so of two answers sent at once exactly one goes on.
+ */
+async function firstUse(page: AccountPage, challenge: string, exp: number): Promise<boolean> {
+  if (page.claiming.has(challenge)) return false;
+  page.claiming.add(challenge);
+  try {
+    return await page.provider().ReplayDetection.unique('gatehouse:account:add-passkey', challenge, Math.max(exp, epochSeconds(page.clock) + 1));
+  } finally {
+    page.claiming.delete(challenge);
+  }
+}
+
+/**
+ * Passkeys: adding one (the creation options and a single-use challenge, then the browser's
+ * answer), renaming and removing one. Adding and removing need a fresh sign-in; each change is
+ * the passkeys library's, which records it (passkey_added, _renamed, _removed).
+ */
+function passkeyRoutesOf(router: Router, page: AccountPage): void {
+  // The "Add a passkey" step: creation options for this account, their challenge kept for this sign-in.
+  router.get(passkeyRoutes.add, async (ctx) => {
+    const current = await signedIn(page, ctx);
+    if (!current) return startSignIn(page, ctx);
+    if (!await freshEnoughFor(page, ctx, current, 'add')) return;
+    let options;
+    try {
+      // Refused (409) when the account has as many passkeys as allowed.
+      options = await page.libraries.passkeys.registrationOptions({ id: current.account.id, email: current.account.email });
+    } catch (error) {
+      return renderRefusal(page, ctx, current, error);
+    }
+    writeCookie(ctx, pendingPasskeyCookieName, newPendingPasskey(current.session, options.challenge, page.clock()), passkeyChallengeSeconds);
+    await renderAccount(page, ctx, current, { adding: { options } });
+  });
+
+  // The browser's answer, posted by the page's script with the step's form.
+  router.post(passkeyRoutes.create, page.form, async (ctx) => {
+    const current = await signedInForm(page, ctx);
+    if (!current) return;
+    if (!await freshEnoughFor(page, ctx, current, 'add')) return;
+    const body = ctx.request.body;
+    const name = passkeyName(field(body, 'name'), { required: false });
+    if (!name.ok) return renderAccount(page, ctx, current, { error: nameProblem(name) }, 400);
+    // The challenge is used by this first answer, whatever becomes of it.
+    const pending = readCookie(ctx, pendingPasskeyCookieName, pendingPasskeySchema, new Date(0));
+    clearCookie(ctx, pendingPasskeyCookieName);
+    const verdict = pendingPasskeyVerdict(pending, current.session, page.clock());
+    if (!verdict.ok) return renderAccount(page, ctx, current, { error: message('account.passkey_request_expired') }, 400);
+    if (!await firstUse(page, verdict.challenge, pending!.exp)) return renderAccount(page, ctx, current, { error: message('account.passkey_request_used') }, 400);
+    const response = registrationResponse(field(body, 'response'));
+    if (!response.ok) return renderAccount(page, ctx, current, { error: message('account.passkey_no_response') }, 400);
+    try {
+      const added = await page.libraries.passkeys.finishRegistration({
+        accountId: current.account.id, response: response.response, expectedChallenge: verdict.challenge, ...(name.name ? { name: name.name } : {}),
+      }, personAt(ctx));
+      await renderAccount(page, ctx, current, { notice: message('account.passkey_added', { name: added.name }) });
+    } catch (error) {
+      await renderRefusal(page, ctx, current, error);
+    }
+  });
+
+  router.post(passkeyRoutes.rename, page.form, async (ctx) => {
+    const current = await signedInForm(page, ctx);
+    if (!current) return;
+    const id = passkeyId(field(ctx.request.body, 'id'));
+    if (!id) return renderAccount(page, ctx, current, { error: message('account.passkey_unknown') }, 400);
+    const name = passkeyName(field(ctx.request.body, 'name'), { required: true });
+    if (!name.ok || !name.name) return renderAccount(page, ctx, current, { error: nameProblem(name.ok ? { ok: false, reason: 'empty' } : name) }, 400);
+    try {
+      await page.libraries.passkeys.rename(current.account.id, id, name.name, personAt(ctx));
+      await renderAccount(page, ctx, current, { notice: message('account.passkey_renamed', { name: name.name }) });
+    } catch (error) {
+      await renderRefusal(page, ctx, current, error);
+    }
+  });
+
+  router.post(passkeyRoutes.remove, page.form, async (ctx) => {
+    const current = await signedInForm(page, ctx);
+    if (!current) return;
+    if (!await freshEnoughFor(page, ctx, current, 'remove')) return;
+    const id = passkeyId(field(ctx.request.body, 'id'));
+    const passkeys = await page.libraries.passkeys.list(current.account.id);
+    const verdict = id ? removalVerdict({ hasPassword: passwordFormKind(current.account) === 'change', passkeyIds: passkeys.map((passkey) => passkey.id), id }) : { ok: false as const, reason: 'unknown' as const };
+    if (!verdict.ok) {
+      return verdict.reason === 'unknown'
+        ? renderAccount(page, ctx, current, { error: message('account.passkey_unknown') }, 404)
+        : renderAccount(page, ctx, current, { error: message('account.passkey_last_way_in') }, 409);
+    }
+    const removed = passkeys.find((passkey) => passkey.id === id)!;
+    try {
+      await page.libraries.passkeys.remove(current.account.id, removed.id, personAt(ctx));
+      await renderAccount(page, ctx, current, { notice: message('account.passkey_removed', { name: removed.name }) });
+    } catch (error) {
+      await renderRefusal(page, ctx, current, error);
+    }
+  });
+}
+
 export function createAccountRouter(deps: AccountPageDependencies): Router {
   const router = new Router();
   // The token endpoint, reached without the network (see in-process.ts).
-  const page: AccountPage = { ...deps, send: createInProcessClient(() => handlerOf(deps.provider())) };
-  for (const register of [signInRoutes, passwordRoutes, secondFactorRoutes]) register(router, page);
+  const page: AccountPage = { ...deps, send: createInProcessClient(() => handlerOf(deps.provider())), claiming: new Set() };
+  for (const register of [signInRoutes, passwordRoutes, secondFactorRoutes, passkeyRoutesOf]) register(router, page);
   return router;
 }

@@ -4,22 +4,80 @@ import type { AccountRecord } from '../../store/types.ts';
 import { urls } from '../../urls.ts';
 import type { ViewData } from '../kit.ts';
 import { recoveryCodesPageData, setupPageData } from '../second-factor/view.ts';
+import { maxPasskeyNameLength, passkeyRoutes, passwordFormKind } from './passkeys.ts';
 
-/** The account page: who is signed in, the second factor's state, and the password form. */
+/** What the page shows of a passkey (the passkeys library's PasskeySummary has these and more). */
+export type PasskeyListing = { id: string; name: string; createdAt: Date; lastUsedAt: Date | null; backedUp: boolean };
+
+/** A time as the page shows it (and as the mails do): to the minute, in UTC. */
+function shownTime(at: Date): { iso: string; text: string } {
+  return { iso: at.toISOString(), text: `${at.toISOString().slice(0, 16).replace('T', ' ')} UTC` };
+}
+
+/** The passkeys, newest first, in words: name, when added and last used, synced or not. */
+export function passkeyRows(passkeys: PasskeyListing[]) {
+  return [...passkeys].sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime()).map((passkey) => {
+    const added = shownTime(passkey.createdAt);
+    const used = passkey.lastUsedAt ? shownTime(passkey.lastUsedAt) : undefined;
+    return {
+      id: passkey.id,
+      name: passkey.name || message('account.passkey_default_name'),
+      added: { iso: added.iso, text: message('account.passkey_added_at', { when: added.text }) },
+      lastUsed: used
+        ? { iso: used.iso, text: message('account.passkey_last_used', { when: used.text }) }
+        : { iso: undefined, text: message('account.passkey_never_used') },
+      synced: passkey.backedUp,
+      state: message(passkey.backedUp ? 'account.passkey_synced' : 'account.passkey_device_only'),
+      stateHint: message(passkey.backedUp ? 'account.passkey_synced_hint' : 'account.passkey_device_only_hint'),
+    };
+  });
+}
+
+/** Words the page's script shows (it has none of its own): data- attributes of the passkeys section. */
+function scriptWords() {
+  return {
+    unsupported: message('account.passkey_unsupported'),
+    cancelled: message('account.passkey_cancelled'),
+    alreadyRegistered: message('account.passkey_already_registered'),
+    failed: message('account.passkey_failed'),
+    working: message('account.passkey_working'),
+  };
+}
+
+/**
+ * The account page: who is signed in, the password form (change it, or set a first one), the
+ * second factor's state and the passkeys. With `adding`, the page is the "Add a passkey" step: the
+ * creation options for the page's script, and the form it posts the browser's answer with.
+ */
 export function accountPage(input: {
   account: AccountRecord;
   factor: { active: true; recoveryCodesLeft: number } | { active: false };
+  passkeys: PasskeyListing[];
   /** Whether the sign-in is recent enough for changes to sign-in factors. */
   fresh: boolean;
   csrf: string;
   minLength: number;
+  adding?: { options: unknown } | undefined;
   error?: string | undefined;
   notice?: string | undefined;
 }): ViewData {
   const { account, factor, fresh } = input;
   return {
     mfa: factor.active ? { active: true, recoveryCodesLeft: factor.recoveryCodesLeft, fresh } : { active: false, fresh },
-    title: message('account.title'),
+    password: { kind: passwordFormKind(account) },
+    passkeys: {
+      list: passkeyRows(input.passkeys),
+      fresh,
+      urls: passkeyRoutes,
+      maxNameLength: maxPasskeyNameLength,
+      words: scriptWords(),
+      // The options go to the script as a data- attribute (HTML-escaped like any value): no inline script.
+      adding: input.adding ? { options: JSON.stringify(input.adding.options) } : undefined,
+    },
+    // The layout loads these in order (CSP script-src 'self': files of our own origin only): the
+    // WebAuthn library first (it sets the global SimpleWebAuthnBrowser), then the page's script.
+    scripts: [urls.webauthnBrowser(), urls.script('passkey-account.js')],
+    title: message(input.adding ? 'account.passkey_add_title' : 'account.title'),
     email: account.email,
     name: account.profile.name ?? '',
     emailVerified: account.emailVerified,

@@ -4,15 +4,17 @@ import { message } from '../../messages/messages.ts';
 import { routes } from '../../urls.ts';
 import { currentInteraction } from '../interaction.ts';
 import type { FlowDependencies } from '../kit.ts';
+import { passkeyStrategy } from './passkey.ts';
 import { passwordStrategy } from './password.ts';
 import { signInCodeRoutes } from './sign-in-code.ts';
 
 /**
  * The login flow: the sign-in page and the ways to sign in on it. Each way is a strategy that adds
- * its routes and ends in completeLogin (complete.ts); a new way to sign in (a passkey, another
- * provider) is one more strategy here, and the rest of the flow stays as it is.
+ * its routes and ends in completeLogin (complete.ts): the password, the mailed code that stands in
+ * for a limited password, and a passkey. What each is worth (amr, acr) is decided in methods.ts; a
+ * new way to sign in (another provider) is one more strategy here, and the rest stays as it is.
  */
-const strategies = [passwordStrategy, signInCodeRoutes];
+const strategies = [passwordStrategy, signInCodeRoutes, passkeyStrategy];
 
 export function loginRoutes(router: Router, deps: FlowDependencies): void {
   for (const strategy of strategies) strategy(router, deps);

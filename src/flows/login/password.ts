@@ -5,8 +5,9 @@ import { loginFormSchema } from '../../libraries/schemas.ts';
 import { message } from '../../messages/messages.ts';
 import { routes } from '../../urls.ts';
 import type { FlowDependencies } from '../kit.ts';
-import { currentInteraction, field, interactionSource, keep } from '../interaction.ts';
+import { clientName, currentInteraction, field, interactionSource, keep, requiredLevelOf } from '../interaction.ts';
 import { completeLogin } from './complete.ts';
+import { firstStepAllowed } from './methods.ts';
 import { beginSignInCode } from './sign-in-code.ts';
 import { limitedMessage, showLogin } from './view.ts';
 
@@ -23,6 +24,11 @@ export function passwordStrategy(router: Router, deps: FlowDependencies): void {
     const parsed = loginFormSchema.safeParse(submitted);
     // Shown again in the form, so a typo in the password costs one field.
     const email = keep(submitted.email, 254);
+    // An application that needs a phishing-resistant sign-in takes no password: refused before it
+    // is checked (or counted), whatever the page showed.
+    if (!firstStepAllowed('password', await requiredLevelOf(deps, details))) {
+      return showLogin(deps, ctx, details, { error: message('login.passkey_required', { client: await clientName(deps.provider(), details.params.client_id) }) }, 403);
+    }
     if (!parsed.success) return showLogin(deps, ctx, details, { error: message('login.enter_email_and_password'), email }, 400);
     const source = { actor: 'user' as const, ...interactionSource(ctx, details) };
     const gate = await deps.limits.passwordAttempt(parsed.data.email, ctx.ip);
@@ -47,6 +53,6 @@ export function passwordStrategy(router: Router, deps: FlowDependencies): void {
       throw error;
     }
     await attempt.succeeded();
-    await completeLogin(deps, ctx, details, accountId);
+    await completeLogin(deps, ctx, details, accountId, { method: 'password' });
   });
 }

@@ -79,6 +79,6 @@ export function signInCodeRoutes(router: Router, deps: FlowDependencies): void {
       }
       return render(deps, ctx, details, pending.email, { error: describeCodeVerdict(outcome) }, 400);
     }
-    await completeLogin(deps, ctx, details, outcome.account.id, { mailedCode: true });
+    await completeLogin(deps, ctx, details, outcome.account.id, { method: 'mailed_code' });
   });
 }

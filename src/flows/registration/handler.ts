@@ -3,15 +3,21 @@ import type { Context } from 'koa';
 
 import { epochSeconds } from '../../clock.ts';
 import { GatehouseError, isGatehouseError } from '../../errors.ts';
+import { passkeyAmr } from '../../libraries/passkeys.ts';
 import { message } from '../../messages/messages.ts';
 import { routes, urls } from '../../urls.ts';
 import type { InteractionDetails } from '../interaction.ts';
-import { currentInteraction, field, keep, showStep } from '../interaction.ts';
+import { clientName, currentInteraction, field, interactionSource, keep, requiredLevelOf, showStep } from '../interaction.ts';
 import type { FlowDependencies } from '../kit.ts';
+import { completeLogin } from '../login/complete.ts';
+import { limitedMessage } from '../login/view.ts';
+import { firstStepAllowed, passkeysPossible } from '../login/methods.ts';
+import { issueCeremony, submittedResponse, takeChallenge } from '../passkey-ceremony.ts';
+import type { FlowStateOf } from '../state.ts';
 import { flowStateAt, flowStateKey, saveFlowState } from '../state.ts';
 import type { PendingRegistration, RegistrationProgress } from './state.ts';
-import { registrationProgress } from './state.ts';
-import { registerPage } from './view.ts';
+import { passkeyRegistrationProgress, registrationProgress } from './state.ts';
+import { passkeyRegistrationPage, registerPage } from './view.ts';
 
 /**
  * Registration: the form, then the verification page (verification/) until the mailbox is proved.
@@ -29,6 +35,11 @@ function refuseWhenClosed(deps: FlowDependencies): void {
 
 async function renderRegister(deps: FlowDependencies, ctx: Context, details: InteractionDetails, extra: Parameters<typeof registerPage>[2] = {}, status = 200) {
   deps.views.render(ctx, 'register', await registerPage(deps, details, extra), status);
+}
+
+/** How the registration form asks to sign in: `method=passkey` (the passkey button), else a password. */
+function chosenCredential(body: unknown): 'password' | 'passkey' {
+  return field(body, 'method') === 'passkey' ? 'passkey' : 'password';
 }
 
 /** Where a pending registration stands now (the account and its credentials as they are). */
@@ -59,6 +70,40 @@ export async function proveMailboxHere(deps: FlowDependencies, ctx: Context, acc
   await interaction.save(Math.max(1, interaction.exp - now));
 }
 
+/**
+ * A registration with a passkey whose mailbox this browser proved (verification/ saves the
+ * `passkey_registration` state): the account may get its passkey, if nothing changed meanwhile.
+ */
+async function passkeyRegistrationOf(deps: FlowDependencies, details: InteractionDetails) {
+  const pending = flowStateAt(details.result, 'passkey_registration');
+  if (!pending) throw new GatehouseError('invalid_input', 'flows.step_expired');
+  const account = await deps.libraries.accounts.findById(pending.accountId);
+  if (passkeyRegistrationProgress(pending, account, account && deps.libraries.credentials.stamp(account)) === 'start_again' || !account) return startAgain(details);
+  return { pending, account };
+}
+
+/** The "create your passkey" page, with a fresh registration ceremony for the new account. */
+async function renderPasskeyRegistration(deps: FlowDependencies, ctx: Context, details: InteractionDetails, pending: FlowStateOf<'passkey_registration'>, extra: { error?: string } = {}, status = 200) {
+  const passkey = await issueCeremony(deps, details, {
+    purpose: 'registration',
+    accountId: pending.accountId,
+    now: epochSeconds(deps.clock),
+    options: await deps.libraries.passkeys.registrationOptions({ id: pending.accountId, email: pending.email }),
+    action: urls.registerPasskey(details.uid),
+    button: message('registration.passkey_create_button'),
+  });
+  deps.views.render(ctx, 'passkey-registration', passkeyRegistrationPage(details.uid, pending.email, passkey, extra.error), status);
+}
+
+/** Shown by GET /interaction/:uid when a passkey registration's mailbox is proved. */
+export async function showPasskeyRegistration(deps: FlowDependencies, ctx: Context, details: InteractionDetails): Promise<void> {
+  const { pending } = await passkeyRegistrationOf(deps, details);
+  await renderPasskeyRegistration(deps, ctx, details, pending);
+}
+
+/** The library's refusals of a new passkey that the page shows (anything else is a bug, and a 500). */
+const refusedRegistrations = new Set(['passkey_invalid', 'conflict', 'invalid_input']);
+
 export function registrationRoutes(router: Router, deps: FlowDependencies): void {
   router.get(routes.register, async (ctx) => {
     refuseWhenClosed(deps);
@@ -69,6 +114,15 @@ export function registrationRoutes(router: Router, deps: FlowDependencies): void
   router.post(routes.register, deps.form, async (ctx) => {
     refuseWhenClosed(deps);
     const details = await currentInteraction(deps, ctx, 'login');
+    const credential = chosenCredential(ctx.request.body);
+    const typed = { email: keep(field(ctx.request.body, 'email'), 254), name: keep(field(ctx.request.body, 'name'), 200) };
+    if (credential === 'passkey' && !passkeysPossible(deps.libraries.passkeys.relyingParty)) {
+      return renderRegister(deps, ctx, details, { error: message('registration.passkey_not_here'), ...typed }, 400);
+    }
+    // An application that needs a phishing-resistant sign-in: the account signs in with a passkey.
+    if (!firstStepAllowed(credential, await requiredLevelOf(deps, details))) {
+      return renderRegister(deps, ctx, details, { error: message('login.passkey_required', { client: await clientName(deps.provider(), details.params.client_id) }), ...typed }, 403);
+    }
     const submitted = { email: field(ctx.request.body, 'email'), password: field(ctx.request.body, 'password'), name: field(ctx.request.body, 'name') };
     const allowed = await deps.limits.registration(ctx.ip);
     if (!allowed.ok) {
@@ -77,7 +131,11 @@ export function registrationRoutes(router: Router, deps: FlowDependencies): void
     }
     let registration: Awaited<ReturnType<FlowDependencies['libraries']['registration']['register']>>;
     try {
-      registration = await deps.libraries.registration.register(submitted, { actor: 'user', sourceAddress: ctx.ip });
+      const source = { actor: 'user' as const, sourceAddress: ctx.ip };
+      // With a passkey, the account has no password (its owner can set one later by mailed link).
+      registration = credential === 'passkey'
+        ? await deps.libraries.registration.registerForPasskey({ email: submitted.email, name: submitted.name }, source)
+        : await deps.libraries.registration.register(submitted, source);
     } catch (error) {
       if (!isGatehouseError(error) || error.code !== 'invalid_input') throw error;
       return renderRegister(deps, ctx, details, { error: error.message, email: keep(submitted.email, 254), name: keep(submitted.name, 200) }, 400);
@@ -87,11 +145,51 @@ export function registrationRoutes(router: Router, deps: FlowDependencies): void
     const { subject, account } = registration;
     await saveFlowState(deps.provider(), ctx, {
       step: 'registration', email: subject.email, accountId: subject.accountId, codeId: subject.codeId,
-      credentialStamp: account ? deps.libraries.credentials.stamp(account) : null,
+      credentialStamp: account ? deps.libraries.credentials.stamp(account) : null, credential,
     });
     ctx.cookies.set(registrationCookie, details.uid, {
       signed: true, httpOnly: true, sameSite: 'lax', path: '/verify-email', secure: ctx.secure, maxAge: deps.config.ttl.interaction * 1000, overwrite: true,
     });
     showStep(ctx, details.uid, urls.interaction);
+  });
+
+  // The new account's passkey: created in the browser, verified and stored by the library; creating
+  // it signs in (the registration required user verification, so it is worth a passkey sign-in).
+  router.post(routes.registerPasskey, deps.form, async (ctx) => {
+    const details = await currentInteraction(deps, ctx, 'login');
+    const { pending } = await passkeyRegistrationOf(deps, details);
+    const refuse = async (error: string, status: number) => renderPasskeyRegistration(deps, ctx, details, pending, { error }, status);
+    const gate = await deps.limits.passkeyAttempt(ctx.ip);
+    if (!gate.ok) {
+      ctx.set('retry-after', String(gate.retryAfterSeconds));
+      return refuse(limitedMessage(gate), 429);
+    }
+    const { attempt } = gate;
+    const challenge = await takeChallenge(deps, details, { purpose: 'registration', accountId: pending.accountId }, epochSeconds(deps.clock));
+    if (!challenge.ok) {
+      await attempt.cancel();
+      return refuse(message('passkey.expired'), 400);
+    }
+    const response = submittedResponse(field(ctx.request.body, 'response'));
+    if (response === undefined) {
+      await attempt.failed();
+      return refuse(message('passkey.malformed'), 400);
+    }
+    let created: Awaited<ReturnType<FlowDependencies['libraries']['passkeys']['finishRegistration']>>;
+    try {
+      created = await deps.libraries.passkeys.finishRegistration({ accountId: pending.accountId, response, expectedChallenge: challenge.challenge }, { actor: 'user', ...interactionSource(ctx, details) });
+    } catch (error) {
+      if (!isGatehouseError(error) || !refusedRegistrations.has(error.code)) {
+        await attempt.cancel();
+        throw error;
+      }
+      await attempt.failed();
+      return refuse(error.message, error.status);
+    }
+    await attempt.succeeded();
+    await completeLogin(deps, ctx, details, pending.accountId, {
+      method: 'passkey',
+      passkey: { accountId: pending.accountId, passkeyId: created.id, userVerified: true, amr: passkeyAmr({ deviceType: created.deviceType, userVerified: true }) },
+    });
   });
 }

@@ -22,9 +22,28 @@ export const pendingRegistrationSchema = z.object({
   credentialStamp: z.string().nullable(),
   /** When this browser proved the mailbox (unix seconds): the code typed here, or the link confirmed here. */
   mailboxProvedAt: z.number().int().optional(),
+  /**
+   * How the account will sign in: its password (absent: registrations from before passkeys), or a
+   * passkey created once the mailbox is proved (the account then has no password anyone knows).
+   */
+  credential: z.enum(['password', 'passkey']).optional(),
 });
 
 export type PendingRegistration = z.infer<typeof pendingRegistrationSchema>;
+
+/**
+ * A registration with a passkey whose mailbox this browser proved: the next page creates the
+ * passkey, and creating it signs in. The same account and credentials as the registration had.
+ */
+export const passkeyRegistrationSchema = z.object({
+  step: z.literal('passkey_registration'),
+  email: z.string().min(1).max(254),
+  accountId: z.string().min(1),
+  credentialStamp: z.string(),
+  mailboxProvedAt: z.number().int(),
+});
+
+export type PasskeyRegistration = z.infer<typeof passkeyRegistrationSchema>;
 
 /** Where a pending registration stands: it may finish, it waits for the mailbox, or it is over. */
 export type RegistrationProgress = 'continue' | 'awaiting_mailbox' | 'start_again';
@@ -48,3 +67,17 @@ export function registrationProgress(
   return account.emailVerified ? 'start_again' : 'awaiting_mailbox';
 }
 
+
+/**
+ * Whether the account of a registration waiting for its passkey may get one now: still the account
+ * this browser registered and proved the mailbox of, enabled, confirmed, its credentials unchanged
+ * (a reset by the owner meanwhile ends it, as for a password registration).
+ */
+export function passkeyRegistrationProgress(
+  pending: PasskeyRegistration,
+  account: Pick<AccountRecord, 'id' | 'disabled' | 'emailVerified'> | undefined,
+  currentStamp: string | undefined,
+): 'continue' | 'start_again' {
+  if (!account || account.id !== pending.accountId || account.disabled || !account.emailVerified) return 'start_again';
+  return currentStamp === pending.credentialStamp ? 'continue' : 'start_again';
+}

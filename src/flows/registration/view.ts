@@ -1,17 +1,37 @@
 import { message } from '../../messages/messages.ts';
+import { urls } from '../../urls.ts';
 import type { InteractionDetails } from '../interaction.ts';
-import { clientName } from '../interaction.ts';
+import { clientName, requiredLevelOf } from '../interaction.ts';
 import type { FlowDependencies, ViewData } from '../kit.ts';
+import { firstStepsFor, passkeysPossible } from '../login/methods.ts';
+import type { PasskeyCeremonyView } from '../passkey-ceremony.ts';
+import { ceremonyScripts } from '../passkey-ceremony.ts';
 
-/** The registration form: what was typed comes back (escaped by the template) with what went wrong. */
-export async function registerPage(deps: Pick<FlowDependencies, 'provider' | 'config'>, details: InteractionDetails, extra: { error?: string; email?: string; name?: string } = {}): Promise<ViewData> {
+/**
+ * The registration form: what was typed comes back (escaped by the template) with what went wrong.
+ * Where passkeys work it offers one instead of a password (shown by the page's script when the
+ * browser can make one); for an application that needs a phishing-resistant sign-in, only that.
+ */
+export async function registerPage(deps: Pick<FlowDependencies, 'provider' | 'config' | 'libraries'>, details: InteractionDetails, extra: { error?: string; email?: string; name?: string } = {}): Promise<ViewData> {
+  const name = await clientName(deps.provider(), details.params.client_id);
+  const required = await requiredLevelOf(deps, details);
+  const offered = firstStepsFor(required, passkeysPossible(deps.libraries.passkeys.relyingParty));
   return {
     title: message('registration.title'),
     uid: details.uid,
-    clientName: await clientName(deps.provider(), details.params.client_id),
+    clientName: name,
     minLength: deps.config.passwords.minLength,
     email: extra.email ?? '',
     name: extra.name ?? '',
     error: extra.error,
+    password: offered.password,
+    passkey: offered.passkey,
+    ...(offered.passkey ? { scripts: [urls.script('passkey-sign-in.js')] } : {}),
+    ...(required === 'phishing_resistant' ? { passkeyOnly: message('login.passkey_required', { client: name }) } : {}),
   };
+}
+
+/** The new account's passkey: its address, the ceremony, and what went wrong. */
+export function passkeyRegistrationPage(uid: string, email: string, passkey: PasskeyCeremonyView, error?: string): ViewData {
+  return { title: message('registration.passkey_title'), uid, email, passkey, error, scripts: ceremonyScripts() };
 }

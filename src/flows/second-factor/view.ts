@@ -3,6 +3,8 @@ import QRCode from 'qrcode';
 import { message } from '../../messages/messages.ts';
 import { urls } from '../../urls.ts';
 import type { ViewData } from '../kit.ts';
+import type { PasskeyCeremonyView } from '../passkey-ceremony.ts';
+import { ceremonyScripts } from '../passkey-ceremony.ts';
 
 /** A refused second-factor code, in words. */
 export function describeVerdict(verdict: { reason: 'wrong' | 'replayed' | 'missing' } | { reason: 'wait'; waitSeconds: number }): string {
@@ -35,9 +37,19 @@ export function recoveryCodesPageData(email: string, codes: string[]): ViewData 
   return { title: message('second_factor.recovery_codes_title'), codes, download: `data:text/plain;charset=utf-8,${encodeURIComponent(text)}` };
 }
 
-/** Asking for the code of the authenticator app (or a recovery code) inside a sign-in. */
-export function challengePage(uid: string, error?: string): ViewData {
-  return { title: message('second_factor.title'), uid, error };
+/**
+ * Asking for the second step inside a sign-in: the code of the authenticator app (or a recovery
+ * code) when the app is set up, a passkey when the account has one (`passkey`: its ceremony); a
+ * person with both chooses.
+ */
+export function challengePage(uid: string, input: { error?: string | undefined; code: boolean; passkey?: PasskeyCeremonyView | undefined }): ViewData {
+  return {
+    title: message('second_factor.title'),
+    uid,
+    error: input.error,
+    code: input.code,
+    ...(input.passkey ? { passkey: input.passkey, scripts: ceremonyScripts() } : {}),
+  };
 }
 
 /** Setting an authenticator app up inside a sign-in (the `mfa` prompt): the QR code, the secret, and a way out. */

@@ -7,10 +7,10 @@ import { acr } from '../../libraries/second-factor.ts';
 import { typedCodeSchema } from '../../libraries/schemas.ts';
 import { message } from '../../messages/messages.ts';
 import { normalizeEmail } from '../../store/normalize-email.ts';
-import { routes } from '../../urls.ts';
+import { routes, urls } from '../../urls.ts';
 import { accepts } from '../engine.ts';
 import type { InteractionDetails } from '../interaction.ts';
-import { currentInteraction, field } from '../interaction.ts';
+import { currentInteraction, field, showStep } from '../interaction.ts';
 import type { FlowDependencies } from '../kit.ts';
 import { showLogin } from '../login/view.ts';
 import { describeCodeVerdict } from '../mailed-code.ts';
@@ -33,6 +33,9 @@ type Verification =
 /** Whether the page may offer "Continue": the address is confirmed, for this browser. */
 const confirmed = (current: Verification) => (current.kind === 'prompt' ? current.verified : current.progress === 'continue');
 
+/** A registration with a passkey: the account has no password to sign in with, so it cannot skip confirming. */
+const registersPasskey = (current: Verification) => current.kind === 'registration' && current.pending.credential === 'passkey';
+
 async function verificationOf(deps: FlowDependencies, details: InteractionDetails): Promise<Verification> {
   if (details.prompt.name === 'verify_email') {
     const account = details.session?.accountId ? await deps.libraries.accounts.findById(details.session.accountId) : undefined;
@@ -52,7 +55,7 @@ function render(deps: FlowDependencies, ctx: Context, details: InteractionDetail
   deps.views.render(ctx, 'verify-email', verificationPage(details.uid, {
     email: current.subject.email,
     verified: confirmed(current),
-    canSkip: current.kind === 'registration' && deps.config.accounts.emailVerification === 'optional',
+    canSkip: current.kind === 'registration' && !registersPasskey(current) && deps.config.accounts.emailVerification === 'optional',
     error: extra.error,
     notice: extra.notice,
   }), status);
@@ -60,17 +63,25 @@ function render(deps: FlowDependencies, ctx: Context, details: InteractionDetail
 
 /**
  * The address is confirmed: registration completes the login (if this browser proved the mailbox
- * and the credentials are still the ones it set); the prompt lets the sign-in go on.
+ * and the credentials are still the ones it set), or, for a registration with a passkey, goes on
+ * to create the passkey (registration/); the prompt lets the sign-in go on.
  */
 async function finish(deps: FlowDependencies, ctx: Context, details: InteractionDetails, current: Verification): Promise<void> {
   if (current.kind === 'prompt') {
     await deps.provider().interactionFinished(ctx.req, ctx.res, { verify_email: { verified: true } }, { mergeWithLastSubmission: true });
     return;
   }
-  if (current.progress !== 'continue' || current.pending.accountId === null) {
+  const { pending } = current;
+  if (current.progress !== 'continue' || pending.accountId === null) {
     return render(deps, ctx, details, current, { error: message('verification.not_confirmed_yet') }, 400);
   }
-  await deps.provider().interactionFinished(ctx.req, ctx.res, { login: { accountId: current.pending.accountId, amr: ['pwd'], acr: acr.password } }, { mergeWithLastSubmission: false });
+  if (pending.credential === 'passkey' && pending.credentialStamp !== null && pending.mailboxProvedAt !== undefined) {
+    await saveFlowState(deps.provider(), ctx, {
+      step: 'passkey_registration', email: pending.email, accountId: pending.accountId, credentialStamp: pending.credentialStamp, mailboxProvedAt: pending.mailboxProvedAt,
+    });
+    return showStep(ctx, details.uid, urls.interaction);
+  }
+  await deps.provider().interactionFinished(ctx.req, ctx.res, { login: { accountId: pending.accountId, amr: ['pwd'], acr: acr.password } }, { mergeWithLastSubmission: false });
 }
 
 /** Shown by GET /interaction/:uid while an address waits for confirmation. */
@@ -135,7 +146,7 @@ export function verificationRoutes(router: Router, deps: FlowDependencies): void
   router.post(routes.verifyEmailSkip, deps.form, async (ctx) => {
     const details = await currentInteraction(deps, ctx, 'login');
     const current = await verificationOf(deps, details);
-    if (deps.config.accounts.emailVerification !== 'optional') throw new GatehouseError('invalid_input', 'verification.required');
+    if (deps.config.accounts.emailVerification !== 'optional' || registersPasskey(current)) throw new GatehouseError('invalid_input', 'verification.required');
     await saveFlowState(deps.provider(), ctx, undefined);
     await showLogin(deps, ctx, details, { email: current.subject.email, notice: message('verification.skip_notice') });
   });

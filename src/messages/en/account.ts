@@ -28,6 +28,38 @@ export const account = {
   'account.enter_factor_code': 'Enter a code from your authenticator app or a recovery code.',
   'account.mfa_off': 'Two-step verification is off. You sign in with your password only.',
 
+  // Setting a first password (an account registered with a passkey has none).
+  'account.set_password_sent': 'We sent a link to {email}. Open it within {minutes} minutes to choose your password. Choosing it signs you out everywhere: then sign in with your new password or your passkey.',
+  'account.set_password_too_many': 'Too many requests from your network. Wait {seconds} {seconds, plural, one {second} other {seconds}}, then try again.',
+
+  // Passkeys on the account page.
+  'account.passkeys_confirm_it_is_you': 'For your security, confirm it is you (sign in again) before adding or removing a passkey.',
+  'account.passkey_add_title': 'Add a passkey',
+  'account.passkey_added': 'Passkey “{name}” added. You can sign in with it now.',
+  'account.passkey_renamed': 'Passkey renamed to “{name}”.',
+  'account.passkey_removed': 'Passkey “{name}” removed.',
+  'account.passkey_request_expired': 'Adding the passkey took too long, or was started in another tab or before you signed in again. Add it again.',
+  'account.passkey_request_used': 'This passkey request was already used. Add the passkey again.',
+  'account.passkey_no_response': 'Your browser did not send a passkey. Try again; if it keeps failing, this browser may not support passkeys.',
+  'account.passkey_name_empty': 'Enter a name for the passkey.',
+  'account.passkey_name_too_long': 'Use at most {max} characters for the name.',
+  'account.passkey_unknown': 'That passkey is not on your account (any more).',
+  'account.passkey_last_way_in': 'This passkey is your only way to sign in. Set a password or add another passkey before removing it.',
+  'account.passkey_added_at': 'Added {when}',
+  'account.passkey_last_used': 'last used {when}',
+  'account.passkey_never_used': 'never used',
+  'account.passkey_synced': 'Synced',
+  'account.passkey_synced_hint': 'Backed up by your password manager or platform: it works on your other devices too.',
+  'account.passkey_device_only': 'This device only',
+  'account.passkey_device_only_hint': 'Kept on this authenticator alone: if you lose it, the passkey is gone.',
+  'account.passkey_default_name': 'Passkey',
+  // Read by the page's script (views/assets/passkey-account.js), from the page.
+  'account.passkey_unsupported': 'This browser cannot create passkeys. Use a current browser, or add a passkey from another device.',
+  'account.passkey_cancelled': 'No passkey was created: it was cancelled or took too long. Try again when you are ready.',
+  'account.passkey_already_registered': 'This authenticator already holds a passkey for your account.',
+  'account.passkey_failed': 'The passkey could not be created. Try again, or use another authenticator.',
+  'account.passkey_working': 'Follow your browser’s prompt to create the passkey…',
+
   // Why its sign-in could not complete (logged; people see an error page without the detail).
   'account.id_token_not_jwt': 'the ID token is not a JWT',
   'account.id_token_not_json': 'the ID token payload is not JSON',

@@ -40,6 +40,16 @@ export const libraries = {
   'libraries.authenticator_app_already_set_up': 'An authenticator app is already set up for this account.',
   'libraries.no_authenticator_app': 'There is no authenticator app set up for this account.',
 
+  // Passkeys (passkeys.ts).
+  'libraries.passkey_invalid': 'Your passkey could not be checked. Try again.',
+  'libraries.passkey_user_not_verified': 'Your device did not confirm it is you (with a PIN, fingerprint or face). Try again and confirm when asked.',
+  'libraries.passkey_unknown': 'This passkey is not registered here. Use another passkey, or sign in another way.',
+  'libraries.passkey_already_registered': 'This passkey is already registered.',
+  'libraries.passkey_limit': 'An account can have at most {max} passkeys. Remove one before adding another.',
+  'libraries.no_passkey': 'There is no such passkey on this account.',
+  'libraries.passkey_name_required': 'Give the passkey a name.',
+  'libraries.passkey_default_name': 'Passkey added {date}',
+
   // Clients and APIs (clients.ts, apis.ts).
   'libraries.no_client': 'no client {clientId}',
   'libraries.no_api': 'no API {identifier}',

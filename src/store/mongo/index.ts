@@ -10,6 +10,7 @@ import { createMongoLeaseStore } from './leases.ts';
 import { createMongoMailStore } from './mail.ts';
 import { createMongoOneTimeCodeStore } from './one-time-codes.ts';
 import { createMongoOidcStore } from './oidc-models.ts';
+import { createMongoPasskeyStore } from './passkeys.ts';
 import { createMongoRateLimitStore } from './rate-limits.ts';
 import { createMongoSecondFactorStore } from './second-factors.ts';
 import { createMongoSigningKeyStore } from './signing-keys.ts';
@@ -38,6 +39,7 @@ export async function openMongoStore(url: string, clock: () => number = Date.now
     mail: createMongoMailStore(database),
     codes: createMongoOneTimeCodeStore(database),
     secondFactors: createMongoSecondFactorStore(database),
+    passkeys: createMongoPasskeyStore(database),
     rateLimits: createMongoRateLimitStore(database),
     leases: createMongoLeaseStore(database),
     async ping() {

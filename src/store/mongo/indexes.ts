@@ -5,6 +5,7 @@ import { auditCollection } from './audit.ts';
 import type { MongoDatabase } from './database.ts';
 import { mailCollection } from './mail.ts';
 import { oneTimeCodesCollection } from './one-time-codes.ts';
+import { passkeysCollection } from './passkeys.ts';
 import { rateLimitsCollection } from './rate-limits.ts';
 import { listOidcCollections, oidcCollectionName, oidcModelNames } from './oidc-models.ts';
 
@@ -50,6 +51,8 @@ async function indexPlan(database: MongoDatabase): Promise<Map<string, IndexSpec
     // Codes are worthless once expired; the sweeper deletes them too (as in SQLite).
     { key: { expiresAt: 1 }, name: 'expiresAt', expireAfterSeconds: 0 },
   ]);
+  // An account's passkeys, oldest first (listForAccount); credentials are looked up by _id.
+  plan.set(passkeysCollection, [{ key: { accountId: 1, createdAt: 1 }, name: 'accountId_createdAt' }]);
   // Expired counters go by themselves (the sweeper deletes them too, as in SQLite).
   plan.set(rateLimitsCollection, [{ key: { expiresAt: 1 }, name: 'expiresAt', expireAfterSeconds: 0 }]);
   return plan;

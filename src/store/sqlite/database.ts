@@ -185,6 +185,23 @@ const migrations: ReadonlyArray<{ name: string; sql: string }> = [
     expires_at INTEGER NOT NULL
   ) STRICT;
   ` },
+  // Passkeys (WebAuthn credentials) of accounts (src/libraries/passkeys.ts): public keys only.
+  { name: '0012_passkeys', sql: `
+  CREATE TABLE passkeys (
+    id TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL,
+    public_key TEXT NOT NULL,
+    counter INTEGER NOT NULL,
+    transports TEXT NOT NULL DEFAULT '[]',
+    device_type TEXT NOT NULL CHECK (device_type IN ('singleDevice', 'multiDevice')),
+    backed_up INTEGER NOT NULL,
+    aaguid TEXT NOT NULL,
+    name TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    last_used_at INTEGER
+  ) STRICT;
+  CREATE INDEX passkeys_account ON passkeys (account_id, created_at);
+  ` },
 ];
 
 export const schemaVersion = migrations.length;

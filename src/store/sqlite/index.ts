@@ -13,6 +13,7 @@ import { createSqliteLeaseStore } from './leases.ts';
 import { createSqliteMailStore } from './mail.ts';
 import { createSqliteOneTimeCodeStore } from './one-time-codes.ts';
 import { createSqliteOidcStore } from './oidc-models.ts';
+import { createSqlitePasskeyStore } from './passkeys.ts';
 import { createSqliteRateLimitStore } from './rate-limits.ts';
 import { createSqliteSecondFactorStore } from './second-factors.ts';
 import { createSqliteSigningKeyStore } from './signing-keys.ts';
@@ -82,6 +83,7 @@ function connect(db: DatabaseSync, clock: () => number) {
     mail: createSqliteMailStore(db),
     codes: createSqliteOneTimeCodeStore(db),
     secondFactors: createSqliteSecondFactorStore(db),
+    passkeys: createSqlitePasskeyStore(db),
     rateLimits: createSqliteRateLimitStore(db),
     leases: createSqliteLeaseStore(db),
     probe: db.prepare('INSERT INTO write_probe (id, probed_at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET probed_at = excluded.probed_at'),
@@ -173,6 +175,7 @@ export function openSqliteStore(path: string, clock: () => number = Date.now, op
     mail: following(() => current().mail),
     codes: following(() => current().codes),
     secondFactors: following(() => current().secondFactors),
+    passkeys: following(() => current().passkeys),
     rateLimits: following(() => current().rateLimits),
     leases: following(() => current().leases),
     async ping() {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 
-import type { PendingRegistration } from '../../../src/flows/registration/state.ts';
+import type { PasskeyRegistration, PendingRegistration } from '../../../src/flows/registration/state.ts';
 import { credentialStamp } from '../../../src/libraries/credential-stamp.ts';
-import { registrationProgress } from '../../../src/flows/registration/state.ts';
+import { passkeyRegistrationProgress, registrationProgress } from '../../../src/flows/registration/state.ts';
 
 const key = Buffer.alloc(32, 7);
 const account = { id: 'acct-1', passwordHash: '$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA', disabled: false, emailVerified: false };
@@ -54,5 +54,23 @@ describe('registrationProgress', () => {
       expect(registrationProgress(decoy, current, stamp)).toBe('awaiting_mailbox');
       expect(registrationProgress({ ...decoy, mailboxProvedAt: 1 }, current, stamp)).toBe('awaiting_mailbox');
     }
+  });
+});
+
+describe('passkeyRegistrationProgress', () => {
+  const waiting: PasskeyRegistration = { step: 'passkey_registration', email: 'new@example.com', accountId: 'acct-1', credentialStamp: stamp, mailboxProvedAt: 1 };
+  const verified = { ...account, emailVerified: true };
+
+  it('lets the registration create its passkey while nothing changed', () => {
+    expect(passkeyRegistrationProgress(waiting, verified, stamp)).toBe('continue');
+  });
+
+  it('starts again when the account is gone, another, disabled, unconfirmed, or its credentials changed', () => {
+    expect(passkeyRegistrationProgress(waiting, undefined, undefined)).toBe('start_again');
+    expect(passkeyRegistrationProgress(waiting, { ...verified, id: 'acct-2' }, stamp)).toBe('start_again');
+    expect(passkeyRegistrationProgress(waiting, { ...verified, disabled: true }, stamp)).toBe('start_again');
+    expect(passkeyRegistrationProgress(waiting, account, stamp)).toBe('start_again');
+    // The owner reset the password meanwhile.
+    expect(passkeyRegistrationProgress(waiting, verified, credentialStamp(key, { ...account, passwordHash: 'another' }))).toBe('start_again');
   });
 });

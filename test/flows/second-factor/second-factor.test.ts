@@ -219,7 +219,8 @@ describe('second factor at sign-in', () => {
     const setup = page(await ua.navigate(request.url.href));
     expect(heading(setup)).toBe('Set up two-step verification');
     const discovery = await (await fetch(`${gatehouse.url}/.well-known/openid-configuration`)).json() as { acr_values_supported?: string[] };
-    expect(discovery.acr_values_supported).toEqual(['urn:gatehouse:loa:pwd', mfaAcr]);
+    // Weakest first; the phishing-resistant level is a passkey sign-in's (test/flows/login/).
+    expect(discovery.acr_values_supported).toEqual(['urn:gatehouse:loa:pwd', mfaAcr, 'urn:gatehouse:loa:phr']);
   });
 
   it('gatehouse users reset-mfa removes the factor for support, recorded in the audit trail', async () => {
