@@ -141,6 +141,60 @@ async function idToken(config: client.Configuration, request: AuthorizationReque
 }
 
 describe.skipIf(!available)('passkeys in a real browser', () => {
+  it('a passkey added on the account page signs in alone through a relying party after signing out; removed, it no longer does', async () => {
+    const person = await newPerson();
+    const { context, page, problems, landed } = await openPage();
+    page.setDefaultTimeout(10_000);
+    const authenticator = await virtualAuthenticator(page);
+
+    // Signed in with the password, the person adds a passkey on /account.
+    await page.goto(`${gatehouse.url}/account`);
+    await page.getByLabel('Email').fill(person.email);
+    await page.getByLabel('Password', { exact: true }).fill(password);
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await page.getByRole('heading', { name: 'Your account' }).waitFor();
+    await page.getByRole('button', { name: 'Add a passkey' }).click();
+    await page.getByLabel('Name').fill('Journey laptop');
+    await page.getByRole('button', { name: 'Create passkey' }).click();
+    await page.getByRole('heading', { name: 'Your account' }).waitFor();
+    const passkeyId = await page.locator('li.passkey').first().getAttribute('data-passkey-id');
+    expect((await authenticator.cdp.send('WebAuthn.getCredentials', { authenticatorId: authenticator.id })).credentials).toHaveLength(1);
+    await shot(page, 'journey-1-passkey-added');
+
+    // Signs out (the account page's button, then the provider's confirmation).
+    await page.getByRole('button', { name: 'Sign out', exact: true }).click();
+    await page.getByRole('heading', { name: 'Sign out?' }).waitFor();
+    await page.getByRole('button', { name: 'Sign out', exact: true }).click();
+    await page.getByRole('heading', { name: 'Signed out' }).waitFor();
+
+    // An application's authorization request: the passkey alone signs in; the ID token says so.
+    const request = await authorizationRequest(rp);
+    await page.goto(request.url.href);
+    await page.getByRole('button', { name: 'Sign in with a passkey' }).click();
+    const claims = await idToken(rp, request, page, landed);
+    expect(claims.sub).toBe(person.id);
+    expect(claims.amr).toEqual(['hwk', 'user', 'mfa']);
+    expect(claims.acr).toBe(acr.mfa);
+    expect((await passkeysOf(gatehouse).list(person.id))[0]).toMatchObject({ id: passkeyId, name: 'Journey laptop', lastUsedAt: expect.any(Date) });
+
+    // Removed on the account page (a fresh sign-in: the passkey itself), it signs nobody in.
+    await page.goto(`${gatehouse.url}/account`);
+    await page.getByRole('heading', { name: 'Your account' }).waitFor();
+    await page.getByRole('button', { name: /^Remove/ }).click();
+    await page.getByRole('heading', { name: 'Your account' }).waitFor();
+    await expect(page.locator('li.passkey').count()).resolves.toBe(0);
+    await context.clearCookies();
+    const after = await authorizationRequest(rp);
+    await page.goto(after.url.href);
+    await page.getByRole('button', { name: 'Sign in with a passkey' }).click();
+    await page.getByRole('alert').waitFor();
+    await shot(page, 'journey-2-removed-passkey-refused');
+    expect(await page.getByRole('alert').textContent()).toMatch(/passkey/i);
+    await expect(page.getByLabel('Password', { exact: true }).isVisible()).resolves.toBe(true);
+    expect(problems).toEqual([]);
+    await context.close();
+  });
+
   it('signs in with a passkey alone through a relying party, with the button', async () => {
     const person = await newPerson();
     const { context, page, problems, landed } = await openPage();
