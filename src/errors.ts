@@ -17,6 +17,9 @@ export type ErrorCode =
   | 'start_again'
   | 'passkey_invalid'
   | 'passkey_unknown'
+  | 'upstream_unavailable'
+  | 'upstream_refused'
+  | 'upstream_invalid'
   | 'rate_limited'
   | 'unsupported_database'
   | 'store_unavailable'
@@ -38,6 +41,14 @@ const statusByCode: Record<ErrorCode, number> = {
   passkey_invalid: 400,
   // A passkey this installation (or this account) does not know.
   passkey_unknown: 400,
+  // Sign-in with another provider (src/libraries/upstream-sign-in.ts). The provider did not answer
+  // (network error, timeout, a 5xx): a gateway error.
+  upstream_unavailable: 502,
+  // The provider sent the person back with an error (access_denied, …): it said no.
+  upstream_refused: 403,
+  // What came back cannot be accepted: a state that is not this browser's (forged, replayed), a bad
+  // signature, the wrong issuer, audience or nonce, a malformed answer. The callback request is refused.
+  upstream_invalid: 400,
   rate_limited: 429,
   unsupported_database: 500,
   store_unavailable: 503,

@@ -29,6 +29,19 @@ export const routes = {
   verifyEmailResend: '/interaction/:uid/verify-email/resend',
   verifyEmailSkip: '/interaction/:uid/verify-email/skip',
   forgotPassword: '/interaction/:uid/forgot-password',
+  /** "Continue with <connection>": starts the sign-in at that upstream provider (POST, from the login and registration pages). */
+  connectionStart: '/interaction/:uid/connection/:id',
+  /** Where the callback hands a verified upstream identity back to the interaction (GET, by redirect). */
+  connectionReturn: '/interaction/:uid/connection/return',
+  /** The proof page's mailed code (send it, then type it) and "sign in another way" (login/link.ts). */
+  linkCode: '/interaction/:uid/link/code',
+  linkCodeConfirm: '/interaction/:uid/link/code/confirm',
+  linkCancel: '/interaction/:uid/link/cancel',
+  /**
+   * An upstream provider's redirect back to Gatehouse: a fixed address per connection, registered
+   * at the upstream as the redirect URI (`<issuer>/connections/<id>/callback`).
+   */
+  connectionCallback: '/connections/:id/callback',
   verifyEmailLink: '/verify-email/:token',
   resetPasswordLink: '/reset-password/:token',
   account: '/account',
@@ -40,16 +53,20 @@ export const routes = {
   accountMfaSetup: '/account/mfa/setup',
   accountMfaDone: '/account/mfa/done',
   accountMfaManage: '/account/mfa/manage',
+  accountIdentityUnlink: '/account/identities/unlink',
 } as const;
 
 type RouteName = keyof typeof routes;
 
-/** The address of route `name` with its `:uid` or `:token` filled in. */
-function address(name: RouteName, value?: string): string {
+/** The address of route `name` with its parameters (`:uid`, `:token`, `:file`, `:id`) filled in, in order. */
+function address(name: RouteName, ...values: string[]): string {
   const pattern = routes[name];
-  if (!pattern.includes(':')) return pattern;
-  if (value === undefined) throw new TypeError(`the address of ${name} needs a value`);
-  return pattern.replace(/:(uid|token|file)/, encode(value));
+  let next = 0;
+  return pattern.replace(/:(uid|token|file|id)/g, () => {
+    const value = values[next++];
+    if (value === undefined) throw new TypeError(`the address of ${name} needs ${next} values`);
+    return encode(value);
+  });
 }
 
 export const urls = {
@@ -75,6 +92,13 @@ export const urls = {
   verifyEmailResend: (uid: string) => address('verifyEmailResend', uid),
   verifyEmailSkip: (uid: string) => address('verifyEmailSkip', uid),
   forgotPassword: (uid: string) => address('forgotPassword', uid),
+  connectionStart: (uid: string, connectionId: string) => address('connectionStart', uid, connectionId),
+  connectionReturn: (uid: string) => address('connectionReturn', uid),
+  linkCode: (uid: string) => address('linkCode', uid),
+  linkCodeConfirm: (uid: string) => address('linkCodeConfirm', uid),
+  linkCancel: (uid: string) => address('linkCancel', uid),
+  /** The callback path of a connection; its full address (the redirect URI) is the issuer followed by this. */
+  connectionCallback: (connectionId: string) => address('connectionCallback', connectionId),
   verifyEmailLink: (token: string) => address('verifyEmailLink', token),
   resetPasswordLink: (token: string) => address('resetPasswordLink', token),
   account: () => address('account'),
@@ -86,6 +110,12 @@ export const urls = {
   accountMfaSetup: () => address('accountMfaSetup'),
   accountMfaDone: () => address('accountMfaDone'),
   accountMfaManage: () => address('accountMfaManage'),
+  accountIdentityUnlink: () => address('accountIdentityUnlink'),
 };
+
+/** The redirect URI of a connection, registered at its upstream: exact, fixed, on Gatehouse's own issuer. */
+export function connectionRedirectUri(issuer: string, connectionId: string): string {
+  return `${issuer.replace(/\/$/, '')}${urls.connectionCallback(connectionId)}`;
+}
 
 export type Urls = typeof urls;

@@ -6,23 +6,12 @@ import { cliSource } from '../libraries/audit.ts';
 import type { PasskeySummary } from '../libraries/passkeys.ts';
 import { message } from '../messages/messages.ts';
 import type { AccountRecord, ApiRecord, AuditEvent, ClientMetadata, ClientRecord, SigningKeyRecord } from '../store/types.ts';
-import type { CliContext } from './context.ts';
+import { connectionCommands } from './connections-commands.ts';
+import type { Command } from './output.ts';
+import { list, printable, table, text } from './output.ts';
 
-type Values = Record<string, string | boolean | string[] | undefined>;
-
-/** What a command prints; `exitCode` 1 reports a partial failure whose report is still the output. */
-export type Result = { json: unknown; text: string; exitCode?: number };
-
-export type Command = {
-  usage: string;
-  options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }>;
-  /** Names of the positional arguments, all required. */
-  positionals: string[];
-  run(ctx: CliContext, values: Values, positionals: string[]): Promise<Result>;
-};
-
-const list = (value: Values[string]): string[] => (Array.isArray(value) ? value : typeof value === 'string' ? [value] : []);
-const text = (value: Values[string]): string | undefined => (typeof value === 'string' ? value : undefined);
+export type { Command, Result } from './output.ts';
+export { printable } from './output.ts';
 
 function clientJson(metadata: ClientMetadata, createdAt: Date, clientSecret?: string) {
   return {
@@ -64,11 +53,6 @@ function accountJson(account: AccountRecord) {
   };
 }
 
-/** Text from users shown on an operator's terminal: control characters are escaped, never obeyed. */
-export function printable(value: string): string {
-  return value.replace(/[\p{Cc}\u202A-\u202E\u2066-\u2069]/gu, (char) => `\\u${char.codePointAt(0)!.toString(16).padStart(4, '0')}`);
-}
-
 function accountText(account: AccountRecord): string {
   return [
     `id:        ${account.id}`,
@@ -102,12 +86,6 @@ function apiJson(api: ApiRecord) {
     access_token_ttl: api.accessTokenTtl,
     created_at: api.createdAt.toISOString(),
   };
-}
-
-function table(rows: string[][]): string {
-  if (rows.length <= 1) return message('cli.none');
-  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
-  return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd()).join('\n');
 }
 
 function parseInteger(value: string | undefined, name: string): number | undefined {
@@ -329,6 +307,7 @@ export const commands: Record<string, Command> = {
     },
   },
 
+  ...connectionCommands,
   'apis add': {
     usage: 'apis add --identifier URL [--scope S …] [--name N] [--signing-alg RS256|ES256] [--access-token-ttl SECONDS]',
     options: {

@@ -8,6 +8,7 @@ import type { Secrets } from '../config/secrets.ts';
 import { GatehouseError } from '../errors.ts';
 import { providerJwks } from '../keys/key-ring.ts';
 import { providerMetadata } from '../libraries/clients.ts';
+import { openConnectionSecret } from '../libraries/connections.ts';
 import type { Libraries } from '../libraries/index.ts';
 import { createLibraries } from '../libraries/index.ts';
 import type { Outbox } from '../mail/outbox.ts';
@@ -41,7 +42,7 @@ const noMail: Outbox = {
   },
 };
 
-/** The first sealed value in the store, opened with `key` (as the server does); undefined when there is none yet. */
+/** The first sealed value in the store (signing keys, else a client's or a connection's secret), opened with `key` (as the server does); undefined when there is none yet. */
 async function opensStoredSecrets(store: Store, key: Buffer): Promise<boolean | undefined> {
   let ring;
   try {
@@ -59,11 +60,13 @@ async function opensStoredSecrets(store: Store, key: Buffer): Promise<boolean | 
   };
   if (ring.keys.length) return attempt(() => providerJwks(ring, key));
   const sealedClient = (await store.clients.list()).find((record) => record.encryptedSecret);
-  return sealedClient ? attempt(() => providerMetadata(sealedClient, key)) : undefined;
+  if (sealedClient) return attempt(() => providerMetadata(sealedClient, key));
+  const sealedConnection = (await store.connections.list()).find((record) => record.sealedSecret !== null);
+  return sealedConnection ? attempt(() => openConnectionSecret(sealedConnection, key)) : undefined;
 }
 
 /**
- * Refuses to work on a store whose sealed data (signing keys, client secrets) this CLI's
+ * Refuses to work on a store whose sealed data (signing keys, client and connection secrets) this CLI's
  * KEY_ENCRYPTION_KEY cannot open: whatever it sealed the server could not open either (a client
  * added so would answer 500 at /token). The typical cause: KEY_ENCRYPTION_KEY missing from the
  * CLI's environment, so that a development key was used instead.

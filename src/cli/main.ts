@@ -27,6 +27,8 @@ const flagByField: Record<string, string> = {
   name: '--name', redirectUris: '--redirect-uri', postLogoutRedirectUris: '--post-logout-redirect-uri', grantTypes: '--grant-type',
   scope: '--scope', scopes: '--scope', identifier: '--identifier', signingAlg: '--signing-alg', accessTokenTtl: '--access-token-ttl',
   email: '--email', givenName: '--given-name', familyName: '--family-name', roles: '--role',
+  type: '--type', id: '--id', issuer: '--issuer', tenant: '--tenant', clientId: '--client-id', clientSecret: '--client-secret',
+  authorizationUrl: '--authorization-url', tokenUrl: '--token-url', apiUrl: '--api-url',
 };
 
 /**
@@ -37,6 +39,8 @@ function fieldLabel(path: Issue['path']): string {
   const [field, ...rest] = path;
   const flag = typeof field === 'string' ? flagByField[field] : undefined;
   if (flag && rest.every((key) => typeof key === 'number')) return flag;
+  // A connection's claim mapping is given as --claim CLAIM=UPSTREAM_CLAIM: named by its claim.
+  if (field === 'claimMapping') return ['--claim', ...rest.map(String)].join(' ');
   return path.map(String).join('.');
 }
 

@@ -8,6 +8,7 @@ import { pageFor } from './engine.ts';
 import { currentInteraction } from './interaction.ts';
 import type { FlowDependencies } from './kit.ts';
 import { loginRoutes } from './login/handler.ts';
+import { showLinkStep } from './login/link.ts';
 import { showSignInCode } from './login/sign-in-code.ts';
 import { showLogin } from './login/view.ts';
 import { recoveryRoutes } from './recovery/handler.ts';
@@ -38,6 +39,8 @@ export function createFlowRouter(deps: FlowDependencies): Router {
         return showSecondFactor(deps, ctx, details);
       case 'sign_in_code':
         return state?.step === 'sign_in_code' ? showSignInCode(deps, ctx, details, state) : showLogin(deps, ctx, details);
+      case 'link_identity':
+        return showLinkStep(deps, ctx, details);
       case 'consent':
         return showConsent(deps, ctx, details);
       case 'unsupported':

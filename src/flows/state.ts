@@ -2,7 +2,7 @@ import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import { z } from 'zod';
 
-import { awaitingSignInCodeSchema } from './login/state.ts';
+import { awaitingSignInCodeSchema, linkIdentitySchema } from './login/state.ts';
 import { passkeyRegistrationSchema, pendingRegistrationSchema } from './registration/state.ts';
 import { awaitingSecondFactorSchema, secondFactorEnrolledSchema } from './second-factor/state.ts';
 
@@ -13,8 +13,9 @@ import { awaitingSecondFactorSchema, secondFactorEnrolledSchema } from './second
  * The interaction adapter indexes the `accountId` found here, so revoking an account's state ends
  * its half-finished sign-ins too (src/oidc/adapter.ts).
  *
- * A passkey ceremony's challenge is kept next to it, under a key of its own, and voided by any
- * save of the flow state (passkey-challenge.ts).
+ * A passkey ceremony's challenge, and an upstream sign-in in flight (login/connection-rules.ts), are
+ * kept next to it, each under a key of its own, and voided by any save of the flow state
+ * (passkey-ceremony.ts).
  */
 export const flowStateSchema = z.discriminatedUnion('step', [
   pendingRegistrationSchema,
@@ -22,6 +23,7 @@ export const flowStateSchema = z.discriminatedUnion('step', [
   awaitingSecondFactorSchema,
   awaitingSignInCodeSchema,
   secondFactorEnrolledSchema,
+  linkIdentitySchema,
 ]);
 
 export type FlowState = z.infer<typeof flowStateSchema>;

@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
 
+import { z } from 'zod';
+
 import { GatehouseError } from '../errors.ts';
 import type { AccountRecord, Store } from '../store/types.ts';
 import type { Config } from '../config/load-config.ts';
@@ -10,7 +12,7 @@ import { checkPasswordPolicyAsync, defaultPasswordPolicy } from './password-poli
 import { checkPassword, defaultHashLimits, failureFloorFor, hashLimitsFrom, hashOptionsFrom, hashPassword, padToFloor, passwordHashOptions } from './passwords.ts';
 import type { HashLimits, HashOptions } from './passwords.ts';
 import type { NewAccountInput } from './schemas.ts';
-import { newAccountSchema } from './schemas.ts';
+import { emailSchema, newAccountSchema } from './schemas.ts';
 import { invalidInput } from './validation.ts';
 
 /** How passwords are checked and hashed: `passwords` in the configuration. */
@@ -101,6 +103,39 @@ export function accountClaims(account: AccountRecord): Record<string, unknown> {
   };
 }
 
+/** The profile claims an account keeps, as text (the store's ProfileClaims). */
+const upstreamProfileSchema = z.strictObject(Object.fromEntries(
+  ['name', 'given_name', 'family_name', 'middle_name', 'nickname', 'preferred_username', 'picture', 'website', 'locale', 'zoneinfo']
+    .map((claim) => [claim, z.string().trim().min(1).max(2048).refine((value) => !/[\p{Cc}\u202A-\u202E\u2066-\u2069]/u.test(value)).optional()]),
+));
+
+const upstreamAccountSchema = z.object({
+  email: emailSchema,
+  emailVerified: z.boolean(),
+  profile: upstreamProfileSchema,
+  connectionId: z.string().min(1).max(64),
+});
+
+/** What an account created from another provider's identity starts with (see createFromUpstream). */
+export type UpstreamAccountInput = { email: string; emailVerified: boolean; profile: Record<string, string>; connectionId: string };
+
+/**
+ * Creates the account of a person signing in with another provider for the first time (the
+ * connection allows new accounts): no password (its owner can set one by the mailed reset link), the
+ * email confirmed only when the upstream said it is verified and the connection trusts that, the
+ * profile claims the connection maps. `conflict` when the address has an account (a race with
+ * another sign-up): the caller shows its page, nothing is created.
+ */
+export async function createAccountFromUpstream(store: Pick<Store, 'accounts'>, input: UpstreamAccountInput): Promise<AccountRecord> {
+  const parsed = upstreamAccountSchema.safeParse(input);
+  if (!parsed.success) throw invalidInput(parsed.error.issues);
+  const { email, emailVerified, profile } = parsed.data;
+  if (await store.accounts.findByEmail(email)) throw new GatehouseError('conflict', 'libraries.account_exists', { email });
+  return store.accounts.create({
+    id: randomUUID(), email, passwordHash: null, emailVerified, profile: profile as AccountRecord['profile'], roles: [], disabled: false,
+  });
+}
+
 /** The details of a new account other than its password (what the CLI checks before asking for one). */
 export type NewAccountDetails = Omit<NewAccountInput, 'password'>;
 
@@ -115,6 +150,11 @@ export type AccountsLibrary = {
   checkNew(details: NewAccountDetails): Promise<void>;
   /** Creates an account (the password checked by the policy); audited as `account_created`. */
   create(input: NewAccountInput, source: AuditSource): Promise<AccountRecord>;
+  /**
+   * Creates the account of a person signing in with another provider (see
+   * createAccountFromUpstream); audited as `account_created` with the connection.
+   */
+  createFromUpstream(input: UpstreamAccountInput, source: AuditSource): Promise<AccountRecord>;
   /** Checks an email and password (see authenticate): `invalid_credentials` or `account_disabled` when refused. */
   authenticate(email: string, password: string): Promise<AccountRecord>;
   findById(accountId: string): Promise<AccountRecord | undefined>;
@@ -150,6 +190,11 @@ export function accountsLibrary(deps: Pick<LibraryDependencies, 'store' | 'confi
     async create(input, source) {
       const account = await createAccount(store, input, passwords);
       await audit('account_created', source, account, { email: account.email, roles: account.roles, email_verified: account.emailVerified });
+      return account;
+    },
+    async createFromUpstream(input, source) {
+      const account = await createAccountFromUpstream(store, input);
+      await audit('account_created', source, account, { email: account.email, roles: account.roles, email_verified: account.emailVerified, connectionId: input.connectionId });
       return account;
     },
     authenticate: (email, password) => authenticate(store, email, password, passwords),

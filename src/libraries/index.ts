@@ -6,6 +6,8 @@ import type { AuditLibrary } from './audit.ts';
 import { auditLibrary } from './audit.ts';
 import type { ClientsLibrary } from './clients.ts';
 import { clientsLibrary } from './clients.ts';
+import type { ConnectionsLibrary } from './connections.ts';
+import { connectionsLibrary } from './connections.ts';
 import type { CredentialsLibrary } from './credential-stamp.ts';
 import { credentialsLibrary } from './credential-stamp.ts';
 import type { LibraryDependencies } from './dependencies.ts';
@@ -13,6 +15,8 @@ import type { VerificationLibrary } from './email-verification.ts';
 import { verificationDependencies, verificationLibrary } from './email-verification.ts';
 import type { ImportUsersLibrary } from './import-users.ts';
 import { importUsersLibrary } from './import-users.ts';
+import type { IdentitiesLibrary } from './linked-identities.ts';
+import { identitiesLibrary } from './linked-identities.ts';
 import type { MailQueueLibrary } from './mail-queue.ts';
 import { mailQueueLibrary } from './mail-queue.ts';
 import type { CodesLibrary } from './one-time-codes.ts';
@@ -31,6 +35,8 @@ import type { SignInsLibrary } from './sign-ins.ts';
 import { signInsLibrary } from './sign-ins.ts';
 import type { SigningKeysLibrary } from './signing-keys.ts';
 import { signingKeysLibrary } from './signing-keys.ts';
+import type { UpstreamLibrary } from './upstream-sign-in.ts';
+import { upstreamLibrary } from './upstream-sign-in.ts';
 
 export type { LibraryDependencies } from './dependencies.ts';
 export type { AuditSource } from './audit.ts';
@@ -65,11 +71,18 @@ export type Libraries = {
   importUsers: ImportUsersLibrary;
   signingKeys: SigningKeysLibrary;
   mailQueue: MailQueueLibrary;
+  /** Connections to upstream identity providers ("Sign in with …"): presets, sealed secrets, audited changes. */
+  connections: ConnectionsLibrary;
+  /** Upstream identities linked to accounts: one account per identity, never the last way in unlinked. */
+  identities: IdentitiesLibrary;
+  /** Signing in with another provider: the upstream protocol (discovery, code flow with PKCE, ID token checks, GitHub's API). */
+  upstream: UpstreamLibrary;
 };
 
 /** Builds the libraries once, at start-up (src/app.ts) or when a CLI command starts (src/cli/context.ts). */
 export function createLibraries(deps: LibraryDependencies): Libraries {
   const accounts = accountsLibrary(deps);
+  const connections = connectionsLibrary(deps);
   const codes = codesLibrary(deps);
   const verification = verificationDependencies({ ...deps, codes: codes.emailCodes });
   return {
@@ -89,5 +102,8 @@ export function createLibraries(deps: LibraryDependencies): Libraries {
     importUsers: importUsersLibrary(deps),
     signingKeys: signingKeysLibrary(deps),
     mailQueue: mailQueueLibrary(deps),
+    connections,
+    identities: identitiesLibrary(deps),
+    upstream: upstreamLibrary({ ...deps, clientSecret: connections.clientSecret }),
   };
 }

@@ -7,7 +7,7 @@ import type { MessageId } from '../messages/messages.ts';
 import { message } from '../messages/messages.ts';
 
 /** The messages Gatehouse sends; each has `views/mail/<name>.text.eta` and `.html.eta`. */
-export type MailTemplate = 'verify-email' | 'registration-attempt' | 'reset-password' | 'password-changed' | 'sign-in-code';
+export type MailTemplate = 'verify-email' | 'registration-attempt' | 'reset-password' | 'password-changed' | 'sign-in-code' | 'identity-linked';
 
 const subjects: Record<MailTemplate, MessageId> = {
   'verify-email': 'mail.subject_verify_email',
@@ -15,6 +15,7 @@ const subjects: Record<MailTemplate, MessageId> = {
   'reset-password': 'mail.subject_reset_password',
   'password-changed': 'mail.subject_password_changed',
   'sign-in-code': 'mail.subject_sign_in_code',
+  'identity-linked': 'mail.subject_identity_linked',
 };
 
 export type ComposedMail = { subject: string; text: string; html: string };

@@ -5,11 +5,14 @@ import { acr as secondFactorAcr } from '../libraries/second-factor.ts';
  * provider's prompt checks (configuration.ts) and the sign-in flows (src/flows/login/methods.ts)
  * decide with the same functions.
  *
- * - `password`: a password (or the mailed code that stands in for a limited password).
- * - `mfa`: a password and a second factor (authenticator app, recovery code, passkey), or a passkey
- *   with user verification alone (something you have, unlocked by something you know or are).
+ * - `password`: a password (or the mailed code that stands in for a limited password), or another
+ *   provider (`amr` `fed`) whose own MFA is not trusted or not used.
+ * - `mfa`: a password or another provider, and a second factor (authenticator app, recovery code,
+ *   passkey); a passkey with user verification alone (something you have, unlocked by something you
+ *   know or are); or another provider whose MFA the connection trusts, saying it was used.
  * - `phishing_resistant`: a passkey sign-in. A passkey is bound to Gatehouse's origin by the
  *   browser, so a look-alike site can neither use nor relay it; a password or a typed code can be.
+ *   Another provider never reaches it (its sign-in is not Gatehouse's to see), whatever its `amr`.
  *
  * Each level includes the ones before it.
  */

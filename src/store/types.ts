@@ -399,6 +399,89 @@ export interface PasskeyStore {
   removeAllForAccount(accountId: string): Promise<number>;
 }
 
+/** The kinds of upstream identity provider a connection signs people in with. */
+export type ConnectionType = 'oidc' | 'google' | 'microsoft' | 'github';
+
+/**
+ * A connection to an upstream identity provider ("Sign in with …", src/libraries/connections.ts):
+ * where it is, how Gatehouse authenticates to it, and what the operator allows it to do.
+ */
+export type ConnectionRecord = {
+  /** A slug, [a-z0-9-]{1,40}: in addresses and on the command line. */
+  id: string;
+  type: ConnectionType;
+  /** What people see on the button. */
+  name: string;
+  /** oidc, google, microsoft: the upstream issuer URL (discovery). github: null. */
+  issuer: string | null;
+  /** microsoft: the tenant (a GUID, or common / organizations / consumers); null otherwise. */
+  tenant: string | null;
+  clientId: string;
+  /** The client secret, sealed (src/keys/encryption.ts) with a context naming the connection; null for none. */
+  sealedSecret: string | null;
+  /** github: where its endpoints are; null for github.com's own (a stand-in in tests, GitHub Enterprise Server). Null for other types. */
+  authorizationUrl: string | null;
+  tokenUrl: string | null;
+  apiUrl: string | null;
+  scopes: string[];
+  /** Gatehouse profile claim -> upstream claim, e.g. { name: 'name', picture: 'picture' }. */
+  claimMapping: Record<string, string>;
+  showOnLoginPage: boolean;
+  /** Whether a first sign-in with an unknown identity creates an account (just-in-time). */
+  allowNewAccounts: boolean;
+  /** Whether the upstream's verified email is enough to link to the account with that email. */
+  trustVerifiedEmails: boolean;
+  /** Whether the upstream's own MFA counts as Gatehouse's second factor. */
+  trustUpstreamMfa: boolean;
+  disabled: boolean;
+  createdAt: Date;
+  updatedAt: Date;
+};
+
+/** What `update` may change: any field but the id, the type and the creation time. */
+export type ConnectionPatch = Partial<Omit<ConnectionRecord, 'id' | 'type' | 'createdAt'>>;
+
+/** Each call is one atomic statement. */
+export interface ConnectionStore {
+  /** Throws GatehouseError('conflict') when a connection with this id exists. */
+  create(record: ConnectionRecord): Promise<void>;
+  find(id: string): Promise<ConnectionRecord | undefined>;
+  /** Every connection, oldest first (ties by id). */
+  list(): Promise<ConnectionRecord[]>;
+  /** Sets the fields present in `patch` (undefined ones are left alone); undefined when there is no such connection. */
+  update(id: string, patch: ConnectionPatch): Promise<ConnectionRecord | undefined>;
+  remove(id: string): Promise<boolean>;
+}
+
+/** An upstream identity (a connection and the upstream's stable id of the person) linked to an account. */
+export type LinkedIdentityRecord = {
+  connectionId: string;
+  /** The upstream's stable user id: `sub`, or GitHub's numeric id as a string. */
+  subject: string;
+  accountId: string;
+  /** The upstream's email when it was linked (for people and support; never used to find the account). */
+  email: string | null;
+  linkedAt: Date;
+  lastUsedAt: Date | null;
+};
+
+/** Each call is one atomic statement. (connectionId, subject) is unique. */
+export interface LinkedIdentityStore {
+  /** Links the identity; false when (connectionId, subject) is linked already, to anyone (of concurrent links of one identity exactly one gets true). */
+  link(record: LinkedIdentityRecord): Promise<boolean>;
+  find(connectionId: string, subject: string): Promise<LinkedIdentityRecord | undefined>;
+  /** The account's linked identities, oldest first. */
+  listForAccount(accountId: string): Promise<LinkedIdentityRecord[]>;
+  /** How many identities are linked through the connection (left over once it is removed: none). */
+  countForConnection(connectionId: string): Promise<number>;
+  /** Sets lastUsedAt; false when the identity is not linked. */
+  recordUse(connectionId: string, subject: string, at: Date): Promise<boolean>;
+  /** False when the identity is not linked to this account. */
+  unlink(accountId: string, connectionId: string, subject: string): Promise<boolean>;
+  /** Unlinks every identity of the connection; returns how many. */
+  removeForConnection(connectionId: string): Promise<number>;
+}
+
 /** A counter with an expiry, as rate-limiter-flexible keeps them (src/limits/). */
 export type RateLimitCounter = { points: number; expiresAt: Date | null };
 
@@ -466,6 +549,8 @@ export interface Store {
   readonly codes: OneTimeCodeStore;
   readonly secondFactors: SecondFactorStore;
   readonly passkeys: PasskeyStore;
+  readonly connections: ConnectionStore;
+  readonly linkedIdentities: LinkedIdentityStore;
   readonly rateLimits: RateLimitStore;
   readonly leases: LeaseStore;
   close(): Promise<void>;

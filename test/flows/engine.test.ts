@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 
 import type { FlowAction, FlowPage, FlowPosition } from '../../src/flows/engine.ts';
 import { accepts, pageFor } from '../../src/flows/engine.ts';
+import { upstreamLifetimeSeconds } from '../../src/flows/login/connection-rules.ts';
 import { passwordValidSeconds } from '../../src/flows/second-factor/state.ts';
 import type { FlowState } from '../../src/flows/state.ts';
 
@@ -14,18 +15,32 @@ const states = {
   secondFactorStale: { step: 'second_factor', accountId: 'a1', passwordAt: now - passwordValidSeconds - 1 },
   signInCode: { step: 'sign_in_code', email: 'a@example.com', accountId: null, codeId: 'c1', credentialStamp: null },
   enrolled: { step: 'mfa_enrolled', accountId: 'a1' },
+  linkFresh: { step: 'link_identity', connectionId: 'acme', subject: 's1', email: 'a@example.com', accountId: 'a1', issuedAt: now - upstreamLifetimeSeconds },
+  linkStale: { step: 'link_identity', connectionId: 'acme', subject: 's1', email: 'a@example.com', accountId: 'a1', issuedAt: now - upstreamLifetimeSeconds - 1 },
+  secondFactorFederated: {
+    step: 'second_factor', accountId: 'a1', passwordAt: now, first: 'federated',
+    link: { connectionId: 'acme', subject: 's1', email: 'a@example.com', accountId: 'a1', issuedAt: now },
+  },
 } satisfies Record<string, FlowState | undefined>;
 type StateName = keyof typeof states;
 const prompts = ['login', 'verify_email', 'mfa', 'consent', 'none', 'select_account'] as const;
 
+/** The same page whatever the flow state. */
+function everywhere(page: FlowPage): Record<StateName, FlowPage> {
+  return Object.fromEntries((Object.keys(states) as StateName[]).map((state) => [state, page])) as Record<StateName, FlowPage>;
+}
+
 /** The whole table: every prompt against every state. Anything not listed is a mistake. */
 const expectedPage: Record<(typeof prompts)[number], Record<StateName, FlowPage>> = {
-  login: { none: 'login', registration: 'verification', passkeyRegistration: 'passkey_registration', secondFactorFresh: 'second_factor', secondFactorStale: 'login', signInCode: 'sign_in_code', enrolled: 'login' },
-  verify_email: { none: 'verification', registration: 'verification', passkeyRegistration: 'verification', secondFactorFresh: 'verification', secondFactorStale: 'verification', signInCode: 'verification', enrolled: 'verification' },
-  mfa: { none: 'second_factor', registration: 'second_factor', passkeyRegistration: 'second_factor', secondFactorFresh: 'second_factor', secondFactorStale: 'second_factor', signInCode: 'second_factor', enrolled: 'second_factor' },
-  consent: { none: 'consent', registration: 'consent', passkeyRegistration: 'consent', secondFactorFresh: 'consent', secondFactorStale: 'consent', signInCode: 'consent', enrolled: 'consent' },
-  none: { none: 'unsupported', registration: 'unsupported', passkeyRegistration: 'unsupported', secondFactorFresh: 'unsupported', secondFactorStale: 'unsupported', signInCode: 'unsupported', enrolled: 'unsupported' },
-  select_account: { none: 'unsupported', registration: 'unsupported', passkeyRegistration: 'unsupported', secondFactorFresh: 'unsupported', secondFactorStale: 'unsupported', signInCode: 'unsupported', enrolled: 'unsupported' },
+  login: {
+    none: 'login', registration: 'verification', passkeyRegistration: 'passkey_registration', secondFactorFresh: 'second_factor', secondFactorStale: 'login', signInCode: 'sign_in_code', enrolled: 'login',
+    linkFresh: 'link_identity', linkStale: 'login', secondFactorFederated: 'second_factor',
+  },
+  verify_email: everywhere('verification'),
+  mfa: everywhere('second_factor'),
+  consent: everywhere('consent'),
+  none: everywhere('unsupported'),
+  select_account: everywhere('unsupported'),
 };
 
 const position = (prompt: string, state: StateName): FlowPosition => ({ prompt, state: states[state], now });
@@ -36,6 +51,12 @@ describe('pageFor', () => {
     expect(pageFor(position(prompt, state))).toBe(expectedPage[prompt][state]);
   });
 
+  it('keeps the proof page of an identity link exactly upstreamLifetimeSeconds', () => {
+    const waiting: FlowState = { step: 'link_identity', connectionId: 'acme', subject: 's1', email: 'a@example.com', accountId: 'a1', issuedAt: now };
+    expect(pageFor({ prompt: 'login', state: waiting, now: now + upstreamLifetimeSeconds })).toBe('link_identity');
+    expect(pageFor({ prompt: 'login', state: waiting, now: now + upstreamLifetimeSeconds + 1 })).toBe('login');
+  });
+
   it('keeps a checked password waiting exactly passwordValidSeconds for its code', () => {
     const waiting: FlowState = { step: 'second_factor', accountId: 'a1', passwordAt: now };
     expect(pageFor({ prompt: 'login', state: waiting, now: now + passwordValidSeconds })).toBe('second_factor');
@@ -44,17 +65,19 @@ describe('pageFor', () => {
 });
 
 describe('accepts', () => {
-  const actions: FlowAction[] = ['login', 'passkey', 'register', 'forgot_password', 'abort', 'verification', 'passkey_registration', 'second_factor', 'sign_in_code', 'mfa_setup', 'consent'];
+  const actions: FlowAction[] = [
+    'login', 'passkey', 'connection', 'register', 'forgot_password', 'abort', 'verification', 'passkey_registration', 'second_factor', 'sign_in_code', 'link_identity', 'mfa_setup', 'consent',
+  ];
 
   it.each(everyPosition)('accepts exactly the forms of its page at prompt $prompt with state $state', ({ prompt, state }) => {
     const here = position(prompt, state);
     const page = expectedPage[prompt][state];
     const accepted = actions.filter((action) => accepts(action, here));
     const expected = [
-      // The login page's own forms, the passkey among them, work throughout the login prompt.
-      ...(prompt === 'login' ? ['login', 'passkey', 'register', 'forgot_password'] : []),
+      // The login page's own forms, the passkey and other providers among them, work throughout the login prompt.
+      ...(prompt === 'login' ? ['login', 'passkey', 'connection', 'register', 'forgot_password'] : []),
       'abort',
-      ...(['verification', 'passkey_registration', 'second_factor', 'sign_in_code', 'consent'].includes(page) ? [page] : []),
+      ...(['verification', 'passkey_registration', 'second_factor', 'sign_in_code', 'link_identity', 'consent'].includes(page) ? [page] : []),
       ...(prompt === 'mfa' ? ['mfa_setup'] : []),
     ];
     expect(accepted.sort()).toEqual(expected.sort());

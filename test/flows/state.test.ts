@@ -15,6 +15,11 @@ describe('flowStateOf', () => {
       { step: 'mfa_enrolled', accountId: 'acct-1' },
       { ...registration, credential: 'passkey' },
       { step: 'passkey_registration', email: 'new@example.com', accountId: 'acct-1', credentialStamp: 'stamp', mailboxProvedAt: 5 },
+      { step: 'link_identity', connectionId: 'acme', subject: 'upstream-1', email: 'a@example.com', accountId: 'acct-1', issuedAt: 5 },
+      { step: 'link_identity', connectionId: 'acme', subject: 'upstream-1', email: 'a@example.com', accountId: 'acct-1', issuedAt: 5, code: { codeId: 'c', credentialStamp: null } },
+      { step: 'second_factor', accountId: 'acct-1', passwordAt: 100, first: 'federated' },
+      { step: 'second_factor', accountId: 'acct-1', passwordAt: 100, link: { connectionId: 'acme', subject: 'upstream-1', email: 'a@example.com', accountId: 'acct-1', issuedAt: 5 } },
+      { step: 'sign_in_code', email: 'a@example.com', accountId: 'acct-1', codeId: 'c', credentialStamp: 's', link: { connectionId: 'acme', subject: 'u', email: 'a@example.com', accountId: 'acct-1', issuedAt: 5 } },
     ];
     for (const state of steps) expect(flowStateOf({ [flowStateKey]: state })).toEqual(state);
     expect(flowStateOf(undefined)).toBeUndefined();
@@ -33,6 +38,14 @@ describe('flowStateOf', () => {
     // A passkey registration goes on only with the account and the moment its mailbox was proved.
     expect(flowStateOf({ [flowStateKey]: { step: 'passkey_registration', email: 'new@example.com', accountId: null, credentialStamp: 'stamp', mailboxProvedAt: 5 } })).toBeUndefined();
     expect(flowStateOf({ [flowStateKey]: { step: 'passkey_registration', email: 'new@example.com', accountId: 'acct-1', credentialStamp: 'stamp' } })).toBeUndefined();
+    // An identity link names its connection, subject, email, account and time; the first step is the password's or another provider's.
+    const link = { step: 'link_identity', connectionId: 'acme', subject: 'upstream-1', email: 'a@example.com', accountId: 'acct-1', issuedAt: 5 };
+    for (const missing of ['connectionId', 'subject', 'email', 'accountId', 'issuedAt']) {
+      const { [missing]: _left, ...rest } = link as Record<string, unknown>;
+      expect(flowStateOf({ [flowStateKey]: rest }), missing).toBeUndefined();
+    }
+    expect(flowStateOf({ [flowStateKey]: { ...link, subject: 'x'.repeat(256) } })).toBeUndefined();
+    expect(flowStateOf({ [flowStateKey]: { step: 'second_factor', accountId: 'acct-1', passwordAt: 100, first: 'magic' } })).toBeUndefined();
   });
 });
 

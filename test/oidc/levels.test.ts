@@ -27,6 +27,12 @@ describe('levels', () => {
     // An acr without a passkey behind it (never issued) counts for what the amr shows.
     expect(levelOf({ amr: ['pwd'], acr: acr.phishingResistant })).toBe('password');
     expect(levelOf({ amr: ['pwd', 'otp'], acr: acr.phishingResistant })).toBe('mfa');
+    // Another provider: fed alone is worth a password; with a second factor, or a trusted upstream MFA, mfa.
+    expect(levelOf({ amr: ['fed'], acr: acr.password })).toBe('password');
+    expect(levelOf({ amr: ['fed', 'otp'], acr: acr.mfa })).toBe('mfa');
+    expect(levelOf({ amr: ['fed', 'pwd', 'mfa'], acr: acr.mfa })).toBe('mfa');
+    // Never phishing-resistant without Gatehouse's own passkey (a federated acr is never phr; if it were, fed has no hwk/swk).
+    expect(levelOf({ amr: ['fed', 'mfa'], acr: acr.phishingResistant })).toBe('mfa');
   });
 
   it('says which amr are multi-factor and which used a passkey', () => {
@@ -58,5 +64,8 @@ describe('levels', () => {
     expect(sessionTtl({ sessions }, { amr: ['pwd', 'otp'], loginTs: now }, now)).toBe(1000);
     expect(sessionTtl({ sessions }, { amr: ['swk', 'user', 'mfa'], loginTs: now }, now)).toBe(1000);
     expect(sessionTtl({ sessions }, { amr: ['pwd', 'hwk', 'mfa'], loginTs: now }, now)).toBe(1000);
+    // Another provider: the password lifetimes, unless a second factor (or a trusted upstream MFA) made it multi-factor.
+    expect(sessionTtl({ sessions }, { amr: ['fed'], loginTs: now }, now)).toBe(100);
+    expect(sessionTtl({ sessions }, { amr: ['fed', 'otp'], loginTs: now }, now)).toBe(1000);
   });
 });

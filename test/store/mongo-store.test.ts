@@ -149,10 +149,13 @@ describe.skipIf(!mongodbUri)('MongoDB', () => {
         'oidc_CustomModel.expiresAt',
         'mail_queue.status_nextAttemptAt',
         'passkeys.accountId_createdAt',
+        'linked_identities.accountId_linkedAt',
+        'linked_identities.connectionId',
       ]));
       // three per oidc collection, plus uid, user code, the account email, the audit trail's account,
-      // the mail queue, three of one-time codes, the rate limits' expiry and the passkeys' account
-      expect(pending).toHaveLength((oidcModelNames.length + 1) * 3 + 10);
+      // the mail queue, three of one-time codes, the rate limits' expiry, the passkeys' account and
+      // the linked identities' account and connection
+      expect(pending).toHaveLength((oidcModelNames.length + 1) * 3 + 12);
 
       await store.migrate();
       expect(await store.pendingMigrations()).toEqual([]);

@@ -2,7 +2,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { GatehouseError } from '../../src/errors.ts';
 import type { ErrorCode } from '../../src/errors.ts';
-import type { ApiRecord, AuditEvent, ClientRecord, MailMessage, NewAccount, OneTimeCodeRecord, PasskeyRecord, SigningKeyRecord, Store } from '../../src/store/types.ts';
+import type {
+  ApiRecord, AuditEvent, ClientRecord, ConnectionRecord, LinkedIdentityRecord, MailMessage, NewAccount, OneTimeCodeRecord, PasskeyRecord, SigningKeyRecord, Store,
+} from '../../src/store/types.ts';
 
 /** What a backend hands the contract: a fresh, empty store, a way to open it again, and clean-up. */
 export type OpenedStore = {
@@ -1008,6 +1010,179 @@ export function describeStoreContract(name: string, openStore: () => Promise<Ope
         expect(await store.passkeys.removeAllForAccount('acct-1')).toBe(0);
         expect(await store.passkeys.listForAccount('acct-1')).toEqual([]);
         expect(await store.passkeys.listForAccount('acct-2')).toHaveLength(1);
+      });
+    });
+
+    describe('connections', () => {
+      const t0 = new Date('2024-08-01T09:00:00.000Z');
+      const after = (seconds: number) => new Date(t0.getTime() + seconds * 1000);
+      const connection = (id: string, overrides: Partial<ConnectionRecord> = {}): ConnectionRecord => ({
+        id,
+        type: 'oidc',
+        name: `Acme ${id}`,
+        issuer: 'https://sso.acme.example',
+        tenant: null,
+        clientId: `client-${id}`,
+        sealedSecret: `v1.keyid.iv.tag.secret-of-${id}`,
+        authorizationUrl: null,
+        tokenUrl: null,
+        apiUrl: null,
+        scopes: ['openid', 'email', 'profile'],
+        claimMapping: { name: 'name', given_name: 'given_name', picture: 'picture' },
+        showOnLoginPage: true,
+        allowNewAccounts: false,
+        trustVerifiedEmails: false,
+        trustUpstreamMfa: false,
+        disabled: false,
+        createdAt: t0,
+        updatedAt: t0,
+        ...overrides,
+      });
+
+      it('stores a connection whole, finds it by id, and refuses a second with the same id', async () => {
+        const record = connection('acme', { name: 'Acme «SSO» ✓', claimMapping: { name: 'display.name', picture: '$avatar', nickname: 'a%2Eb' } });
+        expect(await store.connections.find('acme')).toBeUndefined();
+        await store.connections.create(record);
+        expect(await store.connections.find('acme')).toEqual(record);
+        await expectGatehouseError(store.connections.create(connection('acme', { name: 'Taken over' })), 'conflict');
+        expect(await store.connections.find('acme')).toEqual(record);
+
+        const github = connection('github', {
+          type: 'github', issuer: null, sealedSecret: null, scopes: ['read:user', 'user:email'], claimMapping: {},
+          authorizationUrl: 'http://127.0.0.1:9/login/oauth/authorize', tokenUrl: 'http://127.0.0.1:9/login/oauth/access_token', apiUrl: 'http://127.0.0.1:9/api',
+          showOnLoginPage: false, allowNewAccounts: true, trustVerifiedEmails: true, trustUpstreamMfa: true, disabled: true,
+        });
+        await store.connections.create(github);
+        expect(await store.connections.find('github')).toEqual(github);
+        const microsoft = connection('work', { type: 'microsoft', tenant: 'organizations', issuer: 'https://login.microsoftonline.com/organizations/v2.0' });
+        await store.connections.create(microsoft);
+        expect(await store.connections.find('work')).toEqual(microsoft);
+      });
+
+      it('lists connections oldest first', async () => {
+        await store.connections.create(connection('b', { createdAt: after(20) }));
+        await store.connections.create(connection('a', { createdAt: after(30) }));
+        await store.connections.create(connection('c', { createdAt: after(10), updatedAt: after(40) }));
+        expect((await store.connections.list()).map((record) => record.id)).toEqual(['c', 'b', 'a']);
+        expect((await store.connections.list())[0]).toEqual(connection('c', { createdAt: after(10), updatedAt: after(40) }));
+      });
+
+      it('updates the fields given (null included), leaves the others, and answers undefined for an unknown id', async () => {
+        await store.connections.create(connection('acme'));
+        const updated = await store.connections.update('acme', {
+          name: 'Acme Corp', sealedSecret: null, scopes: ['openid'], claimMapping: { name: 'cn', 'x.y': 'z' },
+          showOnLoginPage: false, allowNewAccounts: true, trustVerifiedEmails: true, trustUpstreamMfa: true, disabled: true, updatedAt: after(5),
+          clientId: undefined,
+        });
+        const expected = connection('acme', {
+          name: 'Acme Corp', sealedSecret: null, scopes: ['openid'], claimMapping: { name: 'cn', 'x.y': 'z' },
+          showOnLoginPage: false, allowNewAccounts: true, trustVerifiedEmails: true, trustUpstreamMfa: true, disabled: true, updatedAt: after(5),
+        });
+        expect(updated).toEqual(expected);
+        expect(await store.connections.find('acme')).toEqual(expected);
+        expect(await store.connections.update('acme', { issuer: 'https://other.example', tenant: 'common', authorizationUrl: 'https://a', tokenUrl: 'https://t', apiUrl: 'https://api', disabled: false }))
+          .toEqual({ ...expected, issuer: 'https://other.example', tenant: 'common', authorizationUrl: 'https://a', tokenUrl: 'https://t', apiUrl: 'https://api', disabled: false });
+        // Nothing to change: the connection as it is.
+        expect(await store.connections.update('acme', {})).toMatchObject({ id: 'acme', name: 'Acme Corp' });
+        expect(await store.connections.update('unknown', { disabled: true })).toBeUndefined();
+        expect(await store.connections.update('unknown', {})).toBeUndefined();
+        expect(await store.connections.find('unknown')).toBeUndefined();
+      });
+
+      it('removes a connection once; its id is free again', async () => {
+        await store.connections.create(connection('acme'));
+        await store.connections.create(connection('other'));
+        expect(await store.connections.remove('acme')).toBe(true);
+        expect(await store.connections.remove('acme')).toBe(false);
+        expect(await store.connections.find('acme')).toBeUndefined();
+        expect((await store.connections.list()).map((record) => record.id)).toEqual(['other']);
+        await store.connections.create(connection('acme'));
+        expect(await store.connections.find('acme')).toBeDefined();
+      });
+    });
+
+    describe('linked identities', () => {
+      const t0 = new Date('2024-08-01T09:00:00.000Z');
+      const after = (seconds: number) => new Date(t0.getTime() + seconds * 1000);
+      const identity = (connectionId: string, subject: string, overrides: Partial<LinkedIdentityRecord> = {}): LinkedIdentityRecord => ({
+        connectionId,
+        subject,
+        accountId: 'acct-1',
+        email: `${subject}@upstream.example`,
+        linkedAt: t0,
+        lastUsedAt: null,
+        ...overrides,
+      });
+
+      it('links an identity once, to anyone: a second link of the same (connection, subject) is refused', async () => {
+        const record = identity('acme', '248289761001', { email: null });
+        expect(await store.linkedIdentities.find('acme', '248289761001')).toBeUndefined();
+        expect(await store.linkedIdentities.link(record)).toBe(true);
+        expect(await store.linkedIdentities.find('acme', '248289761001')).toEqual(record);
+        expect(await store.linkedIdentities.link(identity('acme', '248289761001', { accountId: 'acct-2' }))).toBe(false);
+        expect(await store.linkedIdentities.link(identity('acme', '248289761001'))).toBe(false);
+        expect(await store.linkedIdentities.find('acme', '248289761001')).toEqual(record);
+        // The same subject at another connection is another identity; subjects are case-sensitive.
+        expect(await store.linkedIdentities.link(identity('github', '248289761001', { accountId: 'acct-2' }))).toBe(true);
+        expect(await store.linkedIdentities.link(identity('acme', 'AbC'))).toBe(true);
+        expect(await store.linkedIdentities.link(identity('acme', 'abc'))).toBe(true);
+        // Pairs that would run together if simply joined stay apart.
+        expect(await store.linkedIdentities.link(identity('a', 'b:c'))).toBe(true);
+        expect(await store.linkedIdentities.link(identity('a:b', 'c'))).toBe(true);
+        expect(await store.linkedIdentities.find('a', 'b:c')).toMatchObject({ connectionId: 'a', subject: 'b:c' });
+      });
+
+      it('of a burst of concurrent links of one identity, exactly one wins', async () => {
+        const racing = await Promise.all(Array.from({ length: 10 }, (_, index) => store.linkedIdentities.link(identity('acme', 'sub-race', { accountId: `acct-${index}` }))));
+        expect(racing.filter(Boolean)).toHaveLength(1);
+        const winner = racing.indexOf(true);
+        expect(await store.linkedIdentities.find('acme', 'sub-race')).toMatchObject({ accountId: `acct-${winner}` });
+        expect(await store.linkedIdentities.countForConnection('acme')).toBe(1);
+      });
+
+      it("lists an account's identities oldest first, and no one else's", async () => {
+        await store.linkedIdentities.link(identity('github', '17', { linkedAt: after(20) }));
+        await store.linkedIdentities.link(identity('acme', 'sub-1', { linkedAt: after(10) }));
+        await store.linkedIdentities.link(identity('google', 'g-1', { linkedAt: after(30), lastUsedAt: after(40) }));
+        await store.linkedIdentities.link(identity('acme', 'sub-2', { accountId: 'acct-2' }));
+        expect((await store.linkedIdentities.listForAccount('acct-1')).map((record) => `${record.connectionId}/${record.subject}`)).toEqual(['acme/sub-1', 'github/17', 'google/g-1']);
+        expect((await store.linkedIdentities.listForAccount('acct-1'))[2]).toEqual(identity('google', 'g-1', { linkedAt: after(30), lastUsedAt: after(40) }));
+        expect(await store.linkedIdentities.listForAccount('acct-none')).toEqual([]);
+        expect(await store.linkedIdentities.countForConnection('acme')).toBe(2);
+        expect(await store.linkedIdentities.countForConnection('none')).toBe(0);
+      });
+
+      it('records a use', async () => {
+        await store.linkedIdentities.link(identity('acme', 'sub-1'));
+        expect(await store.linkedIdentities.recordUse('acme', 'sub-1', after(5))).toBe(true);
+        expect(await store.linkedIdentities.find('acme', 'sub-1')).toMatchObject({ lastUsedAt: after(5) });
+        // The same time again is still a use.
+        expect(await store.linkedIdentities.recordUse('acme', 'sub-1', after(5))).toBe(true);
+        expect(await store.linkedIdentities.recordUse('acme', 'sub-unknown', after(6))).toBe(false);
+        expect(await store.linkedIdentities.find('acme', 'sub-unknown')).toBeUndefined();
+      });
+
+      it("unlinks only the account's own identity; the identity may be linked again", async () => {
+        await store.linkedIdentities.link(identity('acme', 'sub-1'));
+        expect(await store.linkedIdentities.unlink('acct-2', 'acme', 'sub-1')).toBe(false);
+        expect(await store.linkedIdentities.unlink('acct-1', 'acme', 'sub-unknown')).toBe(false);
+        expect(await store.linkedIdentities.unlink('acct-1', 'other', 'sub-1')).toBe(false);
+        expect(await store.linkedIdentities.find('acme', 'sub-1')).toBeDefined();
+        expect(await store.linkedIdentities.unlink('acct-1', 'acme', 'sub-1')).toBe(true);
+        expect(await store.linkedIdentities.unlink('acct-1', 'acme', 'sub-1')).toBe(false);
+        expect(await store.linkedIdentities.find('acme', 'sub-1')).toBeUndefined();
+        expect(await store.linkedIdentities.link(identity('acme', 'sub-1', { accountId: 'acct-2' }))).toBe(true);
+      });
+
+      it("removes every identity of one connection and no other's", async () => {
+        await store.linkedIdentities.link(identity('acme', 'sub-1'));
+        await store.linkedIdentities.link(identity('acme', 'sub-2', { accountId: 'acct-2' }));
+        await store.linkedIdentities.link(identity('acme-2', 'sub-1'));
+        expect(await store.linkedIdentities.removeForConnection('acme')).toBe(2);
+        expect(await store.linkedIdentities.removeForConnection('acme')).toBe(0);
+        expect(await store.linkedIdentities.find('acme', 'sub-1')).toBeUndefined();
+        expect(await store.linkedIdentities.listForAccount('acct-1')).toEqual([identity('acme-2', 'sub-1')]);
+        expect(await store.linkedIdentities.countForConnection('acme')).toBe(0);
       });
     });
 

@@ -29,6 +29,7 @@ import {
   pendingPasskeyCookieName, pendingPasskeySchema, pendingPasskeyVerdict, registrationResponse, removalVerdict,
 } from './passkeys.ts';
 import type { NameVerdict, PasskeyAction } from './passkeys.ts';
+import { submittedIdentity, unlinkVerdict } from './identities.ts';
 import { authorizationUrl, newPendingSignIn, pendingSignInSchema, redeemCode } from './sign-in.ts';
 import { accountMessagePage, accountPage, accountRecoveryCodesPage, accountSetupPage } from './view.ts';
 
@@ -127,11 +128,14 @@ function startSignIn(page: AccountPage, ctx: Context, options: { fresh?: boolean
 async function renderAccount(
   page: AccountPage, ctx: Context, current: SignedIn, extra: { error?: string; notice?: string; adding?: { options: unknown } } = {}, status = 200,
 ) {
-  const [factor, passkeys] = await Promise.all([page.libraries.secondFactor.status(current.account.id), page.libraries.passkeys.list(current.account.id)]);
+  const [factor, passkeys, identities] = await Promise.all([
+    page.libraries.secondFactor.status(current.account.id), page.libraries.passkeys.list(current.account.id), page.libraries.identities.listForAccount(current.account.id),
+  ]);
   page.views.render(ctx, 'account', accountPage({
     account: current.account,
     factor: factor.active ? { active: true, recoveryCodesLeft: factor.recoveryCodesLeft } : { active: false },
     passkeys,
+    identities,
     fresh: isFresh(current, page.clock),
     csrf: page.forms.token(formScope(current.session)),
     minLength: page.config.passwords.minLength,
@@ -470,10 +474,42 @@ function passkeyRoutesOf(router: Router, page: AccountPage): void {
   });
 }
 
+/**
+ * "Signed in with": unlinking an identity at another provider. Like removing a passkey it needs a
+ * fresh sign-in, and it is refused when it is the account's last way in (the identities library
+ * says so, and records identity_unlinked).
+ */
+function identityRoutesOf(router: Router, page: AccountPage): void {
+  router.post(routes.accountIdentityUnlink, page.form, async (ctx) => {
+    const current = await signedInForm(page, ctx);
+    if (!current) return;
+    const identity = submittedIdentity(field(ctx.request.body, 'connection'), field(ctx.request.body, 'subject'));
+    if (!identity) return renderAccount(page, ctx, current, { error: message('account.identity_unknown') }, 404);
+    const linked = await page.libraries.identities.listForAccount(current.account.id);
+    const fresh = isFresh(current, page.clock);
+    const known = linked.find((each) => each.connectionId === identity.connectionId && each.subject === identity.subject);
+    const canUnlink = known !== undefined && fresh ? await page.libraries.identities.canUnlink(current.account.id, identity.connectionId, identity.subject) : false;
+    const verdict = unlinkVerdict({ linked, identity, fresh, canUnlink });
+    if (!verdict.ok) {
+      if (verdict.reason === 'unknown') return renderAccount(page, ctx, current, { error: message('account.identity_unknown') }, 404);
+      if (verdict.reason === 'stale') return renderAccount(page, ctx, current, { error: message('account.identities_confirm_it_is_you') }, 403);
+      return renderAccount(page, ctx, current, { error: message('account.identity_last_way_in') }, 409);
+    }
+    try {
+      await page.libraries.identities.unlink(current.account.id, identity.connectionId, identity.subject, personAt(ctx));
+    } catch (error) {
+      if (error instanceof GatehouseError && error.code === 'conflict') return renderAccount(page, ctx, current, { error: message('account.identity_last_way_in') }, 409);
+      if (error instanceof GatehouseError && error.code === 'not_found') return renderAccount(page, ctx, current, { error: message('account.identity_unknown') }, 404);
+      throw error;
+    }
+    await renderAccount(page, ctx, current, { notice: message('account.identity_unlinked', { connection: known!.connectionName ?? identity.connectionId }) });
+  });
+}
+
 export function createAccountRouter(deps: AccountPageDependencies): Router {
   const router = new Router();
   // The token endpoint, reached without the network (see in-process.ts).
   const page: AccountPage = { ...deps, send: createInProcessClient(() => handlerOf(deps.provider())), claiming: new Set() };
-  for (const register of [signInRoutes, passwordRoutes, secondFactorRoutes, passkeyRoutesOf]) register(router, page);
+  for (const register of [signInRoutes, passwordRoutes, secondFactorRoutes, passkeyRoutesOf, identityRoutesOf]) register(router, page);
   return router;
 }

@@ -33,6 +33,27 @@ export function passkeyRows(passkeys: PasskeyListing[]) {
   });
 }
 
+/** What the page shows of a linked identity (the identities library's LinkedIdentity has these and more). */
+export type IdentityListing = { connectionId: string; subject: string; connectionName: string | null; email: string | null; linkedAt: Date; lastUsedAt: Date | null };
+
+/** The identities at other providers, oldest first: the provider, the email it gave, when linked and last used. */
+export function identityRows(identities: IdentityListing[]) {
+  return [...identities].sort((a, b) => a.linkedAt.getTime() - b.linkedAt.getTime()).map((identity) => {
+    const linked = shownTime(identity.linkedAt);
+    const used = identity.lastUsedAt ? shownTime(identity.lastUsedAt) : undefined;
+    return {
+      connectionId: identity.connectionId,
+      subject: identity.subject,
+      name: identity.connectionName ?? message('account.identity_removed_connection', { id: identity.connectionId }),
+      email: identity.email ?? '',
+      linked: { iso: linked.iso, text: message('account.identity_linked_at', { when: linked.text }) },
+      lastUsed: used
+        ? { iso: used.iso, text: message('account.identity_last_used', { when: used.text }) }
+        : { iso: undefined, text: message('account.identity_never_used') },
+    };
+  });
+}
+
 /** Words the page's script shows (it has none of its own): data- attributes of the passkeys section. */
 function scriptWords() {
   return {
@@ -46,13 +67,15 @@ function scriptWords() {
 
 /**
  * The account page: who is signed in, the password form (change it, or set a first one), the
- * second factor's state and the passkeys. With `adding`, the page is the "Add a passkey" step: the
+ * second factor's state, the passkeys and the identities at other providers it signs in with. With `adding`, the page is the "Add a passkey" step: the
  * creation options for the page's script, and the form it posts the browser's answer with.
  */
 export function accountPage(input: {
   account: AccountRecord;
   factor: { active: true; recoveryCodesLeft: number } | { active: false };
   passkeys: PasskeyListing[];
+  /** Identities at other providers linked to the account ("Signed in with"). */
+  identities?: IdentityListing[];
   /** Whether the sign-in is recent enough for changes to sign-in factors. */
   fresh: boolean;
   csrf: string;
@@ -65,6 +88,7 @@ export function accountPage(input: {
   return {
     mfa: factor.active ? { active: true, recoveryCodesLeft: factor.recoveryCodesLeft, fresh } : { active: false, fresh },
     password: { kind: passwordFormKind(account) },
+    identities: { list: identityRows(input.identities ?? []), fresh, unlink: urls.accountIdentityUnlink() },
     passkeys: {
       list: passkeyRows(input.passkeys),
       fresh,

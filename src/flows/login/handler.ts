@@ -4,6 +4,8 @@ import { message } from '../../messages/messages.ts';
 import { routes } from '../../urls.ts';
 import { currentInteraction } from '../interaction.ts';
 import type { FlowDependencies } from '../kit.ts';
+import { connectionStrategy } from './connection.ts';
+import { linkRoutes } from './link.ts';
 import { passkeyStrategy } from './passkey.ts';
 import { passwordStrategy } from './password.ts';
 import { signInCodeRoutes } from './sign-in-code.ts';
@@ -11,10 +13,10 @@ import { signInCodeRoutes } from './sign-in-code.ts';
 /**
  * The login flow: the sign-in page and the ways to sign in on it. Each way is a strategy that adds
  * its routes and ends in completeLogin (complete.ts): the password, the mailed code that stands in
- * for a limited password, and a passkey. What each is worth (amr, acr) is decided in methods.ts; a
- * new way to sign in (another provider) is one more strategy here, and the rest stays as it is.
+ * for a limited password, a passkey, and another provider (connection.ts, with the proof page of
+ * an identity link, link.ts). What each is worth (amr, acr) is decided in methods.ts.
  */
-const strategies = [passwordStrategy, signInCodeRoutes, passkeyStrategy];
+const strategies = [passwordStrategy, signInCodeRoutes, passkeyStrategy, connectionStrategy, linkRoutes];
 
 export function loginRoutes(router: Router, deps: FlowDependencies): void {
   for (const strategy of strategies) strategy(router, deps);

@@ -1,6 +1,7 @@
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 
+import { epochSeconds } from '../../clock.ts';
 import { GatehouseError, isGatehouseError } from '../../errors.ts';
 import type { ReservedAttempt } from '../../limits/abuse-limits.ts';
 import { failureFloorFor, padToFloor } from '../../libraries/passwords.ts';
@@ -13,8 +14,9 @@ import { currentInteraction, field, interactionSource, showStep } from '../inter
 import type { FlowDependencies } from '../kit.ts';
 import { describeCodeVerdict } from '../mailed-code.ts';
 import type { FlowStateOf } from '../state.ts';
-import { flowStateAt, saveFlowState } from '../state.ts';
+import { flowStateAt, flowStateOf, saveFlowState } from '../state.ts';
 import { completeLogin } from './complete.ts';
+import { linkToMake } from './connection-rules.ts';
 import { signInCodePage } from './view.ts';
 
 /**
@@ -48,7 +50,9 @@ export async function beginSignInCode(deps: FlowDependencies, ctx: Context, deta
   await (account ? input.attempt.succeeded() : input.attempt.failed());
   const source = { actor: 'user' as const, ...interactionSource(ctx, details) };
   const pending = await deps.libraries.signInCode.start({ email: input.email, account }, source);
-  await saveFlowState(deps.provider(), ctx, { step: 'sign_in_code', ...pending });
+  // The proof page's identity link (login/connection.ts) waits through the code, for its account only.
+  const link = account ? linkToMake(flowStateOf(details.result), account.id, epochSeconds(deps.clock)) : undefined;
+  await saveFlowState(deps.provider(), ctx, { step: 'sign_in_code', ...pending, ...(link ? { link } : {}) });
   // A right password would otherwise be answered sooner than a wrong one (which waits for the floor).
   await padToFloor(startedAt, failureFloorFor(deps.libraries.accounts.passwords.limits));
   showStep(ctx, details.uid, urls.interaction);

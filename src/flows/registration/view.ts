@@ -4,13 +4,16 @@ import type { InteractionDetails } from '../interaction.ts';
 import { clientName, requiredLevelOf } from '../interaction.ts';
 import type { FlowDependencies, ViewData } from '../kit.ts';
 import { firstStepsFor, passkeysPossible } from '../login/methods.ts';
+import { connectionButtons } from '../login/view.ts';
 import type { PasskeyCeremonyView } from '../passkey-ceremony.ts';
 import { ceremonyScripts } from '../passkey-ceremony.ts';
 
 /**
  * The registration form: what was typed comes back (escaped by the template) with what went wrong.
  * Where passkeys work it offers one instead of a password (shown by the page's script when the
- * browser can make one); for an application that needs a phishing-resistant sign-in, only that.
+ * browser can make one), and the buttons of other providers (signing in with one can create the
+ * account, when its connection allows); for an application that needs a phishing-resistant
+ * sign-in, only a passkey.
  */
 export async function registerPage(deps: Pick<FlowDependencies, 'provider' | 'config' | 'libraries'>, details: InteractionDetails, extra: { error?: string; email?: string; name?: string } = {}): Promise<ViewData> {
   const name = await clientName(deps.provider(), details.params.client_id);
@@ -26,6 +29,7 @@ export async function registerPage(deps: Pick<FlowDependencies, 'provider' | 'co
     error: extra.error,
     password: offered.password,
     passkey: offered.passkey,
+    connections: await connectionButtons(deps, details.uid, offered),
     ...(offered.passkey ? { scripts: [urls.script('passkey-sign-in.js')] } : {}),
     ...(required === 'phishing_resistant' ? { passkeyOnly: message('login.passkey_required', { client: name }) } : {}),
   };

@@ -12,7 +12,7 @@ import { currentInteraction, field, interactionSource } from '../interaction.ts'
 import type { FlowDependencies } from '../kit.ts';
 import { finishLogin } from '../login/complete.ts';
 import type { SecondStep } from '../login/methods.ts';
-import { passkeysPossible, secondStepAssertion, secondStepsOffered } from '../login/methods.ts';
+import { firstFactorOf, passkeysPossible, secondStepAssertion, secondStepsOffered } from '../login/methods.ts';
 import { checkPasskeyAnswer } from '../login/passkey.ts';
 import { issueCeremony } from '../passkey-ceremony.ts';
 import { flowStateAt, flowStateOf, saveFlowState } from '../state.ts';
@@ -69,10 +69,14 @@ async function renderSetup(deps: FlowDependencies, ctx: Context, details: Intera
 
 /**
  * The login (and the factor) are complete, with what methods.ts says the step is worth. A recovery
- * code stands in for the app (RFC 8176 has no value of its own for it).
+ * code stands in for the app (RFC 8176 has no value of its own for it). The first step was the
+ * password, or another provider: the flow state says so inside the login prompt, the session's
+ * `amr` at the `mfa` prompt.
  */
 async function finish(deps: FlowDependencies, ctx: Context, details: InteractionDetails, accountId: string, method: SecondStep, passkeyAmr: readonly string[] = []) {
-  await finishLogin(deps, ctx, details, accountId, secondStepAssertion(method, passkeyAmr), { secondFactor: method });
+  const state = flowStateOf(details.result);
+  const first = details.prompt.name === 'mfa' ? firstFactorOf(details.session?.amr) : state?.step === 'second_factor' && state.first === 'federated' ? 'federated' : 'password';
+  await finishLogin(deps, ctx, details, accountId, secondStepAssertion(method, passkeyAmr, first), { secondFactor: method });
 }
 
 /** Shown by GET /interaction/:uid at the second-factor step: the code and/or a passkey, or setting the app up. */

@@ -1,13 +1,20 @@
 import { z } from 'zod';
 
+import { pendingLinkSchema } from '../login/state.ts';
+
 /**
  * The password was right and the account has an authenticator app: the login step waits for its
- * code. `passwordAt` (unix seconds) bounds the wait (see passwordValidSeconds).
+ * code. `passwordAt` (unix seconds) bounds the wait (see passwordValidSeconds). `first` says what
+ * the first step was when it was not the password: a sign-in with another provider (`federated`,
+ * whose `amr` says `fed` instead of `pwd`). `link` is an identity link the proof page waits to make
+ * once the account's sign-in is complete.
  */
 export const awaitingSecondFactorSchema = z.object({
   step: z.literal('second_factor'),
   accountId: z.string().min(1),
   passwordAt: z.number().int(),
+  first: z.literal('federated').optional(),
+  link: pendingLinkSchema.optional(),
 });
 
 /** Inside the `mfa` prompt: the authenticator app was set up here and its first code checked. */

@@ -60,6 +60,16 @@ export const account = {
   'account.passkey_failed': 'The passkey could not be created. Try again, or use another authenticator.',
   'account.passkey_working': 'Follow your browser’s prompt to create the passkey…',
 
+  // Identities at other providers ("Signed in with").
+  'account.identities_confirm_it_is_you': 'For your security, confirm it is you (sign in again) before removing a way to sign in.',
+  'account.identity_unknown': 'That sign-in is not linked to your account (any more).',
+  'account.identity_last_way_in': 'This is your only way to sign in. Set a password or add a passkey before removing it.',
+  'account.identity_unlinked': '{connection} no longer signs you in to this account.',
+  'account.identity_linked_at': 'Linked {when}',
+  'account.identity_last_used': 'last used {when}',
+  'account.identity_never_used': 'never used',
+  'account.identity_removed_connection': 'A provider no longer available ({id})',
+
   // Why its sign-in could not complete (logged; people see an error page without the detail).
   'account.id_token_not_jwt': 'the ID token is not a JWT',
   'account.id_token_not_json': 'the ID token payload is not JSON',

@@ -28,6 +28,34 @@ export const flows = {
   'login.account_changed_start_again': 'This sign-in cannot continue: the account changed since. Go back to the application and start again.',
   'login.passkey_button': 'Sign in with a passkey',
   'login.passkey_required': '{client} requires signing in with a passkey, which cannot be copied or used on a site that only looks like this one. A password or an emailed code is not accepted here.',
+  'login.continue_with': 'Continue with {name}',
+  // Signing in with another provider (src/flows/login/connection.ts): the pages of its problems.
+  'connection.problem_title': 'Signing in did not work',
+  'connection.refused_title': 'You cannot sign in this way',
+  'connection.no_account_title': 'No account for this address',
+  'connection.unknown': 'This way to sign in is not available (any more). Go back and choose another way to sign in.',
+  'connection.no_cookie': 'This sign-in was started in another browser, or this browser did not keep its cookie. Start again from the application, in this browser.',
+  'connection.interaction_gone': 'This sign-in has expired or was already completed. Start again from the application.',
+  'connection.missing': 'This sign-in answer was already used, or belongs to another sign-in. Go back and sign in again.',
+  'connection.expired': 'Signing in with the other provider took too long. Go back and try again.',
+  'connection.wrong_callback': 'This sign-in answer arrived at the wrong address. Go back and try again.',
+  'connection.upstream_unavailable': 'The other provider could not be reached, or did not answer in time. Try again in a moment, or sign in another way.',
+  'connection.upstream_refused': 'The other provider did not sign you in (it was cancelled or refused there). Go back and try again, or sign in another way.',
+  'connection.upstream_invalid': "The other provider's answer could not be accepted, so you were not signed in. Go back and try again, or sign in another way.",
+  'connection.conflict': 'Something changed while you were signing in (an account or a link was created at the same moment). Go back and sign in again.',
+  'connection.phishing_resistant_required': 'This application requires signing in with a passkey. Another provider is not accepted here.',
+  'connection.account_disabled': 'The account for this sign-in is disabled. Contact your administrator.',
+  'connection.no_account': 'There is no account for the address {email}, and this way to sign in does not create one. Create an account first, or sign in another way.',
+  'connection.no_email': 'The other provider did not tell us your email address, so we cannot find or create your account. Sign in another way.',
+  'connection.linked_account_missing': 'The account this sign-in belongs to no longer exists. Contact your administrator.',
+  'connection.back_to_sign_in': 'Back to sign in',
+  'connection.create_account': 'Create an account',
+  'connection.start_again': 'Go back to the application you came from and start signing in again.',
+  // The proof page: an upstream identity whose email belongs to an account (login/link.ts).
+  'link.title': 'This email already has an account',
+  'link.code_sent': 'We sent a 6-digit code to {email}. Enter it to continue.',
+  'link.code_too_many': 'Too many requests from your network. Wait {seconds} {seconds, plural, one {second} other {seconds}}, then try again.',
+  'link.linked': '{connection} is now linked to your account: next time, it signs you in directly.',
   // Passkeys in a sign-in (the login page, the second step, a new account's passkey).
   'passkey.cancelled': 'The passkey request was cancelled or timed out. Try again, or sign in another way.',
   'passkey.browser_failed': 'Your browser could not use a passkey here. Try again, or sign in another way.',
@@ -94,6 +122,8 @@ export const flows = {
   // Logout.
   'logout.title': 'Sign out',
   'logout.done_title': 'Signed out',
+  // Mail about signing in with another provider.
+  'mail.subject_identity_linked': 'A new way to sign in was added to your account',
   // The account page (src/flows/account/).
   'account.parameter_malformed': 'The {name} parameter is malformed.',
   'account.sign_in_response_comes_from': 'This sign-in response comes from another issuer.',

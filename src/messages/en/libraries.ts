@@ -50,6 +50,44 @@ export const libraries = {
   'libraries.passkey_name_required': 'Give the passkey a name.',
   'libraries.passkey_default_name': 'Passkey added {date}',
 
+  // Connections to upstream identity providers (connections.ts). Field problems are read after the field's name.
+  'libraries.no_connection': 'no connection {id}',
+  'libraries.connection_exists': 'a connection {id} already exists: give this one another id',
+  'libraries.connection_identities_left': 'identities linked through an earlier connection {id} are still stored: remove connection {id} again to clear them, or give this one another id',
+  'libraries.connection_type': 'the type is one of {list}',
+  'libraries.connection_name_required': 'a name is required',
+  'libraries.connection_id_format': 'must be 1-40 lowercase letters, digits or -',
+  'libraries.connection_client_id_required': 'a client ID is required',
+  'libraries.connection_client_id_format': 'must be at most 512 characters, without spaces or control characters',
+  'libraries.connection_secret_length': 'must be 1-1024 characters',
+  'libraries.connection_issuer_required': 'an OpenID Connect connection needs the issuer URL of its provider',
+  'libraries.connection_tenant_required': 'a microsoft connection needs a tenant: a tenant ID (a GUID), common, organizations or consumers',
+  'libraries.connection_tenant_format': 'must be a tenant ID (a GUID), common, organizations or consumers',
+  'libraries.connection_tenant_microsoft_only': 'only a microsoft connection has a tenant',
+  'libraries.connection_github_no_issuer': 'a github connection has no issuer (GitHub is not an OpenID provider): its endpoints are the authorization, token and API URLs',
+  'libraries.connection_github_urls_only': 'only a github connection has authorization, token and API URLs',
+  'libraries.connection_github_urls_together': 'give the authorization, token and API URLs together, or none (github.com itself)',
+  'libraries.connection_url_too_long': 'must be at most 2048 characters',
+  'libraries.connection_url_not_https': '{value} must use https',
+  'libraries.connection_url_not_https_or_loopback': '{value} must use https (http is allowed only for localhost, 127.0.0.1 and [::1], and not in production)',
+  'libraries.url_has_query': '{value} must not contain a query',
+  'libraries.connection_scopes_required': 'at least one scope is required',
+  'libraries.connection_scopes_too_many': 'at most {max} scopes',
+  'libraries.connection_claim_unknown': '{claim} is not a profile claim Gatehouse keeps ({list})',
+  'libraries.connection_claim_upstream_format': 'upstream claim names are 1-128 characters, without spaces or control characters',
+
+  // Identities linked to accounts (linked-identities.ts).
+  'libraries.identity_already_linked': 'This identity is already linked to an account.',
+  'libraries.no_linked_identity': 'There is no such linked identity on this account.',
+  'libraries.identity_last_way_in': 'This is the last way to sign in to this account. Add a password or a passkey, or link another identity, before unlinking it.',
+
+  // Signing in with another provider (upstream-sign-in.ts). {connection} is the connection's name.
+  'libraries.upstream_unavailable': '{connection} did not answer. Try again in a moment, or sign in another way.',
+  'libraries.upstream_refused': '{connection} did not sign you in (it answered {error}).',
+  'libraries.upstream_refused_described': '{connection} did not sign you in: "{description}" ({error}).',
+  'libraries.upstream_invalid': 'The answer from {connection} could not be accepted. Start again, or sign in another way.',
+  'libraries.upstream_connection_disabled': 'Signing in with {connection} is turned off.',
+
   // Clients and APIs (clients.ts, apis.ts).
   'libraries.no_client': 'no client {clientId}',
   'libraries.no_api': 'no API {identifier}',

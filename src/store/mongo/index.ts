@@ -4,9 +4,11 @@ import { createMongoAccountStore } from './accounts.ts';
 import { createMongoAuditStore } from './audit.ts';
 import { createMongoApiStore } from './apis.ts';
 import { createMongoClientStore } from './clients.ts';
+import { createMongoConnectionStore } from './connections.ts';
 import { describeWriteFailure, openDatabase } from './database.ts';
 import { migrateIndexes, pendingIndexes } from './indexes.ts';
 import { createMongoLeaseStore } from './leases.ts';
+import { createMongoLinkedIdentityStore } from './linked-identities.ts';
 import { createMongoMailStore } from './mail.ts';
 import { createMongoOneTimeCodeStore } from './one-time-codes.ts';
 import { createMongoOidcStore } from './oidc-models.ts';
@@ -40,6 +42,8 @@ export async function openMongoStore(url: string, clock: () => number = Date.now
     codes: createMongoOneTimeCodeStore(database),
     secondFactors: createMongoSecondFactorStore(database),
     passkeys: createMongoPasskeyStore(database),
+    connections: createMongoConnectionStore(database),
+    linkedIdentities: createMongoLinkedIdentityStore(database),
     rateLimits: createMongoRateLimitStore(database),
     leases: createMongoLeaseStore(database),
     async ping() {

@@ -3,6 +3,7 @@ import type { mongo } from 'mongoose';
 import { accountsCollection } from './accounts.ts';
 import { auditCollection } from './audit.ts';
 import type { MongoDatabase } from './database.ts';
+import { linkedIdentitiesCollection } from './linked-identities.ts';
 import { mailCollection } from './mail.ts';
 import { oneTimeCodesCollection } from './one-time-codes.ts';
 import { passkeysCollection } from './passkeys.ts';
@@ -53,6 +54,12 @@ async function indexPlan(database: MongoDatabase): Promise<Map<string, IndexSpec
   ]);
   // An account's passkeys, oldest first (listForAccount); credentials are looked up by _id.
   plan.set(passkeysCollection, [{ key: { accountId: 1, createdAt: 1 }, name: 'accountId_createdAt' }]);
+  // An account's linked identities, oldest first (listForAccount), and a connection's (its removal);
+  // an identity is looked up by _id, the pair (connection, subject). Connections are few: by _id only.
+  plan.set(linkedIdentitiesCollection, [
+    { key: { accountId: 1, linkedAt: 1 }, name: 'accountId_linkedAt' },
+    { key: { connectionId: 1 }, name: 'connectionId' },
+  ]);
   // Expired counters go by themselves (the sweeper deletes them too, as in SQLite).
   plan.set(rateLimitsCollection, [{ key: { expiresAt: 1 }, name: 'expiresAt', expireAfterSeconds: 0 }]);
   return plan;

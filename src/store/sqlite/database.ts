@@ -202,6 +202,41 @@ const migrations: ReadonlyArray<{ name: string; sql: string }> = [
   ) STRICT;
   CREATE INDEX passkeys_account ON passkeys (account_id, created_at);
   ` },
+  // Connections to upstream identity providers and the identities linked through them
+  // (src/libraries/connections.ts, linked-identities.ts). Client secrets are sealed.
+  { name: '0013_connections', sql: `
+  CREATE TABLE connections (
+    id TEXT PRIMARY KEY,
+    type TEXT NOT NULL CHECK (type IN ('oidc', 'google', 'microsoft', 'github')),
+    name TEXT NOT NULL,
+    issuer TEXT,
+    tenant TEXT,
+    client_id TEXT NOT NULL,
+    sealed_secret TEXT,
+    authorization_url TEXT,
+    token_url TEXT,
+    api_url TEXT,
+    scopes TEXT NOT NULL DEFAULT '[]',
+    claim_mapping TEXT NOT NULL DEFAULT '{}',
+    show_on_login_page INTEGER NOT NULL,
+    allow_new_accounts INTEGER NOT NULL,
+    trust_verified_emails INTEGER NOT NULL,
+    trust_upstream_mfa INTEGER NOT NULL,
+    disabled INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  ) STRICT;
+  CREATE TABLE linked_identities (
+    connection_id TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    email TEXT,
+    linked_at INTEGER NOT NULL,
+    last_used_at INTEGER,
+    PRIMARY KEY (connection_id, subject)
+  ) STRICT;
+  CREATE INDEX linked_identities_account ON linked_identities (account_id, linked_at);
+  ` },
 ];
 
 export const schemaVersion = migrations.length;

@@ -8,8 +8,10 @@ import { createSqliteAccountStore } from './accounts.ts';
 import { createSqliteAuditStore } from './audit.ts';
 import { createSqliteApiStore } from './apis.ts';
 import { createSqliteClientStore } from './clients.ts';
+import { createSqliteConnectionStore } from './connections.ts';
 import { migrateSchema, openDatabase, pendingSchemaMigrations } from './database.ts';
 import { createSqliteLeaseStore } from './leases.ts';
+import { createSqliteLinkedIdentityStore } from './linked-identities.ts';
 import { createSqliteMailStore } from './mail.ts';
 import { createSqliteOneTimeCodeStore } from './one-time-codes.ts';
 import { createSqliteOidcStore } from './oidc-models.ts';
@@ -84,6 +86,8 @@ function connect(db: DatabaseSync, clock: () => number) {
     codes: createSqliteOneTimeCodeStore(db),
     secondFactors: createSqliteSecondFactorStore(db),
     passkeys: createSqlitePasskeyStore(db),
+    connections: createSqliteConnectionStore(db),
+    linkedIdentities: createSqliteLinkedIdentityStore(db),
     rateLimits: createSqliteRateLimitStore(db),
     leases: createSqliteLeaseStore(db),
     probe: db.prepare('INSERT INTO write_probe (id, probed_at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET probed_at = excluded.probed_at'),
@@ -176,6 +180,8 @@ export function openSqliteStore(path: string, clock: () => number = Date.now, op
     codes: following(() => current().codes),
     secondFactors: following(() => current().secondFactors),
     passkeys: following(() => current().passkeys),
+    connections: following(() => current().connections),
+    linkedIdentities: following(() => current().linkedIdentities),
     rateLimits: following(() => current().rateLimits),
     leases: following(() => current().leases),
     async ping() {

@@ -2,40 +2,47 @@ import { describe, expect, it } from 'vitest';
 
 import type { FirstStep, SecondStep } from '../../../src/flows/login/methods.ts';
 import {
-  firstStepAllowed, firstStepsFor, passkeyAssertion, passkeysPossible, passwordAssertion, secondStepAssertion, secondStepNeeded, secondStepsOffered,
+  federatedAssertion, firstFactorOf, firstStepAllowed, firstStepsFor, passkeyAssertion, passkeysPossible, passwordAssertion, secondStepAssertion, secondStepNeeded,
+  secondStepsOffered,
 } from '../../../src/flows/login/methods.ts';
 import type { Level } from '../../../src/oidc/levels.ts';
 import { levelOf, satisfies } from '../../../src/oidc/levels.ts';
 
 const levels: Level[] = ['password', 'mfa', 'phishing_resistant'];
-const firstSteps: FirstStep[] = ['password', 'mailed_code', 'passkey'];
+const firstSteps: FirstStep[] = ['password', 'mailed_code', 'passkey', 'federated'];
 const acr = { password: 'urn:gatehouse:loa:pwd', mfa: 'urn:gatehouse:loa:mfa', phishing_resistant: 'urn:gatehouse:loa:phr' };
 
 describe('which first steps each level allows', () => {
   const allowed: Record<Level, Record<FirstStep, boolean>> = {
-    password: { password: true, mailed_code: true, passkey: true },
-    mfa: { password: true, mailed_code: true, passkey: true },
-    phishing_resistant: { password: false, mailed_code: false, passkey: true },
+    password: { password: true, mailed_code: true, passkey: true, federated: true },
+    mfa: { password: true, mailed_code: true, passkey: true, federated: true },
+    phishing_resistant: { password: false, mailed_code: false, passkey: true, federated: false },
   };
   it.each(levels.flatMap((level) => firstSteps.map((step) => ({ level, step }))))('$step at level $level', ({ level, step }) => {
     expect(firstStepAllowed(step, level)).toBe(allowed[level][step]);
   });
 
   it.each(levels.flatMap((level) => [true, false].map((possible) => ({ level, possible }))))('the login page at level $level, passkeys possible: $possible', ({ level, possible }) => {
-    expect(firstStepsFor(level, possible)).toEqual({ password: level !== 'phishing_resistant', passkey: possible });
+    expect(firstStepsFor(level, possible)).toEqual({ password: level !== 'phishing_resistant', passkey: possible, federated: level !== 'phishing_resistant' });
   });
 });
 
 describe('whether the login asks for a second step', () => {
-  type Case = { first: FirstStep; required: Level; totpActive: boolean; passkeys: number };
-  const cases: Case[] = firstSteps.flatMap((first) => levels.flatMap((required) => [false, true].flatMap((totpActive) => [0, 2].map((passkeys) => ({ first, required, totpActive, passkeys })))));
-  /** The rule, spelled out: a passkey is complete; the app always follows; a passkey follows only when a second factor is needed. */
-  const expected = ({ first, required, totpActive, passkeys }: Case) => {
-    if (first === 'passkey') return false;
+  type Case = { first: FirstStep; required: Level; totpActive: boolean; passkeys: number; firstMultiFactor: boolean };
+  const cases: Case[] = firstSteps.flatMap((first) => levels.flatMap((required) => [false, true].flatMap((totpActive) => [0, 2].flatMap((passkeys) => [false, true].map((firstMultiFactor) => ({
+    first, required, totpActive, passkeys, firstMultiFactor,
+  }))))));
+  /**
+   * The rule, spelled out: a passkey is complete, and so is a first step that was multi-factor
+   * already (another provider whose MFA is trusted); the app always follows; a passkey follows only
+   * when a second factor is needed.
+   */
+  const expected = ({ first, required, totpActive, passkeys, firstMultiFactor }: Case) => {
+    if (first === 'passkey' || firstMultiFactor) return false;
     if (totpActive) return true;
     return passkeys > 0 && (required === 'mfa' || required === 'phishing_resistant');
   };
-  it.each(cases)('$first, level $required, app $totpActive, passkeys $passkeys', (input) => {
+  it.each(cases)('$first, level $required, app $totpActive, passkeys $passkeys, multi-factor already $firstMultiFactor', (input) => {
     expect(secondStepNeeded(input)).toBe(expected(input));
   });
 
@@ -75,15 +82,59 @@ describe('what a sign-in asserts', () => {
     expect(secondStepAssertion('passkey', ['hwk', 'user'])).toEqual({ amr: ['pwd', 'hwk', 'user', 'mfa'], acr: acr.mfa });
   });
 
+  it('after another provider, fed stands where pwd would in a second step', () => {
+    expect(secondStepAssertion('otp', [], 'federated')).toEqual({ amr: ['fed', 'otp'], acr: acr.mfa });
+    expect(secondStepAssertion('recovery', [], 'federated')).toEqual({ amr: ['fed', 'otp'], acr: acr.mfa });
+    expect(secondStepAssertion('passkey', ['hwk', 'user'], 'federated')).toEqual({ amr: ['fed', 'hwk', 'user', 'mfa'], acr: acr.mfa });
+    expect(secondStepAssertion('otp', [], 'password')).toEqual(secondStepAssertion('otp'));
+  });
+
+  it('reads the first step of a session from its amr (for a second step at the mfa prompt)', () => {
+    expect(firstFactorOf(undefined)).toBe('password');
+    expect(firstFactorOf([])).toBe('password');
+    expect(firstFactorOf(['pwd'])).toBe('password');
+    expect(firstFactorOf(['fed'])).toBe('federated');
+    expect(firstFactorOf(['fed', 'pwd', 'mfa'])).toBe('federated');
+  });
+
+  describe('another provider', () => {
+    type Case = { amr: string[] | null; trustUpstreamMfa: boolean };
+    const upstreamAmrs: Array<string[] | null> = [null, [], ['pwd'], ['pwd', 'mfa'], ['otp'], ['pwd', 'otp'], ['hwk', 'mfa'], ['fed'], ['mfa']];
+    const cases: Case[] = upstreamAmrs.flatMap((amr) => [false, true].map((trustUpstreamMfa) => ({ amr, trustUpstreamMfa })));
+    /** The rule, spelled out: fed alone at the password level unless trusted; trusted, fed then the upstream's, mfa when they say mfa or otp. */
+    const expected = ({ amr, trustUpstreamMfa }: Case) => {
+      if (!trustUpstreamMfa || amr === null) return { amr: ['fed'], acr: acr.password };
+      const multi = amr.includes('mfa') || amr.includes('otp');
+      return { amr: [...new Set(['fed', ...amr])], acr: multi ? acr.mfa : acr.password };
+    };
+    it.each(cases)('upstream amr $amr, trusted: $trustUpstreamMfa', (input) => {
+      const assertion = federatedAssertion(input);
+      expect(assertion).toEqual(expected(input));
+      // What the session then reaches, as the provider's prompt checks read it: never phishing-resistant.
+      expect(levelOf(assertion)).toBe(assertion.acr === acr.mfa ? 'mfa' : 'password');
+      expect(assertion.amr[0]).toBe('fed');
+    });
+
+    it('never says phishing-resistant, even when a trusted upstream says a hardware key was used', () => {
+      const assertion = federatedAssertion({ amr: ['hwk', 'user', 'mfa'], trustUpstreamMfa: true });
+      expect(assertion.acr).toBe(acr.mfa);
+      expect(levelOf(assertion)).toBe('mfa');
+      expect(satisfies(levelOf(assertion), 'phishing_resistant')).toBe(false);
+    });
+  });
+
   it('each assertion reaches the level it names, and only a passkey alone the phishing-resistant one', () => {
     const assertions = [
       passwordAssertion(),
       secondStepAssertion('otp'),
       secondStepAssertion('passkey', ['hwk', 'user']),
       ...levels.map((required) => passkeyAssertion({ amr: ['swk', 'user'], userVerified: true }, required)!),
+      federatedAssertion({ amr: ['pwd', 'mfa'], trustUpstreamMfa: false }),
+      federatedAssertion({ amr: ['pwd', 'mfa'], trustUpstreamMfa: true }),
+      secondStepAssertion('otp', [], 'federated'),
     ];
     const reached = assertions.map((assertion) => levelOf(assertion));
-    expect(reached).toEqual(['password', 'mfa', 'mfa', 'mfa', 'mfa', 'phishing_resistant']);
+    expect(reached).toEqual(['password', 'mfa', 'mfa', 'mfa', 'mfa', 'phishing_resistant', 'password', 'mfa', 'mfa']);
     for (const [index, assertion] of assertions.entries()) {
       const named = (Object.entries(acr).find(([, value]) => value === assertion.acr)![0]) as Level;
       expect(satisfies(reached[index]!, named), assertion.acr).toBe(true);
