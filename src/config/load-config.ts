@@ -101,6 +101,8 @@ const defaultsSchema = z.object({
     /** New-password forms submitted (reset link, account page) per source and per account or link. */
     passwordForms: z.object({ perSourcePerHour: z.number().int().positive(), perAccountPerHour: z.number().int().positive() }),
   }),
+  /** Sign-in with other providers: how long any call to an upstream may take before the sign-in fails. */
+  connections: z.object({ timeoutSeconds: z.number().positive().max(60) }),
   mail: z.object({
     pollSeconds: z.number().positive(),
     leaseSeconds: z.number().int().positive(),

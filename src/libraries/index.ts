@@ -104,6 +104,6 @@ export function createLibraries(deps: LibraryDependencies): Libraries {
     mailQueue: mailQueueLibrary(deps),
     connections,
     identities: identitiesLibrary(deps),
-    upstream: upstreamLibrary({ ...deps, clientSecret: connections.clientSecret }),
+    upstream: upstreamLibrary({ ...deps, clientSecret: connections.clientSecret, timeoutMs: deps.config.connections.timeoutSeconds * 1000 }),
   };
 }

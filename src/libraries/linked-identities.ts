@@ -42,6 +42,8 @@ export type IdentitiesLibrary = {
    * another linked identity whose connection exists and is enabled.
    */
   canUnlink(accountId: string, connectionId: string, subject: string): Promise<boolean>;
+  /** Whether the account can sign in through a linked identity (one whose connection exists and is enabled). */
+  signsInThrough(accountId: string): Promise<boolean>;
   /**
    * Unlinks (audited identity_unlinked); the account's half-finished sign-ins start again.
    * GatehouseError 'conflict' ("the last way to sign in") when canUnlink is false; 'not_found' when
@@ -119,6 +121,13 @@ export function identitiesLibrary(deps: Pick<LibraryDependencies, 'store' | 'clo
     },
 
     canUnlink: (accountId, connectionId, subject) => otherWayIn(accountId, { connectionId, subject }),
+
+    async signsInThrough(accountId) {
+      const identities = await store.linkedIdentities.listForAccount(accountId);
+      if (identities.length === 0) return false;
+      const usable = new Set((await store.connections.list()).filter((connection) => !connection.disabled).map((connection) => connection.id));
+      return identities.some((identity) => usable.has(identity.connectionId));
+    },
 
     async unlink(accountId, connectionId, subject, source) {
       const identity = await store.linkedIdentities.find(connectionId, subject);

@@ -39,12 +39,18 @@ export type SignInCodeDependencies = {
 };
 
 /**
+ * Why a code is asked for: the address is limited from elsewhere (after a right password), or the
+ * owner proves the account to link another provider's identity to it (src/flows/login/link.ts).
+ */
+export type SignInCodeStart = { email: string; account: AccountRecord | undefined; reason?: 'address_limited' | 'link_identity' };
+
+/**
  * Issues the code this sign-in will wait for: a real one mailed to the account when the password
  * was right, a decoy otherwise (so typed codes are counted alike). Audited as
  * `login_code_requested`, or as the `login_failed` it is for a wrong password (naming the address's
  * account when there is one: looked up either way).
  */
-export async function startSignInCode(deps: SignInCodeDependencies, input: { email: string; account: AccountRecord | undefined }, source: AuditSource): Promise<PendingSignInCode> {
+export async function startSignInCode(deps: SignInCodeDependencies, input: SignInCodeStart, source: AuditSource): Promise<PendingSignInCode> {
   const email = normalizeEmail(input.email);
   const account = input.account && !input.account.disabled ? input.account : undefined;
   const issued = await issueCode(deps.codes, { purpose: 'sign_in', email, accountId: account?.id ?? null });
@@ -54,7 +60,7 @@ export async function startSignInCode(deps: SignInCodeDependencies, input: { ema
   const known = input.account ?? (await deps.store.accounts.findByEmail(input.email));
   await recordAudit(deps.store.audit, auditEvent(input.account ? 'login_code_requested' : 'login_failed', source, {
     ...(known ? { accountId: known.id } : {}),
-    details: input.account ? { reason: 'address_limited' } : { reason: 'invalid_credentials', addressLimited: true },
+    details: input.account ? { reason: input.reason ?? 'address_limited' } : { reason: 'invalid_credentials', addressLimited: true },
   }), deps.logger, deps.clock);
   return { email, accountId: account?.id ?? null, codeId: issued.record.id, credentialStamp: account ? credentialStamp(deps.keyEncryptionKey, account) : null };
 }
@@ -75,7 +81,7 @@ export async function confirmSignInCode(deps: SignInCodeDependencies, pending: P
 /** Signing in with a mailed code when the address is limited from elsewhere (see startSignInCode). */
 export type SignInCodeLibrary = {
   /** Issues (and mails, for the right password) the code this sign-in waits for. */
-  start(input: { email: string; account: AccountRecord | undefined }, source: AuditSource): Promise<PendingSignInCode>;
+  start(input: SignInCodeStart, source: AuditSource): Promise<PendingSignInCode>;
   /** Checks a typed code against the pending sign-in. */
   confirm(pending: PendingSignInCode, code: string): Promise<SignInCodeOutcome>;
 };

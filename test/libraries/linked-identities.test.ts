@@ -88,6 +88,14 @@ describe('linking', () => {
     expect(mailed).toEqual([{ to: ada.email, template: 'identity-linked', values: expect.objectContaining({ email: ada.email, connection: 'GitHub' }) }]);
   });
 
+  it('says whether an account signs in through a linked identity: only through an enabled connection', async () => {
+    expect(await identities.signsInThrough(bob.id)).toBe(false);
+    await identities.link({ accountId: bob.id, connectionId: 'acme', subject: 'sub-bob', email: null, how: 'created' }, person);
+    expect(await identities.signsInThrough(bob.id)).toBe(true);
+    await libraries.connections.setDisabled('acme', true, cliSource);
+    expect(await identities.signsInThrough(bob.id)).toBe(false);
+  });
+
   it('lists an account\'s identities oldest first with the connection\'s name (null once it is removed)', async () => {
     await identities.link({ accountId: ada.id, connectionId: 'github', subject: '583231', email: null, how: 'proof' }, person);
     now = new Date(now.getTime() + 1000);

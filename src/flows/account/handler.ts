@@ -458,7 +458,8 @@ function passkeyRoutesOf(router: Router, page: AccountPage): void {
     if (!await freshEnoughFor(page, ctx, current, 'remove')) return;
     const id = passkeyId(field(ctx.request.body, 'id'));
     const passkeys = await page.libraries.passkeys.list(current.account.id);
-    const verdict = id ? removalVerdict({ hasPassword: passwordFormKind(current.account) === 'change', passkeyIds: passkeys.map((passkey) => passkey.id), id }) : { ok: false as const, reason: 'unknown' as const };
+    const otherWayIn = passwordFormKind(current.account) === 'change' || await page.libraries.identities.signsInThrough(current.account.id);
+    const verdict = id ? removalVerdict({ otherWayIn, passkeyIds: passkeys.map((passkey) => passkey.id), id }) : { ok: false as const, reason: 'unknown' as const };
     if (!verdict.ok) {
       return verdict.reason === 'unknown'
         ? renderAccount(page, ctx, current, { error: message('account.passkey_unknown') }, 404)

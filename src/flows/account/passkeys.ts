@@ -137,11 +137,12 @@ export function pendingPasskeyVerdict(pending: PendingPasskey | undefined, sessi
 
 /**
  * Whether the page lets the person remove a passkey: not the last way to sign in of an account
- * without a password (it could then only come back through a mailed reset). The passkey must exist.
+ * with no other (no password, no usable linked identity: it could then only come back through a
+ * mailed reset). The passkey must exist.
  */
-export function removalVerdict(input: { hasPassword: boolean; passkeyIds: string[]; id: string }): { ok: true } | { ok: false; reason: 'unknown' | 'last_way_in' } {
+export function removalVerdict(input: { otherWayIn: boolean; passkeyIds: string[]; id: string }): { ok: true } | { ok: false; reason: 'unknown' | 'last_way_in' } {
   if (!input.passkeyIds.includes(input.id)) return { ok: false, reason: 'unknown' };
-  if (!input.hasPassword && input.passkeyIds.length === 1) return { ok: false, reason: 'last_way_in' };
+  if (!input.otherWayIn && input.passkeyIds.length === 1) return { ok: false, reason: 'last_way_in' };
   return { ok: true };
 }
 

@@ -53,7 +53,7 @@ export function linkRoutes(router: Router, deps: FlowDependencies): void {
       return showLinkIdentity(deps, ctx, details, state, { error: message('link.code_too_many', { seconds: allowed.retryAfterSeconds }) }, 429);
     }
     const account = await deps.libraries.accounts.findById(state.accountId);
-    const pending = await deps.libraries.signInCode.start({ email: account?.email ?? state.email, account }, { actor: 'user', ...interactionSource(ctx, details) });
+    const pending = await deps.libraries.signInCode.start({ email: account?.email ?? state.email, account, reason: 'link_identity' }, { actor: 'user', ...interactionSource(ctx, details) });
     await saveFlowState(deps.provider(), ctx, { ...state, code: { codeId: pending.codeId, credentialStamp: pending.credentialStamp } });
     showStep(ctx, details.uid, urls.interaction);
   });

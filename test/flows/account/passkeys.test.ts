@@ -118,11 +118,11 @@ describe('the pending challenge of "Add a passkey"', () => {
 
 describe('removing a passkey', () => {
   it('is allowed for a passkey of the account, unless it is the last way in of an account without a password', () => {
-    expect(removalVerdict({ hasPassword: true, passkeyIds: ['a'], id: 'a' })).toEqual({ ok: true });
-    expect(removalVerdict({ hasPassword: false, passkeyIds: ['a', 'b'], id: 'a' })).toEqual({ ok: true });
-    expect(removalVerdict({ hasPassword: false, passkeyIds: ['a'], id: 'a' })).toEqual({ ok: false, reason: 'last_way_in' });
-    expect(removalVerdict({ hasPassword: true, passkeyIds: ['a'], id: 'b' })).toEqual({ ok: false, reason: 'unknown' });
-    expect(removalVerdict({ hasPassword: false, passkeyIds: [], id: 'a' })).toEqual({ ok: false, reason: 'unknown' });
+    expect(removalVerdict({ otherWayIn: true, passkeyIds: ['a'], id: 'a' })).toEqual({ ok: true });
+    expect(removalVerdict({ otherWayIn: false, passkeyIds: ['a', 'b'], id: 'a' })).toEqual({ ok: true });
+    expect(removalVerdict({ otherWayIn: false, passkeyIds: ['a'], id: 'a' })).toEqual({ ok: false, reason: 'last_way_in' });
+    expect(removalVerdict({ otherWayIn: true, passkeyIds: ['a'], id: 'b' })).toEqual({ ok: false, reason: 'unknown' });
+    expect(removalVerdict({ otherWayIn: false, passkeyIds: [], id: 'a' })).toEqual({ ok: false, reason: 'unknown' });
   });
 });
 
