@@ -15,12 +15,13 @@ import { errorPages } from './web/error-pages.ts';
 import { createFormProtection, formParser } from './web/forms.ts';
 import { jwksCaching, pagesExceptOnProtocolPaths } from './web/protocol.ts';
 import { createProviderPages } from './web/provider-pages.ts';
-import { authorizationRequestLimits, clientAuthenticationLimits } from './web/request-limits.ts';
+import { authorizationRequestLimits, clientAuthenticationLimits, clientRegistrationLimits } from './web/request-limits.ts';
 import { pinnedHost, securityHeaders } from './web/security-headers.ts';
 import { createStaticRoutes } from './web/static-routes.ts';
 import { createAccountRouter } from './flows/account/handler.ts';
 import { createFlowRouter } from './flows/router.ts';
 import { createLibraries, systemSource } from './libraries/index.ts';
+import type { Libraries } from './libraries/index.ts';
 import { createViews } from './web/views.ts';
 import { providerJwks } from './keys/key-ring.ts';
 import type { AbuseLimits } from './limits/abuse-limits.ts';
@@ -28,7 +29,11 @@ import type { Logger } from './logger.ts';
 import type { Outbox } from './mail/outbox.ts';
 import { limitClientSecretGuesses } from './oidc/client-secret-guesses.ts';
 import { rememberClientInstances } from './oidc/adapter.ts';
-import { buildProviderConfiguration } from './oidc/configuration.ts';
+import type { ClientWriter } from './oidc/adapter.ts';
+import { buildProviderConfiguration, isMetadataDocumentClientId } from './oidc/configuration.ts';
+import { registrationCors } from './oidc/cors.ts';
+import { auditRegistrations } from './oidc/registration-events.ts';
+import { registrationScopes } from './oidc/registration-policy.ts';
 import { createReadCache } from './oidc/read-cache.ts';
 import type { PublishedDocuments } from './oidc/published-documents.ts';
 import { answerPublished, recordPublishedDocuments } from './oidc/published-documents.ts';
@@ -54,6 +59,8 @@ export type App = {
   handler: RequestListener;
   /** The provider serving requests now (it is rebuilt when the key ring changes). */
   provider(): Provider;
+  /** The libraries, built once (start-up's chores use them too: the sweeper expires unused dynamic clients). */
+  libraries: Libraries;
   /**
    * Advances the key ring on the schedule and, when it changed (here or through another instance
    * or the CLI), rebuilds the provider with the new keys. Requests already running finish on the
@@ -77,9 +84,17 @@ export async function createApp(deps: AppDependencies): Promise<App> {
   // Built once: the flows and the provider's events go through them (and record their audit events).
   const libraries = createLibraries({ store, config, clock, outbox, logger, keyEncryptionKey: secrets.keyEncryptionKey });
   const schedule = keySchedule(config);
+  const registrationOn = config.clientRegistration !== 'off';
+  // The clients that register themselves are written through the clients library (sealed secret,
+  // marked dynamic); the store it writes to is the observed one, so the read cache sees it at once.
+  const clientWriter: ClientWriter | undefined = registrationOn ? {
+    save: (payload) => libraries.clients.saveRegistered(payload, clock()),
+    remove: (clientId) => libraries.clients.removeRegistered(clientId),
+  } : undefined;
   const buildProvider = (ring: KeyRing) => {
     const built = new Provider(config.issuer, buildProviderConfiguration({
       config, store, pages, clock, reads, jwks: providerJwks(ring, secrets.keyEncryptionKey), cookieKeys: secrets.cookieKeys, keyEncryptionKey: secrets.keyEncryptionKey,
+      ...(clientWriter ? { clientWriter } : {}),
     }));
     built.on('server_error', (_ctx, error) => logger.error('provider error', { error }));
     limitClientSecretGuesses(built, limits);
@@ -95,6 +110,15 @@ export async function createApp(deps: AppDependencies): Promise<App> {
         details: { grantId, ...(reuse ? { grantType: ctx.oidc?.params?.grant_type } : {}) },
       }).catch((error: unknown) => logger.warn('writing an audit event failed', { error }));
     });
+    // Every registration, change, deletion and refusal goes to the audit trail (registration-events.ts).
+    auditRegistrations(built, { config, audit: libraries.audit, logger });
+    // A client in use is recorded as such (at most hourly), so that only unused dynamic clients expire.
+    const touch = (ctx: KoaContextWithOIDC) => {
+      const clientId = ctx.oidc?.client?.clientId;
+      if (clientId && !isMetadataDocumentClientId(clientId)) void libraries.clients.touch(clientId);
+    };
+    built.on('authorization.success', touch);
+    built.on('grant.success', touch);
     return built;
   };
 
@@ -128,6 +152,12 @@ export async function createApp(deps: AppDependencies): Promise<App> {
     createFlowRouter(flowDependencies).routes(),
     createAccountRouter(flowDependencies).routes(),
   ]));
+  if (registrationOn) {
+    // Browsers' preflights and CORS headers first, so that a 429 below is readable too.
+    app.use(registrationCors());
+    app.use(clientRegistrationLimits(limits, config.dynamicClients.registrationsPerHour));
+    app.use(registrationScopes(store.apis));
+  }
   app.use(clientAuthenticationLimits(limits));
   app.use(authorizationRequestLimits(limits, views));
   app.use(jwksCaching(schedule.jwksCacheSeconds));
@@ -158,6 +188,7 @@ export async function createApp(deps: AppDependencies): Promise<App> {
     app,
     handler,
     provider: () => provider,
+    libraries,
     async reloadKeys() {
       const latest = await advance();
       if (latest.version === ring.version) return false;

@@ -12,6 +12,7 @@ import { GatehouseError } from './errors.ts';
 import type { Config } from './config/load-config.ts';
 import type { Secrets } from './config/secrets.ts';
 import { resolveSecrets } from './config/secrets.ts';
+import { systemSource } from './libraries/audit.ts';
 import type { Logger } from './logger.ts';
 import { message } from './messages/messages.ts';
 import { createAbuseLimits } from './limits/abuse-limits.ts';
@@ -117,13 +118,14 @@ export async function startServer(initialConfig: Config, logger: Logger, options
       recordDrop: (drop) => store.mail.recordDrop(drop),
     });
 
-    const { handler, provider, reloadKeys } = await createApp({ config, secrets, store, logger, outbox, limits, clock });
+    const { handler, provider, reloadKeys, libraries } = await createApp({ config, secrets, store, logger, outbox, limits, clock });
     ready.resolve(handler);
     // From now on requests go straight to the app, without waiting on the promise each time.
     server.off('request', waitForApp).on('request', handler);
 
     // Expired records go in small batches, on one instance at a time (a lease in the store).
-    const sweeper = createSweeper({ store, logger, clock });
+    // Dynamic clients unused for dynamicClients.unusedExpiryDays go too (audited client_expired).
+    const sweeper = createSweeper({ store, logger, clock, expireUnusedClients: (limit) => libraries.clients.expireUnused(systemSource, limit) });
     sweeper.start(config.sweepIntervalSeconds);
 
     const mailPoller = setInterval(() => void deliverMail(), config.mail.pollSeconds * 1000);

@@ -24,14 +24,19 @@ export type SweeperOptions = {
   leaseSeconds?: number;
   /** Lets timers and requests run between two batches; the next turn of the event loop by default. */
   yieldToEventLoop?: () => Promise<void>;
+  /**
+   * Deletes (and audits) up to `limit` dynamic clients unused for too long; returns how many
+   * (libraries.clients.expireUnused with the system as source). Without it, clients are left alone.
+   */
+  expireUnusedClients?: (limit: number) => Promise<number>;
 };
 
-type Table = 'oidc' | 'codes' | 'rateLimits';
+type Table = 'oidc' | 'codes' | 'rateLimits' | 'clients';
 
 export type SweepReport = {
   /** False when another instance held the lease: this one swept nothing. */
   held: boolean;
-  /** Expired records deleted, by table. */
+  /** Expired records deleted, by table (clients: dynamic clients unused for too long). */
   deleted: Record<Table, number>;
   /** Delete statements run. */
   batches: number;
@@ -49,7 +54,8 @@ export type Sweeper = {
 };
 
 /**
- * Deletes expired oidc records, one-time codes and rate limit counters. A sweep used to be one
+ * Deletes expired oidc records, one-time codes and rate limit counters, and (given
+ * `expireUnusedClients`) dynamic clients unused for `dynamicClients.unusedExpiryDays`. A sweep used to be one
  * DELETE per table: with a backlog of 110,000 rows it held the event loop for a second. Now each
  * statement deletes at most `batchSize` records and the event loop runs between two of them, a run
  * stops after `budgetMs`, and a store-backed lease keeps the sweeping to one instance at a time
@@ -70,6 +76,8 @@ export function createSweeper(options: SweeperOptions): Sweeper {
     ['codes', (limit) => store.codes.sweep(new Date(clock()), limit)],
     ['rateLimits', (limit) => store.rateLimits.sweep(new Date(clock()), limit)],
   ];
+  const { expireUnusedClients } = options;
+  if (expireUnusedClients) tables.push(['clients', expireUnusedClients]);
 
   let running: Promise<SweepReport> | undefined;
   let timer: NodeJS.Timeout | undefined;
@@ -78,7 +86,7 @@ export function createSweeper(options: SweeperOptions): Sweeper {
   const lease = (now: number) => store.leases.acquire(sweeperLeaseName, holder, new Date(now), new Date(now + leaseMs));
 
   async function run(): Promise<SweepReport> {
-    const report: SweepReport = { held: false, deleted: { oidc: 0, codes: 0, rateLimits: 0 }, batches: 0, complete: false };
+    const report: SweepReport = { held: false, deleted: { oidc: 0, codes: 0, rateLimits: 0, clients: 0 }, batches: 0, complete: false };
     const startedAt = clock();
     if (!(await lease(startedAt))) return report;
     report.held = true;

@@ -1,5 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
+import { randomBytes } from 'node:crypto';
+
+import { loadConfig } from '../src/config/load-config.ts';
+import { systemSource } from '../src/libraries/audit.ts';
+import { clientsLibrary } from '../src/libraries/clients.ts';
 import { openSqliteStore } from '../src/store/sqlite/index.ts';
 import type { Store } from '../src/store/types.ts';
 import { createSweeper, sweeperLeaseName } from '../src/sweeper.ts';
@@ -64,7 +69,7 @@ describe('sweeper', () => {
     const report = await sweeper({ holder: 'a', yieldToEventLoop: async () => void (yields += 1) }).sweep();
 
     // 10 full oidc batches and a short one, then one short batch for codes and one for counters.
-    expect(report).toEqual({ held: true, complete: true, batches: 13, deleted: { oidc: oidcRows, codes: extraRows, rateLimits: extraRows } });
+    expect(report).toEqual({ held: true, complete: true, batches: 13, deleted: { oidc: oidcRows, codes: extraRows, rateLimits: extraRows, clients: 0 } });
     expect(yields).toBe(13);
     expect(await store.oidc.sweepExpired()).toBe(0);
     expect(await store.codes.sweep(new Date(now))).toBe(0);
@@ -80,7 +85,7 @@ describe('sweeper', () => {
     expect([a.held, b.held].filter(Boolean)).toHaveLength(1);
     const [winner, loser] = a.held ? [a, b] : [b, a];
     expect(winner).toMatchObject({ complete: true, deleted: { oidc: oidcRows, codes: extraRows, rateLimits: extraRows } });
-    expect(loser).toEqual({ held: false, complete: false, batches: 0, deleted: { oidc: 0, codes: 0, rateLimits: 0 } });
+    expect(loser).toEqual({ held: false, complete: false, batches: 0, deleted: { oidc: 0, codes: 0, rateLimits: 0, clients: 0 } });
   });
 
   it('waits while another instance holds the lease, and takes it over once that lease has expired', async () => {
@@ -179,5 +184,29 @@ describe('sweeper', () => {
 
     await expect(sweeper({ holder: 'a', store: { oidc: store.oidc, codes, rateLimits: store.rateLimits, leases: store.leases } }).sweep()).rejects.toThrow('disk I/O error');
     expect(await store.leases.acquire(sweeperLeaseName, 'b', new Date(now), new Date(now + 60_000))).toBe(true);
+  });
+
+  it('expires dynamic clients unused for unusedExpiryDays in batches, audited, leaving operators\' and recent ones', async () => {
+    const config = loadConfig({ NODE_ENV: 'test' });
+    const clients = clientsLibrary({ store, config, clock: () => new Date(now), keyEncryptionKey: randomBytes(32) });
+    const registration = (clientId: string) => ({
+      client_id: clientId, redirect_uris: ['http://127.0.0.1/cb'], grant_types: ['authorization_code'], response_types: ['code'], token_endpoint_auth_method: 'none',
+    });
+    for (let index = 0; index < 150; index += 1) await clients.saveRegistered(registration(`agent-${index}`), new Date(now));
+    await clients.saveRegistered(registration('agent-busy'), new Date(now));
+    await clients.register({ name: 'Operator app', redirectUris: ['https://app.example/cb'] }, systemSource);
+    now += (config.dynamicClients.unusedExpiryDays - 1) * 86_400_000;
+    await clients.touch('agent-busy');
+    now += 2 * 86_400_000;
+
+    const report = await sweeper({ holder: 'a', expireUnusedClients: (limit) => clients.expireUnused(systemSource, limit) }).sweep();
+
+    expect(report).toMatchObject({ held: true, complete: true, deleted: { clients: 150 } });
+    // Two batches of clients (100 and 50) after the other tables' 13.
+    expect(report.batches).toBe(15);
+    expect((await store.clients.list()).map((client) => client.metadata.client_name ?? client.metadata.client_id).sort()).toEqual(['Operator app', 'agent-busy']);
+    const expired = (await store.audit.tail({ limit: 500 })).filter((event) => event.type === 'client_expired');
+    expect(expired).toHaveLength(150);
+    expect(expired[0]).toMatchObject({ actor: 'system', clientId: expect.stringMatching(/^agent-\d+$/), details: { unused_days: config.dynamicClients.unusedExpiryDays } });
   });
 });

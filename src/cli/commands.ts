@@ -7,6 +7,7 @@ import type { PasskeySummary } from '../libraries/passkeys.ts';
 import { message } from '../messages/messages.ts';
 import type { AccountRecord, ApiRecord, AuditEvent, ClientMetadata, ClientRecord, SigningKeyRecord } from '../store/types.ts';
 import { connectionCommands } from './connections-commands.ts';
+import { registrationCommands } from './registration-commands.ts';
 import type { Command } from './output.ts';
 import { list, printable, table, text } from './output.ts';
 
@@ -36,8 +37,23 @@ function clientText(client: ReturnType<typeof clientJson>): string {
   return lines.join('\n');
 }
 
-function recordJson(record: Pick<ClientRecord, 'metadata' | 'createdAt'>) {
-  return clientJson(record.metadata, record.createdAt);
+/** A stored client: its metadata, whether it registered itself (RFC 7591) and when it was last used. */
+function recordJson(record: ClientRecord) {
+  return {
+    ...clientJson(record.metadata, record.createdAt),
+    dynamic: record.dynamic,
+    last_used_at: record.lastUsedAt?.toISOString() ?? null,
+  };
+}
+
+/** Names and URIs a client chose itself (a dynamic one) are shown with control characters escaped. */
+function recordText(client: ReturnType<typeof recordJson>): string {
+  return [
+    clientText({ ...client, client_name: client.client_name === undefined ? undefined : printable(client.client_name) }),
+    `registered:     ${message(client.dynamic ? 'cli.client_dynamic' : 'cli.client_by_operator')}`,
+    `created:        ${new Date(client.client_id_issued_at * 1000).toISOString()}`,
+    `last used:      ${client.last_used_at ?? message('cli.client_never_used')}`,
+  ].join('\n');
 }
 
 function accountJson(account: AccountRecord) {
@@ -284,7 +300,10 @@ export const commands: Record<string, Command> = {
     positionals: [],
     async run(ctx) {
       const clients = (await ctx.libraries.clients.list()).map(recordJson);
-      const rows = [['CLIENT_ID', 'NAME', 'TYPE', 'GRANT TYPES'], ...clients.map((c) => [c.client_id, c.client_name ?? '', c.token_endpoint_auth_method === 'none' ? 'public' : 'confidential', c.grant_types.join(',')])];
+      const rows = [['CLIENT_ID', 'NAME', 'TYPE', 'GRANT TYPES', 'DYNAMIC', 'LAST USED'], ...clients.map((c) => [
+        printable(c.client_id), printable(c.client_name ?? ''), c.token_endpoint_auth_method === 'none' ? 'public' : 'confidential', c.grant_types.join(','),
+        c.dynamic ? 'yes' : 'no', c.last_used_at ?? '-',
+      ])];
       return { json: clients, text: table(rows) };
     },
   },
@@ -294,7 +313,7 @@ export const commands: Record<string, Command> = {
     positionals: ['CLIENT_ID'],
     async run(ctx, _values, [clientId]) {
       const json = recordJson(await ctx.libraries.clients.get(clientId!));
-      return { json, text: clientText(json) };
+      return { json, text: recordText(json) };
     },
   },
   'clients remove': {
@@ -308,6 +327,7 @@ export const commands: Record<string, Command> = {
   },
 
   ...connectionCommands,
+  ...registrationCommands,
   'apis add': {
     usage: 'apis add --identifier URL [--scope S …] [--name N] [--signing-alg RS256|ES256] [--access-token-ttl SECONDS]',
     options: {

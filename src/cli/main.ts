@@ -116,10 +116,14 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     io.stderr(`${usage()}\n`);
     return 2;
   }
-  const name = `${args[0]} ${args[1] ?? ''}`.trim();
+  // Commands are named by two words (`clients add`) or three (`registration tokens create`).
+  const three = args.slice(0, 3).join(' ');
+  const words = args.length >= 3 && commands[three] ? 3 : 2;
+  const name = args.slice(0, words).join(' ');
   const command = commands[name];
-  if (!command && args.length === 1 && Object.keys(commands).some((known) => known.startsWith(`${args[0]} `))) {
-    io.stderr(`${usage(args[0])}\n`);
+  const group = args.join(' ');
+  if (!command && args.length <= 2 && Object.keys(commands).some((known) => known.startsWith(`${group} `))) {
+    io.stderr(`${usage(group)}\n`);
     return 2;
   }
   let store: { close(): Promise<void> } | undefined;
@@ -127,7 +131,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     if (!command) throw new UsageError(message('cli.unknown_command', { name }));
     let parsed;
     try {
-      parsed = parseArgs({ args: positionalsLast(args.slice(2), command), options: command.options, allowPositionals: true, strict: true });
+      parsed = parseArgs({ args: positionalsLast(args.slice(words), command), options: command.options, allowPositionals: true, strict: true });
     } catch (error) {
       // parseArgs' own hint matters here: a kid can start with '-', and `-- KID` passes it.
       throw new UsageError(`${(error as Error).message.split('\n')[0]}\nusage: gatehouse ${command.usage}`);

@@ -32,7 +32,7 @@ const delayPolicySchema = z.object({
   maxDelaySeconds: z.number().positive(),
 });
 
-const defaultsSchema = z.object({
+export const defaultsSchema = z.object({
   port: z.number().int().min(0).max(65535),
   databaseUrl: z.string().min(1),
   dataDir: z.string().min(1),
@@ -103,6 +103,28 @@ const defaultsSchema = z.object({
   }),
   /** Sign-in with other providers: how long any call to an upstream may take before the sign-in fails. */
   connections: z.object({ timeoutSeconds: z.number().positive().max(60) }),
+  /**
+   * Dynamic client registration (RFC 7591) by applications themselves: off, with an initial access
+   * token (`gatehouse registration tokens create`), or open to anyone (public clients only).
+   * CLIENT_REGISTRATION overrides it. Not REGISTRATION, which is about people creating accounts.
+   */
+  clientRegistration: z.enum(['off', 'token', 'open']),
+  /**
+   * Client ID Metadata Documents: an https `client_id` naming a JSON document that describes the
+   * client. `hosts`: the hosts (host[:port], lower case) whose documents are accepted; null for any.
+   */
+  clientIdMetadataDocuments: z.object({ enabled: z.boolean(), hosts: z.array(z.string().min(1)).min(1).nullable() }),
+  /** Clients that registered themselves (and metadata documents): how long they live unused, how fast they may come. */
+  dynamicClients: z.object({
+    /** A dynamic client neither used nor changed for this many days is deleted by the sweeper. */
+    unusedExpiryDays: z.number().positive().max(3650),
+    /** Registrations per source address (an IPv6 /64) per hour. */
+    registrationsPerHour: z.number().int().positive(),
+    /** The largest Client ID Metadata Document fetched. */
+    maxDocumentBytes: z.number().int().positive().max(1_048_576),
+    /** How long fetching a Client ID Metadata Document may take. */
+    fetchTimeoutSeconds: z.number().positive().max(60),
+  }),
   mail: z.object({
     pollSeconds: z.number().positive(),
     leaseSeconds: z.number().int().positive(),
@@ -236,6 +258,31 @@ function parseMailFrom(value: string): string {
   return value.trim();
 }
 
+/**
+ * CLIENT_ID_METADATA_DOCUMENT_HOSTS: comma-separated `host[:port]` entries (a DNS name, an IPv4
+ * address or a bracketed IPv6 address; no scheme, path or wildcard), lower-cased.
+ */
+export function parseMetadataDocumentHosts(value: string): string[] {
+  const name = 'CLIENT_ID_METADATA_DOCUMENT_HOSTS';
+  const entries = value.split(',').map((entry) => entry.trim().toLowerCase()).filter(Boolean);
+  if (entries.length === 0) fail(name, 'config.hosts_empty');
+  const label = '[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?';
+  const hostPattern = new RegExp(`^(?:\\[[0-9a-f:.]+\\]|${label}(?:\\.${label})*)(?::(\\d{1,5}))?$`);
+  for (const entry of entries) {
+    const match = hostPattern.exec(entry);
+    const port = match?.[1];
+    if (!match || (port !== undefined && (Number(port) < 1 || Number(port) > 65535))) fail(name, 'config.host_invalid', { value: JSON.stringify(entry) });
+    if (entry.startsWith('[')) {
+      try {
+        new URL(`https://${entry}/`);
+      } catch {
+        fail(name, 'config.host_invalid', { value: JSON.stringify(entry) });
+      }
+    }
+  }
+  return [...new Set(entries)];
+}
+
 function oneOf<const T extends string>(name: string, value: string, choices: readonly T[]): T {
   if (!(choices as readonly string[]).includes(value)) fail(name, 'config.not_one_of', { choices: choices.join(', '), value: JSON.stringify(value) });
   return value as T;
@@ -300,6 +347,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   if (env.REGISTRATION !== undefined) config.accounts.registration = oneOf('REGISTRATION', env.REGISTRATION, ['open', 'closed']);
   if (env.MFA !== undefined) config.accounts.mfa = oneOf('MFA', env.MFA, ['required', 'optional']);
   if (env.EMAIL_VERIFICATION !== undefined) config.accounts.emailVerification = oneOf('EMAIL_VERIFICATION', env.EMAIL_VERIFICATION, ['required', 'optional']);
+  if (env.CLIENT_REGISTRATION !== undefined) config.clientRegistration = oneOf('CLIENT_REGISTRATION', env.CLIENT_REGISTRATION, ['off', 'token', 'open']);
+  config.clientIdMetadataDocuments = { ...config.clientIdMetadataDocuments };
+  if (env.CLIENT_ID_METADATA_DOCUMENTS !== undefined) {
+    config.clientIdMetadataDocuments.enabled = oneOf('CLIENT_ID_METADATA_DOCUMENTS', env.CLIENT_ID_METADATA_DOCUMENTS, ['on', 'off']) === 'on';
+  }
+  if (env.CLIENT_ID_METADATA_DOCUMENT_HOSTS !== undefined) config.clientIdMetadataDocuments.hosts = parseMetadataDocumentHosts(env.CLIENT_ID_METADATA_DOCUMENT_HOSTS);
   if (env.MAIL_FROM !== undefined) config.mailFrom = parseMailFrom(env.MAIL_FROM);
   if (env.WORKERS !== undefined) config.workers = parseWorkers(env.WORKERS);
   // Each worker would derive its own issuer from a port it has not bound yet.

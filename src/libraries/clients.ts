@@ -7,6 +7,7 @@ import { isLoopbackHost } from '../config/load-config.ts';
 import { GatehouseError } from '../errors.ts';
 import { open, seal } from '../keys/encryption.ts';
 import { message } from '../messages/messages.ts';
+import { deleteInBatches } from '../store/batches.ts';
 import type { ClientMetadata, ClientRecord, Store } from '../store/types.ts';
 import type { AuditSource } from './audit.ts';
 import { auditEvent, recordAudit } from './audit.ts';
@@ -108,6 +109,8 @@ export async function registerClient(
     metadata,
     ...(clientSecret ? { encryptedSecret: seal(clientSecret, encryptionKey, secretContext(clientId)) } : {}),
     createdAt: now,
+    dynamic: false,
+    lastUsedAt: null,
   };
   await store.clients.create(record);
   return { metadata, ...(clientSecret ? { clientSecret } : {}) };
@@ -118,6 +121,25 @@ export function providerMetadata(record: ClientRecord, encryptionKey: Buffer): C
   if (!record.encryptedSecret) return record.metadata;
   return { ...record.metadata, client_secret: open(record.encryptedSecret, encryptionKey, secretContext(record.metadata.client_id)) };
 }
+
+/**
+ * What oidc-provider's adapter hands over when it saves a client that registered itself (RFC 7591)
+ * or changed itself (RFC 7592): its metadata, validated by the provider, with the secret in clear.
+ */
+const registeredPayloadSchema = z.looseObject({
+  client_id: z.string().min(1).max(2048),
+  client_secret: z.string().min(1).optional(),
+});
+
+/** Gatehouse's own flags that only an operator may set: a client that registered itself never gets them. */
+const operatorOnlyFlags = { first_party: false, pkce_exempt: false } as const;
+
+/** How often a client's use is written at most, per client and process (`touch`). */
+const touchIntervalMs = 3_600_000;
+/** Clients remembered by `touch`; past this, the entries older than the interval are dropped. */
+const touchMemoLimit = 10_000;
+/** Dynamic clients deleted per statement by `expireUnused`. */
+const expiryBatchSize = 500;
 
 /** A client just registered: its metadata, when, and its generated secret (shown once, never stored in clear). */
 export type RegisteredClient = { metadata: ClientMetadata; createdAt: Date; clientSecret?: string };
@@ -133,10 +155,36 @@ export type ClientsLibrary = {
   remove(clientId: string, source: AuditSource): Promise<void>;
   /** The metadata oidc-provider loads, with the secret unsealed. */
   providerMetadata(record: ClientRecord): ClientMetadata;
+  /**
+   * Saves a client that registered itself (RFC 7591) or changed itself (RFC 7592), as the provider's
+   * adapter receives it (`payload`: the client's metadata, `client_secret` in clear if any). The
+   * secret is sealed as an operator's client's is (providerMetadata opens it again); the client is
+   * marked dynamic; `first_party` and `pkce_exempt` are forced off. Replacing an existing dynamic
+   * client keeps its creation time and last use (`createdAt` is for a new one). `conflict` when an
+   * operator's client has this id; `invalid_input` without a client_id. Not audited: the provider's
+   * registration events are.
+   */
+  saveRegistered(payload: Record<string, unknown>, createdAt: Date): Promise<void>;
+  /** Deletes a dynamic client (RFC 7592 delete; the adapter's destroy). None: nothing to do; an operator's: `conflict`. */
+  removeRegistered(clientId: string): Promise<void>;
+  /**
+   * Records that a client is in use (lastUsedAt), at most once an hour per client in this process,
+   * so a busy client does not write on every request. Never throws: a failed write is logged.
+   */
+  touch(clientId: string): Promise<void>;
+  /**
+   * Deletes the dynamic clients neither used nor created in the last
+   * `config.dynamicClients.unusedExpiryDays` days, in batches; audits `client_expired` once per
+   * client (its id, the days, its last use). With `limit`, one batch of at most that many (the
+   * sweeper's). Returns how many.
+   */
+  expireUnused(source: AuditSource, limit?: number): Promise<number>;
 };
 
-export function clientsLibrary(deps: Pick<LibraryDependencies, 'store' | 'clock' | 'keyEncryptionKey' | 'logger'>): ClientsLibrary {
-  const { store, clock, keyEncryptionKey, logger } = deps;
+export function clientsLibrary(deps: Pick<LibraryDependencies, 'store' | 'clock' | 'keyEncryptionKey' | 'logger' | 'config'>): ClientsLibrary {
+  const { store, clock, keyEncryptionKey, logger, config } = deps;
+  /** When each client's use was last written by this process (ms since the epoch). */
+  const touched = new Map<string, number>();
   const audit = (type: string, source: AuditSource, event: { clientId: string; details?: Record<string, unknown> }) =>
     recordAudit(store.audit, auditEvent(type, source, event), logger, clock);
   const get = async (clientId: string) => {
@@ -161,5 +209,60 @@ export function clientsLibrary(deps: Pick<LibraryDependencies, 'store' | 'clock'
       await audit('client_removed', source, { clientId });
     },
     providerMetadata: (record) => providerMetadata(record, keyEncryptionKey),
+    async saveRegistered(payload, createdAt) {
+      const parsed = registeredPayloadSchema.safeParse(payload);
+      if (!parsed.success) throw invalidInput(parsed.error.issues);
+      const { client_secret: clientSecret, ...rest } = parsed.data;
+      const metadata = { ...rest, ...operatorOnlyFlags } as ClientMetadata;
+      const clientId = metadata.client_id;
+      const existing = await store.clients.find(clientId);
+      if (existing && !existing.dynamic) throw new GatehouseError('conflict', 'store.client_exists', { clientId });
+      await store.clients.save({
+        metadata,
+        ...(clientSecret ? { encryptedSecret: seal(clientSecret, keyEncryptionKey, secretContext(clientId)) } : {}),
+        createdAt: existing?.createdAt ?? createdAt,
+        dynamic: true,
+        lastUsedAt: existing?.lastUsedAt ?? null,
+      });
+    },
+    async removeRegistered(clientId) {
+      const existing = await store.clients.find(clientId);
+      if (!existing) return;
+      if (!existing.dynamic) throw new GatehouseError('conflict', 'libraries.client_not_dynamic', { clientId });
+      await store.clients.remove(clientId);
+      touched.delete(clientId);
+    },
+    async touch(clientId) {
+      const now = clock().getTime();
+      const last = touched.get(clientId);
+      if (last !== undefined && now - last < touchIntervalMs) return;
+      if (touched.size >= touchMemoLimit) {
+        for (const [id, at] of touched) if (now - at >= touchIntervalMs) touched.delete(id);
+        // Still full (more than the limit in use within the hour): start over rather than grow.
+        if (touched.size >= touchMemoLimit) touched.clear();
+      }
+      // Remembered before the write, so requests arriving meanwhile do not write too.
+      touched.set(clientId, now);
+      try {
+        await store.clients.touch(clientId, new Date(now));
+      } catch (error) {
+        touched.delete(clientId);
+        logger?.warn('recording a client\'s use failed', { clientId, error });
+      }
+    },
+    async expireUnused(source, limit) {
+      const days = config.dynamicClients.unusedExpiryDays;
+      const before = new Date(clock().getTime() - days * 86_400_000);
+      const batch = async (size: number) => {
+        const removed = await store.clients.removeUnusedDynamic(before, size);
+        for (const clientId of removed) {
+          touched.delete(clientId);
+          await audit('client_expired', source, { clientId, details: { unused_days: days, unused_since: before.toISOString() } });
+        }
+        return removed.length;
+      };
+      if (limit !== undefined) return batch(limit);
+      return deleteInBatches(batch, expiryBatchSize);
+    },
   };
 }

@@ -27,6 +27,8 @@ import type { RecoveryLibrary } from './recovery.ts';
 import { recoveryLibrary } from './recovery.ts';
 import type { RegistrationLibrary } from './registration.ts';
 import { registrationLibrary } from './registration.ts';
+import type { RegistrationTokensLibrary } from './registration-tokens.ts';
+import { registrationTokensLibrary } from './registration-tokens.ts';
 import type { SecondFactorLibrary } from './second-factor.ts';
 import { secondFactorLibrary } from './second-factor.ts';
 import type { SignInCodeLibrary } from './sign-in-code.ts';
@@ -65,7 +67,10 @@ export type Libraries = {
   signIns: SignInsLibrary;
   /** Mailed one-time codes and links. */
   codes: CodesLibrary;
+  /** Operators' clients, and those that register themselves (RFC 7591/7592): sealed secrets, last use, expiry. */
   clients: ClientsLibrary;
+  /** Initial access tokens for dynamic client registration (CLIENT_REGISTRATION=token). */
+  registrationTokens: RegistrationTokensLibrary;
   apis: ApisLibrary;
   audit: AuditLibrary;
   importUsers: ImportUsersLibrary;
@@ -97,6 +102,7 @@ export function createLibraries(deps: LibraryDependencies): Libraries {
     credentials: credentialsLibrary(deps),
     codes,
     clients: clientsLibrary(deps),
+    registrationTokens: registrationTokensLibrary(deps),
     apis: apisLibrary(deps),
     audit: auditLibrary(deps),
     importUsers: importUsersLibrary(deps),

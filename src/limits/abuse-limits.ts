@@ -92,6 +92,11 @@ export type AbuseLimits = {
   beforeClientAuth(sourceAddress: string): Promise<Verdict>;
   /** Counts a failed client authentication that was not reserved, and sets the next wait. */
   clientAuthFailed(sourceAddress: string): Promise<void>;
+  /**
+   * Counts a dynamic client registration (POST /reg, RFC 7591) from this source, before the
+   * provider looks at it: at most `perHour` (config.dynamicClients.registrationsPerHour).
+   */
+  clientRegistration(sourceAddress: string, perHour: number): Promise<Verdict>;
 };
 
 /** A reserved attempt whose outcome is settled once: later calls (a second outcome) do nothing. */
@@ -132,6 +137,16 @@ export function createAbuseLimits(store: RateLimitStore, settings: LimitsSetting
   const authorizations = limiter('authorize-source', settings.authorizationRequests.count, settings.authorizationRequests.seconds);
   const formsBySource = limiter('pw-form-source', settings.passwordForms.perSourcePerHour, 3600);
   const formsBySubject = limiter('pw-form-subject', settings.passwordForms.perAccountPerHour, 3600);
+  // Dynamic client registrations per source, one limiter per hourly budget asked for.
+  const clientRegistrations = new Map<number, StoreRateLimiter>();
+  const clientRegistrationLimiter = (perHour: number) => {
+    let found = clientRegistrations.get(perHour);
+    if (!found) {
+      found = limiter('client-register-source', perHour, 3600);
+      clientRegistrations.set(perHour, found);
+    }
+    return found;
+  };
 
   // consume() is one atomic add: a burst is counted exactly, whatever its size.
   // A key already over its limit is refused on a read, without a write: a flood of refused
@@ -249,5 +264,6 @@ export function createAbuseLimits(store: RateLimitStore, settings: LimitsSetting
     },
     beforeClientAuth: (sourceAddress) => clients.peek(sourceKey(sourceAddress)),
     clientAuthFailed: (sourceAddress) => clients.recordFailure(sourceKey(sourceAddress)),
+    clientRegistration: (sourceAddress, perHour) => counted(clientRegistrationLimiter(perHour), sourceKey(sourceAddress)),
   };
 }

@@ -2,7 +2,7 @@ import type { Adapter, AdapterPayload } from 'oidc-provider';
 import type Provider from 'oidc-provider';
 
 import { GatehouseError } from '../errors.ts';
-import type { ClientRecord, ClientStore, ModelPayload, OidcStore } from '../store/types.ts';
+import type { ClientMetadata, ClientRecord, ClientStore, ModelPayload, OidcStore } from '../store/types.ts';
 import { providerMetadata } from '../libraries/clients.ts';
 
 /**
@@ -44,11 +44,23 @@ function modelAdapter(oidc: OidcStore, name: string): Adapter {
 }
 
 /**
+ * Writes the clients that register themselves (RFC 7591) and change or delete themselves (RFC
+ * 7592), through the clients library (which seals a secret and marks the client dynamic). An
+ * operator's client is never replaced or removed this way.
+ */
+export type ClientWriter = {
+  save(payload: ClientMetadata): Promise<void>;
+  remove(clientId: string): Promise<void>;
+};
+
+/**
  * Clients come from our client store (written by the CLI), read through the provider's read cache:
  * a client added or removed elsewhere is seen within its staleness bound (1 s, read-cache.ts).
- * Dynamic registration is off: the provider never writes clients.
+ * With registration on, the provider writes the clients that register themselves through `writer`;
+ * a write made here drops the cached copy at once (the store start-up hands the libraries is the
+ * read cache's observed one). Without a writer the provider never writes clients.
  */
-function clientAdapter(clients: Pick<ClientStore, 'find'>, encryptionKey: Buffer): Adapter {
+function clientAdapter(clients: Pick<ClientStore, 'find'>, encryptionKey: Buffer, writer: ClientWriter | undefined): Adapter {
   const readOnly = async () => {
     throw new GatehouseError('internal', 'store.clients_read_only');
   };
@@ -83,9 +95,9 @@ function clientAdapter(clients: Pick<ClientStore, 'find'>, encryptionKey: Buffer
     },
     findByUid: async () => undefined,
     findByUserCode: async () => undefined,
-    upsert: readOnly,
+    upsert: writer ? (_id, payload) => writer.save(payload as unknown as ClientMetadata) : readOnly,
     consume: readOnly,
-    destroy: readOnly,
+    destroy: writer ? (id) => writer.remove(id) : readOnly,
     revokeByGrantId: async () => undefined,
   };
 }
@@ -113,12 +125,12 @@ export function rememberClientInstances(provider: Provider): void {
   };
 }
 
-export function createAdapterFactory(deps: { oidc: OidcStore; clients: Pick<ClientStore, 'find'>; encryptionKey: Buffer }) {
+export function createAdapterFactory(deps: { oidc: OidcStore; clients: Pick<ClientStore, 'find'>; encryptionKey: Buffer; writer?: ClientWriter }) {
   const adapters = new Map<string, Adapter>();
   return (name: string): Adapter => {
     let adapter = adapters.get(name);
     if (!adapter) {
-      adapter = name === 'Client' ? clientAdapter(deps.clients, deps.encryptionKey) : modelAdapter(deps.oidc, name);
+      adapter = name === 'Client' ? clientAdapter(deps.clients, deps.encryptionKey, deps.writer) : modelAdapter(deps.oidc, name);
       adapters.set(name, adapter);
     }
     return adapter;

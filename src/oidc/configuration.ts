@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+
 import type { Configuration, ErrorOut, KoaContextWithOIDC, UnknownObject } from 'oidc-provider';
 import { errors, interactionPolicy } from 'oidc-provider';
 
@@ -16,6 +18,10 @@ import { allowsCors } from './cors.ts';
 import { acrValues, isMultiFactor, levelOf, requiredLevel, satisfies } from './levels.ts';
 import type { Level } from './levels.ts';
 import { claimsByScope, supportedScopes } from './scopes.ts';
+import { metadataDocumentHostAllowed } from './outgoing-addresses.ts';
+import { createOutgoingFetch } from './outgoing-requests.ts';
+import { apiScopeProperty, loadedApiScopes, registrationRefusal, splitScope } from './registration-policy.ts';
+import type { ClientWriter } from './adapter.ts';
 import { urls } from '../urls.ts';
 
 /**
@@ -42,10 +48,59 @@ export type ProviderDependencies = {
   clock: Clock;
   /** Clients, APIs and accounts as the hot paths read them (read-cache.ts: at most 1 s old). */
   reads: Pick<ReadCache, 'accounts' | 'clients' | 'apis'>;
+  /**
+   * Saves and removes the clients that register themselves (RFC 7591/7592) through the clients
+   * library; without it (registration off) the provider never writes clients.
+   */
+  clientWriter?: ClientWriter;
 };
 
+/** The Client ID Metadata Document draft oidc-provider 9 implements, acknowledged as such (docs/mcp.md). */
+export const clientIdMetadataDocumentDraft = 'draft-02';
+
+/** How long a fetched Client ID Metadata Document is used, in seconds, whatever its cache headers say. */
+export const metadataDocumentCacheSeconds = { min: 60, max: 3600 } as const;
+
+/** The largest jwks_uri or sector identifier document the provider reads. */
+const otherDocumentBytes = 256 * 1024;
+
 /** Client metadata of our own on top of RFC 7591's. */
-const extraClientProperties = ['first_party', 'pkce_exempt', 'require_mfa', 'gatehouse_require_phishing_resistant'] as const;
+const extraClientProperties = ['first_party', 'pkce_exempt', 'require_mfa', 'gatehouse_require_phishing_resistant', apiScopeProperty] as const;
+
+/** A Client ID Metadata Document's client: its id is the https URL of its document. */
+export function isMetadataDocumentClientId(clientId: unknown): boolean {
+  return typeof clientId === 'string' && clientId.startsWith('https://');
+}
+
+/**
+ * The client schema's look at a whole client, before the provider's own validation: a client that
+ * describes itself (a registration, an update, a metadata document) must pass the registration
+ * policy (registration-policy.ts), and the scopes of APIs in its `scope` are kept apart, in
+ * apiScopeProperty: the provider's `scope` lists only its own scopes (it restricts only those; an
+ * API's scopes are checked against the API at each request).
+ */
+function checkSelfDescribed(config: Config, ctx: KoaContextWithOIDC | undefined, metadata: UnknownObject): void {
+  const route = ctx?.oidc?.route;
+  const registering = route === 'registration' || route === 'client_update';
+  const fromDocument = !registering && isMetadataDocumentClientId(metadata.client_id);
+  if (registering || fromDocument) {
+    const how = fromDocument ? 'metadata_document' : config.clientRegistration === 'open' ? 'open' : 'token';
+    const refusal = registrationRefusal(metadata, how, fromDocument ? undefined : loadedApiScopes(ctx as unknown as { state?: Record<string, unknown> }) ?? new Set());
+    if (refusal) {
+      throw refusal.error === 'invalid_redirect_uri' ? new errors.InvalidRedirectUri(refusal.description) : new errors.InvalidClientMetadata(refusal.description);
+    }
+  }
+  const { oidc, api } = splitScope(metadata.scope);
+  if (!api.length && !registering && !fromDocument) return;
+  // A stored client keeps what it registered; a client describing itself says it all anew.
+  const stored = metadata[apiScopeProperty];
+  const kept = registering || fromDocument || typeof stored !== 'string' ? [] : stored.split(' ').filter(Boolean);
+  const apiScope = [...new Set([...kept, ...api])].join(' ');
+  if (apiScope) metadata[apiScopeProperty] = apiScope;
+  else delete metadata[apiScopeProperty];
+  if (oidc.length) metadata.scope = oidc.join(' ');
+  else delete metadata.scope;
+}
 
 function isFirstParty(client: { [key: string]: unknown } | undefined): boolean {
   return client?.first_party === true;
@@ -188,7 +243,9 @@ export function buildProviderConfiguration(deps: ProviderDependencies): Configur
   const { config, store, pages, clock } = deps;
   const loadAccount = accountLoader(deps.reads.accounts);
   return {
-    adapter: createAdapterFactory({ oidc: store.oidc, clients: deps.reads.clients, encryptionKey: deps.keyEncryptionKey }),
+    adapter: createAdapterFactory({
+      oidc: store.oidc, clients: deps.reads.clients, encryptionKey: deps.keyEncryptionKey, ...(deps.clientWriter ? { writer: deps.clientWriter } : {}),
+    }),
     // The account page's own client (static: derived from the issuer, never stored; see interactions/account/client.ts).
     clients: [accountClientMetadata(config.issuer)],
     jwks: deps.jwks as unknown as Configuration['jwks'],
@@ -229,7 +286,12 @@ export function buildProviderConfiguration(deps: ProviderDependencies): Configur
     },
     extraClientMetadata: {
       properties: [...extraClientProperties],
-      validator(_ctx, key, value, metadata) {
+      validator(ctx, key, value, metadata) {
+        if (key === extraClientProperties[0]) checkSelfDescribed(config, ctx, metadata);
+        if (key === apiScopeProperty) {
+          if (metadata[key] !== undefined && typeof metadata[key] !== 'string') throw new errors.InvalidClientMetadata(`${key} must be a string`);
+          return;
+        }
         if (value !== undefined && typeof value !== 'boolean') throw new errors.InvalidClientMetadata(`${key} must be a boolean`);
         if (key === 'pkce_exempt' && value === true && metadata.token_endpoint_auth_method === 'none') {
           throw new errors.InvalidClientMetadata('only confidential clients may be exempt from PKCE');
@@ -267,7 +329,28 @@ export function buildProviderConfiguration(deps: ProviderDependencies): Configur
       },
       userinfo: { enabled: true },
       pushedAuthorizationRequests: { enabled: true },
-      registration: { enabled: false },
+      // RFC 7591 and 7592: off, with an initial access token, or open to public clients only
+      // (registration-policy.ts, applied in the client schema's validator above). A client may
+      // change or delete itself with its registration access token, rotated at each update.
+      registration: config.clientRegistration === 'off' ? { enabled: false } : {
+        enabled: true,
+        initialAccessToken: config.clientRegistration === 'token',
+        // Hex like an operator's client ids (never starting with '-').
+        idFactory: () => randomBytes(16).toString('hex'),
+        issueRegistrationAccessToken: true,
+      },
+      registrationManagement: { enabled: config.clientRegistration !== 'off', rotateRegistrationAccessToken: true },
+      // An https client_id names a JSON document describing the client (an experimental draft the
+      // library asks to be acknowledged by version). Fetched through outgoingFetch below, from the
+      // operator's hosts only when listed, and used for a bounded time whatever its headers say.
+      clientIdMetadataDocument: {
+        enabled: config.clientIdMetadataDocuments.enabled,
+        ...(config.clientIdMetadataDocuments.enabled ? { ack: clientIdMetadataDocumentDraft } : {}),
+        async allowFetch(_ctx, clientId) {
+          return metadataDocumentHostAllowed(clientId, config.clientIdMetadataDocuments.hosts);
+        },
+        cacheDuration: { ...metadataDocumentCacheSeconds },
+      },
       resourceIndicators: {
         enabled: true,
         async getResourceServerInfo(_ctx, indicator) {
@@ -292,6 +375,22 @@ export function buildProviderConfiguration(deps: ProviderDependencies): Configur
     },
 
     loadExistingGrant,
+    // Every request the provider makes itself goes through this fetch (outgoing-requests.ts):
+    // addresses judged after DNS (loopback only outside production), no redirects, bounded in
+    // time and size, JSON checked as such.
+    fetch: createOutgoingFetch({
+      allowLoopback: config.env !== 'production',
+      timeoutMs: config.dynamicClients.fetchTimeoutSeconds * 1000,
+      maxResponseBytes: Math.max(config.dynamicClients.maxDocumentBytes, otherDocumentBytes),
+    }) as unknown as Configuration['fetch'],
+    fetchResponseBodyLimits: {
+      'client_id metadata document': config.dynamicClients.maxDocumentBytes,
+      jwks_uri: otherDocumentBytes,
+      sector_identifier_uri: otherDocumentBytes,
+    },
+    // RFC 8707 resource indicators are accepted at the authorization and token endpoints (the
+    // discovery documents say so for clients that look, such as MCP clients).
+    discovery: { resource_indicators_supported: true },
     // CORS on token, userinfo and revocation only for the web origins of public clients (src/oidc/cors.ts).
     clientBasedCORS: (ctx, origin, client) => allowsCors(ctx.oidc.route, origin, client),
     interactions: {

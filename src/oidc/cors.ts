@@ -41,3 +41,43 @@ export function allowsCors(route: string | undefined, origin: string | undefined
   if (!origin || origin === 'null') return false;
   return webOrigins(client.redirectUris ?? []).has(origin);
 }
+
+/**
+ * The registration endpoints (RFC 7591 `POST /reg`, RFC 7592 `GET|PUT|DELETE /reg/:id`) answer
+ * browsers from any origin: an MCP client running in a browser registers itself from its own page.
+ * Nothing there rides on cookies (an initial access token or a registration access token is a
+ * bearer token the page holds), so no credentials are allowed and the origin is echoed. oidc-provider
+ * sends no CORS headers on these endpoints; this middleware (in front of it, and of the registration
+ * limit, so a 429 is readable too) answers preflights and marks the answers.
+ */
+export const registrationCorsMaxAgeSeconds = 3600;
+
+export function registrationCors(): (ctx: RegistrationCorsContext, next: () => Promise<unknown>) => Promise<unknown> {
+  return async (ctx, next) => {
+    const collection = ctx.path === '/reg';
+    if (!collection && !/^\/reg\/[^/]+$/u.test(ctx.path)) return next();
+    const origin = ctx.get('origin');
+    if (!origin) return next();
+    ctx.vary('Origin');
+    if (ctx.method === 'OPTIONS' && ctx.get('access-control-request-method')) {
+      ctx.set('access-control-allow-origin', origin);
+      ctx.set('access-control-allow-methods', collection ? 'POST' : 'GET, PUT, DELETE');
+      ctx.set('access-control-allow-headers', 'authorization, content-type');
+      ctx.set('access-control-max-age', String(registrationCorsMaxAgeSeconds));
+      ctx.status = 204;
+      return undefined;
+    }
+    ctx.set('access-control-allow-origin', origin);
+    ctx.set('access-control-expose-headers', 'www-authenticate, retry-after, location');
+    return next();
+  };
+}
+
+type RegistrationCorsContext = {
+  path: string;
+  method: string;
+  status: number;
+  get(name: string): string;
+  set(name: string, value: string): void;
+  vary(name: string): void;
+};

@@ -4,14 +4,14 @@ import type { RequestListener } from 'node:http';
 import { Socket } from 'node:net';
 
 /**
- * The discovery document and the JWKS are the most requested answers and change only with the key
- * ring. They are recorded once per provider, by asking the full middleware stack in-process, and
+ * The discovery documents (OpenID's and RFC 8414's, which MCP clients read) and the JWKS are the
+ * most requested answers and change only with the key ring (and the configuration). They are recorded once per provider, by asking the full middleware stack in-process, and
  * then answered from those bytes before Koa: the same status, headers (in the same order and
  * spelling) and body, plus a strong ETag so that verifiers polling them get a 304.
  */
 
 /** The paths answered from recorded bytes: exactly these, with no query string. */
-export const publishedPaths: readonly string[] = ['/.well-known/openid-configuration', '/jwks'];
+export const publishedPaths: readonly string[] = ['/.well-known/openid-configuration', '/.well-known/oauth-authorization-server', '/jwks'];
 
 type Recorded = {
   /** Flat [name, value, name, value…] as `writeHead` takes it, the ETag last. */

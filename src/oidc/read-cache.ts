@@ -97,6 +97,23 @@ export function createReadCache(store: Pick<Store, 'accounts' | 'clients' | 'api
           clients.drop(clientId);
         }
       },
+      // A dynamic client registered or changed here (the provider's adapter) is seen at once.
+      save: async (record) => {
+        try {
+          await inner().save(record);
+        } finally {
+          clients.drop(record.metadata.client_id);
+        }
+      },
+      // When a client was last used changes nothing the provider reads: the cached copy stays.
+      touch: (clientId, at) => inner().touch(clientId, at),
+      removeUnusedDynamic: async (before, limit) => {
+        const removed = await inner().removeUnusedDynamic(before, limit);
+        for (const clientId of removed) clients.drop(clientId);
+        return removed;
+      },
+      // Which clients went is not known here: they are gone from the cache within its bound.
+      sweepUnusedDynamic: (before, limit) => inner().sweepUnusedDynamic(before, limit),
     };
   }
 

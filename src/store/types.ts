@@ -30,6 +30,9 @@ export interface ModelStore {
 /** What revokeByAccountId spares: a session (its id, the provider's jti) and grants (their ids). */
 export type RevocationExceptions = { sessionId?: string; grantIds?: readonly string[] };
 
+/** A stored oidc-provider record with its id and expiry (null: it never expires). */
+export type StoredModel = { id: string; payload: ModelPayload; expiresAt: Date | null };
+
 export interface OidcStore {
   model(name: string): ModelStore;
   /**
@@ -39,6 +42,11 @@ export interface OidcStore {
    * was asked from.
    */
   revokeByAccountId(accountId: string, keep?: RevocationExceptions): Promise<number>;
+  /**
+   * The unexpired records of one model, at most `limit`, in no particular order: for the few records
+   * an operator lists (initial access tokens), never for the provider's busy models.
+   */
+  listModel(name: string, limit: number): Promise<StoredModel[]>;
   /** Removes the account's pending interactions only (a credential changed: half-finished sign-ins must start again). */
   revokeInteractions(accountId: string): Promise<number>;
   /**
@@ -115,13 +123,43 @@ export type ClientRecord = {
   /** Encrypted at rest; undefined for public clients. */
   encryptedSecret?: string;
   createdAt: Date;
+  /**
+   * Registered by itself through dynamic client registration (RFC 7591), not by an operator. Such
+   * a client may change or delete itself (RFC 7592) and expires once unused for a while.
+   */
+  dynamic: boolean;
+  /** When it was last seen signing people in or calling an endpoint (recorded at most hourly); null: never. */
+  lastUsedAt: Date | null;
 };
 
+/** What `create` takes: an operator's client is not dynamic, and new clients have not been used. */
+export type NewClientRecord = Omit<ClientRecord, 'dynamic' | 'lastUsedAt'> & Partial<Pick<ClientRecord, 'dynamic' | 'lastUsedAt'>>;
+
 export interface ClientStore {
-  create(client: ClientRecord): Promise<void>;
+  /** Throws GatehouseError('conflict') when a client with this id exists. `dynamic` defaults to false, `lastUsedAt` to null. */
+  create(client: NewClientRecord): Promise<void>;
   find(clientId: string): Promise<ClientRecord | undefined>;
   list(): Promise<ClientRecord[]>;
   remove(clientId: string): Promise<boolean>;
+  /**
+   * Inserts or replaces a dynamic client (its metadata, secret, createdAt and lastUsedAt, as given):
+   * the provider's adapter saving an RFC 7591 registration or an RFC 7592 update. Throws
+   * GatehouseError('conflict') when an operator's client has this id (it is never replaced), and
+   * GatehouseError('internal') when `record.dynamic` is false. One atomic statement.
+   */
+  save(record: ClientRecord): Promise<void>;
+  /** Sets lastUsedAt to `at` (never moving it back); false when there is no such client. */
+  touch(clientId: string, at: Date): Promise<boolean>;
+  /**
+   * Deletes up to `limit` dynamic clients whose `lastUsedAt ?? createdAt` is before `before`, and
+   * returns their ids (the library audits each). One statement.
+   */
+  removeUnusedDynamic(before: Date, limit: number): Promise<string[]>;
+  /**
+   * Deletes dynamic clients whose `lastUsedAt ?? createdAt` is before `before`; returns how many.
+   * With `limit`, at most that many (one statement); without, in batches until none is left.
+   */
+  sweepUnusedDynamic(before: Date, limit?: number): Promise<number>;
 }
 
 export type ApiRecord = {

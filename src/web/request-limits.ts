@@ -96,3 +96,20 @@ export function authorizationRequestLimits(limits: AbuseLimits, views: Views): K
     await next();
   };
 }
+
+/**
+ * Dynamic client registrations (POST /reg, RFC 7591) are anonymous with open registration and
+ * each stores a client: they are counted per source address (an IPv6 /64) before the provider
+ * looks at them, at most `perHour`; past it a JSON 429 `slow_down` with Retry-After.
+ */
+export function clientRegistrationLimits(limits: AbuseLimits, perHour: number): Koa.Middleware {
+  return async (ctx, next) => {
+    if (ctx.method !== 'POST' || ctx.path !== '/reg') return next();
+    const verdict = await limits.clientRegistration(ctx.ip, perHour).catch(() => ({ ok: true as const }));
+    if (!verdict.ok) {
+      const description = message('web.too_many_client_registrations', { seconds: String(verdict.retryAfterSeconds) });
+      return refuseJson(ctx, 429, 'slow_down', description, verdict.retryAfterSeconds);
+    }
+    await next();
+  };
+}

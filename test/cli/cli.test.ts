@@ -19,6 +19,7 @@ import { movableClock } from '../helpers/clock.ts';
 import { redirectUri, startGatehouse, testEnvironment } from '../helpers/gatehouse.ts';
 import { freePort, sleep, startMain, withTimeout } from '../helpers/main-process.ts';
 import { relyingParty, signIn } from '../helpers/relying-party.ts';
+import { describeRun, succeeded } from '../helpers/cli-assertions.ts';
 import type { CliRun } from '../helpers/run-cli.ts';
 import { cliFor, cliProcessFor } from '../helpers/run-cli.ts';
 import { isPage, UserAgent } from '../helpers/user-agent.ts';
@@ -38,17 +39,6 @@ function freshCli(): { dir: string; gatehouse: Gatehouse } {
 afterAll(() => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
-
-function describeRun(run: CliRun): string {
-  return `exit ${run.code}\n--- stdout\n${run.stdout}--- stderr\n${run.stderr}`;
-}
-
-/** A successful run: exit 0, nothing on stderr. Returns stdout. */
-function succeeded(run: CliRun): string {
-  expect(run.code, describeRun(run)).toBe(0);
-  expect(run.stderr, describeRun(run)).toBe('');
-  return run.stdout;
-}
 
 /** A successful `--json` run whose stdout is exactly one JSON document. */
 function jsonOf<T = Json>(run: CliRun): T {
@@ -410,8 +400,8 @@ describe('gatehouse clients', () => {
 
     const rows = succeeded(text).trimEnd().split('\n');
     expect(rows).toHaveLength(3);
-    expect(rows[0]).toMatch(/^CLIENT_ID\s+NAME\s+TYPE\s+GRANT TYPES$/);
-    expect(rows[1]).toMatch(new RegExp(`^${first.client_id}\\s+First app\\s+confidential\\s+authorization_code,refresh_token$`));
+    expect(rows[0]).toMatch(/^CLIENT_ID\s+NAME\s+TYPE\s+GRANT TYPES\s+DYNAMIC\s+LAST USED$/);
+    expect(rows[1]).toMatch(new RegExp(`^${first.client_id}\\s+First app\\s+confidential\\s+authorization_code,refresh_token\\s+no\\s+-$`));
     expect(rows[2]).toMatch(new RegExp(`^${second.client_id}\\s+Second app\\s+public\\s`));
   });
 

@@ -12,6 +12,7 @@ import { createLibraries } from '../../src/libraries/index.ts';
 import { openStore } from '../../src/store/open-store.ts';
 import type { AuditEvent, Store } from '../../src/store/types.ts';
 import { testEnvironment } from '../helpers/gatehouse.ts';
+import { describeRun, refused, succeeded } from '../helpers/cli-assertions.ts';
 import type { CliRun } from '../helpers/run-cli.ts';
 import { cliFor } from '../helpers/run-cli.ts';
 
@@ -27,25 +28,6 @@ let store: Store;
 let libraries: Libraries;
 let issuer: string;
 const person: AuditSource = { actor: 'user', sourceAddress: '203.0.113.7' };
-
-function describeRun(run: CliRun): string {
-  return `exit ${run.code}\n--- stdout\n${run.stdout}--- stderr\n${run.stderr}`;
-}
-
-function succeeded(run: CliRun): string {
-  expect(run.code, describeRun(run)).toBe(0);
-  expect(run.stderr, describeRun(run)).toBe('');
-  return run.stdout;
-}
-
-/** One readable line on stderr, nothing on stdout, exit 1. */
-function refused(run: CliRun, words: RegExp | string): void {
-  expect(run.code, describeRun(run)).toBe(1);
-  expect(run.stdout, describeRun(run)).toBe('');
-  expect(run.stderr, describeRun(run)).toMatch(/^gatehouse: [^\n]+\n$/);
-  if (typeof words === 'string') expect(run.stderr).toBe(`gatehouse: ${words}\n`);
-  else expect(run.stderr).toMatch(words);
-}
 
 const json = (run: CliRun) => JSON.parse(succeeded(run)) as Record<string, unknown>;
 

@@ -13,7 +13,7 @@ import type { PasskeySummary } from '../../src/libraries/passkeys.ts';
 import { openStore } from '../../src/store/open-store.ts';
 import type { AccountRecord, AuditEvent, Store } from '../../src/store/types.ts';
 import { startGatehouse, testEnvironment } from '../helpers/gatehouse.ts';
-import type { CliRun } from '../helpers/run-cli.ts';
+import { refused, succeeded } from '../helpers/cli-assertions.ts';
 import { cliFor } from '../helpers/run-cli.ts';
 import { SoftwareAuthenticator } from '../helpers/software-authenticator.ts';
 
@@ -28,24 +28,6 @@ let gatehouse: ReturnType<typeof cliFor>;
 let store: Store;
 let libraries: Libraries;
 const person: AuditSource = { actor: 'user', sourceAddress: '203.0.113.7' };
-
-function describeRun(run: CliRun): string {
-  return `exit ${run.code}\n--- stdout\n${run.stdout}--- stderr\n${run.stderr}`;
-}
-
-function succeeded(run: CliRun): string {
-  expect(run.code, describeRun(run)).toBe(0);
-  expect(run.stderr, describeRun(run)).toBe('');
-  return run.stdout;
-}
-
-/** One readable line on stderr, nothing on stdout, exit 1 (a refusal, as the other commands give). */
-function refused(run: CliRun, words: RegExp): void {
-  expect(run.code, describeRun(run)).toBe(1);
-  expect(run.stdout, describeRun(run)).toBe('');
-  expect(run.stderr, describeRun(run)).toMatch(/^gatehouse: [^\n]+\n$/);
-  expect(run.stderr).toMatch(words);
-}
 
 let counter = 0;
 async function newAccount(name: string): Promise<AccountRecord> {

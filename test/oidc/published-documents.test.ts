@@ -49,7 +49,7 @@ describe('discovery and JWKS from recorded bytes', () => {
     await gatehouse?.stop();
   });
 
-  it.each([discovery, '/jwks'])('answers %s exactly as the full stack does, plus a strong ETag', async (path) => {
+  it.each([discovery, '/.well-known/oauth-authorization-server', '/jwks'])('answers %s exactly as the full stack does, plus a strong ETag', async (path) => {
     for (const method of ['GET', 'HEAD']) {
       for (const headers of [{}, { origin: 'https://spa.example' }, { 'accept-encoding': 'gzip, br' }] as Record<string, string>[]) {
         const fast = await send(gatehouse.url, method, path, headers);
@@ -201,7 +201,7 @@ describe('recordPublishedDocuments', () => {
       else res.writeHead(200, ['Content-Type', 'application/json', 'X-Seen-Host', req.headers.host!]).end('{}');
     };
     const documents = await recordPublishedDocuments(handler, 'id.example.test');
-    expect([...documents.keys()]).toEqual([discovery]);
+    expect([...documents.keys()]).toEqual([discovery, '/.well-known/oauth-authorization-server']);
     const written: unknown[] = [];
     const res = { writeHead: (...args: unknown[]) => written.push(args), end: () => undefined } as never;
     expect(answerPublished(documents, { method: 'GET', url: '/jwks', headers: {} } as never, res)).toBe(false);

@@ -125,6 +125,8 @@ describe.skipIf(!mongodbUri)('MongoDB', () => {
           'urn:example.extension': { 'x.y': true },
         },
         createdAt: new Date('2024-05-01T10:00:00.123Z'),
+        dynamic: false,
+        lastUsedAt: null,
       };
 
       await store.clients.create(client);
@@ -151,11 +153,12 @@ describe.skipIf(!mongodbUri)('MongoDB', () => {
         'passkeys.accountId_createdAt',
         'linked_identities.accountId_linkedAt',
         'linked_identities.connectionId',
+        'clients.dynamic_lastUsedAt_createdAt',
       ]));
       // three per oidc collection, plus uid, user code, the account email, the audit trail's account,
       // the mail queue, three of one-time codes, the rate limits' expiry, the passkeys' account and
-      // the linked identities' account and connection
-      expect(pending).toHaveLength((oidcModelNames.length + 1) * 3 + 12);
+      // the linked identities' account and connection, and the dynamic clients' last use
+      expect(pending).toHaveLength((oidcModelNames.length + 1) * 3 + 13);
 
       await store.migrate();
       expect(await store.pendingMigrations()).toEqual([]);

@@ -90,6 +90,33 @@ describe('SQLite store specifics', () => {
     expect(readPragma(path, 'user_version')).toBe(schemaVersion);
   });
 
+  it('0014 marks the clients of an older database as an operator\'s, never used, and the expiry sweep uses its index', async () => {
+    // A file as Gatehouse left it before dynamic clients: migrated, then 0014 undone.
+    const store = open();
+    await store.close();
+    const db = new DatabaseSync(path);
+    db.exec(`DROP INDEX clients_dynamic_unused;
+      ALTER TABLE clients DROP COLUMN dynamic; ALTER TABLE clients DROP COLUMN last_used_at;
+      PRAGMA user_version = ${schemaVersion - 1}`);
+    db.prepare('INSERT INTO clients (client_id, metadata, encrypted_secret, created_at) VALUES (?, ?, NULL, ?)')
+      .run('web-app', JSON.stringify({ client_id: 'web-app', redirect_uris: [] }), Date.parse('2020-01-01T00:00:00Z'));
+    db.close();
+
+    const migrated = open();
+    expect(readPragma(path, 'user_version')).toBe(schemaVersion);
+    expect(await migrated.clients.find('web-app')).toMatchObject({ dynamic: false, lastUsedAt: null });
+    expect(await migrated.clients.sweepUnusedDynamic(new Date())).toBe(0);
+    expect(await migrated.clients.find('web-app')).toBeDefined();
+
+    const plan = new DatabaseSync(path);
+    try {
+      const steps = plan.prepare(`EXPLAIN QUERY PLAN SELECT rowid FROM clients WHERE dynamic = 1 AND coalesce(last_used_at, created_at) < ? LIMIT ?`).all(0, 10) as Array<{ detail: string }>;
+      expect(steps.map((step) => step.detail).join('; ')).toContain('clients_dynamic_unused');
+    } finally {
+      plan.close();
+    }
+  });
+
   it('creates missing parent directories for the database file', () => {
     path = join(dir, 'nested', 'deeper', 'gatehouse.db');
     open();

@@ -73,6 +73,28 @@ function newClient(clientId: string, overrides: Partial<ClientRecord> = {}): Cli
     },
     encryptedSecret: `v1.keyid.iv.tag.secret-of-${clientId}`,
     createdAt: new Date('2024-05-01T10:00:00.123Z'),
+    dynamic: false,
+    lastUsedAt: null,
+    ...overrides,
+  };
+}
+
+/** A client that registered itself (RFC 7591): public, with the provider's registration metadata. */
+function newDynamicClient(clientId: string, overrides: Partial<ClientRecord> = {}): ClientRecord {
+  return {
+    metadata: {
+      client_id: clientId,
+      client_name: `Agent ${clientId}`,
+      redirect_uris: ['http://127.0.0.1:33418/callback'],
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'none',
+      scope: 'mcp:tools',
+      client_id_issued_at: 1_714_557_600,
+    },
+    createdAt: new Date('2024-05-01T10:00:00.123Z'),
+    dynamic: true,
+    lastUsedAt: null,
     ...overrides,
   };
 }
@@ -289,6 +311,24 @@ export function describeStoreContract(name: string, openStore: () => Promise<Ope
         expect(await store.oidc.revokeByAccountId('acct-alice')).toBe(0);
       });
 
+      it('listModel lists the unexpired records of one model with their ids and expiry, up to the limit', async () => {
+        const tokens = store.oidc.model('InitialAccessToken');
+        await tokens.upsert('iat-1', { jti: 'iat-1', kind: 'InitialAccessToken', iat: 1 }, 3600);
+        await tokens.upsert('iat-2', { jti: 'iat-2', kind: 'InitialAccessToken', iat: 2 });
+        await tokens.upsert('iat-soon', { jti: 'iat-soon', kind: 'InitialAccessToken', iat: 3 }, 1);
+        await store.oidc.model('AccessToken').upsert('at-1', { jti: 'at-1' }, 3600);
+
+        const listed = await store.oidc.listModel('InitialAccessToken', 10);
+        expect(listed.map((record) => record.id).sort()).toEqual(['iat-1', 'iat-2', 'iat-soon']);
+        expect(listed.find((record) => record.id === 'iat-2')).toEqual({ id: 'iat-2', payload: { jti: 'iat-2', kind: 'InitialAccessToken', iat: 2 }, expiresAt: null });
+        expect(listed.find((record) => record.id === 'iat-1')?.expiresAt).toBeInstanceOf(Date);
+        expect(await store.oidc.listModel('InitialAccessToken', 2)).toHaveLength(2);
+        expect(await store.oidc.listModel('NeverStored', 10)).toEqual([]);
+
+        await (opened.passTime ?? sleep)(pastOneSecond);
+        expect((await store.oidc.listModel('InitialAccessToken', 10)).map((record) => record.id).sort()).toEqual(['iat-1', 'iat-2']);
+      });
+
       it("revokeInteractions removes only the account's pending interactions", async () => {
         const interactions = store.oidc.model('Interaction');
         const sessions = store.oidc.model('Session');
@@ -497,6 +537,100 @@ export function describeStoreContract(name: string, openStore: () => Promise<Ope
         expect(await store.clients.remove('web-app')).toBe(false);
         expect(await store.clients.remove('never-existed')).toBe(false);
         expect((await store.clients.list()).map((client) => client.metadata.client_id)).toEqual(['other-app']);
+      });
+
+      it('creates an operator\'s client as not dynamic and never used when the record does not say', async () => {
+        const { dynamic: _dynamic, lastUsedAt: _lastUsedAt, ...bare } = newClient('web-app');
+        await store.clients.create(bare);
+
+        expect(await store.clients.find('web-app')).toMatchObject({ dynamic: false, lastUsedAt: null });
+      });
+
+      it('save inserts a dynamic client, then replaces it whole (RFC 7592 update)', async () => {
+        const client = newDynamicClient('agent-1');
+        await store.clients.save(client);
+        expect(await store.clients.find('agent-1')).toEqual(client);
+
+        const updated = newDynamicClient('agent-1', {
+          metadata: { ...client.metadata, client_name: 'Renamed agent', redirect_uris: ['https://agent.example/cb'], token_endpoint_auth_method: 'client_secret_basic' },
+          encryptedSecret: 'v1.keyid.iv.tag.new-secret',
+          lastUsedAt: new Date('2024-05-02T10:00:00.000Z'),
+        });
+        await store.clients.save(updated);
+        expect(await store.clients.find('agent-1')).toEqual(updated);
+        expect(await store.clients.list()).toHaveLength(1);
+
+        // Back to a public client: the secret goes.
+        const { encryptedSecret: _secret, ...publicAgain } = updated;
+        await store.clients.save(publicAgain);
+        expect((await store.clients.find('agent-1'))?.encryptedSecret).toBeUndefined();
+      });
+
+      it('save never replaces an operator\'s client (a conflict) and refuses a record not marked dynamic', async () => {
+        const operators = newClient('web-app');
+        await store.clients.create(operators);
+
+        await expectGatehouseError(store.clients.save(newDynamicClient('web-app')), 'conflict');
+        expect(await store.clients.find('web-app')).toEqual(operators);
+
+        await expectGatehouseError(store.clients.save(newDynamicClient('agent-1', { dynamic: false })), 'internal');
+        expect(await store.clients.find('agent-1')).toBeUndefined();
+      });
+
+      it('create refuses the id of a dynamic client as a conflict', async () => {
+        await store.clients.save(newDynamicClient('agent-1'));
+
+        await expectGatehouseError(store.clients.create(newClient('agent-1')), 'conflict');
+        expect(await store.clients.find('agent-1')).toMatchObject({ dynamic: true });
+      });
+
+      it('touch records the last use, never moving it back, and says whether the client exists', async () => {
+        await store.clients.create(newClient('web-app'));
+        await store.clients.save(newDynamicClient('agent-1'));
+        const later = new Date('2024-06-01T12:00:00.000Z');
+
+        expect(await store.clients.touch('agent-1', later)).toBe(true);
+        expect(await store.clients.touch('web-app', later)).toBe(true);
+        expect((await store.clients.find('agent-1'))?.lastUsedAt).toEqual(later);
+        expect((await store.clients.find('web-app'))?.lastUsedAt).toEqual(later);
+
+        expect(await store.clients.touch('agent-1', new Date('2024-05-15T00:00:00.000Z'))).toBe(true);
+        expect((await store.clients.find('agent-1'))?.lastUsedAt).toEqual(later);
+        expect(await store.clients.touch('never-existed', later)).toBe(false);
+        expect(await store.clients.find('never-existed')).toBeUndefined();
+      });
+
+      it('sweepUnusedDynamic deletes dynamic clients unused since before the cut-off (last use, else creation), and nothing else', async () => {
+        const cutOff = new Date('2024-06-01T00:00:00.000Z');
+        const before = new Date('2024-05-01T00:00:00.000Z');
+        const after = new Date('2024-06-15T00:00:00.000Z');
+        await store.clients.create(newClient('operator-old', { createdAt: before }));
+        await store.clients.save(newDynamicClient('never-used-old', { createdAt: before }));
+        await store.clients.save(newDynamicClient('used-long-ago', { createdAt: before, lastUsedAt: new Date('2024-05-20T00:00:00.000Z') }));
+        await store.clients.save(newDynamicClient('used-lately', { createdAt: before, lastUsedAt: after }));
+        await store.clients.save(newDynamicClient('new', { createdAt: after }));
+        await store.clients.save(newDynamicClient('at-the-cut-off', { createdAt: cutOff }));
+
+        expect(await store.clients.sweepUnusedDynamic(cutOff)).toBe(2);
+        expect((await store.clients.list()).map((client) => client.metadata.client_id).sort())
+          .toEqual(['at-the-cut-off', 'new', 'operator-old', 'used-lately']);
+        expect(await store.clients.sweepUnusedDynamic(cutOff)).toBe(0);
+      });
+
+      it('sweepUnusedDynamic with a limit deletes at most that many per call; removeUnusedDynamic names them', async () => {
+        const cutOff = new Date('2024-06-01T00:00:00.000Z');
+        for (let index = 0; index < 5; index += 1) {
+          await store.clients.save(newDynamicClient(`agent-${index}`, { createdAt: new Date('2024-05-01T00:00:00.000Z') }));
+        }
+
+        expect(await store.clients.sweepUnusedDynamic(cutOff, 2)).toBe(2);
+        const removed = await store.clients.removeUnusedDynamic(cutOff, 2);
+        expect(removed).toHaveLength(2);
+        for (const id of removed) expect(await store.clients.find(id)).toBeUndefined();
+        expect(await store.clients.sweepUnusedDynamic(cutOff, 2)).toBe(1);
+        expect(await store.clients.sweepUnusedDynamic(cutOff, 2)).toBe(0);
+        expect(await store.clients.removeUnusedDynamic(cutOff, 0)).toEqual([]);
+        expect(await store.clients.list()).toEqual([]);
       });
     });
 

@@ -8,16 +8,26 @@ import type { InteractionDetails } from '../interaction.ts';
 import { clientName, currentInteraction, field, interactionSource } from '../interaction.ts';
 import type { FlowDependencies } from '../kit.ts';
 import { grantConsent } from './grant.ts';
-import { describeConsent } from './view.ts';
+import { describeClient, describeConsent } from './view.ts';
+import type { ClientOrigin } from './view.ts';
+import { isMetadataDocumentClientId } from '../../oidc/configuration.ts';
 
 /** The consent page: what the application asks for, in words; Allow records a grant, Deny tells the application. */
 export async function showConsent(deps: FlowDependencies, ctx: Context, details: InteractionDetails): Promise<void> {
+  const clientId = typeof details.params.client_id === 'string' ? details.params.client_id : '';
   deps.views.render(ctx, 'consent', {
     title: message('consent.title'),
     uid: details.uid,
-    clientName: await clientName(deps.provider(), details.params.client_id),
+    ...describeClient({ clientId, clientName: await clientName(deps.provider(), clientId), origin: await clientOrigin(deps, clientId), issuer: deps.config.issuer }),
     ...describeConsent(details),
   });
+}
+
+/** Whether an operator registered this client, it registered itself, or a metadata document describes it. */
+async function clientOrigin(deps: FlowDependencies, clientId: string): Promise<ClientOrigin> {
+  if (isMetadataDocumentClientId(clientId)) return 'metadata_document';
+  const record = await deps.libraries.clients.get(clientId).catch(() => undefined);
+  return record?.dynamic ? 'self_registered' : 'operator';
 }
 
 export function consentRoutes(router: Router, deps: FlowDependencies): void {

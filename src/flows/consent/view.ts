@@ -32,3 +32,23 @@ export function describeConsent(details: InteractionDetails): { scopes: string[]
   };
 }
 
+
+/** Who vouches for the application on the consent page. */
+export type ClientOrigin = 'operator' | 'self_registered' | 'metadata_document';
+
+/**
+ * How the consent page presents an application: its name as it gives it, and, unless an operator
+ * registered it, a notice that nobody reviewed it. A Client ID Metadata Document's client is shown
+ * with its verified host name (its client_id URL's host: the document was fetched from there),
+ * since its name is only what that document says.
+ */
+export function describeClient(input: { clientId: string; clientName: string; origin: ClientOrigin; issuer: string }): { clientName: string; clientHost?: string; clientNotice?: string } {
+  const issuerHost = new URL(input.issuer).host;
+  if (input.origin === 'metadata_document') {
+    const host = URL.parse(input.clientId)?.host ?? input.clientId;
+    const named = input.clientName === input.clientId ? host : input.clientName;
+    return { clientName: named, clientHost: message('consent.client_host', { host }), clientNotice: message('consent.metadata_document', { host, issuerHost }) };
+  }
+  if (input.origin === 'self_registered') return { clientName: input.clientName, clientNotice: message('consent.self_registered', { issuerHost }) };
+  return { clientName: input.clientName };
+}

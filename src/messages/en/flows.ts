@@ -119,6 +119,9 @@ export const flows = {
   'consent.scope_roles': 'See the roles assigned to your account',
   'consent.scope_offline_access': 'Stay connected when you are not using it (keep access after you sign out of it)',
   'consent.scope_other': 'Use the permission “{scope}”',
+  'consent.self_registered': 'This application registered itself: it has not been reviewed by the operator of {issuerHost}. Allow only if you trust it.',
+  'consent.metadata_document': 'This application is described by {host}: its name is what that site says about itself, and it has not been reviewed by the operator of {issuerHost}. Allow only if you trust {host}.',
+  'consent.client_host': 'from {host}',
   // Logout.
   'logout.title': 'Sign out',
   'logout.done_title': 'Signed out',

@@ -90,7 +90,15 @@ export const libraries = {
 
   // Clients and APIs (clients.ts, apis.ts).
   'libraries.no_client': 'no client {clientId}',
+  'libraries.client_not_dynamic': 'the client {clientId} was added by an operator, not registered by itself; remove it with `gatehouse clients remove`',
   'libraries.no_api': 'no API {identifier}',
+
+  // Initial access tokens for dynamic client registration (registration-tokens.ts).
+  'libraries.token_days_range': 'must be more than 0 and at most {max} days',
+  'libraries.token_note_control': 'must not contain control characters',
+  'libraries.token_id_short': 'name the token by at least its first {length} characters (as `gatehouse registration tokens list` shows them)',
+  'libraries.no_registration_token': 'no registration token starts with {id} (expired or revoked tokens are gone)',
+  'libraries.registration_token_ambiguous': 'several registration tokens start with {id}; give more characters',
   'libraries.url_not_absolute': '{value} is not an absolute URL',
   'libraries.url_has_fragment': '{value} must not contain a fragment',
   'libraries.url_has_credentials': '{value} must not contain credentials',

@@ -30,6 +30,8 @@ export const operations = {
   'config.schedule_does_not_fit': '(with JWKS_CACHE_SECONDS and KEY_POLL_SECONDS) does not fit the key schedule: {problems}',
   'config.workers_need_issuer': 'above 1 needs ISSUER when PORT is 0 (the workers must agree on one issuer)',
   'config.cookie_keys_required': 'must be set in production (comma-separated, at least 32 characters each)',
+  'config.hosts_empty': 'must list at least one host[:port] (comma-separated); leave it unset to accept any host',
+  'config.host_invalid': 'entries must be host or host:port (a DNS name, an IPv4 address or a bracketed IPv6 address; no scheme, path or wildcard), got {value}',
   'config.key_encryption_key_required': 'must be set in production (32 bytes, base64)',
   'start.generated_secrets': 'warning: generated development secrets in {file}; set COOKIE_KEYS and KEY_ENCRYPTION_KEY in production',
   'start.banner': `Gatehouse is running ({env}{workers, plural, =1 {} other {, # workers}}) at {issuer}
@@ -82,6 +84,7 @@ Next steps:
   'store.account_exists': 'an account with email {email} already exists',
   'store.api_exists': 'an API with identifier {identifier} already exists',
   'store.client_exists': 'a client with id {clientId} already exists',
+  'store.client_not_dynamic': 'the client {clientId} was added by an operator; only a client that registered itself can be saved this way',
   'store.oidc_record_exists': 'another {name} with {unique} exists',
   'keys.rotation_needs_date': 'Key rotation needs a valid date for "now"',
   'keys.schedule_invalid': 'Invalid key rotation schedule: {problems}',

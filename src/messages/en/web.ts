@@ -15,6 +15,7 @@ export const web = {
   'web.authorization_parameter_too_long': '{name} is too long (at most {limit} characters)',
   'web.too_many_authorization_requests': 'Too many sign-in requests from your network. Wait {seconds} seconds, then try again.',
   'web.too_many_client_authentications': 'too many failed client authentications; retry after {seconds} seconds',
+  'web.too_many_client_registrations': 'too many client registrations from your network; retry after {seconds} seconds',
   'web.store_unreachable': 'Gatehouse cannot reach its database right now. Try again in a moment.',
   'web.store_cannot_write': 'Gatehouse cannot save anything to its database right now. Try again in a moment.',
 } as const satisfies Record<string, string>;

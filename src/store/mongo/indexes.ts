@@ -2,6 +2,7 @@ import type { mongo } from 'mongoose';
 
 import { accountsCollection } from './accounts.ts';
 import { auditCollection } from './audit.ts';
+import { clientsCollection } from './clients.ts';
 import type { MongoDatabase } from './database.ts';
 import { linkedIdentitiesCollection } from './linked-identities.ts';
 import { mailCollection } from './mail.ts';
@@ -36,7 +37,7 @@ function oidcIndexes(collection: string): IndexSpec[] {
 /**
  * The indexes Gatehouse needs, by collection. oidc collections are created lazily, so the known
  * models are indexed in advance, and any other oidc collection already present is indexed too.
- * clients and apis are only looked up by _id.
+ * apis are only looked up by _id, clients by _id and (dynamic ones) by when they were last used.
  */
 async function indexPlan(database: MongoDatabase): Promise<Map<string, IndexSpec[]>> {
   const oidcCollections = new Set([...oidcModelNames.map(oidcCollectionName), ...(await listOidcCollections(database))]);
@@ -60,6 +61,10 @@ async function indexPlan(database: MongoDatabase): Promise<Map<string, IndexSpec
     { key: { accountId: 1, linkedAt: 1 }, name: 'accountId_linkedAt' },
     { key: { connectionId: 1 }, name: 'connectionId' },
   ]);
+  // Dynamic clients unused for a while (the sweeper's expiry: lastUsedAt, or createdAt when never used).
+  plan.set(clientsCollection, [{
+    key: { dynamic: 1, lastUsedAt: 1, createdAt: 1 }, name: 'dynamic_lastUsedAt_createdAt', partialFilterExpression: { dynamic: true },
+  }]);
   // Expired counters go by themselves (the sweeper deletes them too, as in SQLite).
   plan.set(rateLimitsCollection, [{ key: { expiresAt: 1 }, name: 'expiresAt', expireAfterSeconds: 0 }]);
   return plan;

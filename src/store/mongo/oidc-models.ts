@@ -1,5 +1,5 @@
 import { deleteInBatches } from '../batches.ts';
-import type { ModelPayload, ModelStore, OidcStore } from '../types.ts';
+import type { ModelPayload, ModelStore, OidcStore, StoredModel } from '../types.ts';
 import type { MongoDatabase } from './database.ts';
 import { deleteBatch } from './delete-batch.ts';
 import { escapeKeys, unescapeKeys } from './keys.ts';
@@ -106,6 +106,12 @@ export function createMongoOidcStore(database: MongoDatabase, clock: () => numbe
         ...(collectionName === oidcCollectionName('Session') && keep.sessionId !== undefined ? { _id: { $ne: keep.sessionId } } : {}),
         ...(collectionName === oidcCollectionName('Grant') ? { _id: { $nin: grantIds } } : {}),
       }));
+    },
+    async listModel(name, limit) {
+      const collection = database.collection<OidcDocument>(oidcCollectionName(name));
+      const filter = { $or: [{ expiresAt: { $exists: false } }, { expiresAt: { $gt: new Date(clock()) } }] };
+      const documents = await run(() => collection.find(filter, { limit }).toArray());
+      return documents.map((document): StoredModel => ({ id: document._id, payload: unescapeKeys(document.payload), expiresAt: document.expiresAt ?? null }));
     },
     async revokeInteractions(accountId) {
       const collection = database.collection<OidcDocument>(oidcCollectionName('Interaction'));

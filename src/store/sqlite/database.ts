@@ -237,6 +237,13 @@ const migrations: ReadonlyArray<{ name: string; sql: string }> = [
   ) STRICT;
   CREATE INDEX linked_identities_account ON linked_identities (account_id, linked_at);
   ` },
+  // Clients that registered themselves (RFC 7591) and when clients were last used: unused dynamic
+  // clients expire (src/libraries/clients.ts). Every existing client is an operator's.
+  { name: '0014_dynamic_clients', sql: `
+  ALTER TABLE clients ADD COLUMN dynamic INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE clients ADD COLUMN last_used_at INTEGER;
+  CREATE INDEX clients_dynamic_unused ON clients (coalesce(last_used_at, created_at)) WHERE dynamic = 1;
+  ` },
 ];
 
 export const schemaVersion = migrations.length;

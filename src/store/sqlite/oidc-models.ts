@@ -1,7 +1,7 @@
 import type { DatabaseSync } from 'node:sqlite';
 
 import { deleteInBatches } from '../batches.ts';
-import type { ModelPayload, ModelStore, OidcStore } from '../types.ts';
+import type { ModelPayload, ModelStore, OidcStore, StoredModel } from '../types.ts';
 
 type Row = { payload: string; expires_at: number | null };
 
@@ -22,6 +22,8 @@ export function createSqliteOidcStore(db: DatabaseSync, clock: () => number = Da
         payload = excluded.payload, grant_id = excluded.grant_id, user_code = excluded.user_code,
         uid = excluded.uid, account_id = excluded.account_id, expires_at = excluded.expires_at`),
     find: db.prepare('SELECT payload, expires_at FROM oidc_models WHERE model = ? AND id = ?'),
+    list: db.prepare(`SELECT id, payload, expires_at FROM oidc_models
+      WHERE model = ? AND (expires_at IS NULL OR expires_at > ?) ORDER BY rowid LIMIT ?`),
     findByUid: db.prepare('SELECT payload, expires_at FROM oidc_models WHERE model = ? AND uid = ? ORDER BY rowid DESC LIMIT 1'),
     findByUserCode: db.prepare('SELECT payload, expires_at FROM oidc_models WHERE model = ? AND user_code = ? ORDER BY rowid DESC LIMIT 1'),
     consume: db.prepare(`UPDATE oidc_models SET payload = json_set(payload, '$.consumed', ?) WHERE model = ? AND id = ?`),
@@ -82,6 +84,12 @@ export function createSqliteOidcStore(db: DatabaseSync, clock: () => number = Da
       if (!keep) return Number(statements.revokeByAccountId.run(accountId).changes);
       const grantIds = JSON.stringify(keep.grantIds ?? []);
       return Number(statements.revokeByAccountIdExcept.run(accountId, keep.sessionId ?? '', grantIds, grantIds).changes);
+    },
+    async listModel(name, limit) {
+      const rows = statements.list.all(name, clock(), limit) as Array<Row & { id: string }>;
+      return rows.map((row): StoredModel => ({
+        id: row.id, payload: JSON.parse(row.payload) as ModelPayload, expiresAt: row.expires_at === null ? null : new Date(row.expires_at),
+      }));
     },
     async revokeInteractions(accountId) {
       return Number(statements.revokeInteractions.run(accountId).changes);
