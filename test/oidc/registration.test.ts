@@ -5,9 +5,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/clock.ts';
 import { open } from '../../src/keys/encryption.ts';
 import { cliSource } from '../../src/libraries/audit.ts';
+import { clientsLibrary } from '../../src/libraries/clients.ts';
 import { registrationTokensLibrary } from '../../src/libraries/registration-tokens.ts';
 import { redirectUri, startGatehouse } from '../helpers/gatehouse.ts';
 import type { TestGatehouse } from '../helpers/gatehouse.ts';
+import { movableClock } from '../helpers/clock.ts';
 import { UserAgent } from '../helpers/user-agent.ts';
 
 const api = 'https://mcp.example/mcp';
@@ -295,5 +297,39 @@ describe('a registration flood from one source', () => {
     expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
     expect(limited.headers.get('access-control-allow-origin')).toBe('https://inspector.example');
     expect((await gatehouse.store.clients.list()).length).toBe(before);
+  });
+});
+
+describe('an unused dynamic client', () => {
+  let gatehouse: TestGatehouse;
+  const clock = movableClock();
+  beforeAll(async () => {
+    gatehouse = await startGatehouse({ env: { CLIENT_REGISTRATION: 'open' }, clock });
+    await gatehouse.addApi({ identifier: api, scopes: ['mcp:tools'] });
+  });
+  afterAll(() => gatehouse.stop());
+
+  it('expires after dynamicClients.unusedExpiryDays: gone, audited, and refused with OAuth errors from then on', async () => {
+    const created = await register(gatehouse, { ...publicClient, client_name: 'Forgotten agent' });
+    expect(created.status).toBe(201);
+    const clientId = created.body.client_id as string;
+    const clients = clientsLibrary({ store: gatehouse.store, config: gatehouse.config, clock, keyEncryptionKey: gatehouse.secrets.keyEncryptionKey });
+    // Not yet: a day short of the bound.
+    clock.advance((gatehouse.config.dynamicClients.unusedExpiryDays - 1) * 86_400_000);
+    expect(await clients.expireUnused(cliSource)).toBe(0);
+    clock.advance(2 * 86_400_000);
+    expect(await clients.expireUnused(cliSource)).toBe(1);
+    expect(await gatehouse.store.clients.find(clientId)).toBeUndefined();
+    expect((await events(gatehouse, 'client_expired')).map((event) => event.details?.clientId ?? event.clientId)).toContain(clientId);
+
+    // Within the read cache's bound (1 s) the provider no longer knows it.
+    clock.advance(1_000);
+    const manageAt = created.body.registration_client_uri as string;
+    expect((await manage(manageAt, 'GET', created.body.registration_access_token as string)).status).toBe(401);
+    const authorize = await fetch(`${gatehouse.url}/auth?${new URLSearchParams({
+      client_id: clientId, redirect_uri: redirectUri, response_type: 'code', scope: 'openid', code_challenge: 'x'.repeat(43), code_challenge_method: 'S256',
+    })}`, { redirect: 'manual' });
+    expect(authorize.status).toBe(400);
+    expect(await authorize.text()).toContain('invalid_client');
   });
 });
