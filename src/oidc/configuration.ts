@@ -102,6 +102,18 @@ function checkSelfDescribed(config: Config, ctx: KoaContextWithOIDC | undefined,
   else delete metadata.scope;
 }
 
+/**
+ * The API scopes a client may be granted: those it lists (its apiScopeProperty, from `--scope` or
+ * its registration), or every scope of the API when it lists none (as a client without `scope` may
+ * ask for any of the provider's own).
+ */
+export function grantableApiScopes(apiScopes: readonly string[], client: { [key: string]: unknown } | undefined): string[] {
+  const listed = client?.[apiScopeProperty];
+  if (typeof listed !== 'string' || !listed.trim()) return [...apiScopes];
+  const allowed = new Set(listed.split(' ').filter(Boolean));
+  return apiScopes.filter((scope) => allowed.has(scope));
+}
+
 function isFirstParty(client: { [key: string]: unknown } | undefined): boolean {
   return client?.first_party === true;
 }
@@ -353,11 +365,11 @@ export function buildProviderConfiguration(deps: ProviderDependencies): Configur
       },
       resourceIndicators: {
         enabled: true,
-        async getResourceServerInfo(_ctx, indicator) {
+        async getResourceServerInfo(_ctx, indicator, client) {
           const api = await deps.reads.apis.find(indicator);
           if (!api) throw new errors.InvalidTarget(`${indicator} is not a registered API`);
           return {
-            scope: api.scopes.join(' '),
+            scope: grantableApiScopes(api.scopes, client as unknown as { [key: string]: unknown }).join(' '),
             audience: api.identifier,
             // Never longer than retired signing keys stay published (an API registered before
             // the limit was lowered keeps working, with shorter tokens).
