@@ -32,6 +32,13 @@ function clientText(client: ReturnType<typeof clientJson>): string {
   ];
   if (client.post_logout_redirect_uris?.length) lines.push(`logout URIs:    ${client.post_logout_redirect_uris.join(' ')}`);
   if (client.scope) lines.push(`scope:          ${client.scope}`);
+  lines.push(`auth method:    ${client.token_endpoint_auth_method}`);
+  const more = client as Record<string, unknown>;
+  if (typeof more.jwks_uri === 'string') lines.push(`jwks_uri:       ${more.jwks_uri}`);
+  if (more.jwks) lines.push(`jwks:           ${message('cli.client_jwks_keys', { count: (more.jwks as { keys?: unknown[] }).keys?.length ?? 0 })}`);
+  for (const [key, label] of [['logo_uri', 'logo:           '], ['policy_uri', 'policy:         '], ['tos_uri', 'terms:          ']] as const) {
+    if (typeof more[key] === 'string') lines.push(`${label}${printable(more[key])}`);
+  }
   if (client.gatehouse_require_phishing_resistant) lines.push(message('cli.client_requires_phishing_resistant'));
   if ('client_secret' in client) lines.push(`client_secret:  ${client.client_secret}`, '', message('cli.store_secret_now'));
   return lines.join('\n');
@@ -103,6 +110,23 @@ function apiJson(api: ApiRecord) {
     created_at: api.createdAt.toISOString(),
   };
 }
+
+/** `--jwks`: a JWK Set given inline (JSON text) or as the path of a file that holds one. */
+function jwksOption(value: string | undefined): { keys: Array<{ kty: 'RSA' | 'EC' | 'OKP' }> } | undefined {
+  if (value === undefined) return undefined;
+  const inline = value.trimStart().startsWith('{');
+  try {
+    return JSON.parse(inline ? value : readFileSync(value, 'utf8')) as { keys: Array<{ kty: 'RSA' | 'EC' | 'OKP' }> };
+  } catch (error) {
+    const cause = (error as NodeJS.ErrnoException).code ?? 'not valid JSON';
+    throw new GatehouseError('invalid_input', 'cli.cannot_read_as_json', { file: inline ? '--jwks' : value, cause });
+  }
+}
+
+/** An optional link given to `clients update`: an empty value removes it. */
+const linkChange = (value: string | undefined): string | null | undefined => (value === undefined ? undefined : value === '' ? null : value);
+
+const authMethodUsage = '[--auth-method client_secret_basic|client_secret_post|private_key_jwt|none] [--jwks-uri U | --jwks JSON|FILE]';
 
 function parseInteger(value: string | undefined, name: string): number | undefined {
   if (value === undefined) return undefined;
@@ -261,8 +285,14 @@ export const commands: Record<string, Command> = {
   },
 
   'clients add': {
-    usage: 'clients add --name N --redirect-uri U [--redirect-uri U2] [--post-logout-redirect-uri U] [--public] [--first-party] [--pkce-exempt] [--require-mfa] [--require-phishing-resistant] [--grant-type T …] [--scope S]',
+    usage: `clients add --name N --redirect-uri U [--redirect-uri U2] [--post-logout-redirect-uri U] [--public] [--first-party] [--pkce-exempt] [--require-mfa] [--require-phishing-resistant] [--grant-type T …] [--scope S] ${authMethodUsage} [--logo-uri U] [--policy-uri U] [--tos-uri U]`,
     options: {
+      'auth-method': { type: 'string' },
+      'jwks-uri': { type: 'string' },
+      jwks: { type: 'string' },
+      'logo-uri': { type: 'string' },
+      'policy-uri': { type: 'string' },
+      'tos-uri': { type: 'string' },
       name: { type: 'string' },
       'redirect-uri': { type: 'string', multiple: true },
       'post-logout-redirect-uri': { type: 'string', multiple: true },
@@ -289,6 +319,12 @@ export const commands: Record<string, Command> = {
         requirePhishingResistant: values['require-phishing-resistant'] === true,
         ...(grantTypes.length ? { grantTypes: grantTypes as never } : {}),
         ...(scopes.length ? { scope: scopes.join(' ') } : {}),
+        ...(text(values['auth-method']) ? { authMethod: text(values['auth-method']) as never } : {}),
+        ...(text(values['jwks-uri']) !== undefined ? { jwksUri: text(values['jwks-uri'])! } : {}),
+        ...(text(values.jwks) !== undefined ? { jwks: jwksOption(text(values.jwks)) } : {}),
+        ...(text(values['logo-uri']) !== undefined ? { logoUri: text(values['logo-uri'])! } : {}),
+        ...(text(values['policy-uri']) !== undefined ? { policyUri: text(values['policy-uri'])! } : {}),
+        ...(text(values['tos-uri']) !== undefined ? { tosUri: text(values['tos-uri'])! } : {}),
       }, cliSource);
       const json = clientJson(metadata, createdAt, clientSecret);
       return { json, text: clientText(json) };
@@ -314,6 +350,67 @@ export const commands: Record<string, Command> = {
     async run(ctx, _values, [clientId]) {
       const json = recordJson(await ctx.libraries.clients.get(clientId!));
       return { json, text: recordText(json) };
+    },
+  },
+  'clients update': {
+    usage: `clients update --id CLIENT_ID [--name N] [--redirect-uri U …] [--post-logout-redirect-uri U …] [--grant-type T …] ${authMethodUsage} [--logo-uri U] [--policy-uri U] [--tos-uri U]   (a list given replaces the old one; an empty link removes it)`,
+    options: {
+      id: { type: 'string' },
+      name: { type: 'string' },
+      'redirect-uri': { type: 'string', multiple: true },
+      'post-logout-redirect-uri': { type: 'string', multiple: true },
+      'grant-type': { type: 'string', multiple: true },
+      'auth-method': { type: 'string' },
+      'jwks-uri': { type: 'string' },
+      jwks: { type: 'string' },
+      'logo-uri': { type: 'string' },
+      'policy-uri': { type: 'string' },
+      'tos-uri': { type: 'string' },
+    },
+    positionals: [],
+    async run(ctx, values) {
+      const clientId = text(values.id);
+      if (!clientId) throw new GatehouseError('invalid_input', 'cli.client_id_required');
+      const grantTypes = list(values['grant-type']);
+      const redirectUris = list(values['redirect-uri']);
+      const logoutUris = list(values['post-logout-redirect-uri']);
+      const { metadata, clientSecret } = await ctx.libraries.clients.update(clientId, {
+        ...(text(values.name) !== undefined ? { name: text(values.name)! } : {}),
+        ...(redirectUris.length ? { redirectUris } : {}),
+        ...(logoutUris.length ? { postLogoutRedirectUris: logoutUris } : {}),
+        ...(grantTypes.length ? { grantTypes: grantTypes as never } : {}),
+        ...(text(values['auth-method']) ? { authMethod: text(values['auth-method']) as never } : {}),
+        ...(text(values['jwks-uri']) !== undefined ? { jwksUri: linkChange(text(values['jwks-uri'])) } : {}),
+        ...(text(values.jwks) !== undefined ? { jwks: text(values.jwks) === '' ? null : jwksOption(text(values.jwks)) } : {}),
+        ...(text(values['logo-uri']) !== undefined ? { logoUri: linkChange(text(values['logo-uri'])) } : {}),
+        ...(text(values['policy-uri']) !== undefined ? { policyUri: linkChange(text(values['policy-uri'])) } : {}),
+        ...(text(values['tos-uri']) !== undefined ? { tosUri: linkChange(text(values['tos-uri'])) } : {}),
+      }, cliSource);
+      const record = await ctx.libraries.clients.get(clientId);
+      const json = { ...clientJson(metadata, record.createdAt, clientSecret), dynamic: record.dynamic, last_used_at: record.lastUsedAt?.toISOString() ?? null };
+      return { json, text: `${message('cli.client_updated', { clientId })}\n\n${clientText(json)}` };
+    },
+  },
+  'clients rotate-secret': {
+    usage: 'clients rotate-secret --id CLIENT_ID [--overlap-days N]   (a new secret; the old one keeps working N days, 0 by default)',
+    options: { id: { type: 'string' }, 'overlap-days': { type: 'string' } },
+    positionals: [],
+    async run(ctx, values) {
+      const clientId = text(values.id);
+      if (!clientId) throw new GatehouseError('invalid_input', 'cli.client_id_required');
+      const overlapDays = parseInteger(text(values['overlap-days']), 'overlap-days') ?? 0;
+      const { clientSecret, previousSecretExpiresAt } = await ctx.libraries.clients.rotateSecret(clientId, overlapDays, cliSource);
+      const until = previousSecretExpiresAt?.toISOString();
+      return {
+        json: { client_id: clientId, client_secret: clientSecret, client_secret_expires_at: 0, previous_secret_expires_at: until ?? null },
+        text: [
+          `client_id:      ${clientId}`,
+          `client_secret:  ${clientSecret}`,
+          until ? message('cli.previous_secret_until', { until }) : message('cli.previous_secret_ended'),
+          '',
+          message('cli.store_secret_now'),
+        ].join('\n'),
+      };
     },
   },
   'clients remove': {

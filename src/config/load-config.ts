@@ -114,6 +114,15 @@ export const defaultsSchema = z.object({
    * client. `hosts`: the hosts (host[:port], lower case) whose documents are accepted; null for any.
    */
   clientIdMetadataDocuments: z.object({ enabled: z.boolean(), hosts: z.array(z.string().min(1)).min(1).nullable() }),
+  /**
+   * DPoP (RFC 9449): sender-constrained tokens. `enabled`: a client that sends a DPoP proof gets
+   * tokens bound to its key (`token_type: DPoP`, `cnf.jkt`); off, proofs are ignored and tokens are
+   * bearer tokens. `nonces`: the token, userinfo and PAR endpoints require a server-provided nonce
+   * in every proof (the first proof is answered `use_dpop_nonce` with a `DPoP-Nonce` header), so a
+   * proof cannot be made in advance; the nonces are derived from KEY_ENCRYPTION_KEY, so every
+   * instance accepts every other's.
+   */
+  dpop: z.object({ enabled: z.boolean(), nonces: z.boolean() }),
   /** Clients that registered themselves (and metadata documents): how long they live unused, how fast they may come. */
   dynamicClients: z.object({
     /** A dynamic client neither used nor changed for this many days is deleted by the sweeper. */

@@ -35,6 +35,32 @@ export const redirectUriSchema = z.string().superRefine((value, ctx) => {
 
 const scopeToken = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
 
+/** How a client authenticates at the token endpoint; each client must use exactly the one it is registered with. */
+export const authMethods = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'] as const;
+export type AuthMethod = (typeof authMethods)[number];
+/** The methods that authenticate with a client secret (the ones that get one). */
+const secretMethods: readonly AuthMethod[] = ['client_secret_basic', 'client_secret_post'];
+
+/** A link shown to people (logo, privacy policy, terms): absolute https, no credentials. */
+export const httpsUrlSchema = z.string().superRefine((value, ctx) => {
+  const url = URL.parse(value);
+  if (!url || url.protocol !== 'https:' || url.username || url.password) {
+    ctx.addIssue({ code: 'custom', message: message('libraries.url_not_https_link', { value: JSON.stringify(value) }) });
+  }
+});
+
+/** Members only a private key has: a client's registered keys must be public ones. */
+const privateKeyMembers = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k', 'oth'];
+
+/** A client's public keys (RFC 7517 JWK Set) for private_key_jwt: RSA, EC or OKP keys, never private parts. */
+export const clientJwksSchema = z
+  .object({ keys: z.array(z.looseObject({ kty: z.enum(['RSA', 'EC', 'OKP']) })).min(1) })
+  .superRefine((jwks, ctx) => {
+    if (jwks.keys.some((key) => privateKeyMembers.some((member) => member in key))) {
+      ctx.addIssue({ code: 'custom', message: message('libraries.jwks_private_key') });
+    }
+  });
+
 export const newClientSchema = z
   .object({
     name: z.string().trim().min(1, message('libraries.client_name_required')).max(200),
@@ -53,13 +79,32 @@ export const newClientSchema = z
       .trim()
       .refine((value) => value.split(/\s+/).every((token) => scopeToken.test(token)), message('libraries.scope_format'))
       .optional(),
+    /** How it authenticates: client_secret_basic for a confidential client, none for a public one, unless said. */
+    authMethod: z.enum(authMethods, { message: message('libraries.auth_methods', { list: authMethods.join(', ') }) }).optional(),
+    /** private_key_jwt: where its public keys are published (fetched by the provider), or the keys themselves. */
+    jwksUri: redirectUriSchema.optional(),
+    jwks: clientJwksSchema.optional(),
+    logoUri: httpsUrlSchema.optional(),
+    policyUri: httpsUrlSchema.optional(),
+    tosUri: httpsUrlSchema.optional(),
   })
   .transform((input, ctx) => {
     const types = [...new Set(input.grantTypes ?? ['authorization_code', 'refresh_token'])];
-    if (input.public && types.includes('client_credentials')) {
+    if (input.public && input.authMethod !== undefined && input.authMethod !== 'none') {
+      ctx.addIssue({ code: 'custom', message: message('libraries.public_client_auth_method') });
+    }
+    const authMethod: AuthMethod = input.authMethod ?? (input.public ? 'none' : 'client_secret_basic');
+    const isPublic = authMethod === 'none';
+    if (authMethod === 'private_key_jwt' && (input.jwksUri === undefined) === (input.jwks === undefined)) {
+      ctx.addIssue({ code: 'custom', message: message('libraries.private_key_jwt_keys') });
+    }
+    if (authMethod !== 'private_key_jwt' && (input.jwksUri !== undefined || input.jwks !== undefined)) {
+      ctx.addIssue({ code: 'custom', message: message('libraries.keys_need_private_key_jwt') });
+    }
+    if (isPublic && types.includes('client_credentials')) {
       ctx.addIssue({ code: 'custom', message: message('libraries.public_client_credentials') });
     }
-    if (input.public && input.pkceExempt) {
+    if (isPublic && input.pkceExempt) {
       ctx.addIssue({ code: 'custom', message: message('libraries.public_client_pkce_exempt') });
     }
     if (types.includes('authorization_code') && input.redirectUris.length === 0) {
@@ -68,7 +113,7 @@ export const newClientSchema = z
     if (types.includes('refresh_token') && !types.includes('authorization_code')) {
       ctx.addIssue({ code: 'custom', message: message('libraries.refresh_token_needs_code') });
     }
-    return { ...input, grantTypes: types };
+    return { ...input, public: isPublic, authMethod, grantTypes: types };
   });
 
 export type NewClientInput = z.input<typeof newClientSchema>;
@@ -78,6 +123,54 @@ function secretContext(clientId: string): string {
 }
 
 /** Registers a client; a confidential one gets a generated secret, returned here and never again. */
+type ParsedClient = z.output<typeof newClientSchema>;
+
+/** The stored metadata of a validated client (`clientId` its id). */
+function metadataOf(clientId: string, client: ParsedClient): ClientMetadata {
+  const usesAuthorizationEndpoint = client.grantTypes.includes('authorization_code');
+  return {
+    client_id: clientId,
+    client_name: client.name,
+    redirect_uris: client.redirectUris,
+    ...(client.postLogoutRedirectUris.length ? { post_logout_redirect_uris: client.postLogoutRedirectUris } : {}),
+    grant_types: client.grantTypes,
+    response_types: usesAuthorizationEndpoint ? ['code'] : [],
+    token_endpoint_auth_method: client.authMethod,
+    ...(client.jwksUri ? { jwks_uri: client.jwksUri } : {}),
+    ...(client.jwks ? { jwks: client.jwks } : {}),
+    ...(client.logoUri ? { logo_uri: client.logoUri } : {}),
+    ...(client.policyUri ? { policy_uri: client.policyUri } : {}),
+    ...(client.tosUri ? { tos_uri: client.tosUri } : {}),
+    ...(client.scope ? { scope: client.scope } : {}),
+    first_party: client.firstParty,
+    pkce_exempt: client.pkceExempt,
+    ...(client.requireMfa ? { require_mfa: true } : {}),
+    ...(client.requirePhishingResistant ? { gatehouse_require_phishing_resistant: true } : {}),
+  };
+}
+
+/** The input that registers a client like this one (what `update` changes and validates again). */
+function inputOf(metadata: ClientMetadata): NewClientInput {
+  const string = (key: string) => (typeof metadata[key] === 'string' ? metadata[key] as string : undefined);
+  const jwks = metadata.jwks as { keys: Array<{ kty: 'RSA' | 'EC' | 'OKP' }> } | undefined;
+  const optional = { jwksUri: string('jwks_uri'), jwks, logoUri: string('logo_uri'), policyUri: string('policy_uri'), tosUri: string('tos_uri'), scope: metadata.scope };
+  return {
+    name: metadata.client_name ?? '',
+    redirectUris: metadata.redirect_uris,
+    postLogoutRedirectUris: metadata.post_logout_redirect_uris ?? [],
+    firstParty: metadata.first_party === true,
+    pkceExempt: metadata.pkce_exempt === true,
+    requireMfa: metadata.require_mfa === true,
+    requirePhishingResistant: metadata.gatehouse_require_phishing_resistant === true,
+    grantTypes: metadata.grant_types as NewClientInput['grantTypes'],
+    authMethod: metadata.token_endpoint_auth_method as AuthMethod,
+    ...Object.fromEntries(Object.entries(optional).filter(([, value]) => value !== undefined)),
+  };
+}
+
+const newSecret = () => randomBytes(32).toString('base64url');
+
+/** Registers a client; one that authenticates with a secret gets a generated one, returned here and never again. */
 export async function registerClient(
   store: Pick<Store, 'clients'>,
   encryptionKey: Buffer,
@@ -89,22 +182,8 @@ export async function registerClient(
   const client = parsed.data;
   // Hex, so an id never starts with '-' (which a command line would take for an option).
   const clientId = randomBytes(16).toString('hex');
-  const usesAuthorizationEndpoint = client.grantTypes.includes('authorization_code');
-  const metadata: ClientMetadata = {
-    client_id: clientId,
-    client_name: client.name,
-    redirect_uris: client.redirectUris,
-    ...(client.postLogoutRedirectUris.length ? { post_logout_redirect_uris: client.postLogoutRedirectUris } : {}),
-    grant_types: client.grantTypes,
-    response_types: usesAuthorizationEndpoint ? ['code'] : [],
-    token_endpoint_auth_method: client.public ? 'none' : 'client_secret_basic',
-    ...(client.scope ? { scope: client.scope } : {}),
-    first_party: client.firstParty,
-    pkce_exempt: client.pkceExempt,
-    ...(client.requireMfa ? { require_mfa: true } : {}),
-    ...(client.requirePhishingResistant ? { gatehouse_require_phishing_resistant: true } : {}),
-  };
-  const clientSecret = client.public ? undefined : randomBytes(32).toString('base64url');
+  const metadata = metadataOf(clientId, client);
+  const clientSecret = secretMethods.includes(client.authMethod) ? newSecret() : undefined;
   const record: ClientRecord = {
     metadata,
     ...(clientSecret ? { encryptedSecret: seal(clientSecret, encryptionKey, secretContext(clientId)) } : {}),
@@ -114,6 +193,30 @@ export async function registerClient(
   };
   await store.clients.create(record);
   return { metadata, ...(clientSecret ? { clientSecret } : {}) };
+}
+
+/** What `clients update` may change; an absent field stays as it is, `null` removes an optional link. */
+export type ClientChange = {
+  name?: string;
+  redirectUris?: string[];
+  postLogoutRedirectUris?: string[];
+  grantTypes?: NewClientInput['grantTypes'];
+  authMethod?: AuthMethod;
+  jwksUri?: string | null;
+  jwks?: NewClientInput['jwks'] | null;
+  logoUri?: string | null;
+  policyUri?: string | null;
+  tosUri?: string | null;
+};
+
+/**
+ * The secret before the last rotation, opened, while its overlap lasts (`now` before its expiry);
+ * undefined otherwise.
+ */
+export function previousSecret(record: ClientRecord, encryptionKey: Buffer, now: Date): string | undefined {
+  if (!record.previousEncryptedSecret || !record.previousSecretExpiresAt) return undefined;
+  if (now.getTime() >= record.previousSecretExpiresAt.getTime()) return undefined;
+  return open(record.previousEncryptedSecret, encryptionKey, secretContext(record.metadata.client_id));
 }
 
 /** The metadata oidc-provider loads: the stored metadata with the secret unsealed. */
@@ -151,6 +254,19 @@ export type ClientsLibrary = {
   list(): Promise<ClientRecord[]>;
   /** A client by id; `not_found` when there is none. */
   get(clientId: string): Promise<ClientRecord>;
+  /**
+   * Changes an operator's client (`not_found` when there is none, `conflict` for a client that
+   * registered itself: it changes itself, RFC 7592). The result is validated as a new client is.
+   * A change to a method with a secret from one without gives it a new secret (returned, shown
+   * once); a change to one without drops its secrets. Audited as `client_updated` (what changed).
+   */
+  update(clientId: string, change: ClientChange, source: AuditSource): Promise<{ metadata: ClientMetadata; clientSecret?: string }>;
+  /**
+   * Gives a client that authenticates with a secret a new one (returned, shown once). With
+   * `overlapDays` > 0 the old one keeps working that long as well; with 0 it stops at once (and an
+   * older overlap ends too). `conflict` for a client without a secret. Audited as `client_secret_rotated`.
+   */
+  rotateSecret(clientId: string, overlapDays: number, source: AuditSource): Promise<{ clientSecret: string; previousSecretExpiresAt?: Date }>;
   /** Removes a client (`not_found` when there is none); audited as `client_removed`. */
   remove(clientId: string, source: AuditSource): Promise<void>;
   /** The metadata oidc-provider loads, with the secret unsealed. */
@@ -198,12 +314,79 @@ export function clientsLibrary(deps: Pick<LibraryDependencies, 'store' | 'clock'
       const { metadata, clientSecret } = await registerClient(store, keyEncryptionKey, input, createdAt);
       await audit('client_added', source, {
         clientId: metadata.client_id,
-        details: { client_name: metadata.client_name, redirect_uris: metadata.redirect_uris, grant_types: metadata.grant_types, public: metadata.token_endpoint_auth_method === 'none' },
+        details: {
+          client_name: metadata.client_name, redirect_uris: metadata.redirect_uris, grant_types: metadata.grant_types,
+          public: metadata.token_endpoint_auth_method === 'none', token_endpoint_auth_method: metadata.token_endpoint_auth_method,
+        },
       });
       return { metadata, createdAt, ...(clientSecret ? { clientSecret } : {}) };
     },
     list: () => store.clients.list(),
     get,
+    async update(clientId, change, source) {
+      const existing = await get(clientId);
+      if (existing.dynamic) throw new GatehouseError('conflict', 'libraries.client_dynamic_not_updatable', { clientId });
+      const before = inputOf(existing.metadata);
+      const links = { jwksUri: change.jwksUri, jwks: change.jwks, logoUri: change.logoUri, policyUri: change.policyUri, tosUri: change.tosUri };
+      const merged: Record<string, unknown> = {
+        ...before,
+        ...Object.fromEntries(Object.entries({
+          name: change.name, redirectUris: change.redirectUris, postLogoutRedirectUris: change.postLogoutRedirectUris, grantTypes: change.grantTypes, authMethod: change.authMethod,
+        }).filter(([, value]) => value !== undefined)),
+      };
+      for (const [key, value] of Object.entries(links)) {
+        if (value === null) delete merged[key];
+        else if (value !== undefined) merged[key] = value;
+      }
+      // Moving away from private_key_jwt drops its keys unless new ones are given (which then refuses).
+      if (change.authMethod && change.authMethod !== 'private_key_jwt' && change.jwksUri === undefined && change.jwks === undefined) {
+        delete merged.jwksUri;
+        delete merged.jwks;
+      }
+      // New keys replace the old ones of the other kind.
+      if (change.jwksUri) delete merged.jwks;
+      if (change.jwks) delete merged.jwksUri;
+      const parsed = newClientSchema.safeParse(merged);
+      if (!parsed.success) throw invalidInput(parsed.error.issues);
+      const metadata = { ...metadataOf(clientId, parsed.data) };
+      const withSecret = secretMethods.includes(parsed.data.authMethod);
+      const clientSecret = withSecret && !existing.encryptedSecret ? newSecret() : undefined;
+      const encryptedSecret = withSecret ? (clientSecret ? seal(clientSecret, keyEncryptionKey, secretContext(clientId)) : existing.encryptedSecret) : undefined;
+      const keepPrevious = withSecret && !clientSecret && existing.previousEncryptedSecret && existing.previousSecretExpiresAt;
+      if (!(await store.clients.replace(clientId, {
+        metadata,
+        ...(encryptedSecret ? { encryptedSecret } : {}),
+        ...(keepPrevious ? { previousEncryptedSecret: existing.previousEncryptedSecret!, previousSecretExpiresAt: existing.previousSecretExpiresAt! } : {}),
+      }))) {
+        throw new GatehouseError('not_found', 'libraries.no_client', { clientId });
+      }
+      const changed = [...new Set([...Object.keys(metadata), ...Object.keys(existing.metadata)])]
+        .filter((key) => JSON.stringify(metadata[key]) !== JSON.stringify(existing.metadata[key]))
+        .sort();
+      await audit('client_updated', source, { clientId, details: { changed, ...(clientSecret ? { secret_issued: true } : {}) } });
+      return { metadata, ...(clientSecret ? { clientSecret } : {}) };
+    },
+    async rotateSecret(clientId, overlapDays, source) {
+      if (!Number.isInteger(overlapDays) || overlapDays < 0 || overlapDays > 90) {
+        throw new GatehouseError('invalid_input', 'libraries.overlap_days', { max: '90' });
+      }
+      const existing = await get(clientId);
+      if (existing.dynamic) throw new GatehouseError('conflict', 'libraries.client_dynamic_not_updatable', { clientId });
+      if (!existing.encryptedSecret) throw new GatehouseError('conflict', 'libraries.client_has_no_secret', { clientId });
+      const clientSecret = newSecret();
+      const previousSecretExpiresAt = overlapDays > 0 ? new Date(clock().getTime() + overlapDays * 86_400_000) : undefined;
+      if (!(await store.clients.replace(clientId, {
+        metadata: existing.metadata,
+        encryptedSecret: seal(clientSecret, keyEncryptionKey, secretContext(clientId)),
+        ...(previousSecretExpiresAt ? { previousEncryptedSecret: existing.encryptedSecret, previousSecretExpiresAt } : {}),
+      }))) {
+        throw new GatehouseError('not_found', 'libraries.no_client', { clientId });
+      }
+      await audit('client_secret_rotated', source, {
+        clientId, details: { overlap_days: overlapDays, ...(previousSecretExpiresAt ? { previous_secret_expires_at: previousSecretExpiresAt.toISOString() } : {}) },
+      });
+      return { clientSecret, ...(previousSecretExpiresAt ? { previousSecretExpiresAt } : {}) };
+    },
     async remove(clientId, source) {
       if (!(await store.clients.remove(clientId))) throw new GatehouseError('not_found', 'libraries.no_client', { clientId });
       await audit('client_removed', source, { clientId });

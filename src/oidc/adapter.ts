@@ -3,7 +3,9 @@ import type Provider from 'oidc-provider';
 
 import { GatehouseError } from '../errors.ts';
 import type { ClientMetadata, ClientRecord, ClientStore, ModelPayload, OidcStore } from '../store/types.ts';
-import { providerMetadata } from '../libraries/clients.ts';
+import type { Clock } from '../clock.ts';
+import { systemClock } from '../clock.ts';
+import { previousSecret, providerMetadata } from '../libraries/clients.ts';
 
 /**
  * The account a pending interaction could still sign in as: the one a step in progress names (a
@@ -60,7 +62,14 @@ export type ClientWriter = {
  * a write made here drops the cached copy at once (the store start-up hands the libraries is the
  * read cache's observed one). Without a writer the provider never writes clients.
  */
-function clientAdapter(clients: Pick<ClientStore, 'find'>, encryptionKey: Buffer, writer: ClientWriter | undefined): Adapter {
+/**
+ * The client adapter also answers, for the secret comparison (client-secret-guesses.ts), a client's
+ * secret before its last rotation while its overlap lasts (`clients rotate-secret --overlap-days`).
+ * The provider never sees it: it is no client metadata.
+ */
+export type ClientAdapter = Adapter & { previousSecret(clientId: string): Promise<string | undefined> };
+
+function clientAdapter(clients: Pick<ClientStore, 'find'>, encryptionKey: Buffer, writer: ClientWriter | undefined, clock: Clock): ClientAdapter {
   const readOnly = async () => {
     throw new GatehouseError('internal', 'store.clients_read_only');
   };
@@ -99,6 +108,10 @@ function clientAdapter(clients: Pick<ClientStore, 'find'>, encryptionKey: Buffer
     consume: readOnly,
     destroy: writer ? (id) => writer.remove(id) : readOnly,
     revokeByGrantId: async () => undefined,
+    async previousSecret(clientId) {
+      const record = await clients.find(clientId);
+      return record ? previousSecret(record, encryptionKey, clock()) : undefined;
+    },
   };
 }
 
@@ -125,12 +138,12 @@ export function rememberClientInstances(provider: Provider): void {
   };
 }
 
-export function createAdapterFactory(deps: { oidc: OidcStore; clients: Pick<ClientStore, 'find'>; encryptionKey: Buffer; writer?: ClientWriter }) {
+export function createAdapterFactory(deps: { oidc: OidcStore; clients: Pick<ClientStore, 'find'>; encryptionKey: Buffer; writer?: ClientWriter; clock?: Clock }) {
   const adapters = new Map<string, Adapter>();
   return (name: string): Adapter => {
     let adapter = adapters.get(name);
     if (!adapter) {
-      adapter = name === 'Client' ? clientAdapter(deps.clients, deps.encryptionKey, deps.writer) : modelAdapter(deps.oidc, name);
+      adapter = name === 'Client' ? clientAdapter(deps.clients, deps.encryptionKey, deps.writer, deps.clock ?? systemClock) : modelAdapter(deps.oidc, name);
       adapters.set(name, adapter);
     }
     return adapter;

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { hkdfSync, randomBytes } from 'node:crypto';
 
 import type { Configuration, ErrorOut, KoaContextWithOIDC, UnknownObject } from 'oidc-provider';
 import { errors, interactionPolicy } from 'oidc-provider';
@@ -256,7 +256,7 @@ export function buildProviderConfiguration(deps: ProviderDependencies): Configur
   const loadAccount = accountLoader(deps.reads.accounts);
   return {
     adapter: createAdapterFactory({
-      oidc: store.oidc, clients: deps.reads.clients, encryptionKey: deps.keyEncryptionKey, ...(deps.clientWriter ? { writer: deps.clientWriter } : {}),
+      oidc: store.oidc, clients: deps.reads.clients, encryptionKey: deps.keyEncryptionKey, ...(deps.clientWriter ? { writer: deps.clientWriter } : {}), clock,
     }),
     // The account page's own client (static: derived from the issuer, never stored; see interactions/account/client.ts).
     clients: [accountClientMetadata(config.issuer)],
@@ -286,10 +286,11 @@ export function buildProviderConfiguration(deps: ProviderDependencies): Configur
 
     // Authorization code only: no implicit, no hybrid. The password grant does not exist here.
     responseTypes: ['code'],
-    // Confidential clients are registered with client_secret_basic and public ones with none, and
-    // each must use exactly that method. With client_secret_post offered too, the provider would take
-    // a secret in the body from a client_secret_basic client (it treats the two as one mechanism).
-    clientAuthMethods: ['client_secret_basic', 'none'],
+    // Each client must use exactly the method it is registered with (`clients add --auth-method`).
+    // The provider treats client_secret_basic and client_secret_post as one mechanism: the secret
+    // comparison tells them apart (client-secret-guesses.ts). private_key_jwt assertions are signed
+    // with the client's keys (jwks or jwks_uri, fetched through `fetch` below): RS256, PS256, ES256, EdDSA.
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
     clientDefaults: {
       grant_types: ['authorization_code'],
       response_types: ['code'],
@@ -340,6 +341,18 @@ export function buildProviderConfiguration(deps: ProviderDependencies): Configur
         },
       },
       userinfo: { enabled: true },
+      // DPoP (RFC 9449): a proof at the token endpoint binds the tokens to the client's key
+      // (cnf.jkt); one proof per request (jti kept, replays refused). With nonces, every proof must
+      // carry a nonce the server handed out, derived from KEY_ENCRYPTION_KEY so every instance
+      // shares them (docs/integrate.md#dpop).
+      dPoP: {
+        enabled: config.dpop.enabled,
+        ...(config.dpop.enabled && config.dpop.nonces ? {
+          nonceSecret: Buffer.from(hkdfSync('sha256', deps.keyEncryptionKey, Buffer.alloc(0), 'gatehouse dpop nonces', 32)),
+          requireNonce: () => true,
+        } : {}),
+        allowReplay: false,
+      },
       pushedAuthorizationRequests: { enabled: true },
       // RFC 7591 and 7592: off, with an initial access token, or open to public clients only
       // (registration-policy.ts, applied in the client schema's validator above). A client may

@@ -97,6 +97,14 @@ export function createReadCache(store: Pick<Store, 'accounts' | 'clients' | 'api
           clients.drop(clientId);
         }
       },
+      // An operator's change (clients update, rotate-secret) is seen at once.
+      replace: async (clientId, change) => {
+        try {
+          return await inner().replace(clientId, change);
+        } finally {
+          clients.drop(clientId);
+        }
+      },
       // A dynamic client registered or changed here (the provider's adapter) is seen at once.
       save: async (record) => {
         try {

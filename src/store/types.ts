@@ -120,8 +120,14 @@ export type ClientMetadata = Record<string, unknown> & {
 
 export type ClientRecord = {
   metadata: ClientMetadata;
-  /** Encrypted at rest; undefined for public clients. */
+  /** Encrypted at rest; undefined for public clients (and for private_key_jwt ones). */
   encryptedSecret?: string;
+  /**
+   * The secret before the last rotation (`clients rotate-secret --overlap-days`), sealed as
+   * `encryptedSecret` is, and when it stops working. Both are absent when there is no overlap.
+   */
+  previousEncryptedSecret?: string;
+  previousSecretExpiresAt?: Date;
   createdAt: Date;
   /**
    * Registered by itself through dynamic client registration (RFC 7591), not by an operator. Such
@@ -141,6 +147,12 @@ export interface ClientStore {
   find(clientId: string): Promise<ClientRecord | undefined>;
   list(): Promise<ClientRecord[]>;
   remove(clientId: string): Promise<boolean>;
+  /**
+   * Replaces an existing client's metadata and secrets (current and previous, as given: an absent
+   * one is removed), keeping its creation time, whether it is dynamic, and its last use (an
+   * operator's `clients update` and `clients rotate-secret`). False when there is no such client.
+   */
+  replace(clientId: string, change: Pick<ClientRecord, 'metadata' | 'encryptedSecret' | 'previousEncryptedSecret' | 'previousSecretExpiresAt'>): Promise<boolean>;
   /**
    * Inserts or replaces a dynamic client (its metadata, secret, createdAt and lastUsedAt, as given):
    * the provider's adapter saving an RFC 7591 registration or an RFC 7592 update. Throws

@@ -116,6 +116,7 @@ describe('clients library: clients that register themselves', () => {
       list: () => libraryStore.clients.list(),
       remove: (clientId) => libraryStore.clients.remove(clientId),
       save: (record) => libraryStore.clients.save(record),
+      replace: (clientId, change) => libraryStore.clients.replace(clientId, change),
       removeUnusedDynamic: (before, limit) => libraryStore.clients.removeUnusedDynamic(before, limit),
       sweepUnusedDynamic: (before, limit) => libraryStore.clients.sweepUnusedDynamic(before, limit),
       async touch(clientId, at) {

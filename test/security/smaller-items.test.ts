@@ -117,9 +117,9 @@ describe('the registered token endpoint authentication method', () => {
     registered = await gatehouse.addClient({ name: 'Basic only', grantTypes: ['client_credentials'], redirectUris: [] });
   });
 
-  it('is advertised alone: client_secret_basic for confidential clients, none for public ones', async () => {
+  it('advertises the methods a client may be registered with (each client uses exactly its own: test/oidc/client-auth-methods.test.ts)', async () => {
     const metadata = (await (await fetch(`${gatehouse.url}/.well-known/openid-configuration`)).json()) as Record<string, unknown>;
-    expect(metadata.token_endpoint_auth_methods_supported).toEqual(['client_secret_basic', 'none']);
+    expect(metadata.token_endpoint_auth_methods_supported).toEqual(['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none']);
   });
 
   it('refuses a client_secret_basic client that sends its secret in the body (client_secret_post) at token, introspection and revocation', async () => {

@@ -577,6 +577,31 @@ export function describeStoreContract(name: string, openStore: () => Promise<Ope
         expect(await store.clients.find('agent-1')).toBeUndefined();
       });
 
+      it('replace changes metadata and secrets, keeps creation time and last use, and removes what it is not given', async () => {
+        const client = newClient('web-app');
+        await store.clients.create(client);
+        await store.clients.touch('web-app', new Date('2024-06-01T12:00:00.000Z'));
+        const expiresAt = new Date('2024-07-01T00:00:00.000Z');
+        const metadata = { ...client.metadata, client_name: 'Renamed', logo_uri: 'https://app.example/logo.png' };
+
+        expect(await store.clients.replace('web-app', { metadata, encryptedSecret: 'v1.new', previousEncryptedSecret: client.encryptedSecret!, previousSecretExpiresAt: expiresAt })).toBe(true);
+        expect(await store.clients.find('web-app')).toEqual({
+          ...client, metadata, encryptedSecret: 'v1.new', previousEncryptedSecret: client.encryptedSecret, previousSecretExpiresAt: expiresAt,
+          lastUsedAt: new Date('2024-06-01T12:00:00.000Z'),
+        });
+
+        // Without a previous secret (the overlap ended) and without a secret (now private_key_jwt): both go.
+        expect(await store.clients.replace('web-app', { metadata: { ...metadata, token_endpoint_auth_method: 'private_key_jwt' } })).toBe(true);
+        const found = await store.clients.find('web-app');
+        expect(found).not.toHaveProperty('encryptedSecret');
+        expect(found).not.toHaveProperty('previousEncryptedSecret');
+        expect(found).not.toHaveProperty('previousSecretExpiresAt');
+        expect(found?.metadata.token_endpoint_auth_method).toBe('private_key_jwt');
+
+        expect(await store.clients.replace('never-existed', { metadata })).toBe(false);
+        expect(await store.clients.find('never-existed')).toBeUndefined();
+      });
+
       it('create refuses the id of a dynamic client as a conflict', async () => {
         await store.clients.save(newDynamicClient('agent-1'));
 

@@ -8,17 +8,24 @@ import type { InteractionDetails } from '../interaction.ts';
 import { clientName, currentInteraction, field, interactionSource } from '../interaction.ts';
 import type { FlowDependencies } from '../kit.ts';
 import { grantConsent } from './grant.ts';
-import { describeClient, describeConsent } from './view.ts';
+import { clientLinks, describeClient, describeConsent, policyWithLogo } from './view.ts';
 import type { ClientOrigin } from './view.ts';
 import { isMetadataDocumentClientId } from '../../oidc/configuration.ts';
 
 /** The consent page: what the application asks for, in words; Allow records a grant, Deny tells the application. */
 export async function showConsent(deps: FlowDependencies, ctx: Context, details: InteractionDetails): Promise<void> {
   const clientId = typeof details.params.client_id === 'string' ? details.params.client_id : '';
+  const origin = await clientOrigin(deps, clientId);
+  const client = clientId ? await deps.provider().Client.find(clientId) : undefined;
+  const links = clientLinks({ logoUri: client?.logoUri, policyUri: client?.policyUri, tosUri: client?.tosUri, origin });
+  // The logo is the one image from elsewhere: its origin alone is added to this page's img-src.
+  const policy = ctx.response.get('content-security-policy');
+  if (links.clientLogo && policy) ctx.set('content-security-policy', policyWithLogo(policy, links.clientLogo));
   deps.views.render(ctx, 'consent', {
     title: message('consent.title'),
     uid: details.uid,
-    ...describeClient({ clientId, clientName: await clientName(deps.provider(), clientId), origin: await clientOrigin(deps, clientId), issuer: deps.config.issuer }),
+    ...describeClient({ clientId, clientName: await clientName(deps.provider(), clientId), origin, issuer: deps.config.issuer }),
+    ...links,
     ...describeConsent(details),
   });
 }

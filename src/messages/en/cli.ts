@@ -63,4 +63,11 @@ export const cli = {
   'cli.keys_revoked': 'revoked {kid}: {changes}',
   'cli.keys_revoked_warning': 'warning: every token signed with {kid} now fails verification, once verifiers refetch the JWKS',
   'cli.keys_imported': 'imported: {changes}',
+
+  // clients update / rotate-secret (commands.ts).
+  'cli.client_id_required': '--id CLIENT_ID is required',
+  'cli.client_updated': 'updated client {clientId}',
+  'cli.client_jwks_keys': '{count} {count, plural, one {key} other {keys}}',
+  'cli.previous_secret_until': 'the previous secret keeps working until {until}',
+  'cli.previous_secret_ended': 'the previous secret no longer works',
 } as const satisfies Record<string, string>;

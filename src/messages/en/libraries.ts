@@ -139,4 +139,14 @@ export const libraries = {
   'libraries.import_file_too_large': '{file} is larger than the limit of {megabytes} MB: split it into several files',
   'libraries.import_file_unreadable': 'cannot read {file}: {problem}',
   'libraries.import_file_not_utf8': 'cannot read {file}: it is not UTF-8 text',
+  // Client authentication and metadata (clients.ts: register, update, rotateSecret).
+  'libraries.url_not_https_link': '{value} must be an absolute https URL',
+  'libraries.jwks_private_key': 'jwks must hold public keys only (no private key members)',
+  'libraries.auth_methods': 'the authentication method must be one of {list}',
+  'libraries.public_client_auth_method': 'a public client authenticates with none',
+  'libraries.private_key_jwt_keys': 'private_key_jwt needs its public keys: either a jwks_uri or a jwks, not both',
+  'libraries.keys_need_private_key_jwt': 'a jwks_uri or jwks is only for private_key_jwt',
+  'libraries.client_dynamic_not_updatable': 'client {clientId} registered itself: it changes itself (RFC 7592)',
+  'libraries.client_has_no_secret': 'client {clientId} authenticates without a secret: there is none to rotate',
+  'libraries.overlap_days': 'the overlap is a whole number of days from 0 to {max}',
 } as const satisfies Record<string, string>;

@@ -9,13 +9,19 @@ import { escapeKeys, unescapeKeys } from './keys.ts';
 export const clientsCollection = 'clients';
 
 /** `dynamic` and `lastUsedAt` are missing from documents written before dynamic registration: read as false and null. */
-type ClientDocument = { _id: string; metadata: ClientMetadata; encryptedSecret?: string; createdAt: Date; dynamic?: boolean; lastUsedAt?: Date | null };
+type ClientDocument = {
+  _id: string; metadata: ClientMetadata; encryptedSecret?: string; createdAt: Date; dynamic?: boolean; lastUsedAt?: Date | null;
+  previousEncryptedSecret?: string; previousSecretExpiresAt?: Date;
+};
 
 function toRecord(document: ClientDocument | null): ClientRecord | undefined {
   if (!document) return undefined;
   return {
     metadata: unescapeKeys(document.metadata),
     ...(document.encryptedSecret ? { encryptedSecret: document.encryptedSecret } : {}),
+    ...(document.previousEncryptedSecret && document.previousSecretExpiresAt
+      ? { previousEncryptedSecret: document.previousEncryptedSecret, previousSecretExpiresAt: document.previousSecretExpiresAt }
+      : {}),
     createdAt: document.createdAt,
     dynamic: document.dynamic === true,
     lastUsedAt: document.lastUsedAt ?? null,
@@ -27,6 +33,9 @@ function toDocument(client: Omit<ClientRecord, 'dynamic' | 'lastUsedAt'> & { dyn
     _id: client.metadata.client_id,
     metadata: escapeKeys(client.metadata),
     ...(client.encryptedSecret ? { encryptedSecret: client.encryptedSecret } : {}),
+    ...(client.previousEncryptedSecret && client.previousSecretExpiresAt
+      ? { previousEncryptedSecret: client.previousEncryptedSecret, previousSecretExpiresAt: client.previousSecretExpiresAt }
+      : {}),
     createdAt: client.createdAt,
     dynamic: client.dynamic === true,
     lastUsedAt: client.lastUsedAt ?? null,
@@ -67,6 +76,18 @@ export function createMongoClientStore(database: MongoDatabase): ClientStore {
     },
     async remove(clientId) {
       return (await run(() => clients.deleteOne({ _id: clientId }))).deletedCount > 0;
+    },
+    async replace(clientId, change) {
+      const previous = change.previousEncryptedSecret && change.previousSecretExpiresAt
+        ? { previousEncryptedSecret: change.previousEncryptedSecret, previousSecretExpiresAt: change.previousSecretExpiresAt }
+        : undefined;
+      const set = { metadata: escapeKeys(change.metadata), ...(change.encryptedSecret ? { encryptedSecret: change.encryptedSecret } : {}), ...previous };
+      const unset = {
+        ...(change.encryptedSecret ? {} : { encryptedSecret: '' as const }),
+        ...(previous ? {} : { previousEncryptedSecret: '' as const, previousSecretExpiresAt: '' as const }),
+      };
+      const result = await run(() => clients.updateOne({ _id: clientId }, { $set: set, ...(Object.keys(unset).length ? { $unset: unset } : {}) }));
+      return result.matchedCount > 0;
     },
     async save(record) {
       const clientId = record.metadata.client_id;

@@ -5,13 +5,19 @@ import { deleteInBatches } from '../batches.ts';
 import type { ClientMetadata, ClientRecord, ClientStore } from '../types.ts';
 import { insertOrConflict } from './unique.ts';
 
-type Row = { client_id: string; metadata: string; encrypted_secret: string | null; created_at: number; dynamic: number; last_used_at: number | null };
+type Row = {
+  client_id: string; metadata: string; encrypted_secret: string | null; created_at: number; dynamic: number; last_used_at: number | null;
+  previous_encrypted_secret: string | null; previous_secret_expires_at: number | null;
+};
 
 function toRecord(row: Row | undefined): ClientRecord | undefined {
   if (!row) return undefined;
   return {
     metadata: JSON.parse(row.metadata) as ClientMetadata,
     ...(row.encrypted_secret ? { encryptedSecret: row.encrypted_secret } : {}),
+    ...(row.previous_encrypted_secret && row.previous_secret_expires_at !== null
+      ? { previousEncryptedSecret: row.previous_encrypted_secret, previousSecretExpiresAt: new Date(row.previous_secret_expires_at) }
+      : {}),
     createdAt: new Date(row.created_at),
     dynamic: row.dynamic === 1,
     lastUsedAt: row.last_used_at === null ? null : new Date(row.last_used_at),
@@ -24,6 +30,8 @@ export function createSqliteClientStore(db: DatabaseSync): ClientStore {
     find: db.prepare('SELECT * FROM clients WHERE client_id = ?'),
     list: db.prepare('SELECT * FROM clients ORDER BY created_at, client_id'),
     remove: db.prepare('DELETE FROM clients WHERE client_id = ?'),
+    replace: db.prepare(`UPDATE clients SET metadata = ?, encrypted_secret = ?, previous_encrypted_secret = ?, previous_secret_expires_at = ?
+      WHERE client_id = ?`),
     // Replaces only a dynamic client: an operator's row with this id makes the update a no-op (0 changes).
     save: db.prepare(`
       INSERT INTO clients (client_id, metadata, encrypted_secret, created_at, dynamic, last_used_at) VALUES (?, ?, ?, ?, 1, ?)
@@ -56,6 +64,14 @@ export function createSqliteClientStore(db: DatabaseSync): ClientStore {
     },
     async remove(clientId) {
       return Number(statements.remove.run(clientId).changes) > 0;
+    },
+    async replace(clientId, change) {
+      const previous = change.previousEncryptedSecret && change.previousSecretExpiresAt;
+      const { changes } = statements.replace.run(
+        JSON.stringify(change.metadata), change.encryptedSecret ?? null,
+        previous ? change.previousEncryptedSecret! : null, previous ? change.previousSecretExpiresAt!.getTime() : null, clientId,
+      );
+      return Number(changes) > 0;
     },
     async save(record) {
       const clientId = record.metadata.client_id;

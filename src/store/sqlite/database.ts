@@ -244,6 +244,11 @@ const migrations: ReadonlyArray<{ name: string; sql: string }> = [
   ALTER TABLE clients ADD COLUMN last_used_at INTEGER;
   CREATE INDEX clients_dynamic_unused ON clients (coalesce(last_used_at, created_at)) WHERE dynamic = 1;
   ` },
+  // A client's secret before its last rotation, working until it expires (clients rotate-secret).
+  { name: '0015_client_previous_secret', sql: `
+  ALTER TABLE clients ADD COLUMN previous_encrypted_secret TEXT;
+  ALTER TABLE clients ADD COLUMN previous_secret_expires_at INTEGER;
+  ` },
 ];
 
 export const schemaVersion = migrations.length;
