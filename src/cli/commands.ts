@@ -169,6 +169,16 @@ function auditJson(event: AuditEvent) {
   };
 }
 
+/** The flags `clients add` and `clients update` share: how the client authenticates, and its links. */
+const clientAuthAndLinkOptions = {
+  'auth-method': { type: 'string' },
+  'jwks-uri': { type: 'string' },
+  jwks: { type: 'string' },
+  'logo-uri': { type: 'string' },
+  'policy-uri': { type: 'string' },
+  'tos-uri': { type: 'string' },
+} as const;
+
 export const commands: Record<string, Command> = {
   'audit tail': {
     usage: 'audit tail [--account ID|EMAIL] [--limit N]   (newest last; default 50)',
@@ -287,12 +297,7 @@ export const commands: Record<string, Command> = {
   'clients add': {
     usage: `clients add --name N --redirect-uri U [--redirect-uri U2] [--post-logout-redirect-uri U] [--public] [--first-party] [--pkce-exempt] [--require-mfa] [--require-phishing-resistant] [--grant-type T …] [--scope S] ${authMethodUsage} [--logo-uri U] [--policy-uri U] [--tos-uri U]`,
     options: {
-      'auth-method': { type: 'string' },
-      'jwks-uri': { type: 'string' },
-      jwks: { type: 'string' },
-      'logo-uri': { type: 'string' },
-      'policy-uri': { type: 'string' },
-      'tos-uri': { type: 'string' },
+      ...clientAuthAndLinkOptions,
       name: { type: 'string' },
       'redirect-uri': { type: 'string', multiple: true },
       'post-logout-redirect-uri': { type: 'string', multiple: true },
@@ -360,12 +365,7 @@ export const commands: Record<string, Command> = {
       'redirect-uri': { type: 'string', multiple: true },
       'post-logout-redirect-uri': { type: 'string', multiple: true },
       'grant-type': { type: 'string', multiple: true },
-      'auth-method': { type: 'string' },
-      'jwks-uri': { type: 'string' },
-      jwks: { type: 'string' },
-      'logo-uri': { type: 'string' },
-      'policy-uri': { type: 'string' },
-      'tos-uri': { type: 'string' },
+      ...clientAuthAndLinkOptions,
     },
     positionals: [],
     async run(ctx, values) {
