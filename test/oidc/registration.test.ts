@@ -280,7 +280,7 @@ describe('a registration flood from one source', () => {
   let gatehouse: TestGatehouse;
   beforeAll(async () => {
     gatehouse = await startGatehouse({
-      env: { CLIENT_REGISTRATION: 'open' },
+      env: { CLIENT_REGISTRATION: 'open', TRUST_PROXY: 'true' },
       adjust: (config) => ({ ...config, dynamicClients: { ...config.dynamicClients, registrationsPerHour: 3 } }),
     });
   });
@@ -297,6 +297,15 @@ describe('a registration flood from one source', () => {
     expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
     expect(limited.headers.get('access-control-allow-origin')).toBe('https://inspector.example');
     expect((await gatehouse.store.clients.list()).length).toBe(before);
+  });
+
+  it('a concurrent burst from another source gets exactly the hourly budget stored, the rest 429', async () => {
+    const before = (await gatehouse.store.clients.list()).length;
+    const burst = await Promise.all(Array.from({ length: 30 }, () => register(gatehouse, { ...publicClient, scope: 'openid' }, undefined, { 'x-forwarded-for': '198.51.100.77' })));
+    const statuses = burst.map((answer) => answer.status).sort();
+    expect(statuses.filter((status) => status === 201)).toHaveLength(3);
+    expect(statuses.filter((status) => status === 429)).toHaveLength(27);
+    expect((await gatehouse.store.clients.list()).length).toBe(before + 3);
   });
 });
 
