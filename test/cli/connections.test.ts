@@ -4,16 +4,12 @@ import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { systemClock } from '../../src/clock.ts';
-import { loadConfig } from '../../src/config/load-config.ts';
-import { resolveSecrets } from '../../src/config/secrets.ts';
 import type { AuditSource, Libraries } from '../../src/libraries/index.ts';
-import { createLibraries } from '../../src/libraries/index.ts';
-import { openStore } from '../../src/store/open-store.ts';
 import type { AuditEvent, Store } from '../../src/store/types.ts';
 import { testEnvironment } from '../helpers/gatehouse.ts';
 import { describeRun, refused, succeeded } from '../helpers/cli-assertions.ts';
 import type { CliRun } from '../helpers/run-cli.ts';
+import { openBesideCli } from '../helpers/cli-libraries.ts';
 import { cliFor } from '../helpers/run-cli.ts';
 
 /**
@@ -41,10 +37,9 @@ beforeAll(async () => {
   gatehouse = cliFor(env);
   // The CLI creates the database and the development secrets; the libraries then share both.
   succeeded(await gatehouse(['connections', 'list']));
-  const config = loadConfig(env);
-  issuer = config.issuer;
-  store = await openStore(config.databaseUrl, { env: config.env });
-  libraries = createLibraries({ store, config, clock: systemClock, outbox: { send: async () => undefined }, keyEncryptionKey: resolveSecrets(config).keyEncryptionKey });
+  const opened = await openBesideCli(env);
+  ({ store, libraries } = opened);
+  issuer = opened.config.issuer;
 });
 
 afterAll(async () => {

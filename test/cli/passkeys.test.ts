@@ -4,16 +4,12 @@ import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { systemClock } from '../../src/clock.ts';
-import { loadConfig } from '../../src/config/load-config.ts';
-import { resolveSecrets } from '../../src/config/secrets.ts';
 import type { AuditSource, Libraries } from '../../src/libraries/index.ts';
-import { createLibraries } from '../../src/libraries/index.ts';
 import type { PasskeySummary } from '../../src/libraries/passkeys.ts';
-import { openStore } from '../../src/store/open-store.ts';
 import type { AccountRecord, AuditEvent, Store } from '../../src/store/types.ts';
 import { startGatehouse, testEnvironment } from '../helpers/gatehouse.ts';
 import { refused, succeeded } from '../helpers/cli-assertions.ts';
+import { openBesideCli } from '../helpers/cli-libraries.ts';
 import { cliFor } from '../helpers/run-cli.ts';
 import { SoftwareAuthenticator } from '../helpers/software-authenticator.ts';
 
@@ -47,9 +43,7 @@ beforeAll(async () => {
   gatehouse = cliFor(env);
   // The CLI creates the database and the development secrets; the libraries then share both.
   succeeded(await gatehouse(['users', 'list']));
-  const config = loadConfig(env);
-  store = await openStore(config.databaseUrl, { env: config.env });
-  libraries = createLibraries({ store, config, clock: systemClock, outbox: { send: async () => undefined }, keyEncryptionKey: resolveSecrets(config).keyEncryptionKey });
+  ({ store, libraries } = await openBesideCli(env));
 });
 
 afterAll(async () => {

@@ -4,17 +4,13 @@ import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { systemClock } from '../../src/clock.ts';
-import { loadConfig } from '../../src/config/load-config.ts';
-import { resolveSecrets } from '../../src/config/secrets.ts';
 import type { Libraries } from '../../src/libraries/index.ts';
-import { createLibraries } from '../../src/libraries/index.ts';
 import { initialAccessTokenModel } from '../../src/libraries/registration-tokens.ts';
-import { openStore } from '../../src/store/open-store.ts';
 import type { Store } from '../../src/store/types.ts';
 import { testEnvironment } from '../helpers/gatehouse.ts';
 import { refused, succeeded } from '../helpers/cli-assertions.ts';
 import type { CliRun } from '../helpers/run-cli.ts';
+import { openBesideCli } from '../helpers/cli-libraries.ts';
 import { cliFor } from '../helpers/run-cli.ts';
 
 /**
@@ -35,9 +31,7 @@ beforeAll(async () => {
   env = { ...testEnvironment(dir), CLIENT_REGISTRATION: 'token' };
   gatehouse = cliFor(env);
   succeeded(await gatehouse(['registration', 'tokens', 'list']));
-  const config = loadConfig(env);
-  store = await openStore(config.databaseUrl, { env: config.env });
-  libraries = createLibraries({ store, config, clock: systemClock, outbox: { send: async () => undefined }, keyEncryptionKey: resolveSecrets(config).keyEncryptionKey });
+  ({ store, libraries } = await openBesideCli(env));
 });
 
 afterAll(async () => {
