@@ -17,6 +17,8 @@ const timingSensitive = [
   'test/libraries/password-policy.test.ts',
   'test/keys/rotation-live.test.ts',
   'test/examples/api.test.ts',
+  'test/examples/cli.test.ts',
+  'test/oidc/device-code-guessing.test.ts',
   'test/config/load-config.test.ts',
   'test/server.test.ts',
 ];

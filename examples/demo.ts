@@ -25,6 +25,24 @@ export type DemoUrls = { webApp: string; spa: string; api: string };
 
 export const defaultDemoUrls: DemoUrls = { webApp: 'http://localhost:8080', spa: 'http://localhost:8081', api: 'http://localhost:8082' };
 
+/**
+ * The examples' addresses: localhost on 8080, 8081 and 8082, or on the ports DEMO_WEB_APP_PORT,
+ * DEMO_SPA_PORT and DEMO_API_PORT name (PORT moves Gatehouse itself).
+ */
+export function demoUrls(env: NodeJS.ProcessEnv): DemoUrls {
+  const url = (name: string, fallback: string) => {
+    const value = env[name];
+    if (value === undefined || value === '') return fallback;
+    if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 65535) throw new Error(`${name} must be a port number from 1 to 65535, got ${JSON.stringify(value)}`);
+    return `http://localhost:${Number(value)}`;
+  };
+  return {
+    webApp: url('DEMO_WEB_APP_PORT', defaultDemoUrls.webApp),
+    spa: url('DEMO_SPA_PORT', defaultDemoUrls.spa),
+    api: url('DEMO_API_PORT', defaultDemoUrls.api),
+  };
+}
+
 export const demoEmail = 'demo@example.com';
 
 export type DemoSetup = {
@@ -65,6 +83,8 @@ export async function provisionDemo(libraries: Libraries, dataDir: string, urls:
     name: 'Demo web app',
     redirectUris: [`${urls.webApp}/callback`],
     postLogoutRedirectUris: [`${urls.webApp}/`],
+    // Sessions ended elsewhere (the account page, a reset, an operator) end the web app's too.
+    backchannelLogoutUri: `${urls.webApp}/backchannel-logout`,
   });
   const spa = await client({
     name: 'Demo single-page app',
@@ -109,7 +129,7 @@ export async function provisionDemo(libraries: Libraries, dataDir: string, urls:
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
   if (config.env === 'production') throw new Error('the demo registers clients and a user with a known password: not in production');
-  const urls = defaultDemoUrls;
+  const urls = demoUrls(process.env);
   const gatehouse = await startServer(config, createLogger());
   if (gatehouse.secrets.source === 'generated') console.warn(`warning: generated development secrets in ${gatehouse.secrets.file}`);
   const closing: (() => Promise<void>)[] = [() => gatehouse.close()];
@@ -148,7 +168,7 @@ Open ${webApp.url} or ${spa.url} in a browser. Ctrl-C stops everything.`);
 if (import.meta.main) {
   main().catch((error: unknown) => {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'EADDRINUSE') console.error(`demo: port ${(error as { port?: number }).port ?? ''} is already in use (the demo needs 3000, 8080, 8081 and 8082; PORT moves Gatehouse)`);
+    if (code === 'EADDRINUSE') console.error(`demo: port ${(error as { port?: number }).port ?? ''} is already in use (the demo needs 3000, 8080, 8081 and 8082; PORT moves Gatehouse, DEMO_WEB_APP_PORT, DEMO_SPA_PORT and DEMO_API_PORT the examples)`);
     else console.error(`demo: ${isGatehouseError(error) ? error.message : (error as Error).message}`);
     process.exit(1);
   });

@@ -11,11 +11,12 @@ import type { Config } from './config/load-config.ts';
 import { keySchedule } from './config/load-config.ts';
 import type { Secrets } from './config/secrets.ts';
 import { createStoreHealth, healthRoutes, storeOutage } from './web/health.ts';
-import { errorPages } from './web/error-pages.ts';
+import { errorPages, withRequestIds } from './web/error-pages.ts';
+import { recordRoute } from './observability/http.ts';
 import { createFormProtection, formParser } from './web/forms.ts';
-import { jwksCaching, pagesExceptOnProtocolPaths } from './web/protocol.ts';
+import { authorizationByPost, jwksCaching, pagesExceptOnProtocolPaths } from './web/protocol.ts';
 import { createProviderPages } from './web/provider-pages.ts';
-import { authorizationRequestLimits, clientAuthenticationLimits, clientRegistrationLimits } from './web/request-limits.ts';
+import { authorizationRequestLimits, authorizationRequestMaxBytes, clientAuthenticationLimits, clientRegistrationLimits } from './web/request-limits.ts';
 import { pinnedHost, securityHeaders } from './web/security-headers.ts';
 import { createStaticRoutes } from './web/static-routes.ts';
 import { createAccountRouter } from './flows/account/handler.ts';
@@ -28,6 +29,9 @@ import type { AbuseLimits } from './limits/abuse-limits.ts';
 import type { Logger } from './logger.ts';
 import type { Outbox } from './mail/outbox.ts';
 import { limitClientSecretGuesses } from './oidc/client-secret-guesses.ts';
+import { queueBackchannelLogouts } from './oidc/backchannel-logout.ts';
+import { createDevicePolling, deviceAuthorizationAnswers, limitDevicePolling } from './oidc/device-polling.ts';
+import { userCodeLimits } from './oidc/device-sign-in.ts';
 import { rememberClientInstances } from './oidc/adapter.ts';
 import type { ClientWriter } from './oidc/adapter.ts';
 import { buildProviderConfiguration, isMetadataDocumentClientId } from './oidc/configuration.ts';
@@ -76,7 +80,8 @@ export async function createApp(deps: AppDependencies): Promise<App> {
   // write made in this process (the libraries', through `store`) drops the cached copy at once.
   const reads = createReadCache(deps.store, { clock });
   const store = reads.observe(deps.store);
-  const views = createViews({ cache: config.env !== 'development' });
+  // Every page (the error page shows it) is drawn with the request's id.
+  const views = withRequestIds(createViews({ cache: config.env !== 'development' }));
   const pages = createProviderPages(views);
   // The one CSRF scheme and form parser, handed to the flows as dependencies (`forms`, `form`).
   const forms = createFormProtection(secrets.keyEncryptionKey);
@@ -85,6 +90,8 @@ export async function createApp(deps: AppDependencies): Promise<App> {
   const libraries = createLibraries({ store, config, clock, outbox, logger, keyEncryptionKey: secrets.keyEncryptionKey });
   const schedule = keySchedule(config);
   const registrationOn = config.clientRegistration !== 'off';
+  // The device flow's polls, judged in the store so that every instance agrees (device-polling.ts).
+  const devicePolling = createDevicePolling({ store: store.rateLimits, clock });
   // The clients that register themselves are written through the clients library (sealed secret,
   // marked dynamic); the store it writes to is the observed one, so the read cache sees it at once.
   const clientWriter: ClientWriter | undefined = registrationOn ? {
@@ -98,6 +105,9 @@ export async function createApp(deps: AppDependencies): Promise<App> {
     }));
     built.on('server_error', (_ctx, error) => logger.error('provider error', { error }));
     limitClientSecretGuesses(built, limits);
+    // end_session queues its back-channel logouts in the store; src/server.ts's worker delivers them.
+    queueBackchannelLogouts(built, libraries.sessions, logger);
+    limitDevicePolling(built, devicePolling);
     rememberClientInstances(built);
     // The provider revokes a whole grant at the token endpoint when a used code or a rotated
     // refresh token comes back: someone holds a copy. That belongs in the audit trail.
@@ -139,6 +149,8 @@ export async function createApp(deps: AppDependencies): Promise<App> {
   // Behind a TLS-terminating proxy, X-Forwarded-Proto tells the provider the request was https
   // (secure cookies, correct URLs). Only when configured: otherwise anyone could claim it.
   app.proxy = config.trustProxy;
+  // First: once answered, the route matched (a pattern or the provider's route name) labels the request's metrics and span.
+  app.use(recordRoute());
   app.use(pinnedHost(config));
   app.use(securityHeaders(config));
   // Whether the store takes writes: /readyz and the outage answers share one rate-limited probe.
@@ -160,6 +172,11 @@ export async function createApp(deps: AppDependencies): Promise<App> {
   }
   app.use(clientAuthenticationLimits(limits));
   app.use(authorizationRequestLimits(limits, views));
+  app.use(authorizationByPost(views, authorizationRequestMaxBytes));
+  // The device flow: typed user codes limited per source, and the device authorization answer
+  // completed with its interval (src/oidc/device-sign-in.ts, device-polling.ts).
+  app.use(userCodeLimits(limits, pages));
+  app.use(deviceAuthorizationAnswers(devicePolling));
   app.use(jwksCaching(schedule.jwksCacheSeconds));
   app.use((ctx, next) => mounted(ctx, next));
 

@@ -6,6 +6,8 @@ import { resolveSecrets } from './config/secrets.ts';
 import { isGatehouseError } from './errors.ts';
 import { createLogger } from './logger.ts';
 import { message } from './messages/messages.ts';
+import { startClusterMetrics } from './observability/index.ts';
+import { flushTracing, startTracing } from './observability/tracing.ts';
 import { startServer } from './server.ts';
 
 const logger = createLogger();
@@ -21,19 +23,24 @@ function printBanner(config: Config): void {
 }
 
 async function main(): Promise<void> {
-  const config = loadConfig();
+  const config = loadConfig(process.env, process.cwd(), { startingServer: true });
   if (isClusterPrimary(config.workers)) {
     // Secrets first, so that development workers share one generated set (and one warning).
     warnIfGenerated(resolveSecrets(config));
+    // METRICS_PORT in a cluster: the primary answers with every worker's metrics, aggregated.
+    const metricsListener = await startClusterMetrics(config);
     const code = await runPrimary({ workers: config.workers, shutdownGraceSeconds: config.shutdownGraceSeconds, logger, onReady: () => printBanner(config) });
+    metricsListener?.close();
     process.exit(code);
   }
+  // OpenTelemetry tracing, when the standard OTEL_* environment asks for it (docs/observability.md).
+  startTracing();
   // Listening before start-up returns: a signal from then on stops the server gracefully, and one
   // that comes while it starts stops it as soon as it is up (nothing is half-written either way).
   type Running = Awaited<ReturnType<typeof startServer>>;
   const started: { server?: Running } = {};
   let stopping = false;
-  const close = (server: Running) => server.close().then(
+  const close = (server: Running) => server.close().then(flushTracing).then(
     () => process.exit(0),
     (error: unknown) => {
       logger.error('shutdown failed', { error });
@@ -65,7 +72,10 @@ main().catch((error: unknown) => {
     process.exit(error.code === 'invalid_config' ? 2 : 1);
   }
   if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-    console.error(message('start.port_in_use', { port: String((error as { port?: number }).port ?? '') }));
+    const port = String((error as { port?: number }).port ?? '');
+    // The metrics listener's own port (METRICS_PORT), or the server's (PORT).
+    const variable = port !== '' && port === process.env.METRICS_PORT?.trim() ? 'METRICS_PORT' : 'PORT';
+    console.error(message('start.port_in_use', { port, variable }));
     process.exit(1);
   }
   console.error(message('start.failed_to_start', { detail: String((error as Error).message) }));

@@ -21,6 +21,10 @@ import { createMailer } from './mail/mailer.ts';
 import type { Outbox } from './mail/outbox.ts';
 import { createOutbox } from './mail/outbox.ts';
 import { createTransport } from './mail/transports.ts';
+import { createLogoutDeliveryWorker } from './oidc/backchannel-logout.ts';
+import { onLogoutQueued } from './libraries/sessions.ts';
+import { createObservability } from './observability/index.ts';
+import type { Metrics } from './observability/metrics.ts';
 import { openStore } from './store/open-store.ts';
 import type { Store } from './store/types.ts';
 import { createSweeper } from './sweeper.ts';
@@ -43,8 +47,16 @@ export type RunningServer = {
   outbox: Outbox;
   /** Delivers the due mail now instead of at the next poll; resolves when this round is done. */
   deliverMail(): Promise<void>;
+  /**
+   * Delivers the due back-channel logouts now instead of at the next poll: waits for a round under
+   * way, then runs one more; resolves with that round's outcome counts.
+   */
+  deliverLogouts(): Promise<{ delivered: number; retried: number; given_up: number }>;
   /** Stops accepting, lets in-flight requests finish (up to the grace period), closes the store. */
   close(): Promise<void>;
+  /** This server's Prometheus metrics (METRICS=on), and the port of their own listener (METRICS_PORT). */
+  metrics?: Metrics;
+  metricsPort?: number;
 };
 
 /**
@@ -74,9 +86,11 @@ export async function startServer(initialConfig: Config, logger: Logger, options
   const clock = options.clock ?? systemClock;
   let config = initialConfig;
   const secrets = resolveSecrets(config);
+  // Metrics (METRICS=on) and tracing spans: the store, limits, mail transport and requests observed once (src/observability/).
+  const observability = createObservability(config, clock);
   // Before the store opens: production without SMTP_URL is a configuration error, not a runtime one.
-  const transport = createTransport(config, logger);
-  const store = await openStore(config.databaseUrl, { env: config.env, clock });
+  const transport = observability.transport(createTransport(config, logger));
+  const store = observability.store(await openStore(config.databaseUrl, { env: config.env, clock }));
   try {
     await prepareSchema(store, config);
   } catch (error) {
@@ -93,7 +107,9 @@ export async function startServer(initialConfig: Config, logger: Logger, options
       res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8', 'retry-after': '5' }).end(`${message('server.failed_to_start')}\n`);
     });
   };
-  const server = createServer(waitForApp);
+  // Observed from the first request on (src/observability/): request ids, metrics and spans.
+  const waiting = observability.requests(waitForApp);
+  const server = createServer(waiting);
   try {
     server.listen(config.port, options.host);
     await once(server, 'listening');
@@ -111,7 +127,7 @@ export async function startServer(initialConfig: Config, logger: Logger, options
       .finally(() => {
         delivering = undefined;
       }));
-    const limits = createAbuseLimits(store.rateLimits, config.limits, clock);
+    const limits = observability.limits(createAbuseLimits(store.rateLimits, config.limits, clock));
     const outbox = createOutbox(mailer, createMailComposer({ cache: config.env !== 'development' }), {
       deliverSoon: () => void deliverMail(), logger, clock,
       admit: (to, template, coalesce) => limits.mailTo(to, template, coalesce),
@@ -121,7 +137,8 @@ export async function startServer(initialConfig: Config, logger: Logger, options
     const { handler, provider, reloadKeys, libraries } = await createApp({ config, secrets, store, logger, outbox, limits, clock });
     ready.resolve(handler);
     // From now on requests go straight to the app, without waiting on the promise each time.
-    server.off('request', waitForApp).on('request', handler);
+    server.off('request', waiting).on('request', observability.requests(handler));
+    const metricsPort = await observability.listen();
 
     // Expired records go in small batches, on one instance at a time (a lease in the store).
     // Dynamic clients unused for dynamicClients.unusedExpiryDays go too (audited client_expired).
@@ -130,6 +147,35 @@ export async function startServer(initialConfig: Config, logger: Logger, options
 
     const mailPoller = setInterval(() => void deliverMail(), config.mail.pollSeconds * 1000);
     mailPoller.unref();
+
+    // Back-channel logouts go through a queue in the store too (src/oidc/backchannel-logout.ts):
+    // delivered at once when queued in this process, by the poller when queued elsewhere (the CLI,
+    // another instance) or due for a retry; several instances share the work (leases).
+    const logoutWorker = createLogoutDeliveryWorker({ provider, sessions: libraries.sessions, logger });
+    const noLogouts = { delivered: 0, retried: 0, given_up: 0 };
+    let deliveringLogouts: Promise<typeof noLogouts> | undefined;
+    const logoutRound = (): Promise<typeof noLogouts> => (deliveringLogouts ??= logoutWorker.deliverDue()
+      .catch((error: unknown) => {
+        logger.warn('delivering back-channel logouts failed', { error });
+        return noLogouts;
+      })
+      .finally(() => {
+        deliveringLogouts = undefined;
+      }));
+    const deliverLogouts = async () => {
+      await deliveringLogouts;
+      return logoutRound();
+    };
+    const stopListening = onLogoutQueued(() => void logoutRound());
+    const logoutPoller = setInterval(() => void logoutRound(), config.backchannelLogout.pollSeconds * 1000);
+    logoutPoller.unref();
+    void logoutRound();
+    // Delivered and given-up deliveries older than backchannelLogout.retentionDays go, a batch an
+    // hour (idempotent deletes: instances doing it at once do no harm).
+    const logoutPruner = setInterval(() => {
+      libraries.sessions.prune(1000).catch((error: unknown) => logger.warn('pruning back-channel logout deliveries failed', { error }));
+    }, 3_600_000);
+    logoutPruner.unref();
     // Mail queued before a restart (or while SMTP was down) goes out without waiting for a poll.
     void deliverMail();
 
@@ -152,21 +198,27 @@ export async function startServer(initialConfig: Config, logger: Logger, options
       const sweeping = sweeper.stop();
       clearInterval(keyPoller);
       clearInterval(mailPoller);
+      clearInterval(logoutPoller);
+      clearInterval(logoutPruner);
+      stopListening();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       const grace = setTimeout(() => server.closeAllConnections(), config.shutdownGraceSeconds * 1000);
       await closed;
       clearTimeout(grace);
       await delivering;
+      await deliveringLogouts;
       await sweeping;
+      await observability.close();
       transport.close();
       await store.close();
     })());
 
-    return { url: config.issuer, config, port, httpServer: server, store, provider, reloadKeys, secrets, outbox, deliverMail, close };
+    return { url: config.issuer, config, port, httpServer: server, store, provider, reloadKeys, secrets, outbox, deliverMail, deliverLogouts, close, ...(observability.metrics ? { metrics: observability.metrics } : {}), ...(metricsPort !== undefined ? { metricsPort } : {}) };
   } catch (error) {
     ready.resolve(undefined);
     server.close();
+    await observability.close();
     transport.close();
     await store.close();
     throw error;

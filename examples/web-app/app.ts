@@ -1,7 +1,9 @@
 /**
  * "Login with Gatehouse" in a server-rendered web app, with openid-client: the authorization code
  * flow with PKCE as a confidential client (its secret stays on the server), claims from the ID
- * token and userinfo, token refresh, and logout through the provider back to the app.
+ * token and userinfo, token refresh, and logout through the provider back to the app. Gatehouse
+ * tells it when a session ends elsewhere (OpenID Connect Back-Channel Logout): it verifies the
+ * logout token and ends its own matching sessions.
  */
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
@@ -9,6 +11,8 @@ import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
+import { createRemoteJWKSet, jwtVerify } from 'jose';
+import type { JWTPayload } from 'jose';
 import * as oidc from 'openid-client';
 
 export type WebAppOptions = {
@@ -43,6 +47,36 @@ type Session = {
 
 const cookieName = 'webapp_session';
 const scope = 'openid profile email offline_access';
+
+/** The event a logout token announces (OpenID Connect Back-Channel Logout 1.0 §2.4). */
+const backchannelLogoutEvent = 'http://schemas.openid.net/event/backchannel-logout';
+
+/**
+ * Verifies a logout token as §2.6 asks: signed by the issuer's keys (its JWKS) with the algorithm
+ * the app expects, `typ` logout+jwt, for this client, recent, carrying the back-channel logout
+ * event, a sid or a sub, and no nonce. Throws when any check fails.
+ */
+async function verifyLogoutToken(token: string, keys: ReturnType<typeof createRemoteJWKSet>, issuer: string, clientId: string): Promise<JWTPayload & { sid?: string }> {
+  const { payload } = await jwtVerify(token, keys, {
+    issuer, audience: clientId, algorithms: ['RS256'], typ: 'logout+jwt', maxTokenAge: '2 minutes', requiredClaims: ['iat', 'jti'],
+  });
+  const events = payload.events as Record<string, unknown> | undefined;
+  if (!events || typeof events[backchannelLogoutEvent] !== 'object' || events[backchannelLogoutEvent] === null) throw new Error('no back-channel logout event');
+  if ('nonce' in payload) throw new Error('a logout token has no nonce');
+  if (typeof payload.sid !== 'string' && typeof payload.sub !== 'string') throw new Error('neither sid nor sub');
+  return payload as JWTPayload & { sid?: string };
+}
+
+async function readForm(req: IncomingMessage, limit = 16_384): Promise<URLSearchParams> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) throw new Error('request body too large');
+    chunks.push(chunk);
+  }
+  return new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+}
 
 const escapeHtml = (value: unknown) =>
   String(value).replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`);
@@ -104,6 +138,9 @@ export async function startWebApp(options: WebAppOptions): Promise<RunningWebApp
   await once(server, 'listening');
   const baseUrl = options.baseUrl ?? `http://${options.host ?? 'localhost'}:${(server.address() as AddressInfo).port}`;
   const redirectUri = `${baseUrl}/callback`;
+  const keys = createRemoteJWKSet(new URL(config.serverMetadata().jwks_uri!));
+  /** Logout tokens already acted on (their jti), so a replayed one is refused; a real app would expire them. */
+  const seenLogoutTokens = new Set<string>();
   const postLogoutRedirectUri = `${baseUrl}/`;
 
   const startSession = (res: ServerResponse, session: Session): void => {
@@ -200,6 +237,33 @@ export async function startWebApp(options: WebAppOptions): Promise<RunningWebApp
         startSession(res, { notice: 'Your session at Gatehouse has ended. Log in again.' });
       }
       redirect(res, '/');
+    },
+
+    // Back-channel logout: Gatehouse POSTs a logout token here when a session this app signed in
+    // through ends (a logout elsewhere, a password reset, the account disabled, an operator's
+    // sign-out). Every local session of that Gatehouse session (its sid; else its subject) ends.
+    'POST /backchannel-logout': async (req, res) => {
+      const refuse = (description: string) => {
+        res.writeHead(400, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify({ error: 'invalid_request', error_description: description }));
+      };
+      if (!(req.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded')) return refuse('expected a form');
+      const token = (await readForm(req)).get('logout_token');
+      if (!token) return refuse('no logout_token');
+      let claims: JWTPayload & { sid?: string };
+      try {
+        claims = await verifyLogoutToken(token, keys, config.serverMetadata().issuer, options.clientId);
+      } catch (error) {
+        return refuse(`the logout token is not valid: ${(error as Error).message}`);
+      }
+      if (seenLogoutTokens.has(claims.jti!)) return refuse('this logout token was used already');
+      seenLogoutTokens.add(claims.jti!);
+      for (const [id, session] of sessions) {
+        const user = session.user;
+        if (!user) continue;
+        const matches = claims.sid !== undefined ? user.claims.sid === claims.sid : user.claims.sub === claims.sub;
+        if (matches) sessions.delete(id);
+      }
+      res.writeHead(200, { 'cache-control': 'no-store' }).end();
     },
 
     'POST /logout': async (req, res, session) => {

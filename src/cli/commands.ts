@@ -3,12 +3,15 @@ import { readFileSync } from 'node:fs';
 import { GatehouseError } from '../errors.ts';
 import type { RingChange } from '../keys/rotation.ts';
 import { cliSource } from '../libraries/audit.ts';
+import type { ProfilePatch } from '../libraries/accounts.ts';
 import type { PasskeySummary } from '../libraries/passkeys.ts';
+import { invalidInput, issuesOf } from '../libraries/validation.ts';
 import { message } from '../messages/messages.ts';
-import type { AccountRecord, ApiRecord, AuditEvent, ClientMetadata, ClientRecord, SigningKeyRecord } from '../store/types.ts';
+import { backupSqlite, restoreSqlite } from '../store/sqlite/backup.ts';
+import type { AccountRecord, ApiRecord, AuditEvent, ClientMetadata, ClientRecord, LogoutDelivery, SigningKeyRecord } from '../store/types.ts';
 import { connectionCommands } from './connections-commands.ts';
 import { registrationCommands } from './registration-commands.ts';
-import type { Command } from './output.ts';
+import type { Command, Values } from './output.ts';
 import { list, printable, table, text } from './output.ts';
 
 export type { Command, Result } from './output.ts';
@@ -38,6 +41,9 @@ function clientText(client: ReturnType<typeof clientJson>): string {
   if (more.jwks) lines.push(`jwks:           ${message('cli.client_jwks_keys', { count: (more.jwks as { keys?: unknown[] }).keys?.length ?? 0 })}`);
   for (const [key, label] of [['logo_uri', 'logo:           '], ['policy_uri', 'policy:         '], ['tos_uri', 'terms:          ']] as const) {
     if (typeof more[key] === 'string') lines.push(`${label}${printable(more[key])}`);
+  }
+  if (typeof more.backchannel_logout_uri === 'string') {
+    lines.push(`back-channel:   ${printable(more.backchannel_logout_uri)}${more.backchannel_logout_session_required === true ? ' (sid)' : ''}`);
   }
   if (client.gatehouse_require_phishing_resistant) lines.push(message('cli.client_requires_phishing_resistant'));
   if ('client_secret' in client) lines.push(`client_secret:  ${client.client_secret}`, '', message('cli.store_secret_now'));
@@ -73,10 +79,25 @@ function accountJson(account: AccountRecord) {
     disabled: account.disabled,
     created_at: account.createdAt.toISOString(),
     updated_at: account.updatedAt.toISOString(),
+    // When the profile or the email's verification last changed: the updated_at claim apps see.
+    profile_updated_at: account.profileUpdatedAt.toISOString(),
   };
 }
 
+/** The profile claims after the name, in OpenID Connect Core's order; the address part by part. */
+function profileLines(profile: AccountRecord['profile']): string[] {
+  const order = ['given_name', 'family_name', 'middle_name', 'nickname', 'preferred_username', 'profile', 'picture', 'website', 'gender', 'birthdate', 'zoneinfo', 'locale', 'phone_number', 'phone_number_verified'] as const;
+  const line = (label: string, value: string) => `  ${`${label}:`.padEnd(24)}${printable(value)}`;
+  const lines = order.filter((claim) => profile[claim] !== undefined).map((claim) => {
+    const value = profile[claim]!;
+    return line(claim, typeof value === 'boolean' ? (value ? 'yes' : 'no') : value);
+  });
+  for (const [part, value] of Object.entries(profile.address ?? {})) lines.push(line(`address.${part}`, value));
+  return lines;
+}
+
 function accountText(account: AccountRecord): string {
+  const details = profileLines(account.profile);
   return [
     `id:        ${account.id}`,
     `email:     ${printable(account.email)}${account.emailVerified ? ' (verified)' : ' (not verified)'}`,
@@ -84,7 +105,51 @@ function accountText(account: AccountRecord): string {
     `roles:     ${account.roles.join(', ') || '-'}`,
     `status:    ${account.disabled ? 'disabled' : 'active'}`,
     `created:   ${account.createdAt.toISOString()}`,
+    `profile:   ${message('cli.user_profile_updated_at', { when: account.profileUpdatedAt.toISOString() })}`,
+    ...details,
   ].join('\n');
+}
+
+/** `users update`: each flag and the profile claim it changes (an address part as address.PART). */
+const profileFlags = {
+  name: 'name', 'given-name': 'given_name', 'family-name': 'family_name', 'middle-name': 'middle_name', nickname: 'nickname',
+  'preferred-username': 'preferred_username', 'profile-url': 'profile', picture: 'picture', website: 'website', gender: 'gender',
+  birthdate: 'birthdate', zoneinfo: 'zoneinfo', locale: 'locale', 'phone-number': 'phone_number', 'phone-number-verified': 'phone_number_verified',
+  'address-formatted': 'address.formatted', 'address-street': 'address.street_address', 'address-locality': 'address.locality',
+  'address-region': 'address.region', 'address-postal-code': 'address.postal_code', 'address-country': 'address.country',
+} as const;
+
+/** What `users update --help` shows each flag taking (TEXT otherwise). */
+const profileFlagValues: Record<string, string> = {
+  'profile-url': 'URL', picture: 'URL', website: 'URL', birthdate: 'YYYY-MM-DD', zoneinfo: 'ZONE', locale: 'TAG', 'phone-number': '+NUMBER', 'phone-number-verified': 'yes|no',
+};
+
+/** The profile change the flags given to `users update` ask for: an empty value removes the claim. */
+function profilePatchFrom(values: Values): ProfilePatch {
+  const patch: Record<string, unknown> = {};
+  const address: Record<string, string> = {};
+  for (const [flag, claim] of Object.entries(profileFlags)) {
+    const value = text(values[flag]);
+    if (value === undefined) continue;
+    if (claim.startsWith('address.')) address[claim.slice('address.'.length)] = value;
+    else if (claim === 'phone_number_verified') {
+      if (!['yes', 'no', ''].includes(value)) throw new GatehouseError('invalid_input', 'cli.yes_or_no', { flag: `--${flag}` });
+      patch[claim] = value === '' ? null : value === 'yes';
+    } else patch[claim] = value;
+  }
+  if (Object.keys(address).length) patch.address = address;
+  return patch as ProfilePatch;
+}
+
+/** The library's field problems named by the flags that gave them ("--phone-number: must be …"). */
+function inProfileFlags(error: unknown): unknown {
+  const issues = issuesOf(error);
+  if (!issues) return error;
+  const flagOf = new Map<string, string>(Object.entries(profileFlags).map(([flag, claim]) => [claim, `--${flag}`]));
+  return invalidInput(issues.map((issue) => {
+    const claim = issue.path.filter((key) => typeof key === 'string').join('.');
+    return { path: [flagOf.get(claim) ?? claim], message: issue.message };
+  }));
 }
 
 function passkeyJson(passkey: PasskeySummary) {
@@ -127,6 +192,12 @@ function jwksOption(value: string | undefined): { keys: Array<{ kty: 'RSA' | 'EC
 const linkChange = (value: string | undefined): string | null | undefined => (value === undefined ? undefined : value === '' ? null : value);
 
 const authMethodUsage = '[--auth-method client_secret_basic|client_secret_post|private_key_jwt|none] [--jwks-uri U | --jwks JSON|FILE]';
+
+/** The database URL of a command that works on a SQLite file; MongoDB has its own tools. */
+function sqliteOnly(databaseUrl: string, command: string): string {
+  if (!databaseUrl.startsWith('sqlite:')) throw new GatehouseError('unsupported_database', 'cli.backup_mongodb', { command });
+  return databaseUrl;
+}
 
 function parseInteger(value: string | undefined, name: string): number | undefined {
   if (value === undefined) return undefined;
@@ -177,7 +248,36 @@ const clientAuthAndLinkOptions = {
   'logo-uri': { type: 'string' },
   'policy-uri': { type: 'string' },
   'tos-uri': { type: 'string' },
+  'backchannel-logout-uri': { type: 'string' },
+  'backchannel-logout-session-required': { type: 'string' },
 } as const;
+
+const backchannelUsage = '[--backchannel-logout-uri U] [--backchannel-logout-session-required yes|no]';
+
+/** `--backchannel-logout-session-required yes|no` (yes when not given at `clients add`). */
+function yesNo(value: string | undefined, name: string): boolean | undefined {
+  if (value === undefined) return undefined;
+  if (value === 'yes' || value === 'no') return value === 'yes';
+  throw new GatehouseError('invalid_input', 'cli.yes_or_no', { flag: `--${name}` });
+}
+
+/** The back-channel logout flags, as the clients library takes them (`update`: an empty URI removes it). */
+function backchannelFlags(values: Values, removable: boolean) {
+  const uri = text(values['backchannel-logout-uri']);
+  const required = yesNo(text(values['backchannel-logout-session-required']), 'backchannel-logout-session-required');
+  return {
+    ...(uri !== undefined ? { backchannelLogoutUri: (removable ? linkChange(uri) : uri) as string } : {}),
+    ...(required !== undefined ? { backchannelLogoutSessionRequired: required } : {}),
+  };
+}
+
+function deliveryJson(delivery: LogoutDelivery) {
+  return {
+    id: delivery.id, client_id: delivery.clientId, account_id: delivery.accountId, sid: delivery.sid, reason: delivery.reason, status: delivery.status,
+    attempts: delivery.attempts, last_error: delivery.lastError ?? null, last_attempt_at: delivery.lastAttemptAt?.toISOString() ?? null,
+    next_attempt_at: delivery.status === 'pending' ? delivery.nextAttemptAt.toISOString() : null,
+  };
+}
 
 export const commands: Record<string, Command> = {
   'audit tail': {
@@ -275,6 +375,33 @@ export const commands: Record<string, Command> = {
     },
   },
 
+  'db backup': {
+    usage: 'db backup FILE   (SQLite: a consistent copy of the database while the server runs; MongoDB: mongodump)',
+    options: {},
+    positionals: ['FILE'],
+    fileOnly: true,
+    async run(ctx, _values, [file]) {
+      const report = await backupSqlite(sqliteOnly(ctx.config.databaseUrl, 'db backup'), file!);
+      return {
+        json: { source: report.source, file: report.file, bytes: report.bytes, schema_version: report.schemaVersion },
+        text: message('cli.backup_done', { source: report.source, file: report.file, bytes: report.bytes, version: report.schemaVersion }),
+      };
+    },
+  },
+  'db restore': {
+    usage: 'db restore FILE   (SQLite, deployment stopped: replaces the database with a backup; the old file is kept as <database>.before-restore)',
+    options: {},
+    positionals: ['FILE'],
+    fileOnly: true,
+    async run(ctx, _values, [file]) {
+      const report = restoreSqlite(sqliteOnly(ctx.config.databaseUrl, 'db restore'), file!);
+      const lines = [message('cli.restore_done', { file: report.file, target: report.target, version: report.schemaVersion })];
+      if (report.previous) lines.push(message('cli.restore_kept_previous', { previous: report.previous }));
+      lines.push(message('cli.restore_migrate_next'));
+      return { json: { file: report.file, database: report.target, schema_version: report.schemaVersion, previous: report.previous }, text: lines.join('\n') };
+    },
+  },
+
   'mail status': {
     usage: 'mail status   (queued, sent, failed and dropped mail; the latest permanent failures and drops)',
     options: {},
@@ -283,19 +410,20 @@ export const commands: Record<string, Command> = {
       const [status, drops] = await Promise.all([ctx.libraries.mailQueue.status(), ctx.libraries.mailQueue.drops(10)]);
       const failures = status.recentFailures.map((f) => ({ id: f.id, to: f.to, subject: f.subject, attempts: f.attempts, last_error: f.lastError, at: f.at.toISOString() }));
       const dropped = drops.recent.map((d) => ({ day: d.day, kind: d.kind, reason: d.reason, count: d.count, last_at: d.lastAt.toISOString(), last_recipient: d.lastRecipient }));
-      const summary = `pending: ${status.pending}  sent: ${status.sent}  failed: ${status.failed}  dropped: ${drops.dropped}`;
+      const oldest = status.oldestPendingAt?.toISOString() ?? null;
+      const summary = `pending: ${status.pending}  sent: ${status.sent}  failed: ${status.failed}  dropped: ${drops.dropped}${oldest ? `  oldest pending: ${oldest}` : ''}`;
       const sections = [summary];
       if (failures.length) sections.push(table([['FAILED AT', 'TO', 'SUBJECT', 'ATTEMPTS', 'ERROR'], ...failures.map((f) => [f.at, f.to, f.subject, String(f.attempts), f.last_error])]));
       if (dropped.length) sections.push(table([['DAY', 'KIND', 'REASON', 'COUNT', 'LAST', 'LAST TO'], ...dropped.map((d) => [d.day, d.kind, d.reason, String(d.count), d.last_at, d.last_recipient])]));
       return {
-        json: { pending: status.pending, sent: status.sent, failed: status.failed, dropped: drops.dropped, recent_failures: failures, recent_drops: dropped },
+        json: { pending: status.pending, sent: status.sent, failed: status.failed, dropped: drops.dropped, oldest_pending_at: oldest, recent_failures: failures, recent_drops: dropped },
         text: sections.join('\n\n'),
       };
     },
   },
 
   'clients add': {
-    usage: `clients add --name N --redirect-uri U [--redirect-uri U2] [--post-logout-redirect-uri U] [--public] [--first-party] [--pkce-exempt] [--require-mfa] [--require-phishing-resistant] [--grant-type T …] [--scope S] ${authMethodUsage} [--logo-uri U] [--policy-uri U] [--tos-uri U]`,
+    usage: `clients add --name N --redirect-uri U [--redirect-uri U2] [--post-logout-redirect-uri U] [--public] [--first-party] [--pkce-exempt] [--require-mfa] [--require-phishing-resistant] [--grant-type T …] [--scope S] ${authMethodUsage} [--logo-uri U] [--policy-uri U] [--tos-uri U] ${backchannelUsage}`,
     options: {
       ...clientAuthAndLinkOptions,
       name: { type: 'string' },
@@ -330,6 +458,7 @@ export const commands: Record<string, Command> = {
         ...(text(values['logo-uri']) !== undefined ? { logoUri: text(values['logo-uri'])! } : {}),
         ...(text(values['policy-uri']) !== undefined ? { policyUri: text(values['policy-uri'])! } : {}),
         ...(text(values['tos-uri']) !== undefined ? { tosUri: text(values['tos-uri'])! } : {}),
+        ...backchannelFlags(values, false),
       }, cliSource);
       const json = clientJson(metadata, createdAt, clientSecret);
       return { json, text: clientText(json) };
@@ -358,7 +487,7 @@ export const commands: Record<string, Command> = {
     },
   },
   'clients update': {
-    usage: `clients update --id CLIENT_ID [--name N] [--redirect-uri U …] [--post-logout-redirect-uri U …] [--grant-type T …] ${authMethodUsage} [--logo-uri U] [--policy-uri U] [--tos-uri U]   (a list given replaces the old one; an empty link removes it)`,
+    usage: `clients update --id CLIENT_ID [--name N] [--redirect-uri U …] [--post-logout-redirect-uri U …] [--grant-type T …] ${authMethodUsage} [--logo-uri U] [--policy-uri U] [--tos-uri U] ${backchannelUsage}   (a list given replaces the old one; an empty link removes it)`,
     options: {
       id: { type: 'string' },
       name: { type: 'string' },
@@ -385,6 +514,7 @@ export const commands: Record<string, Command> = {
         ...(text(values['logo-uri']) !== undefined ? { logoUri: linkChange(text(values['logo-uri'])) } : {}),
         ...(text(values['policy-uri']) !== undefined ? { policyUri: linkChange(text(values['policy-uri'])) } : {}),
         ...(text(values['tos-uri']) !== undefined ? { tosUri: linkChange(text(values['tos-uri'])) } : {}),
+        ...backchannelFlags(values, true),
       }, cliSource);
       const record = await ctx.libraries.clients.get(clientId);
       const json = { ...clientJson(metadata, record.createdAt, clientSecret), dynamic: record.dynamic, last_used_at: record.lastUsedAt?.toISOString() ?? null };
@@ -505,6 +635,25 @@ export const commands: Record<string, Command> = {
       return { json: accounts.map(accountJson), text: table(rows) };
     },
   },
+  'users update': {
+    usage: `users update --email E ${Object.keys(profileFlags).map((flag) => `[--${flag} ${profileFlagValues[flag] ?? 'TEXT'}]`).join(' ')}   (an empty value removes the detail)`,
+    options: { email: { type: 'string' }, ...Object.fromEntries(Object.keys(profileFlags).map((flag) => [flag, { type: 'string' as const }])) },
+    positionals: [],
+    async run(ctx, values) {
+      if (!text(values.email)) throw new GatehouseError('invalid_input', 'cli.email_required');
+      const patch = profilePatchFrom(values);
+      if (!Object.keys(patch).length) throw new GatehouseError('invalid_input', 'cli.user_update_nothing');
+      const { account, changed } = await ctx.libraries.accounts.updateProfile(text(values.email)!, patch, cliSource).catch((error: unknown) => {
+        throw inProfileFlags(error);
+      });
+      return {
+        json: { ...accountJson(account), changed },
+        text: changed.length
+          ? message('cli.user_updated', { email: printable(account.email), changed: changed.join(', ') })
+          : message('cli.user_unchanged', { email: printable(account.email) }),
+      };
+    },
+  },
   'users show': {
     usage: 'users show ID|EMAIL',
     options: {},
@@ -521,6 +670,36 @@ export const commands: Record<string, Command> = {
     async run(ctx, _values, [who]) {
       const account = await ctx.libraries.accounts.disable((await ctx.libraries.accounts.get(who!)).id, cliSource);
       return { json: accountJson(account), text: message('cli.user_disabled', { email: account.email }) };
+    },
+  },
+  'users sign-out': {
+    usage: 'users sign-out --email E   (ends every session of theirs, revokes their tokens, tells their applications by back-channel logout)',
+    options: { email: { type: 'string' } },
+    positionals: [],
+    async run(ctx, values) {
+      if (!text(values.email)) throw new GatehouseError('invalid_input', 'cli.email_required');
+      const ended = await ctx.libraries.sessions.signOut(text(values.email)!, cliSource);
+      return {
+        json: { account_id: ended.accountId, email: ended.email, sessions: ended.sessions, revoked: ended.revoked, logouts_queued: ended.queued },
+        text: message('cli.user_signed_out', { email: printable(ended.email), sessions: ended.sessions, queued: ended.queued }),
+      };
+    },
+  },
+  'logout status': {
+    usage: 'logout status   (back-channel logouts: pending, delivered, given up; the latest failures)',
+    options: {},
+    positionals: [],
+    async run(ctx) {
+      const status = await ctx.libraries.sessions.status(10);
+      const failures = status.recentFailures.map(deliveryJson);
+      const sections = [`pending: ${status.pending}  delivered: ${status.delivered}  failed: ${status.failed}`];
+      if (failures.length) {
+        sections.push(table([
+          ['LAST ATTEMPT', 'CLIENT', 'STATUS', 'ATTEMPTS', 'NEXT', 'ERROR'],
+          ...failures.map((f) => [f.last_attempt_at ?? '-', f.client_id, f.status === 'pending' ? 'retrying' : 'given up', String(f.attempts), f.next_attempt_at ?? '-', printable(f.last_error ?? '')]),
+        ]));
+      }
+      return { json: { pending: status.pending, delivered: status.delivered, failed: status.failed, recent_failures: failures }, text: sections.join('\n\n') };
     },
   },
   'users enable': {

@@ -79,6 +79,11 @@ async function checkKeyEncryptionKey(store: Store, config: Config, secrets: Secr
   throw new GatehouseError('invalid_config', 'cli.key_encryption_key_missing', { file: secrets.file ?? '' });
 }
 
+/** The configuration alone, for the commands that work on the database file itself (db backup, db restore). */
+export function openFileContext(env: NodeJS.ProcessEnv): Config {
+  return loadConfig(env);
+}
+
 export async function openCliContext(env: NodeJS.ProcessEnv, prompts: CliPrompts): Promise<CliContext> {
   const config = loadConfig(env);
   const secrets = resolveSecrets(config);

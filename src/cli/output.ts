@@ -7,13 +7,23 @@ export type Values = Record<string, string | boolean | string[] | undefined>;
 /** What a command prints; `exitCode` 1 reports a partial failure whose report is still the output. */
 export type Result = { json: unknown; text: string; exitCode?: number };
 
-export type Command = {
+/**
+ * What a command that works on the database file itself gets (`db backup`, `db restore`): the
+ * configuration, and no open store (a restore must find the file closed; a backup must not migrate it).
+ */
+export type FileContext = Pick<CliContext, 'config' | 'warn'>;
+
+type CommandShape = {
   usage: string;
   options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }>;
   /** Names of the positional arguments, all required. */
   positionals: string[];
-  run(ctx: CliContext, values: Values, positionals: string[]): Promise<Result>;
 };
+
+export type Command = CommandShape & (
+  | { fileOnly?: undefined; run(ctx: CliContext, values: Values, positionals: string[]): Promise<Result> }
+  | { fileOnly: true; run(ctx: FileContext, values: Values, positionals: string[]): Promise<Result> }
+);
 
 export const list = (value: Values[string]): string[] => (Array.isArray(value) ? value : typeof value === 'string' ? [value] : []);
 export const text = (value: Values[string]): string | undefined => (typeof value === 'string' ? value : undefined);

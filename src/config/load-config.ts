@@ -140,12 +140,33 @@ export const defaultsSchema = z.object({
     /** The wait after a failed delivery; it doubles after each further failure, up to an hour. */
     firstRetrySeconds: z.number().positive(),
   }),
+  /**
+   * OpenID Connect Back-Channel Logout: the queue of logout tokens owed to clients
+   * (src/oidc/backchannel-logout.ts). A failed delivery waits `firstRetrySeconds`, twice as long
+   * after each further failure up to `maxRetrySeconds`, and is given up after `maxAttempts`. A
+   * claimed delivery is leased for `leaseSeconds` (one POST takes at most
+   * dynamicClients.fetchTimeoutSeconds). Delivered and given-up rows are pruned after `retentionDays`.
+   */
+  backchannelLogout: z.object({
+    pollSeconds: z.number().positive(),
+    leaseSeconds: z.number().int().positive(),
+    firstRetrySeconds: z.number().positive(),
+    maxRetrySeconds: z.number().positive(),
+    maxAttempts: z.number().int().positive().max(100),
+    retentionDays: z.number().positive().max(3650),
+  }),
   keys: z.object({
     jwksCacheSeconds: z.number().positive(),
     rotationIntervalDays: z.number().positive(),
     marginSeconds: z.number().nonnegative(),
     pollSeconds: z.number().positive(),
   }),
+  /**
+   * Prometheus metrics at /metrics (docs/observability.md): off by default. `port`: a listener of
+   * their own (on `host`, loopback by default) instead of the main port. METRICS, METRICS_PORT,
+   * METRICS_HOST and METRICS_TOKEN (a Bearer token, required in production on the main port).
+   */
+  metrics: z.object({ enabled: z.boolean(), port: z.number().int().min(1).max(65535).nullable(), host: z.string().min(1) }),
 });
 
 export type Environment = 'development' | 'production' | 'test';
@@ -165,6 +186,8 @@ export type Config = z.infer<typeof defaultsSchema> & {
   smtpUrl?: string;
   /** Worker processes serving on one port (node:cluster); 1 runs in this process alone. */
   workers: number;
+  /** METRICS_TOKEN: the Bearer token a scraper of /metrics must send. */
+  metricsToken?: string;
 };
 
 /** What config/default.json holds: the one place every default is written. */
@@ -310,11 +333,72 @@ export function parseWorkers(value: string, cores = availableParallelism()): num
 }
 
 /**
- * Builds the one typed configuration object: declarative defaults from config/default.json,
- * overridden by environment variables, validated. Throws GatehouseError('invalid_config') with a
- * message naming the variable.
+ * `startingServer`: the configuration starts a server (src/main.ts), which needs SMTP_URL in
+ * production too; the command line sends no mail and does without. Checked here, with the rest, so
+ * that one run names every variable that is missing.
  */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Config {
+export type LoadOptions = { startingServer?: boolean };
+
+/**
+ * Runs `read` for one variable; a refusal (GatehouseError 'invalid_config') is added to `problems`
+ * instead of thrown, so that one run names every variable that is wrong.
+ */
+function collecting(problems: GatehouseError[]) {
+  return <T>(read: () => T): T | undefined => {
+    try {
+      return read();
+    } catch (error) {
+      if (error instanceof GatehouseError && error.code === 'invalid_config') {
+        problems.push(error);
+        return undefined;
+      }
+      throw error;
+    }
+  };
+}
+
+/**
+ * METRICS, METRICS_PORT, METRICS_HOST, METRICS_TOKEN and LOG_FORMAT (docs/observability.md). On
+ * the main port in production, /metrics needs a token: it is reachable by anyone who reaches the
+ * provider. A METRICS_PORT listener is meant for an internal address; a token there is optional.
+ */
+function readMetricsSettings(env: NodeJS.ProcessEnv, environment: Environment, config: Config): void {
+  const metrics = { ...config.metrics };
+  if (env.METRICS !== undefined) metrics.enabled = oneOf('METRICS', env.METRICS, ['on', 'off']) === 'on';
+  if (env.METRICS_PORT !== undefined && env.METRICS_PORT !== '') {
+    if (!/^\d+$/.test(env.METRICS_PORT) || Number(env.METRICS_PORT) < 1 || Number(env.METRICS_PORT) > 65535) {
+      fail('METRICS_PORT', 'config.metrics_port_invalid', { value: JSON.stringify(env.METRICS_PORT) });
+    }
+    metrics.port = Number(env.METRICS_PORT);
+  }
+  if (env.METRICS_HOST !== undefined) {
+    if (!env.METRICS_HOST.trim()) fail('METRICS_HOST', 'config.data_dir_empty');
+    metrics.host = env.METRICS_HOST.trim();
+  }
+  config.metrics = metrics;
+  if (env.METRICS_TOKEN !== undefined && env.METRICS_TOKEN !== '') {
+    if (!/^[\x21-\x7e]{16,}$/.test(env.METRICS_TOKEN)) fail('METRICS_TOKEN', 'config.metrics_token_short');
+    config.metricsToken = env.METRICS_TOKEN;
+  }
+  if (environment === 'production' && metrics.enabled && metrics.port === null && !config.metricsToken) fail('METRICS_TOKEN', 'config.metrics_token_required');
+}
+
+/**
+ * Builds the one typed configuration object: declarative defaults from config/default.json,
+ * overridden by environment variables, validated. Throws GatehouseError('invalid_config') naming
+ * the variable; when several are missing or invalid, one error names them all, a line each.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd(), options: LoadOptions = {}): Config {
+  const problems: GatehouseError[] = [];
+  const config = collecting(problems)(() => readConfig(env, cwd, options, collecting(problems)));
+  if (problems.length === 1) throw problems[0]!;
+  if (problems.length > 1) {
+    throw new GatehouseError('invalid_config', 'config.problems', { count: problems.length, problems: problems.map((problem) => problem.message).join('\n  ') });
+  }
+  return config!;
+}
+
+function readConfig(env: NodeJS.ProcessEnv, cwd: string, options: LoadOptions, check: ReturnType<typeof collecting>): Config {
   const defaults = structuredClone(configDefaults());
 
   const nodeEnv = env.NODE_ENV ?? 'development';
@@ -324,52 +408,63 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   const environment = nodeEnv as Environment;
 
   const config: Config = { ...defaults, env: environment, issuer: '', issuerExplicit: env.ISSUER !== undefined, trustProxy: false, workers: 1 };
-  if (env.PORT !== undefined) config.port = port(env.PORT) as number;
+  if (env.PORT !== undefined) config.port = check(() => port(env.PORT!) as number) ?? config.port;
   if (env.DATABASE_URL !== undefined) {
-    if (!/^(sqlite:|mongodb(\+srv)?:\/\/)./.test(env.DATABASE_URL)) {
-      fail('DATABASE_URL', 'config.database_url_invalid', { value: JSON.stringify(env.DATABASE_URL) });
-    }
-    config.databaseUrl = env.DATABASE_URL;
+    check(() => {
+      if (!/^(sqlite:|mongodb(\+srv)?:\/\/)./.test(env.DATABASE_URL!)) {
+        fail('DATABASE_URL', 'config.database_url_invalid', { value: JSON.stringify(env.DATABASE_URL) });
+      }
+      config.databaseUrl = env.DATABASE_URL!;
+    });
   }
   if (env.DATA_DIR !== undefined) {
-    if (!env.DATA_DIR.trim()) fail('DATA_DIR', 'config.data_dir_empty');
-    config.dataDir = env.DATA_DIR;
+    check(() => {
+      if (!env.DATA_DIR!.trim()) fail('DATA_DIR', 'config.data_dir_empty');
+      config.dataDir = env.DATA_DIR!;
+    });
   }
   config.dataDir = isAbsolute(config.dataDir) ? config.dataDir : resolve(cwd, config.dataDir);
-  config.issuer = parseIssuer(env.ISSUER ?? `http://localhost:${config.port}`, environment);
+  config.issuer = check(() => parseIssuer(env.ISSUER ?? `http://localhost:${config.port}`, environment)) ?? '';
   if (env.TRUST_PROXY !== undefined) {
-    if (!['true', 'false', '1', '0'].includes(env.TRUST_PROXY)) fail('TRUST_PROXY', 'config.trust_proxy_invalid', { value: JSON.stringify(env.TRUST_PROXY) });
-    config.trustProxy = env.TRUST_PROXY === 'true' || env.TRUST_PROXY === '1';
+    check(() => {
+      if (!['true', 'false', '1', '0'].includes(env.TRUST_PROXY!)) fail('TRUST_PROXY', 'config.trust_proxy_invalid', { value: JSON.stringify(env.TRUST_PROXY) });
+      config.trustProxy = env.TRUST_PROXY === 'true' || env.TRUST_PROXY === '1';
+    });
   }
   config.keys = { ...config.keys };
-  if (env.JWKS_CACHE_SECONDS !== undefined) config.keys.jwksCacheSeconds = positiveNumber('JWKS_CACHE_SECONDS', env.JWKS_CACHE_SECONDS);
-  if (env.KEY_ROTATION_DAYS !== undefined) config.keys.rotationIntervalDays = positiveNumber('KEY_ROTATION_DAYS', env.KEY_ROTATION_DAYS);
-  if (env.KEY_POLL_SECONDS !== undefined) config.keys.pollSeconds = positiveNumber('KEY_POLL_SECONDS', env.KEY_POLL_SECONDS);
+  if (env.JWKS_CACHE_SECONDS !== undefined) config.keys.jwksCacheSeconds = check(() => positiveNumber('JWKS_CACHE_SECONDS', env.JWKS_CACHE_SECONDS!)) ?? config.keys.jwksCacheSeconds;
+  if (env.KEY_ROTATION_DAYS !== undefined) config.keys.rotationIntervalDays = check(() => positiveNumber('KEY_ROTATION_DAYS', env.KEY_ROTATION_DAYS!)) ?? config.keys.rotationIntervalDays;
+  if (env.KEY_POLL_SECONDS !== undefined) config.keys.pollSeconds = check(() => positiveNumber('KEY_POLL_SECONDS', env.KEY_POLL_SECONDS!)) ?? config.keys.pollSeconds;
   const scheduleProblems = validateSchedule(keySchedule(config));
   // An instance may sign with a key for up to one poll after another instance retired it.
   if (config.keys.marginSeconds < config.keys.pollSeconds) scheduleProblems.push(message('config.margin_below_poll', { margin: String(config.keys.marginSeconds), poll: String(config.keys.pollSeconds) }));
-  if (scheduleProblems.length) fail('KEY_ROTATION_DAYS', 'config.schedule_does_not_fit', { problems: scheduleProblems.join('; ') });
-  if (env.COOKIE_KEYS !== undefined) config.cookieKeys = parseCookieKeys(env.COOKIE_KEYS);
-  if (env.KEY_ENCRYPTION_KEY !== undefined) config.keyEncryptionKey = parseEncryptionKey(env.KEY_ENCRYPTION_KEY);
-  if (env.SMTP_URL !== undefined && env.SMTP_URL !== '') config.smtpUrl = parseSmtpUrl(env.SMTP_URL);
+  if (scheduleProblems.length) check(() => fail('KEY_ROTATION_DAYS', 'config.schedule_does_not_fit', { problems: scheduleProblems.join('; ') }));
+  if (env.COOKIE_KEYS !== undefined) config.cookieKeys = check(() => parseCookieKeys(env.COOKIE_KEYS!));
+  if (env.KEY_ENCRYPTION_KEY !== undefined) config.keyEncryptionKey = check(() => parseEncryptionKey(env.KEY_ENCRYPTION_KEY!));
+  if (env.SMTP_URL !== undefined && env.SMTP_URL !== '') config.smtpUrl = check(() => parseSmtpUrl(env.SMTP_URL!));
   config.accounts = { ...config.accounts };
-  if (env.REGISTRATION !== undefined) config.accounts.registration = oneOf('REGISTRATION', env.REGISTRATION, ['open', 'closed']);
-  if (env.MFA !== undefined) config.accounts.mfa = oneOf('MFA', env.MFA, ['required', 'optional']);
-  if (env.EMAIL_VERIFICATION !== undefined) config.accounts.emailVerification = oneOf('EMAIL_VERIFICATION', env.EMAIL_VERIFICATION, ['required', 'optional']);
-  if (env.CLIENT_REGISTRATION !== undefined) config.clientRegistration = oneOf('CLIENT_REGISTRATION', env.CLIENT_REGISTRATION, ['off', 'token', 'open']);
+  if (env.REGISTRATION !== undefined) config.accounts.registration = check(() => oneOf('REGISTRATION', env.REGISTRATION!, ['open', 'closed'])) ?? config.accounts.registration;
+  if (env.MFA !== undefined) config.accounts.mfa = check(() => oneOf('MFA', env.MFA!, ['required', 'optional'])) ?? config.accounts.mfa;
+  if (env.EMAIL_VERIFICATION !== undefined) config.accounts.emailVerification = check(() => oneOf('EMAIL_VERIFICATION', env.EMAIL_VERIFICATION!, ['required', 'optional'])) ?? config.accounts.emailVerification;
+  if (env.CLIENT_REGISTRATION !== undefined) config.clientRegistration = check(() => oneOf('CLIENT_REGISTRATION', env.CLIENT_REGISTRATION!, ['off', 'token', 'open'])) ?? config.clientRegistration;
   config.clientIdMetadataDocuments = { ...config.clientIdMetadataDocuments };
   if (env.CLIENT_ID_METADATA_DOCUMENTS !== undefined) {
-    config.clientIdMetadataDocuments.enabled = oneOf('CLIENT_ID_METADATA_DOCUMENTS', env.CLIENT_ID_METADATA_DOCUMENTS, ['on', 'off']) === 'on';
+    config.clientIdMetadataDocuments.enabled = check(() => oneOf('CLIENT_ID_METADATA_DOCUMENTS', env.CLIENT_ID_METADATA_DOCUMENTS!, ['on', 'off'])) === 'on';
   }
-  if (env.CLIENT_ID_METADATA_DOCUMENT_HOSTS !== undefined) config.clientIdMetadataDocuments.hosts = parseMetadataDocumentHosts(env.CLIENT_ID_METADATA_DOCUMENT_HOSTS);
-  if (env.MAIL_FROM !== undefined) config.mailFrom = parseMailFrom(env.MAIL_FROM);
-  if (env.WORKERS !== undefined) config.workers = parseWorkers(env.WORKERS);
+  if (env.CLIENT_ID_METADATA_DOCUMENT_HOSTS !== undefined) config.clientIdMetadataDocuments.hosts = check(() => parseMetadataDocumentHosts(env.CLIENT_ID_METADATA_DOCUMENT_HOSTS!)) ?? null;
+  if (env.MAIL_FROM !== undefined) config.mailFrom = check(() => parseMailFrom(env.MAIL_FROM!)) ?? config.mailFrom;
+  if (env.WORKERS !== undefined) config.workers = check(() => parseWorkers(env.WORKERS!)) ?? config.workers;
   // Each worker would derive its own issuer from a port it has not bound yet.
-  if (config.workers > 1 && config.port === 0 && !config.issuerExplicit) fail('WORKERS', 'config.workers_need_issuer');
+  if (config.workers > 1 && config.port === 0 && !config.issuerExplicit) check(() => fail('WORKERS', 'config.workers_need_issuer'));
+  check(() => readMetricsSettings(env, environment, config));
+  // The logger reads LOG_FORMAT itself (it exists before the configuration); a wrong value is refused here.
+  if (env.LOG_FORMAT !== undefined) check(() => oneOf('LOG_FORMAT', env.LOG_FORMAT!, ['json', 'text']));
 
   if (environment === 'production') {
-    if (!config.cookieKeys) fail('COOKIE_KEYS', 'config.cookie_keys_required');
-    if (!config.keyEncryptionKey) fail('KEY_ENCRYPTION_KEY', 'config.key_encryption_key_required');
+    if (env.COOKIE_KEYS === undefined) check(() => fail('COOKIE_KEYS', 'config.cookie_keys_required'));
+    if (env.KEY_ENCRYPTION_KEY === undefined) check(() => fail('KEY_ENCRYPTION_KEY', 'config.key_encryption_key_required'));
+    // The command line sends no mail; a server without SMTP_URL could not send a code.
+    if (options.startingServer && !env.SMTP_URL) check(() => fail('SMTP_URL', 'config.smtp_url_required'));
   }
   return config;
 }

@@ -6,6 +6,7 @@ import { GatehouseError } from '../errors.ts';
 import { message } from '../messages/messages.ts';
 import type { Level } from '../oidc/levels.ts';
 import { requiredLevel } from '../oidc/levels.ts';
+import { requestedAcrValues } from '../oidc/claims-parameter.ts';
 import type { FormProtection } from './kit.ts';
 
 /** What every sign-in page needs to know about the interaction it serves. */
@@ -39,7 +40,8 @@ export async function requiredLevelOf(deps: { provider: () => Provider; config: 
   return requiredLevel({
     mfaEverywhere: deps.config.accounts.mfa === 'required',
     client: client as unknown as Record<string, unknown> | undefined,
-    acrValues: details.params.acr_values,
+    // acr_values and an essential acr claim alike (the provider's own check would loop otherwise).
+    acrValues: requestedAcrValues(details.params),
   });
 }
 

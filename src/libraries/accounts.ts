@@ -3,7 +3,8 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 
 import { GatehouseError } from '../errors.ts';
-import type { AccountRecord, Store } from '../store/types.ts';
+import { message } from '../messages/messages.ts';
+import type { AccountRecord, ProfileClaims, Store } from '../store/types.ts';
 import type { Config } from '../config/load-config.ts';
 import type { AuditSource } from './audit.ts';
 import { auditEvent, recordAudit } from './audit.ts';
@@ -14,6 +15,7 @@ import type { HashLimits, HashOptions } from './passwords.ts';
 import type { NewAccountInput } from './schemas.ts';
 import { emailSchema, newAccountSchema } from './schemas.ts';
 import { invalidInput } from './validation.ts';
+import { endSessions } from './sessions.ts';
 
 /** How passwords are checked and hashed: `passwords` in the configuration. */
 export type PasswordSettings = {
@@ -83,24 +85,207 @@ export async function findAccountByIdOrEmail(store: Pick<Store, 'accounts'>, idO
   return account;
 }
 
-/** Disabling also ends every session and revokes every grant and token the account holds. */
-export async function setAccountDisabled(store: Pick<Store, 'accounts' | 'oidc'>, accountId: string, disabled: boolean): Promise<AccountRecord> {
+/**
+ * Disabling also ends every session and revokes every grant and token the account holds: through
+ * `endSessions` (sessions.ts) when given, which tells the applications too (back-channel logout).
+ */
+export async function setAccountDisabled(
+  store: Pick<Store, 'accounts' | 'oidc'>, accountId: string, disabled: boolean, end?: (accountId: string) => Promise<unknown>,
+): Promise<AccountRecord> {
   const account = await store.accounts.update(accountId, { disabled });
   if (!account) throw new GatehouseError('not_found', 'libraries.no_account', { who: accountId });
-  if (disabled) await store.oidc.revokeByAccountId(accountId);
+  if (disabled) await (end ? end(accountId) : store.oidc.revokeByAccountId(accountId));
   return account;
 }
 
-/** The claims an account can release; the provider filters them by granted scope. */
+/**
+ * The claims an account can release; the provider filters them by granted scope and by the claims
+ * request parameter. A claim the account does not have is absent (never an empty string);
+ * `updated_at` is when the person's information last changed (profileUpdatedAt), not the record.
+ */
 export function accountClaims(account: AccountRecord): Record<string, unknown> {
+  const profile = Object.fromEntries(Object.entries(account.profile).filter(([, value]) => value !== '' && value !== null && value !== undefined));
+  if (profile.phone_number === undefined) delete profile.phone_number_verified;
   return {
     sub: account.id,
     email: account.email,
     email_verified: account.emailVerified,
-    ...account.profile,
-    updated_at: Math.floor(account.updatedAt.getTime() / 1000),
+    ...profile,
+    updated_at: Math.floor(account.profileUpdatedAt.getTime() / 1000),
     roles: account.roles,
   };
+}
+
+// --- the profile (OpenID Connect Core §5.1's standard claims) -------------------------------------
+
+/** Control characters and bidi controls: they forge lines and reorder text in terminals, logs and pages. */
+const hiddenCharacters = /[\p{Cc}\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/u;
+
+/** One line of text: trimmed, bounded, no line breaks or hidden characters. */
+function lineOfText(max: number) {
+  return z.string().trim()
+    .max(max, message('libraries.at_most_characters', { max }))
+    .refine((value) => !hiddenCharacters.test(value), message('libraries.no_control_characters'));
+}
+
+/** Text of a few lines (an address): line breaks normalised to \n, each line trimmed, blank lines dropped. */
+function linesOfText(max: number, lines: number) {
+  return z.string()
+    .transform((value) => value.replace(/\r\n?/g, '\n').split('\n').map((line) => line.trim()).filter(Boolean).join('\n'))
+    .pipe(z.string()
+      .max(max, message('libraries.at_most_characters', { max }))
+      .refine((value) => !hiddenCharacters.test(value.replaceAll('\n', '')), message('libraries.no_control_characters'))
+      .refine((value) => value.split('\n').length <= lines, message('libraries.profile_lines', { max: lines })));
+}
+
+function isWebAddress(value: string): boolean {
+  const url = URL.parse(value);
+  return !!url && (url.protocol === 'https:' || url.protocol === 'http:') && !!url.hostname && !url.username && !url.password && !/\s/u.test(value);
+}
+
+/** YYYY, YYYY-MM-DD or 0000-MM-DD (the year withheld), a real date (OpenID Connect Core §5.1). */
+export function isBirthdate(value: string): boolean {
+  const match = /^(\d{4})(?:-(\d{2})-(\d{2}))?$/.exec(value);
+  if (!match) return false;
+  const [, year, month, day] = match;
+  if (month === undefined) return year !== '0000';
+  // 0000 withholds the year: any day that exists in some year (29 February included). Years 1-99
+  // are read as 1901-1999 here, which are leap years alike.
+  const date = new Date(Date.UTC(year === '0000' ? 2000 : Number(year), Number(month) - 1, Number(day)));
+  return date.getUTCMonth() === Number(month) - 1 && date.getUTCDate() === Number(day);
+}
+
+/** An IANA time zone name the platform knows (Europe/Paris, America/Argentina/Buenos_Aires, UTC); no offsets. */
+export function isTimeZone(value: string): boolean {
+  if (!/^[A-Za-z][A-Za-z0-9_+-]*(?:\/[A-Za-z0-9_+-]+)*$/.test(value)) return false;
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: value });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A BCP 47 language tag (en, en-US, zh-Hant-TW) whose language is an ISO 639 code (2 or 3
+ * letters: "english" is well-formed BCP 47 but no language); en_US is accepted as OpenID Connect
+ * notes some send it.
+ */
+export function isLocale(value: string): boolean {
+  if (!/^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*$/.test(value)) return false;
+  try {
+    return Intl.getCanonicalLocales(value.replaceAll('_', '-')).length === 1;
+  } catch {
+    return false;
+  }
+}
+
+/** E.164 with an optional extension (+14155550123;ext=12); spaces, dots, dashes and brackets typed between digits are dropped. */
+const phoneNumberSchema = z.string().trim().max(40, message('libraries.at_most_characters', { max: 40 }))
+  .transform((value) => value.replace(/[\s().-]/g, ''))
+  .pipe(z.string().regex(/^\+[1-9]\d{1,14}(?:;ext=\d{1,10})?$/, message('libraries.profile_phone_number')));
+
+const webAddressSchema = z.string().trim().max(2048, message('libraries.at_most_characters', { max: 2048 })).refine(isWebAddress, message('libraries.profile_url'));
+
+/** A change of one claim: a value sets it; null or empty text removes it; absent leaves it. */
+function change<T extends z.ZodType>(schema: T) {
+  return z.preprocess((value) => (typeof value === 'string' && value.trim() === '' ? null : value), z.union([z.null(), schema])).optional();
+}
+
+const addressPatchSchema = z.strictObject({
+  formatted: change(linesOfText(500, 6)),
+  street_address: change(linesOfText(200, 3)),
+  locality: change(lineOfText(100)),
+  region: change(lineOfText(100)),
+  postal_code: change(lineOfText(20)),
+  country: change(lineOfText(100)),
+});
+
+/** The claims updateProfile changes, in their claim names; checked at this edge. */
+export const profilePatchSchema = z.strictObject({
+  name: change(lineOfText(200)),
+  given_name: change(lineOfText(200)),
+  family_name: change(lineOfText(200)),
+  middle_name: change(lineOfText(200)),
+  nickname: change(lineOfText(200)),
+  preferred_username: change(lineOfText(254)),
+  profile: change(webAddressSchema),
+  picture: change(webAddressSchema),
+  website: change(webAddressSchema),
+  gender: change(lineOfText(64)),
+  birthdate: change(z.string().trim().refine(isBirthdate, message('libraries.profile_birthdate'))),
+  zoneinfo: change(z.string().trim().max(64, message('libraries.at_most_characters', { max: 64 })).refine(isTimeZone, message('libraries.profile_zoneinfo'))),
+  locale: change(z.string().trim().max(35, message('libraries.at_most_characters', { max: 35 })).refine(isLocale, message('libraries.profile_locale'))),
+  phone_number: change(phoneNumberSchema),
+  phone_number_verified: z.union([z.null(), z.boolean()]).optional(),
+  address: z.union([z.null(), addressPatchSchema]).optional(),
+});
+
+/** A change to an account's profile: a value sets a claim, null (or '') removes it, an absent key leaves it. */
+export type ProfilePatch = z.input<typeof profilePatchSchema>;
+
+/**
+ * The profile after `patch` (already parsed) and the names of the claims that changed
+ * (`address.locality` for a part of the address). A new phone number is unverified unless the patch
+ * says otherwise; removing it removes phone_number_verified; an address left empty is removed.
+ */
+export function applyProfilePatch(current: ProfileClaims, patch: z.output<typeof profilePatchSchema>): { profile: ProfileClaims; changed: string[] } {
+  const next: Record<string, unknown> = { ...current };
+  const { address, ...claims } = patch;
+  for (const [claim, value] of Object.entries(claims)) {
+    if (value === undefined) continue;
+    if (value === null) delete next[claim];
+    else next[claim] = value;
+  }
+  if (claims.phone_number !== undefined && claims.phone_number_verified === undefined && claims.phone_number !== current.phone_number) {
+    if (claims.phone_number === null) delete next.phone_number_verified;
+    else next.phone_number_verified = false;
+  }
+  if (next.phone_number_verified !== undefined && next.phone_number === undefined) {
+    throw invalidInput([{ path: ['phone_number_verified'], message: message('libraries.profile_phone_verified_without_number') }]);
+  }
+  if (address !== undefined) {
+    const parts: Record<string, unknown> = address === null ? {} : { ...current.address };
+    for (const [part, value] of Object.entries(address ?? {})) {
+      if (value === undefined) continue;
+      if (value === null) delete parts[part];
+      else parts[part] = value;
+    }
+    if (Object.keys(parts).length) next.address = parts;
+    else delete next.address;
+  }
+
+  const changed: string[] = [];
+  const names = new Set([...Object.keys(current), ...Object.keys(next)]);
+  for (const name of [...names].sort()) {
+    if (name === 'address') {
+      const before = (current.address ?? {}) as Record<string, unknown>;
+      const after = (next.address ?? {}) as Record<string, unknown>;
+      for (const part of [...new Set([...Object.keys(before), ...Object.keys(after)])].sort()) {
+        if (before[part] !== after[part]) changed.push(`address.${part}`);
+      }
+    } else if ((current as Record<string, unknown>)[name] !== next[name]) {
+      changed.push(name);
+    }
+  }
+  return { profile: next as ProfileClaims, changed };
+}
+
+/**
+ * Changes an account's profile claims (validated here: profilePatchSchema). Nothing is written when
+ * nothing changes; otherwise the store moves the account's updated_at claim, and the change is
+ * audited as `profile_updated` with the names of the changed claims (never their values). Two
+ * updates at once: the last one written wins.
+ */
+export async function updateProfile(store: Pick<Store, 'accounts'>, idOrEmail: string, patch: ProfilePatch): Promise<{ account: AccountRecord; changed: string[] }> {
+  const parsed = profilePatchSchema.safeParse(patch);
+  if (!parsed.success) throw invalidInput(parsed.error.issues);
+  const account = await findAccountByIdOrEmail(store, idOrEmail);
+  const { profile, changed } = applyProfilePatch(account.profile, parsed.data);
+  if (!changed.length) return { account, changed };
+  const updated = await store.accounts.update(account.id, { profile });
+  if (!updated) throw new GatehouseError('not_found', 'libraries.no_account', { who: idOrEmail });
+  return { account: updated, changed };
 }
 
 /** The profile claims an account keeps, as text (the store's ProfileClaims). */
@@ -166,6 +351,11 @@ export type AccountsLibrary = {
   disable(accountId: string, source: AuditSource): Promise<AccountRecord>;
   /** Enables it again (revoked tokens stay revoked); audited as `account_enabled`. */
   enable(accountId: string, source: AuditSource): Promise<AccountRecord>;
+  /**
+   * Changes profile claims of the account with this id or email (see updateProfile); audited as
+   * `profile_updated` with the changed claims' names when anything changed.
+   */
+  updateProfile(idOrEmail: string, patch: ProfilePatch, source: AuditSource): Promise<{ account: AccountRecord; changed: string[] }>;
   /** The claims the account can release. */
   claims(account: AccountRecord): Record<string, unknown>;
 };
@@ -176,7 +366,7 @@ export function accountsLibrary(deps: Pick<LibraryDependencies, 'store' | 'confi
   const audit = (type: string, source: AuditSource, account: AccountRecord, details: Record<string, unknown>) =>
     recordAudit(store.audit, auditEvent(type, source, { accountId: account.id, details }), logger, clock);
   const setDisabled = async (accountId: string, disabled: boolean, source: AuditSource) => {
-    const account = await setAccountDisabled(store, accountId, disabled);
+    const account = await setAccountDisabled(store, accountId, disabled, (id) => endSessions({ store, clock, ...(logger ? { logger } : {}) }, id, { source, reason: 'account_disabled' }));
     await audit(disabled ? 'account_disabled' : 'account_enabled', source, account, { email: account.email });
     return account;
   };
@@ -204,6 +394,11 @@ export function accountsLibrary(deps: Pick<LibraryDependencies, 'store' | 'confi
     list: () => store.accounts.list(),
     disable: (accountId, source) => setDisabled(accountId, true, source),
     enable: (accountId, source) => setDisabled(accountId, false, source),
+    async updateProfile(idOrEmail, patch, source) {
+      const result = await updateProfile(store, idOrEmail, patch);
+      if (result.changed.length) await audit('profile_updated', source, result.account, { email: result.account.email, changed: result.changed });
+      return result;
+    },
     claims: accountClaims,
   };
 }

@@ -14,7 +14,10 @@ import { auditEvent, recordAudit } from './audit.ts';
 import type { LibraryDependencies } from './dependencies.ts';
 import { invalidInput } from './validation.ts';
 
-export const grantTypes = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
+/** The device authorization grant (RFC 8628): CLIs, TVs and devices without a browser; no redirect URI. */
+export const deviceCodeGrantType = 'urn:ietf:params:oauth:grant-type:device_code';
+
+export const grantTypes = ['authorization_code', 'refresh_token', 'client_credentials', deviceCodeGrantType] as const;
 
 /** Absolute, no fragment, https unless it points at this machine (RFC 8252 loopback redirects). */
 export const redirectUriSchema = z.string().superRefine((value, ctx) => {
@@ -87,6 +90,13 @@ export const newClientSchema = z
     logoUri: httpsUrlSchema.optional(),
     policyUri: httpsUrlSchema.optional(),
     tosUri: httpsUrlSchema.optional(),
+    /**
+     * OpenID Connect Back-Channel Logout: where logout tokens are POSTed when a session the client
+     * is in ends (https; http only to loopback, and outside production: see backchannelUriProblem).
+     */
+    backchannelLogoutUri: redirectUriSchema.optional(),
+    /** Whether logout tokens carry the session's sid (and the client needs it): yes unless said. */
+    backchannelLogoutSessionRequired: z.boolean().default(true),
   })
   .transform((input, ctx) => {
     const types = [...new Set(input.grantTypes ?? ['authorization_code', 'refresh_token'])];
@@ -110,7 +120,7 @@ export const newClientSchema = z
     if (types.includes('authorization_code') && input.redirectUris.length === 0) {
       ctx.addIssue({ code: 'custom', message: message('libraries.redirect_uri_required') });
     }
-    if (types.includes('refresh_token') && !types.includes('authorization_code')) {
+    if (types.includes('refresh_token') && !types.includes('authorization_code') && !types.includes(deviceCodeGrantType)) {
       ctx.addIssue({ code: 'custom', message: message('libraries.refresh_token_needs_code') });
     }
     return { ...input, public: isPublic, authMethod, grantTypes: types };
@@ -141,6 +151,7 @@ function metadataOf(clientId: string, client: ParsedClient): ClientMetadata {
     ...(client.logoUri ? { logo_uri: client.logoUri } : {}),
     ...(client.policyUri ? { policy_uri: client.policyUri } : {}),
     ...(client.tosUri ? { tos_uri: client.tosUri } : {}),
+    ...(client.backchannelLogoutUri ? { backchannel_logout_uri: client.backchannelLogoutUri, backchannel_logout_session_required: client.backchannelLogoutSessionRequired } : {}),
     ...(client.scope ? { scope: client.scope } : {}),
     first_party: client.firstParty,
     pkce_exempt: client.pkceExempt,
@@ -153,7 +164,11 @@ function metadataOf(clientId: string, client: ParsedClient): ClientMetadata {
 function inputOf(metadata: ClientMetadata): NewClientInput {
   const string = (key: string) => (typeof metadata[key] === 'string' ? metadata[key] as string : undefined);
   const jwks = metadata.jwks as { keys: Array<{ kty: 'RSA' | 'EC' | 'OKP' }> } | undefined;
-  const optional = { jwksUri: string('jwks_uri'), jwks, logoUri: string('logo_uri'), policyUri: string('policy_uri'), tosUri: string('tos_uri'), scope: metadata.scope };
+  const optional = {
+    jwksUri: string('jwks_uri'), jwks, logoUri: string('logo_uri'), policyUri: string('policy_uri'), tosUri: string('tos_uri'), scope: metadata.scope,
+    backchannelLogoutUri: string('backchannel_logout_uri'),
+    backchannelLogoutSessionRequired: typeof metadata.backchannel_logout_session_required === 'boolean' ? metadata.backchannel_logout_session_required : undefined,
+  };
   return {
     name: metadata.client_name ?? '',
     redirectUris: metadata.redirect_uris,
@@ -207,7 +222,20 @@ export type ClientChange = {
   logoUri?: string | null;
   policyUri?: string | null;
   tosUri?: string | null;
+  /** `null` removes it (the client is no longer told of logouts). */
+  backchannelLogoutUri?: string | null;
+  backchannelLogoutSessionRequired?: boolean;
 };
+
+/**
+ * A back-channel logout receiver must be https in production (Gatehouse's outgoing requests never
+ * reach loopback there); elsewhere an http loopback receiver is allowed, for development and tests.
+ */
+function backchannelUriProblem(env: string, uri: string | null | undefined): void {
+  if (env === 'production' && typeof uri === 'string' && !uri.startsWith('https:')) {
+    throw invalidInput([{ path: ['backchannelLogoutUri'], message: message('libraries.backchannel_logout_uri_https', { value: uri }) }]);
+  }
+}
 
 /**
  * The secret before the last rotation, opened, while its overlap lasts (`now` before its expiry);
@@ -310,6 +338,7 @@ export function clientsLibrary(deps: Pick<LibraryDependencies, 'store' | 'clock'
   };
   return {
     async register(input, source) {
+      backchannelUriProblem(config.env, input.backchannelLogoutUri);
       const createdAt = clock();
       const { metadata, clientSecret } = await registerClient(store, keyEncryptionKey, input, createdAt);
       await audit('client_added', source, {
@@ -327,11 +356,15 @@ export function clientsLibrary(deps: Pick<LibraryDependencies, 'store' | 'clock'
       const existing = await get(clientId);
       if (existing.dynamic) throw new GatehouseError('conflict', 'libraries.client_dynamic_not_updatable', { clientId });
       const before = inputOf(existing.metadata);
-      const links = { jwksUri: change.jwksUri, jwks: change.jwks, logoUri: change.logoUri, policyUri: change.policyUri, tosUri: change.tosUri };
+      backchannelUriProblem(config.env, change.backchannelLogoutUri);
+      const links = {
+        jwksUri: change.jwksUri, jwks: change.jwks, logoUri: change.logoUri, policyUri: change.policyUri, tosUri: change.tosUri, backchannelLogoutUri: change.backchannelLogoutUri,
+      };
       const merged: Record<string, unknown> = {
         ...before,
         ...Object.fromEntries(Object.entries({
           name: change.name, redirectUris: change.redirectUris, postLogoutRedirectUris: change.postLogoutRedirectUris, grantTypes: change.grantTypes, authMethod: change.authMethod,
+          backchannelLogoutSessionRequired: change.backchannelLogoutSessionRequired,
         }).filter(([, value]) => value !== undefined)),
       };
       for (const [key, value] of Object.entries(links)) {

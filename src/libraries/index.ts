@@ -30,6 +30,8 @@ import { registrationLibrary } from './registration.ts';
 import type { RegistrationTokensLibrary } from './registration-tokens.ts';
 import { registrationTokensLibrary } from './registration-tokens.ts';
 import type { SecondFactorLibrary } from './second-factor.ts';
+import type { SessionsLibrary } from './sessions.ts';
+import { sessionsLibrary } from './sessions.ts';
 import { secondFactorLibrary } from './second-factor.ts';
 import type { SignInCodeLibrary } from './sign-in-code.ts';
 import { signInCodeLibrary } from './sign-in-code.ts';
@@ -76,6 +78,8 @@ export type Libraries = {
   importUsers: ImportUsersLibrary;
   signingKeys: SigningKeysLibrary;
   mailQueue: MailQueueLibrary;
+  /** Ending people's sessions and telling their applications (the back-channel logout queue, its audit events). */
+  sessions: SessionsLibrary;
   /** Connections to upstream identity providers ("Sign in with …"): presets, sealed secrets, audited changes. */
   connections: ConnectionsLibrary;
   /** Upstream identities linked to accounts: one account per identity, never the last way in unlinked. */
@@ -108,6 +112,7 @@ export function createLibraries(deps: LibraryDependencies): Libraries {
     importUsers: importUsersLibrary(deps),
     signingKeys: signingKeysLibrary(deps),
     mailQueue: mailQueueLibrary(deps),
+    sessions: sessionsLibrary(deps),
     connections,
     identities: identitiesLibrary(deps),
     upstream: upstreamLibrary({ ...deps, clientSecret: connections.clientSecret, timeoutMs: deps.config.connections.timeoutSeconds * 1000 }),

@@ -9,11 +9,12 @@ import type { AccountRecord, RevocationExceptions, Store } from '../store/types.
 import type { PasswordSettings } from './accounts.ts';
 import { describeTime, newPasswordProblem } from './password-reset.ts';
 import { checkPassword, hashPassword } from './passwords.ts';
+import { endSessions } from './sessions.ts';
 
 /** Changing the password of a signed-in person (the account page), which needs the current one. */
 
 export type PasswordChangeDependencies = {
-  store: Pick<Store, 'accounts' | 'oidc' | 'audit'>;
+  store: Pick<Store, 'accounts' | 'oidc' | 'audit' | 'clients' | 'logoutDeliveries'>;
   outbox: Outbox;
   passwords: PasswordSettings;
   logger?: Logger;
@@ -62,10 +63,13 @@ export async function changePassword(
 
   // Any credential change ends the account's half-finished sign-ins (a registration waiting for its
   // code, a password waiting for its second factor); "sign out of my other sessions" ends the rest.
-  const revoked = input.signOutOthers
-    ? await deps.store.oidc.revokeByAccountId(account.id, input.signOutOthers)
-    : await deps.store.oidc.revokeInteractions(account.id);
   const clock = deps.clock ?? systemClock;
+  // The other sessions' applications are told (back-channel logout).
+  const revoked = input.signOutOthers
+    ? (await endSessions({ store: deps.store, clock, ...(deps.logger ? { logger: deps.logger } : {}) }, account.id, {
+      source, reason: 'password_change', keep: input.signOutOthers,
+    })).revoked
+    : await deps.store.oidc.revokeInteractions(account.id);
   await deps.outbox.send(updated.email, 'password-changed', { email: updated.email, when: describeTime(clock()) });
   await recordAudit(deps.store.audit, auditEvent('password_changed', source, {
     accountId: updated.id, details: { signedOutOtherSessions: input.signOutOthers !== undefined, revoked },

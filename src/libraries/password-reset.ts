@@ -15,6 +15,7 @@ import { checkPasswordPolicyAsync, defaultPasswordPolicy } from './password-poli
 import { maxPasswordBytes } from './password-policy.ts';
 import { hashPassword } from './passwords.ts';
 import { emailSchema } from './schemas.ts';
+import { endSessions } from './sessions.ts';
 
 /**
  * Password reset: "Forgot password?" mails a single-use link; the page behind it sets a new
@@ -23,7 +24,7 @@ import { emailSchema } from './schemas.ts';
  */
 
 export type PasswordResetDependencies = {
-  store: Pick<Store, 'accounts' | 'oidc' | 'audit'>;
+  store: Pick<Store, 'accounts' | 'oidc' | 'audit' | 'clients' | 'logoutDeliveries'>;
   /** The reset_password codes: their store, hasher and rules (ttl = accounts.resetTokenTtlSeconds). */
   codes: CodeDependencies;
   outbox: Outbox;
@@ -144,7 +145,10 @@ export async function resetPassword(deps: PasswordResetDependencies, input: { to
   const account = await deps.store.accounts.update(link.account.id, { passwordHash, emailVerified: true }, { disabled: false });
   if (!account) return { ok: false, reason: 'invalid_link' };
 
-  const revoked = await deps.store.oidc.revokeByAccountId(account.id);
+  // Every session ends, and the applications signed in are told (back-channel logout).
+  const { revoked } = await endSessions({ store: deps.store, clock: deps.codes.clock, ...(deps.logger ? { logger: deps.logger } : {}) }, account.id, {
+    source: sourceOf(input, source), reason: 'password_reset',
+  });
   await deps.outbox.send(account.email, 'password-changed', { email: account.email, when: describeTime(codeTime(deps.codes)) });
   await recordAudit(deps.store.audit, auditEvent('password_reset', sourceOf(input, source), { accountId: account.id, details: { revoked } }), deps.logger, deps.codes.clock);
   return { ok: true, account, revoked };

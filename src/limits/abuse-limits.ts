@@ -88,6 +88,12 @@ export type AbuseLimits = {
    * refused ones is someone trying passkeys that are not theirs.
    */
   passkeyAttempt(sourceAddress: string): Promise<Admission>;
+  /**
+   * Reserves a typed device-flow user code from this source before the provider looks it up
+   * (src/oidc/device-sign-in.ts), with the delays of passwords from one source: a code that was
+   * not found is a failure, any other answer gives the attempt back.
+   */
+  userCodeAttempt(sourceAddress: string): Promise<Admission>;
   /** Whether this source may authenticate as a client now (reserves nothing). */
   beforeClientAuth(sourceAddress: string): Promise<Verdict>;
   /** Counts a failed client authentication that was not reserved, and sets the next wait. */
@@ -129,6 +135,8 @@ export function createAbuseLimits(store: RateLimitStore, settings: LimitsSetting
   const clients = delays('client-auth', settings.clientAuthentication, 86_400);
   // Refused passkey answers per source: a day, with the password delays per source.
   const sourcePasskeys = delays('passkey-source', password.source, 86_400);
+  // Wrong device-flow user codes per source: a day, with the password delays per source.
+  const sourceUserCodes = delays('user-code-source', password.source, 86_400);
   const registrations = limiter('register-source', settings.registrationsPerHour, 3600);
   const resets = limiter('reset-source', settings.resetRequestsPerHour, 3600);
   const emailCodes = limiter('email-code', settings.emailCodesPerHour, 3600);
@@ -261,6 +269,13 @@ export function createAbuseLimits(store: RateLimitStore, settings: LimitsSetting
       if (!reservation.ok) return reservation;
       // A passkey that verifies is not a failure of the source: its attempt is given back.
       return { ok: true, attempt: settledOnce({ failed: () => sourcePasskeys.failed(source, reservation), succeeded: () => sourcePasskeys.cancel(source), cancel: () => sourcePasskeys.cancel(source) }) };
+    },
+    async userCodeAttempt(sourceAddress) {
+      const source = sourceKey(sourceAddress);
+      const reservation = await sourceUserCodes.reserve(source);
+      if (!reservation.ok) return reservation;
+      // A code that exists is not a failure of the source: its attempt is given back.
+      return { ok: true, attempt: settledOnce({ failed: () => sourceUserCodes.failed(source, reservation), succeeded: () => sourceUserCodes.cancel(source), cancel: () => sourceUserCodes.cancel(source) }) };
     },
     beforeClientAuth: (sourceAddress) => clients.peek(sourceKey(sourceAddress)),
     clientAuthFailed: (sourceAddress) => clients.recordFailure(sourceKey(sourceAddress)),

@@ -17,12 +17,15 @@ import { createAdapterFactory } from './adapter.ts';
 import { allowsCors } from './cors.ts';
 import { acrValues, isMultiFactor, levelOf, requiredLevel, satisfies } from './levels.ts';
 import type { Level } from './levels.ts';
+import { requestedAcrValues } from './claims-parameter.ts';
 import { claimsByScope, supportedScopes } from './scopes.ts';
 import { metadataDocumentHostAllowed } from './outgoing-addresses.ts';
 import { createOutgoingFetch } from './outgoing-requests.ts';
 import { apiScopeProperty, loadedApiScopes, registrationRefusal, splitScope } from './registration-policy.ts';
 import type { ClientWriter } from './adapter.ts';
 import { urls } from '../urls.ts';
+import type { DevicePages } from './device-sign-in.ts';
+import { showDeviceSuccess, showUserCodeConfirm, showUserCodeInput } from './device-sign-in.ts';
 
 /**
  * The pages the provider shows a browser itself, drawn by the web layer (src/web/provider-pages.ts)
@@ -35,7 +38,7 @@ export type ProviderPages = {
   postLogoutSuccessSource(ctx: KoaContextWithOIDC): Promise<void>;
   /** A protocol error answered to a browser (an authorization request that cannot go on). */
   renderError(ctx: KoaContextWithOIDC, out: ErrorOut, error: Error): Promise<void>;
-};
+} & DevicePages;
 
 export type ProviderDependencies = {
   config: Config;
@@ -172,12 +175,13 @@ export function sessionTtl(config: Pick<Config, 'sessions'>, session: { amr?: st
 /**
  * The level this authorization request needs (levels.ts): a phishing-resistant sign-in by client
  * flag or acr_values; a second factor globally, by client, or by acr_values; else a password.
+ * An essential acr claim in the claims parameter counts as acr_values (claims-parameter.ts).
  */
 export function requestedLevel(config: Pick<Config, 'accounts'>, ctx: KoaContextWithOIDC): Level {
   return requiredLevel({
     mfaEverywhere: config.accounts.mfa === 'required',
     client: ctx.oidc.client as unknown as UnknownObject | undefined,
-    acrValues: ctx.oidc.params?.acr_values,
+    acrValues: requestedAcrValues(ctx.oidc.params ?? {}),
   });
 }
 
@@ -215,6 +219,12 @@ function accountLoader(accounts: ReadCache['accounts']): AccountLoader {
 function buildInteractionPolicy(config: Config, store: Store, loadAccount: AccountLoader) {
   const policy = interactionPolicy.base();
   const { Check, Prompt } = interactionPolicy;
+  // An essential acr claim (the claims parameter) is a level asked for, like acr_values
+  // (requestedLevel reads both): the checks below and the mfa prompt reach it. The provider's own
+  // check wants the session's acr to be one of the values exactly, and would send a person back to
+  // the login page, sign-in after sign-in, when a second factor or a stronger sign-in is what is
+  // missing (or already more than was asked).
+  policy.get('login')!.checks.remove('essential_acrs');
   // A client (or a request's acr_values) that needs a phishing-resistant sign-in gets one: a
   // session that did not sign in with a passkey (and say so in its acr) signs in again, whatever
   // the login pages did. The pages offer only the passkey then; this check is what enforces it.
@@ -341,6 +351,12 @@ export function buildProviderConfiguration(deps: ProviderDependencies): Configur
         },
       },
       userinfo: { enabled: true },
+      // The claims request parameter (OpenID Connect Core §5.5): a client may ask for claims by
+      // name, in the ID token or at userinfo, essential or not. Only claims some scope releases
+      // (the `claims` block above) can be asked for, and each is released only once granted: the
+      // consent page lists it (a first-party client's grant takes it in loadExistingGrant).
+      // Malformed ones are refused with invalid_request by the provider.
+      claimsParameter: { enabled: true },
       // DPoP (RFC 9449): a proof at the token endpoint binds the tokens to the client's key
       // (cnf.jkt); one proof per request (jti kept, replays refused). With nonces, every proof must
       // carry a nonce the server handed out, derived from KEY_ENCRYPTION_KEY so every instance
@@ -396,6 +412,30 @@ export function buildProviderConfiguration(deps: ProviderDependencies): Configur
         enabled: true,
         logoutSource: (ctx, form) => pages.logoutSource(ctx, form),
         postLogoutSuccessSource: (ctx) => pages.postLogoutSuccessSource(ctx),
+      },
+      // OpenID Connect Back-Channel Logout 1.0: clients register a backchannel_logout_uri
+      // (backchannel_logout_session_required defaults to true: `clients add`, and registration
+      // through the clients library). The provider's own one-shot send is replaced by a durable
+      // queue and a worker (backchannel-logout.ts, started in src/app.ts and src/server.ts).
+      backchannelLogout: { enabled: true },
+      // The device authorization grant (RFC 8628), for CLIs, TVs and devices without a browser
+      // (docs/integrate.md#device-sign-in); only clients registered with its grant type may use it.
+      // The person's pages and the limit on guessing codes: device-sign-in.ts; `interval`,
+      // slow_down and expired_token, which the library does not send: device-polling.ts.
+      deviceFlow: {
+        enabled: true,
+        // 20 consonants (no vowels: no words; no digits or look-alikes: nothing to confuse when
+        // read aloud or typed from a TV), 8 of them: 20^8 ≈ 2.6 × 10^10 codes, each alive for the
+        // DeviceCode lifetime (10 minutes, the provider's default) and guessed at a limited rate.
+        charset: 'base-20',
+        // Two groups of four, read and typed more easily than eight in a row; the dash (like any
+        // space or case the person types) is ignored when the code is compared.
+        mask: '****-****',
+        // The pages are ours (the provider's own HTML would break our CSP and look): the code,
+        // which device asks for what with approve or deny, and the outcome.
+        userCodeInputSource: (ctx, _form, out, err) => showUserCodeInput(ctx, pages, out, err),
+        userCodeConfirmSource: (ctx, _form, client, deviceInfo, userCode) => showUserCodeConfirm(ctx, pages, deps.reads.clients, client, deviceInfo, userCode),
+        successSource: (ctx) => showDeviceSuccess(ctx, pages),
       },
     },
 

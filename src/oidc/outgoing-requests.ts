@@ -6,6 +6,7 @@ import { request as httpsRequest } from 'node:https';
 import { isIP } from 'node:net';
 import type { Socket } from 'node:net';
 
+import { SpanKind, inSpan } from '../observability/tracing.ts';
 import { judgeAddress } from './outgoing-addresses.ts';
 
 /**
@@ -80,6 +81,20 @@ function guardedLookup(policy: OutgoingRequestPolicy) {
 }
 
 export function createOutgoingFetch(policy: OutgoingRequestPolicy): (url: string | URL, options?: FetchOptions) => Promise<Response> {
+  const fetchGuarded = guardedFetch(policy);
+  // When tracing is on, each request is a client span (src/observability/tracing.ts); the query is left out of it.
+  return async (input, options = {}) => {
+    const url = new URL(String(input));
+    const method = options.method ?? 'GET';
+    return inSpan(method, { kind: SpanKind.CLIENT, attributes: { 'http.request.method': method, 'url.full': `${url.origin}${url.pathname}`, 'server.address': url.hostname } }, async (span) => {
+      const response = await fetchGuarded(input, options);
+      span?.setAttribute('http.response.status_code', response.status);
+      return response;
+    });
+  };
+}
+
+function guardedFetch(policy: OutgoingRequestPolicy): (url: string | URL, options?: FetchOptions) => Promise<Response> {
   const lookup = guardedLookup(policy);
   return async (input, options = {}) => {
     const url = new URL(String(input));

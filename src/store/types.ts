@@ -50,23 +50,48 @@ export interface OidcStore {
   /** Removes the account's pending interactions only (a credential changed: half-finished sign-ins must start again). */
   revokeInteractions(accountId: string): Promise<number>;
   /**
+   * The unexpired records of one model that belong to an account (its sessions), at most `limit`:
+   * what ends with them is read before they are revoked (back-channel logout, src/libraries/sessions.ts).
+   */
+  listByAccountId(name: string, accountId: string, limit: number): Promise<StoredModel[]>;
+  /**
    * Deletes expired records; returns how many were removed. With `limit`, at most that many (one
    * short statement per call: the sweeper calls it again until it returns less than `limit`).
    */
   sweepExpired(limit?: number): Promise<number>;
 }
 
-type ProfileClaims = {
+/** A postal address as OpenID Connect Core §5.1.1 gives it (the `address` claim). */
+export type AddressClaim = {
+  formatted?: string;
+  street_address?: string;
+  locality?: string;
+  region?: string;
+  postal_code?: string;
+  country?: string;
+};
+
+/**
+ * The standard claims (OpenID Connect Core §5.1) an account keeps, in their claim names; an absent
+ * claim is absent (never an empty string). Checked by the accounts library (profileSchema).
+ */
+export type ProfileClaims = {
   name?: string;
   given_name?: string;
   family_name?: string;
   middle_name?: string;
   nickname?: string;
   preferred_username?: string;
+  profile?: string;
   picture?: string;
   website?: string;
+  gender?: string;
+  birthdate?: string;
   locale?: string;
   zoneinfo?: string;
+  phone_number?: string;
+  phone_number_verified?: boolean;
+  address?: AddressClaim;
 };
 
 export type AccountRecord = {
@@ -79,9 +104,16 @@ export type AccountRecord = {
   disabled: boolean;
   createdAt: Date;
   updatedAt: Date;
+  /**
+   * When the person's information (profile, email_verified) last changed: the `updated_at` claim.
+   * Set at creation; the store moves it only when an update changes one of them in value (not for
+   * a password, roles or disabling), whereas `updatedAt` moves with every update. (Should the email
+   * address become patchable, its change must move it too.)
+   */
+  profileUpdatedAt: Date;
 };
 
-export type NewAccount = Omit<AccountRecord, 'createdAt' | 'updatedAt'>;
+export type NewAccount = Omit<AccountRecord, 'createdAt' | 'updatedAt' | 'profileUpdatedAt'>;
 
 export type AccountPatch = Partial<Pick<AccountRecord, 'passwordHash' | 'emailVerified' | 'profile' | 'roles' | 'disabled'>>;
 
@@ -266,6 +298,8 @@ export type MailQueueStatus = {
   pending: number;
   sent: number;
   failed: number;
+  /** When the oldest message still pending was queued (how far behind the queue is); null when none is. */
+  oldestPendingAt: Date | null;
   /** The newest permanent failures, newest first. */
   recentFailures: Array<{ id: string; to: string; subject: string; attempts: number; lastError: string; at: Date }>;
 };
@@ -532,6 +566,62 @@ export interface LinkedIdentityStore {
   removeForConnection(connectionId: string): Promise<number>;
 }
 
+export type LogoutDeliveryStatus = 'pending' | 'delivered' | 'failed';
+
+/**
+ * A back-channel logout notification (OpenID Connect Back-Channel Logout 1.0) owed to a client:
+ * a session of `accountId` ended, and the client knew it as `sid`. The logout token itself is
+ * signed at each attempt (src/oidc/backchannel-logout.ts); only who, which session and why are kept.
+ */
+export type NewLogoutDelivery = {
+  id: string;
+  clientId: string;
+  accountId: string;
+  sid: string;
+  /** What ended the session: rp_logout, password_reset, password_change, account_disabled, sign_out, … */
+  reason: string;
+  createdAt: Date;
+};
+
+export type LogoutDelivery = NewLogoutDelivery & {
+  status: LogoutDeliveryStatus;
+  attempts: number;
+  nextAttemptAt: Date;
+  lastError?: string;
+  lastAttemptAt?: Date;
+};
+
+export type LogoutQueueStatus = {
+  pending: number;
+  delivered: number;
+  failed: number;
+  /** The newest deliveries whose last attempt failed (retrying, or given up), newest first. */
+  recentFailures: LogoutDelivery[];
+};
+
+/**
+ * The queue of back-channel logout notifications, like the mail queue: claimed with a lease, so
+ * several instances never deliver one at the same time, retried with backoff, given up after a
+ * number of attempts. (clientId, sid) is unique: one session's end is owed to a client once.
+ */
+export interface LogoutDeliveryStore {
+  /** Adds a pending delivery, due at once; false (nothing added) when one for (clientId, sid) exists. */
+  enqueue(delivery: NewLogoutDelivery): Promise<boolean>;
+  /**
+   * Atomically leases up to `limit` pending deliveries that are due (`nextAttemptAt <= now`) and not
+   * leased (or whose lease expired) until now + leaseSeconds, and returns them, oldest due first.
+   * Of concurrent claimers, each delivery goes to one.
+   */
+  claimDue(now: Date, leaseSeconds: number, limit: number): Promise<LogoutDelivery[]>;
+  markDelivered(id: string, at: Date): Promise<void>;
+  /** Counts an attempt; with `nextAttemptAt` it stays pending for a retry, otherwise it fails for good. */
+  markFailed(id: string, failure: { at: Date; error: string; nextAttemptAt?: Date }): Promise<void>;
+  /** Counts by status and the newest `recentLimit` failures. */
+  status(recentLimit: number): Promise<LogoutQueueStatus>;
+  /** Deletes up to `limit` delivered or failed deliveries created before `before`; returns how many. */
+  prune(before: Date, limit: number): Promise<number>;
+}
+
 /** A counter with an expiry, as rate-limiter-flexible keeps them (src/limits/). */
 export type RateLimitCounter = { points: number; expiresAt: Date | null };
 
@@ -596,6 +686,7 @@ export interface Store {
   readonly signingKeys: SigningKeyStore;
   readonly audit: AuditStore;
   readonly mail: MailStore;
+  readonly logoutDeliveries: LogoutDeliveryStore;
   readonly codes: OneTimeCodeStore;
   readonly secondFactors: SecondFactorStore;
   readonly passkeys: PasskeyStore;

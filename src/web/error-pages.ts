@@ -4,6 +4,7 @@ import { errors } from 'oidc-provider';
 import { isGatehouseError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { message } from '../messages/messages.ts';
+import { currentRequest } from '../observability/request-context.ts';
 import type { Views } from './views.ts';
 
 export type PageError = { status: number; code: string; description: string };
@@ -28,6 +29,20 @@ export function describeError(caught: unknown): PageError {
   // oidc-provider's errors carry an OAuth error code as message and a description meant for people.
   const code = error.message && /^[a-z_]+$/.test(error.message) ? error.message : 'invalid_request';
   return { status, code, description: error.error_description ?? message('web.request_not_processed') };
+}
+
+/**
+ * Every page is drawn with the request's id (`it.requestId`): the error page shows it, so a person
+ * can quote it and an operator find the request's log lines (they carry the same id). The
+ * provider's own error pages are drawn through these views too.
+ */
+export function withRequestIds(views: Views): Views {
+  return {
+    render(ctx, name, data, status) {
+      const requestId = currentRequest()?.requestId;
+      views.render(ctx, name, requestId ? { requestId, ...data } : data, status);
+    },
+  };
 }
 
 /** Errors our own routes raise (or let through) become an error page; never a stack trace. */

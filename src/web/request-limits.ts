@@ -12,7 +12,7 @@ import type { Views } from './views.ts';
  */
 
 /** Where clients authenticate with their secret. */
-const clientAuthenticationPaths = new Set(['/token', '/token/introspection', '/token/revocation', '/request']);
+const clientAuthenticationPaths = new Set(['/token', '/token/introspection', '/token/revocation', '/request', '/device/auth']);
 
 function refuseJson(ctx: Koa.Context, status: number, error: string, description: string, retryAfterSeconds?: number) {
   ctx.status = status;

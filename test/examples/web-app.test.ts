@@ -5,6 +5,7 @@ import type { RunningWebApp } from '../../examples/web-app/app.ts';
 import type { TestGatehouse } from '../helpers/gatehouse.ts';
 import { startGatehouse } from '../helpers/gatehouse.ts';
 import { signInThroughPages } from '../helpers/relying-party.ts';
+import { cliFor } from '../helpers/run-cli.ts';
 import { isPage, UserAgent } from '../helpers/user-agent.ts';
 import { freePort } from './ports.ts';
 
@@ -22,7 +23,9 @@ beforeAll(async () => {
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   // What its README tells an integrator to register: a confidential client.
-  const registered = await gatehouse.addClient({ name: 'Example web app', redirectUris: [`${base}/callback`], postLogoutRedirectUris: [`${base}/`] });
+  const registered = await gatehouse.addClient({
+    name: 'Example web app', redirectUris: [`${base}/callback`], postLogoutRedirectUris: [`${base}/`], backchannelLogoutUri: `${base}/backchannel-logout`,
+  });
   webApp = await startWebApp({ issuer: gatehouse.url, clientId: registered.clientId, clientSecret: registered.clientSecret!, host: '127.0.0.1', port });
 });
 
@@ -89,6 +92,28 @@ describe('the example web app', () => {
     const after = await ua.page(`${webApp.url}/`);
     expect(after.body).toContain('You are not signed in.');
     expect(after.document.querySelector('[role=status]')?.text).toContain('Log in again');
+  });
+
+  it('ends its own session when Gatehouse sends a logout token (an operator signed the person out)', async () => {
+    const ua = new UserAgent(gatehouse.url);
+    const home = await land(ua, (await signInThroughPages(ua, new URL(`${webApp.url}/login`), ada)).href);
+    expect(home.document.querySelector('#who')?.text).toBe('Ada Lovelace');
+
+    // A forged token is refused and ends nothing.
+    const forged = await fetch(`${webApp.url}/backchannel-logout`, {
+      method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ logout_token: 'eyJhbGciOiJub25lIiwidHlwIjoibG9nb3V0K2p3dCJ9.eyJzdWIiOiJ4In0.' }),
+    });
+    expect(forged.status).toBe(400);
+    expect((await ua.page(`${webApp.url}/`)).document.querySelector('#who')?.text).toBe('Ada Lovelace');
+
+    const run = await cliFor(gatehouse.env)(['users', 'sign-out', '--email', ada.email]);
+    expect(run.code, run.stderr).toBe(0);
+    await gatehouse.deliverLogouts();
+
+    expect((await ua.page(`${webApp.url}/`)).body).toContain('You are not signed in.');
+    const delivered = (await gatehouse.store.audit.tail({ limit: 50 })).filter((event) => event.type === 'backchannel_logout.delivered');
+    expect(delivered.at(-1)).toMatchObject({ details: { reason: 'sign_out' } });
   });
 
   it('shows why when the person denies consent', async () => {

@@ -6,7 +6,11 @@ import argon2 from 'argon2';
 import bcrypt from 'bcryptjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { accountClaims, authenticate, createAccount, passwordSettingsFrom, setAccountDisabled } from '../../src/libraries/accounts.ts';
+import {
+  accountClaims, applyProfilePatch, authenticate, createAccount, isBirthdate, isLocale, isTimeZone, passwordSettingsFrom, profilePatchSchema, setAccountDisabled, updateProfile,
+} from '../../src/libraries/accounts.ts';
+import type { ProfilePatch } from '../../src/libraries/accounts.ts';
+import { issuesOf } from '../../src/libraries/validation.ts';
 import { checkPassword, dummyHashFor, failureFloorFor, hashCostProblem, hashPassword, passwordHashOptions } from '../../src/libraries/passwords.ts';
 import { GatehouseError } from '../../src/errors.ts';
 import { openSqliteStore } from '../../src/store/sqlite/index.ts';
@@ -193,5 +197,139 @@ describe('accounts', () => {
 
   it('reports an unknown account when disabling', async () => {
     expect((await failure(setAccountDisabled(store, 'no-such-id', true))).code).toBe('not_found');
+  });
+});
+
+describe('the profile: updateProfile and its checks', () => {
+  /** The problems a patch is refused with, as `claim.path: message`, or [] when it is accepted. */
+  const problems = (patch: unknown): string[] => {
+    const parsed = profilePatchSchema.safeParse(patch);
+    return parsed.success ? [] : parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+  };
+  const parse = (patch: ProfilePatch) => profilePatchSchema.parse(patch);
+
+  it('accepts every standard claim in its standard form', () => {
+    expect(problems({
+      name: 'Alice Liddell', given_name: 'Alice', family_name: 'Liddell', middle_name: 'Pleasance', nickname: 'Al', preferred_username: 'alice@wonderland',
+      profile: 'https://alice.example/', picture: 'http://alice.example/me.png', website: 'https://alice.example/blog?x=1', gender: 'non-binary',
+      birthdate: '1852-05-04', zoneinfo: 'America/Argentina/Buenos_Aires', locale: 'en-GB', phone_number: '+441865270000', phone_number_verified: true,
+      address: { formatted: '1 Rabbit Hole\nOxford', street_address: '1 Rabbit Hole', locality: 'Oxford', region: 'Oxon', postal_code: 'OX1 1DP', country: 'GB' },
+    })).toEqual([]);
+  });
+
+  it('reads birthdates as YYYY-MM-DD, 0000-MM-DD or YYYY, real dates only', () => {
+    for (const good of ['1852-05-04', '2000-02-29', '0000-02-29', '0000-12-31', '1999', '2024-12-31']) expect(isBirthdate(good), good).toBe(true);
+    for (const bad of ['1999-02-29', '1852-5-4', '1852-13-01', '1852-00-10', '1852-04-31', '0000', '85', '04/05/1852', '1852-05-04T00:00:00Z', '', '１８５２']) {
+      expect(isBirthdate(bad), bad).toBe(false);
+    }
+    expect(problems({ birthdate: '1852-02-30' })).toEqual(['birthdate: must be a date as YYYY-MM-DD (0000-MM-DD without the year) or a year as YYYY']);
+  });
+
+  it('reads zoneinfo as an IANA time zone name, never an offset', () => {
+    for (const good of ['Europe/Paris', 'UTC', 'America/Argentina/Buenos_Aires', 'Etc/GMT+1', 'America/Port-au-Prince']) expect(isTimeZone(good), good).toBe(true);
+    for (const bad of ['Mars/Olympus_Mons', '+01:00', 'GMT+1:00', 'Europe/', '/Paris', 'Europe//Paris', 'Europe/Paris\n', '', '../etc/passwd']) expect(isTimeZone(bad), bad).toBe(false);
+  });
+
+  it('reads locale as a BCP 47 language tag (en_US forgiven)', () => {
+    for (const good of ['en', 'en-US', 'en_US', 'zh-Hant-TW', 'de-CH-1996', 'fr-CA']) expect(isLocale(good), good).toBe(true);
+    for (const bad of ['e', 'english', 'english please', 'en-', '-en', 'en--US', '123', 'en-US\u202E', 'x'.repeat(40)]) expect(isLocale(bad), bad).toBe(false);
+  });
+
+  it('takes phone numbers in E.164, dropping the spaces, dashes, dots and brackets people type', () => {
+    expect(parse({ phone_number: '+44 (0)1865-270.000' }).phone_number).toBe('+4401865270000');
+    expect(parse({ phone_number: '+1 415 555 0123;ext=42' }).phone_number).toBe('+14155550123;ext=42');
+    for (const bad of ['01865 270000', '+0441865270000', '+1234567890123456', 'tel:+14155550123', '+1 415 CALL NOW', '+']) {
+      expect(problems({ phone_number: bad }), bad).toEqual(['phone_number: must be a phone number in international format, such as +14155550123']);
+    }
+  });
+
+  it('takes only absolute http(s) addresses without credentials for profile, picture and website', () => {
+    for (const claim of ['profile', 'picture', 'website']) {
+      for (const bad of ['javascript:alert(1)', 'data:image/png;base64,AAAA', 'ftp://alice.example/', '/me.png', 'https://user:pw@alice.example/', 'https://alice.example/a b', 'alice.example']) {
+        expect(problems({ [claim]: bad }), `${claim} ${bad}`).toEqual([`${claim}: must be an http or https address`]);
+      }
+    }
+    expect(problems({ picture: `https://alice.example/${'a'.repeat(2100)}` })).toEqual(['picture: must be at most 2048 characters']);
+  });
+
+  it('refuses control characters, bidi overrides and line breaks in text, and bounds its length', () => {
+    for (const bad of ['Alice\u0000', 'Alice\u001b[31m', '\u202Eecila', 'Al\u2066ice', 'Alice\u200F', 'Alice\nLiddell', 'Alice\u0085']) {
+      expect(problems({ name: bad }), JSON.stringify(bad)).toEqual(['name: must not contain control characters']);
+    }
+    expect(problems({ nickname: 'n'.repeat(201) })).toEqual(['nickname: must be at most 200 characters']);
+    expect(problems({ gender: 'g'.repeat(65) })).toEqual(['gender: must be at most 64 characters']);
+    expect(problems({ address: { postal_code: '1'.repeat(21) } })).toEqual(['address.postal_code: must be at most 20 characters']);
+  });
+
+  it('lets an address keep its lines (a few, without control characters), normalising line breaks', () => {
+    expect(parse({ address: { formatted: ' 1 Rabbit Hole \r\n\r\n Oxford\rUK ' } }).address).toEqual({ formatted: '1 Rabbit Hole\nOxford\nUK' });
+    expect(problems({ address: { street_address: 'a\nb\nc\nd' } })).toEqual(['address.street_address: must be at most 3 lines']);
+    expect(problems({ address: { formatted: 'a\tb' } })).toEqual(['address.formatted: must not contain control characters']);
+    expect(problems({ address: { locality: 'Ox\nford' } })).toEqual(['address.locality: must not contain control characters']);
+  });
+
+  it('refuses what is not a profile claim, and values of the wrong type', () => {
+    expect(problems({ email: 'eve@example.com' })).toHaveLength(1);
+    expect(problems({ updated_at: 1 })).toHaveLength(1);
+    expect(problems({ address: { planet: 'Mars' } })).toHaveLength(1);
+    expect(problems({ phone_number_verified: 'yes' })).toHaveLength(1);
+    expect(problems({ name: 42 })).toHaveLength(1);
+    expect(problems({ address: 'Oxford' })).toHaveLength(1);
+  });
+
+  it('applies a patch: sets, removes with null or empty text, merges the address, and names what changed', () => {
+    const current = { name: 'Alice', nickname: 'Al', address: { locality: 'Oxford', country: 'UK' } };
+    expect(applyProfilePatch(current, parse({ name: 'Alice Liddell', nickname: '', address: { locality: ' ', postal_code: 'OX1 1DP' } }))).toEqual({
+      profile: { name: 'Alice Liddell', address: { country: 'UK', postal_code: 'OX1 1DP' } },
+      changed: ['address.locality', 'address.postal_code', 'name', 'nickname'],
+    });
+    expect(applyProfilePatch(current, parse({ name: 'Alice', nickname: 'Al' }))).toEqual({ profile: current, changed: [] });
+    expect(applyProfilePatch(current, parse({ address: null })).profile).toEqual({ name: 'Alice', nickname: 'Al' });
+    expect(applyProfilePatch(current, parse({ address: { locality: null, country: '' } })).profile).toEqual({ name: 'Alice', nickname: 'Al' });
+    expect(applyProfilePatch({}, parse({})).changed).toEqual([]);
+  });
+
+  it('keeps phone_number_verified with its number: a new number is unverified, no number no verification', () => {
+    const verified = { phone_number: '+441865270000', phone_number_verified: true };
+    expect(applyProfilePatch(verified, parse({ phone_number: '+441865270001' })).profile).toEqual({ phone_number: '+441865270001', phone_number_verified: false });
+    expect(applyProfilePatch(verified, parse({ phone_number: '+44 1865 270000' })).changed).toEqual([]);
+    expect(applyProfilePatch(verified, parse({ phone_number: '+441865270001', phone_number_verified: true })).profile).toEqual({ phone_number: '+441865270001', phone_number_verified: true });
+    expect(applyProfilePatch(verified, parse({ phone_number: '' })).profile).toEqual({});
+    expect(applyProfilePatch(verified, parse({ phone_number_verified: null })).profile).toEqual({ phone_number: '+441865270000' });
+    const refusal = (() => {
+      try {
+        applyProfilePatch({}, parse({ phone_number_verified: true }));
+      } catch (error) {
+        return issuesOf(error);
+      }
+      return undefined;
+    })();
+    expect(refusal).toEqual([{ path: ['phone_number_verified'], message: 'needs a phone number' }]);
+  });
+
+  it('updates the stored account by id or email, writes nothing when nothing changes, and refuses bad input or an unknown account', async () => {
+    const account = await createAccount(store, { email: 'grace@example.com', password: 'grace password 1', name: 'Grace' });
+    const { account: updated, changed } = await updateProfile(store, 'Grace@Example.com', { locale: 'en-US', address: { country: 'US' } });
+    expect(changed).toEqual(['address.country', 'locale']);
+    expect(updated.profile).toEqual({ name: 'Grace', locale: 'en-US', address: { country: 'US' } });
+    expect(updated.profileUpdatedAt.getTime()).toBeGreaterThanOrEqual(account.profileUpdatedAt.getTime());
+    expect(accountClaims(updated)).toMatchObject({ locale: 'en-US', address: { country: 'US' }, updated_at: Math.floor(updated.profileUpdatedAt.getTime() / 1000) });
+
+    const again = await updateProfile(store, account.id, { locale: 'en-US' });
+    expect(again).toEqual({ account: updated, changed: [] });
+
+    const refused = await failure(updateProfile(store, account.id, { birthdate: 'yesterday', website: 'ftp://x' }));
+    expect(refused.code).toBe('invalid_input');
+    expect(issuesOf(refused)?.map((issue) => issue.path.join('.'))).toEqual(['website', 'birthdate']);
+    expect((await failure(updateProfile(store, 'nobody@example.com', { name: 'X' }))).code).toBe('not_found');
+    expect((await store.accounts.findById(account.id))?.profile).toEqual(updated.profile);
+  });
+
+  it('releases no empty claim and no phone_number_verified without a number, whatever is stored', async () => {
+    const account = await createAccount(store, { email: 'heidi@example.com', password: 'heidi password 1' });
+    const odd = await store.accounts.update(account.id, { profile: { name: '', phone_number_verified: true } });
+    const claims = accountClaims(odd!);
+    expect(claims).not.toHaveProperty('name');
+    expect(claims).not.toHaveProperty('phone_number_verified');
   });
 });

@@ -223,7 +223,7 @@ describe('mailer', () => {
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
     expect(JSON.parse(run.stdout)).toEqual({
-      pending: 0, sent: 1, failed: 1, dropped: 0,
+      pending: 0, sent: 1, failed: 1, dropped: 0, oldest_pending_at: null,
       recent_failures: [{ id: status.recentFailures[0]!.id, to: rejectedAddress, subject: 'Welcome aboard', attempts: 1, last_error: expect.stringContaining('550'), at: '2024-09-01T08:00:00.000Z' }],
       recent_drops: [],
     });

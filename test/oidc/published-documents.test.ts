@@ -31,7 +31,7 @@ function send(base: string, method: string, path: string, headers: Record<string
 }
 
 /** What the connection and the clock add, and the ETag (which only the recorded answer has). */
-const incidental = new Set(['date', 'connection', 'keep-alive', 'etag']);
+const incidental = new Set(['date', 'connection', 'keep-alive', 'etag', 'x-request-id']);
 const comparable = (answer: Answer) => answer.rawHeaders.filter(([name]) => !incidental.has(name.toLowerCase()));
 
 const discovery = '/.well-known/openid-configuration';

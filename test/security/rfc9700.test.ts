@@ -353,7 +353,6 @@ describe('RFC 9700 §2.4, §2.1.2: no password grant and no implicit flow', () =
     expect(metadata.response_types_supported).toEqual(['code']);
     expect(metadata.grant_types_supported).not.toContain('password');
     expect(metadata.grant_types_supported).not.toContain('implicit');
-    expect(metadata.grant_types_supported).not.toContain('urn:ietf:params:oauth:grant-type:device_code');
   });
 });
 

@@ -154,11 +154,14 @@ describe.skipIf(!mongodbUri)('MongoDB', () => {
         'linked_identities.accountId_linkedAt',
         'linked_identities.connectionId',
         'clients.dynamic_lastUsedAt_createdAt',
+        'logout_deliveries.status_nextAttemptAt',
+        'logout_deliveries.clientId_sid',
       ]));
       // three per oidc collection, plus uid, user code, the account email, the audit trail's account,
       // the mail queue, three of one-time codes, the rate limits' expiry, the passkeys' account and
-      // the linked identities' account and connection, and the dynamic clients' last use
-      expect(pending).toHaveLength((oidcModelNames.length + 1) * 3 + 13);
+      // the linked identities' account and connection, the dynamic clients' last use, and four of
+      // the back-channel logout deliveries
+      expect(pending).toHaveLength((oidcModelNames.length + 1) * 3 + 17);
 
       await store.migrate();
       expect(await store.pendingMigrations()).toEqual([]);

@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { GatehouseError } from '../../src/errors.ts';
 import type { ErrorCode } from '../../src/errors.ts';
 import type {
-  ApiRecord, AuditEvent, ClientRecord, ConnectionRecord, LinkedIdentityRecord, MailMessage, NewAccount, OneTimeCodeRecord, PasskeyRecord, SigningKeyRecord, Store,
+  ApiRecord, AuditEvent, ClientRecord, ConnectionRecord, LinkedIdentityRecord, MailMessage, NewAccount, NewLogoutDelivery, OneTimeCodeRecord, PasskeyRecord, SigningKeyRecord, Store,
 } from '../../src/store/types.ts';
 
 /** What a backend hands the contract: a fresh, empty store, a way to open it again, and clean-up. */
@@ -329,6 +329,23 @@ export function describeStoreContract(name: string, openStore: () => Promise<Ope
         expect((await store.oidc.listModel('InitialAccessToken', 10)).map((record) => record.id).sort()).toEqual(['iat-1', 'iat-2']);
       });
 
+      it("listByAccountId lists an account's unexpired records of one model", async () => {
+        const sessions = store.oidc.model('Session');
+        await sessions.upsert('sess-1', { uid: 'uid-1', accountId: 'acct-alice', authorizations: { 'app.example': { sid: 'sid-1', grantId: 'grant-1' } } }, 3600);
+        await sessions.upsert('sess-2', { uid: 'uid-2', accountId: 'acct-alice' }, 1);
+        await sessions.upsert('sess-bob', { uid: 'uid-3', accountId: 'acct-bob' }, 3600);
+        await store.oidc.model('Grant').upsert('grant-1', { accountId: 'acct-alice' }, 3600);
+
+        const listed = await store.oidc.listByAccountId('Session', 'acct-alice', 10);
+        expect(listed.map((record) => record.id).sort()).toEqual(['sess-1', 'sess-2']);
+        expect(listed.find((record) => record.id === 'sess-1')?.payload).toEqual({ uid: 'uid-1', accountId: 'acct-alice', authorizations: { 'app.example': { sid: 'sid-1', grantId: 'grant-1' } } });
+        expect(await store.oidc.listByAccountId('Session', 'acct-alice', 1)).toHaveLength(1);
+        expect(await store.oidc.listByAccountId('Session', 'acct-nobody', 10)).toEqual([]);
+
+        await (opened.passTime ?? sleep)(pastOneSecond);
+        expect((await store.oidc.listByAccountId('Session', 'acct-alice', 10)).map((record) => record.id)).toEqual(['sess-1']);
+      });
+
       it("revokeInteractions removes only the account's pending interactions", async () => {
         const interactions = store.oidc.model('Interaction');
         const sessions = store.oidc.model('Session');
@@ -452,6 +469,52 @@ export function describeStoreContract(name: string, openStore: () => Promise<Ope
         await store.accounts.create(newAccount());
         const updated = await store.accounts.update('acct-alice', { passwordHash: undefined, disabled: true });
         expect(updated).toMatchObject({ disabled: true, passwordHash: newAccount().passwordHash });
+      });
+
+      it('keeps the full standard profile: an address object, a boolean and text claims', async () => {
+        const profile = {
+          name: 'Alice Liddell', given_name: 'Alice', family_name: 'Liddell', middle_name: 'Pleasance', nickname: 'Al', preferred_username: 'alice',
+          profile: 'https://alice.example/', picture: 'https://alice.example/me.png', website: 'https://alice.example/blog', gender: 'female',
+          birthdate: '1852-05-04', zoneinfo: 'Europe/London', locale: 'en-GB', phone_number: '+441865270000', phone_number_verified: true,
+          address: { formatted: '1 Rabbit Hole\nOxford OX1 1DP\nUK', street_address: '1 Rabbit Hole', locality: 'Oxford', region: 'Oxfordshire', postal_code: 'OX1 1DP', country: 'UK' },
+        };
+        await store.accounts.create(newAccount({ profile }));
+        expect((await store.accounts.findById('acct-alice'))?.profile).toEqual(profile);
+        const { address: _address, phone_number_verified: _verified, ...fewer } = profile;
+        expect((await store.accounts.update('acct-alice', { profile: fewer }))?.profile).toEqual(fewer);
+        expect((await store.accounts.findByEmail('alice@example.com'))?.profile).toEqual(fewer);
+      });
+
+      it('sets profileUpdatedAt at creation and moves it only when the profile or email_verified changes value', async () => {
+        const created = await store.accounts.create(newAccount({ emailVerified: false }));
+        expect(created.profileUpdatedAt).toBeInstanceOf(Date);
+        expect(created.profileUpdatedAt.getTime()).toBe(created.createdAt.getTime());
+        const pass = () => (opened.passTime ?? sleep)(5);
+
+        // A password, roles, disabling, the same profile (keys in another order) or the same
+        // email_verified: updatedAt moves, profileUpdatedAt does not.
+        await pass();
+        const unchanged = await store.accounts.update('acct-alice', {
+          passwordHash: 'h-2', roles: ['viewer'], disabled: true, emailVerified: false,
+          profile: { locale: 'en-GB', given_name: 'Alice', name: 'Alice Liddell' },
+        });
+        expect(unchanged?.updatedAt.getTime()).toBeGreaterThan(created.updatedAt.getTime());
+        expect(unchanged?.profileUpdatedAt.getTime()).toBe(created.profileUpdatedAt.getTime());
+        expect((await store.accounts.findById('acct-alice'))?.profileUpdatedAt.getTime()).toBe(created.profileUpdatedAt.getTime());
+
+        await pass();
+        const renamed = await store.accounts.update('acct-alice', { profile: { name: 'Alice L.', given_name: 'Alice', locale: 'en-GB' } });
+        expect(renamed?.profileUpdatedAt.getTime()).toBeGreaterThan(created.profileUpdatedAt.getTime());
+        expect(renamed?.profileUpdatedAt.getTime()).toBe(renamed?.updatedAt.getTime());
+
+        await pass();
+        const verified = await store.accounts.update('acct-alice', { emailVerified: true }, { passwordHash: 'h-2' });
+        expect(verified?.profileUpdatedAt.getTime()).toBeGreaterThan(renamed!.profileUpdatedAt.getTime());
+
+        // A compare-and-set that does not match changes nothing, profileUpdatedAt included.
+        await pass();
+        expect(await store.accounts.update('acct-alice', { profile: {} }, { passwordHash: 'not-it' })).toBeUndefined();
+        expect(await store.accounts.findById('acct-alice')).toEqual(verified);
       });
 
       it('update with expected values is a compare-and-set', async () => {
@@ -790,7 +853,7 @@ export function describeStoreContract(name: string, openStore: () => Promise<Ope
           { ...message('m-1', { html: '<p>Body of m-1</p>' }), attempts: 0, status: 'pending', nextAttemptAt: t0 },
           { ...message('m-2', { createdAt: after(1) }), attempts: 0, status: 'pending', nextAttemptAt: after(1) },
         ]);
-        expect(await store.mail.status()).toEqual({ pending: 2, sent: 0, failed: 0, recentFailures: [] });
+        expect(await store.mail.status()).toEqual({ pending: 2, sent: 0, failed: 0, oldestPendingAt: t0, recentFailures: [] });
       });
 
       it('respects the limit and leases claimed messages until the lease expires', async () => {
@@ -821,7 +884,16 @@ export function describeStoreContract(name: string, openStore: () => Promise<Ope
         await store.mail.markSent('m-1', after(2));
 
         expect(await store.mail.claimDue(after(3600), 60, 10)).toEqual([]);
-        expect(await store.mail.status()).toEqual({ pending: 0, sent: 1, failed: 0, recentFailures: [] });
+        expect(await store.mail.status()).toEqual({ pending: 0, sent: 1, failed: 0, oldestPendingAt: null, recentFailures: [] });
+      });
+
+      it('reports when the oldest pending message was queued, and moves on when it is sent', async () => {
+        await store.mail.enqueue(message('m-1'));
+        await store.mail.enqueue(message('m-2', { createdAt: after(7) }));
+        expect((await store.mail.status()).oldestPendingAt).toEqual(t0);
+        await store.mail.claimDue(after(8), 60, 1);
+        await store.mail.markSent('m-1', after(9));
+        expect((await store.mail.status()).oldestPendingAt).toEqual(after(7));
       });
 
       it('markFailed with nextAttemptAt keeps it pending until then, counting the attempt', async () => {
@@ -835,7 +907,7 @@ export function describeStoreContract(name: string, openStore: () => Promise<Ope
         expect(await store.mail.claimDue(after(31), 60, 10)).toEqual([
           { ...message('m-1'), attempts: 1, status: 'pending', nextAttemptAt: after(31), lastError: 'connect ECONNREFUSED' },
         ]);
-        expect(await store.mail.status()).toEqual({ pending: 1, sent: 0, failed: 0, recentFailures: [] });
+        expect(await store.mail.status()).toEqual({ pending: 1, sent: 0, failed: 0, oldestPendingAt: t0, recentFailures: [] });
       });
 
       it('markFailed without nextAttemptAt fails it for good and reports it, newest first', async () => {
@@ -850,7 +922,7 @@ export function describeStoreContract(name: string, openStore: () => Promise<Ope
 
         expect(await store.mail.claimDue(after(86_400), 60, 10)).toEqual([expect.objectContaining({ id: 'm-3' })]);
         expect(await store.mail.status()).toEqual({
-          pending: 1, sent: 0, failed: 2,
+          pending: 1, sent: 0, failed: 2, oldestPendingAt: t0,
           recentFailures: [
             { id: 'm-2', to: 'm-2@example.test', subject: 'Subject m-2', attempts: 1, lastError: '554 rejected', at: after(40) },
             { id: 'm-1', to: 'm-1@example.test', subject: 'Subject m-1', attempts: 2, lastError: '550 no such user', at: after(32) },
@@ -872,6 +944,108 @@ export function describeStoreContract(name: string, openStore: () => Promise<Ope
         await store.mail.markSent('m-1', after(100));
         expect(await store.mail.extendLease('m-1', after(120), after(240))).toBe(false);
         expect(await store.mail.claimDue(after(3600), 60, 10)).toEqual([expect.objectContaining({ id: 'm-2' })]);
+      });
+    });
+
+    describe('back-channel logout deliveries', () => {
+      const t0 = new Date('2024-08-01T09:00:00.000Z');
+      const after = (seconds: number) => new Date(t0.getTime() + seconds * 1000);
+      const delivery = (id: string, extra: Partial<NewLogoutDelivery> = {}): NewLogoutDelivery => ({
+        id, clientId: `client-${id}`, accountId: 'acct-alice', sid: `sid-${id}`, reason: 'rp_logout', createdAt: t0, ...extra,
+      });
+
+      it('enqueues one delivery per (client, sid) and claims them with every field, due first', async () => {
+        expect(await store.logoutDeliveries.enqueue(delivery('d-1'))).toBe(true);
+        expect(await store.logoutDeliveries.enqueue(delivery('d-2', { createdAt: after(1), reason: 'password_reset' }))).toBe(true);
+        // The same session's end owed to the same client again: nothing new.
+        expect(await store.logoutDeliveries.enqueue(delivery('d-1-again', { clientId: 'client-d-1', sid: 'sid-d-1' }))).toBe(false);
+        // The same sid at another client is another delivery.
+        expect(await store.logoutDeliveries.enqueue(delivery('d-3', { sid: 'sid-d-1', createdAt: after(2) }))).toBe(true);
+        expect(await store.logoutDeliveries.claimDue(after(-1), 60, 10)).toEqual([]);
+
+        const claimed = await store.logoutDeliveries.claimDue(after(5), 60, 10);
+
+        expect(claimed).toEqual([
+          { ...delivery('d-1'), status: 'pending', attempts: 0, nextAttemptAt: t0 },
+          { ...delivery('d-2', { createdAt: after(1), reason: 'password_reset' }), status: 'pending', attempts: 0, nextAttemptAt: after(1) },
+          { ...delivery('d-3', { sid: 'sid-d-1', createdAt: after(2) }), status: 'pending', attempts: 0, nextAttemptAt: after(2) },
+        ]);
+        expect(await store.logoutDeliveries.status(10)).toEqual({ pending: 3, delivered: 0, failed: 0, recentFailures: [] });
+      });
+
+      it('leases claimed deliveries until the lease expires, within the limit', async () => {
+        for (const id of ['d-1', 'd-2', 'd-3']) await store.logoutDeliveries.enqueue(delivery(id));
+
+        expect((await store.logoutDeliveries.claimDue(after(0), 60, 2)).map((each) => each.id)).toEqual(['d-1', 'd-2']);
+        expect((await store.logoutDeliveries.claimDue(after(1), 60, 10)).map((each) => each.id)).toEqual(['d-3']);
+        expect(await store.logoutDeliveries.claimDue(after(59), 60, 10)).toEqual([]);
+        // The instance holding the lease died: once it expires the deliveries are claimable again.
+        expect((await store.logoutDeliveries.claimDue(after(61), 60, 10)).map((each) => each.id).sort()).toEqual(['d-1', 'd-2', 'd-3']);
+      });
+
+      it('never hands one delivery to two concurrent claimers', async () => {
+        const ids = Array.from({ length: 20 }, (_, index) => `d-${String(index).padStart(2, '0')}`);
+        for (const id of ids) await store.logoutDeliveries.enqueue(delivery(id));
+
+        const [first, second] = await Promise.all([store.logoutDeliveries.claimDue(after(1), 60, 15), store.logoutDeliveries.claimDue(after(1), 60, 15)]);
+
+        const claimedIds = [...first, ...second].map((each) => each.id);
+        expect(new Set(claimedIds).size).toBe(claimedIds.length);
+        expect(claimedIds.sort()).toEqual(ids);
+      });
+
+      it('marks a delivery delivered: out of the queue, counted', async () => {
+        await store.logoutDeliveries.enqueue(delivery('d-1'));
+        await store.logoutDeliveries.claimDue(after(0), 60, 10);
+
+        await store.logoutDeliveries.markDelivered('d-1', after(2));
+
+        expect(await store.logoutDeliveries.claimDue(after(3600), 60, 10)).toEqual([]);
+        expect(await store.logoutDeliveries.status(10)).toEqual({ pending: 0, delivered: 1, failed: 0, recentFailures: [] });
+      });
+
+      it('reschedules a failed attempt, counting it, and gives up when told to; failures newest first', async () => {
+        await store.logoutDeliveries.enqueue(delivery('d-1'));
+        await store.logoutDeliveries.enqueue(delivery('d-2'));
+        await store.logoutDeliveries.claimDue(after(0), 60, 10);
+
+        await store.logoutDeliveries.markFailed('d-1', { at: after(1), error: 'connect ECONNREFUSED', nextAttemptAt: after(31) });
+        await store.logoutDeliveries.markFailed('d-2', { at: after(2), error: 'expected 200 OK, got: 500' });
+
+        // The lease is released, but d-1 is not due before nextAttemptAt; d-2 is given up.
+        expect(await store.logoutDeliveries.claimDue(after(30), 60, 10)).toEqual([]);
+        const retried = { ...delivery('d-1'), status: 'pending', attempts: 1, nextAttemptAt: after(31), lastError: 'connect ECONNREFUSED', lastAttemptAt: after(1) };
+        expect(await store.logoutDeliveries.status(10)).toEqual({
+          pending: 1, delivered: 0, failed: 1,
+          recentFailures: [
+            { ...delivery('d-2'), status: 'failed', attempts: 1, nextAttemptAt: t0, lastError: 'expected 200 OK, got: 500', lastAttemptAt: after(2) },
+            retried,
+          ],
+        });
+        expect(await store.logoutDeliveries.claimDue(after(31), 60, 10)).toEqual([retried]);
+        await store.logoutDeliveries.markDelivered('d-1', after(32));
+
+        // Delivered in the end: no longer among the failures.
+        const status = await store.logoutDeliveries.status(10);
+        expect(status).toMatchObject({ pending: 0, delivered: 1, failed: 1 });
+        expect(status.recentFailures.map((each) => each.id)).toEqual(['d-2']);
+        expect((await store.logoutDeliveries.status(0)).recentFailures).toEqual([]);
+      });
+
+      it('prunes finished deliveries older than a date, in batches, never pending ones', async () => {
+        for (const id of ['d-1', 'd-2', 'd-3', 'd-4']) await store.logoutDeliveries.enqueue(delivery(id));
+        await store.logoutDeliveries.enqueue(delivery('d-new', { createdAt: after(100) }));
+        await store.logoutDeliveries.claimDue(after(100), 60, 10);
+        await store.logoutDeliveries.markDelivered('d-1', after(1));
+        await store.logoutDeliveries.markDelivered('d-2', after(1));
+        await store.logoutDeliveries.markFailed('d-3', { at: after(1), error: 'gone' });
+        await store.logoutDeliveries.markDelivered('d-new', after(101));
+
+        expect(await store.logoutDeliveries.prune(after(50), 2)).toBe(2);
+        expect(await store.logoutDeliveries.prune(after(50), 2)).toBe(1);
+        expect(await store.logoutDeliveries.prune(after(50), 2)).toBe(0);
+
+        expect(await store.logoutDeliveries.status(10)).toMatchObject({ pending: 1, delivered: 1, failed: 0 });
       });
     });
 

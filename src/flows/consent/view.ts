@@ -1,5 +1,6 @@
 import { message } from '../../messages/messages.ts';
 import type { MessageId } from '../../messages/messages.ts';
+import { claimsByScope } from '../../oidc/scopes.ts';
 import type { InteractionDetails } from '../interaction.ts';
 
 export type ConsentDetails = {
@@ -12,6 +13,8 @@ const scopeWords: Record<string, MessageId> = {
   openid: 'consent.scope_openid',
   profile: 'consent.scope_profile',
   email: 'consent.scope_email',
+  address: 'consent.scope_address',
+  phone: 'consent.scope_phone',
   roles: 'consent.scope_roles',
   offline_access: 'consent.scope_offline_access',
 };
@@ -22,12 +25,29 @@ export function describeScope(scope: string): string {
   return id ? message(id) : message('consent.scope_other', { scope });
 }
 
-/** What the consent page lists: each permission in words, grouped by who it is for. */
+/** Every claim a scope releases has words (consent.claim_*), read after "See your"; listed in this order. */
+const claimOrder: readonly string[] = Object.entries(claimsByScope).filter(([scope]) => scope !== 'openid').flatMap(([, claims]) => [...claims]);
+const claimWords: Record<string, MessageId> = Object.fromEntries(claimOrder.map((claim) => [claim, `consent.claim_${claim}` as MessageId]));
+const claimRank = (claim: string) => (claimOrder.includes(claim) ? claimOrder.indexOf(claim) : claimOrder.length);
+
+/** Words for a claim asked for by name; the provider lets only claims some scope releases through, so the name is a fallback. */
+export function describeClaim(claim: string): string {
+  const id = claimWords[claim];
+  return id ? message(id) : claim;
+}
+
+/**
+ * What the consent page lists: each permission in words, grouped by who it is for. A claim asked
+ * for by name (the claims request parameter) is listed unless a scope on the same page already
+ * says it (`email` with the email scope); it is granted either way.
+ */
 export function describeConsent(details: InteractionDetails): { scopes: string[]; apis: { identifier: string; scopes: string[] }[]; claims: string[] } {
   const prompt = details.prompt.details as ConsentDetails;
+  const scopes = prompt.missingOIDCScope ?? [];
+  const said = new Set<string>(scopes.flatMap((scope) => (claimsByScope as Record<string, readonly string[]>)[scope] ?? []));
   return {
-    scopes: (prompt.missingOIDCScope ?? []).map(describeScope),
-    claims: prompt.missingOIDCClaims ?? [],
+    scopes: scopes.map(describeScope),
+    claims: (prompt.missingOIDCClaims ?? []).filter((claim) => !said.has(claim)).sort((a, b) => claimRank(a) - claimRank(b)).map(describeClaim),
     apis: Object.entries(prompt.missingResourceScopes ?? {}).map(([identifier, scopes]) => ({ identifier, scopes: scopes.map(describeScope) })),
   };
 }

@@ -33,6 +33,11 @@ export const operations = {
   'config.hosts_empty': 'must list at least one host[:port] (comma-separated); leave it unset to accept any host',
   'config.host_invalid': 'entries must be host or host:port (a DNS name, an IPv4 address or a bracketed IPv6 address; no scheme, path or wildcard), got {value}',
   'config.key_encryption_key_required': 'must be set in production (32 bytes, base64)',
+  'config.metrics_port_invalid': 'must be a whole number from 1 to 65535, got {value}',
+  'config.metrics_token_short': 'must be at least 16 printable characters without spaces (use `openssl rand -base64 32`)',
+  'config.metrics_token_required': 'must be set in production when METRICS=on serves /metrics on the main port (or set METRICS_PORT for a listener of its own)',
+  'config.smtp_url_required': 'must be set in production (smtp://user:pass@host:587 or smtps://user:pass@host:465): codes and links are mailed',
+  'config.problems': '{count} variables are missing or invalid:\n  {problems}',
   'start.generated_secrets': 'warning: generated development secrets in {file}; set COOKIE_KEYS and KEY_ENCRYPTION_KEY in production',
   'start.banner': `Gatehouse is running ({env}{workers, plural, =1 {} other {, # workers}}) at {issuer}
   discovery: {issuer}/.well-known/openid-configuration
@@ -44,7 +49,7 @@ Next steps:
   'start.signal_received': '{signal} received: finishing in-flight requests, then stopping',
   'start.failed': 'gatehouse: {detail}',
   'start.invalid_configuration': 'gatehouse: invalid configuration: {detail}',
-  'start.port_in_use': 'gatehouse: port {port} is already in use; set PORT to another port',
+  'start.port_in_use': 'gatehouse: port {port} is already in use; set {variable} to another port',
   'start.failed_to_start': 'gatehouse: failed to start: {detail}',
   'server.failed_to_start': 'Gatehouse failed to start',
   'cluster.stopping_workers': '{signal} received: stopping {count, plural, one {# worker} other {# workers}} after their in-flight requests',

@@ -3,6 +3,7 @@ export const web = {
   'web.home_title': 'Gatehouse',
   'web.page_not_found_title': 'Page not found',
   'web.request_cannot_continue_title': 'This request cannot continue',
+  'web.authorization_post_not_form': 'An authorization request sent by POST must be form-encoded (application/x-www-form-urlencoded).',
   'web.something_went_wrong_title': 'Something went wrong',
   'web.too_many_requests_title': 'Too many requests',
   'web.temporarily_unavailable_title': 'Temporarily unavailable',
@@ -18,4 +19,15 @@ export const web = {
   'web.too_many_client_registrations': 'too many client registrations from your network; retry after {seconds} seconds',
   'web.store_unreachable': 'Gatehouse cannot reach its database right now. Try again in a moment.',
   'web.store_cannot_write': 'Gatehouse cannot save anything to its database right now. Try again in a moment.',
+  // The device flow's pages (src/web/provider-pages.ts, src/oidc/device-sign-in.ts).
+  'web.device_title': 'Connect a device',
+  'web.device_confirm_title': 'Approve this device?',
+  'web.device_approved_title': 'Device connected',
+  'web.device_denied_title': 'Device not connected',
+  'web.device_wrong_code': 'That code is not right. Check the code your device shows and type it again.',
+  'web.device_missing_code': 'Type the code your device shows.',
+  'web.device_expired_code': 'That code has expired. Start again on your device to get a new one.',
+  'web.device_used_code': 'That code was already used. Start again on your device to get a new one.',
+  'web.device_failed': 'This device sign-in cannot continue. Start again on your device.',
+  'web.device_too_many_codes': 'Too many wrong codes from your network. Wait {seconds, plural, one {# second} other {# seconds}}, then try again.',
 } as const satisfies Record<string, string>;

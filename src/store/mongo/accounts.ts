@@ -17,6 +17,8 @@ type AccountDocument = {
   disabled: boolean;
   createdAt: Date;
   updatedAt: Date;
+  /** Absent in a document written before it existed: updatedAt stands in (see update). */
+  profileUpdatedAt?: Date;
 };
 
 function toRecord(document: AccountDocument | null): AccountRecord | undefined {
@@ -31,6 +33,7 @@ function toRecord(document: AccountDocument | null): AccountRecord | undefined {
     disabled: document.disabled,
     createdAt: document.createdAt,
     updatedAt: document.updatedAt,
+    profileUpdatedAt: document.profileUpdatedAt ?? document.updatedAt,
   };
 }
 
@@ -39,10 +42,21 @@ function patchFields(patch: AccountPatch): Partial<AccountDocument> {
   const fields: Partial<AccountDocument> = {};
   if (patch.passwordHash !== undefined) fields.passwordHash = patch.passwordHash;
   if (patch.emailVerified !== undefined) fields.emailVerified = patch.emailVerified;
-  if (patch.profile !== undefined) fields.profile = escapeKeys(patch.profile);
+  if (patch.profile !== undefined) fields.profile = sortedKeys(escapeKeys(patch.profile));
   if (patch.roles !== undefined) fields.roles = patch.roles;
   if (patch.disabled !== undefined) fields.disabled = patch.disabled;
   return fields;
+}
+
+/**
+ * A profile with its keys sorted at every depth: MongoDB compares embedded documents field by field
+ * in order, so profiles are stored in one order and an unchanged profile compares equal.
+ */
+function sortedKeys<T>(value: T): T {
+  if (!value || typeof value !== 'object' || Array.isArray(value) || value instanceof Date) return value;
+  return Object.fromEntries(Object.entries(value as Record<string, unknown>)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([key, item]) => [key, sortedKeys(item)])) as T;
 }
 
 export function createMongoAccountStore(database: MongoDatabase, clock: () => number = Date.now): AccountStore {
@@ -58,11 +72,12 @@ export function createMongoAccountStore(database: MongoDatabase, clock: () => nu
         emailNormalized: normalizeEmail(account.email),
         passwordHash: account.passwordHash,
         emailVerified: account.emailVerified,
-        profile: escapeKeys(account.profile),
+        profile: sortedKeys(escapeKeys(account.profile)),
         roles: [...account.roles],
         disabled: account.disabled,
         createdAt: now,
         updatedAt: now,
+        profileUpdatedAt: now,
       };
       await run(() => accounts.insertOne(document), { id: 'store.account_exists', values: { email: account.email } });
       return toRecord(document)!;
@@ -79,10 +94,21 @@ export function createMongoAccountStore(database: MongoDatabase, clock: () => nu
     },
     async update(id, patch, expected) {
       // One atomic findOneAndUpdate: no read-modify-write window for a concurrent writer; the
-      // expected values go into the filter, which makes it a compare-and-set.
+      // expected values go into the filter, which makes it a compare-and-set. An update pipeline,
+      // so that profileUpdatedAt moves only when the stored profile or emailVerified changes
+      // (compared with the values before this update); values are $literal, never read as
+      // expressions.
+      const now = new Date(clock());
+      const fields = patchFields(patch);
+      const changed: unknown[] = [];
+      if (fields.profile !== undefined) changed.push({ $ne: [{ $ifNull: ['$profile', { $literal: {} }] }, { $literal: fields.profile }] });
+      if (fields.emailVerified !== undefined) changed.push({ $ne: ['$emailVerified', { $literal: fields.emailVerified }] });
+      // A document from before profileUpdatedAt keeps its old updatedAt as it, before updatedAt moves.
+      const unchanged = { $ifNull: ['$profileUpdatedAt', '$updatedAt'] };
+      const set = Object.fromEntries(Object.entries(fields).map(([field, value]) => [field, { $literal: value }]));
       const updated = await run(() => accounts.findOneAndUpdate(
         { _id: id, ...(expected ? patchFields(expected) : {}) },
-        { $set: { ...patchFields(patch), updatedAt: new Date(clock()) } },
+        [{ $set: { ...set, updatedAt: { $literal: now }, profileUpdatedAt: changed.length ? { $cond: [{ $or: changed }, { $literal: now }, unchanged] } : unchanged } }],
         { returnDocument: 'after' },
       ));
       return toRecord(updated);

@@ -9,6 +9,7 @@ import { describeWriteFailure, openDatabase } from './database.ts';
 import { migrateIndexes, pendingIndexes } from './indexes.ts';
 import { createMongoLeaseStore } from './leases.ts';
 import { createMongoLinkedIdentityStore } from './linked-identities.ts';
+import { createMongoLogoutDeliveryStore } from './logout-deliveries.ts';
 import { createMongoMailStore } from './mail.ts';
 import { createMongoOneTimeCodeStore } from './one-time-codes.ts';
 import { createMongoOidcStore } from './oidc-models.ts';
@@ -39,6 +40,7 @@ export async function openMongoStore(url: string, clock: () => number = Date.now
     signingKeys: createMongoSigningKeyStore(database),
     audit: createMongoAuditStore(database),
     mail: createMongoMailStore(database),
+    logoutDeliveries: createMongoLogoutDeliveryStore(database),
     codes: createMongoOneTimeCodeStore(database),
     secondFactors: createMongoSecondFactorStore(database),
     passkeys: createMongoPasskeyStore(database),

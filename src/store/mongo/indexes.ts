@@ -5,6 +5,7 @@ import { auditCollection } from './audit.ts';
 import { clientsCollection } from './clients.ts';
 import type { MongoDatabase } from './database.ts';
 import { linkedIdentitiesCollection } from './linked-identities.ts';
+import { logoutDeliveriesCollection } from './logout-deliveries.ts';
 import { mailCollection } from './mail.ts';
 import { oneTimeCodesCollection } from './one-time-codes.ts';
 import { passkeysCollection } from './passkeys.ts';
@@ -47,6 +48,14 @@ async function indexPlan(database: MongoDatabase): Promise<Map<string, IndexSpec
   plan.set(auditCollection, [onField('accountId')]);
   // claimDue's filter and sort.
   plan.set(mailCollection, [{ key: { status: 1, nextAttemptAt: 1 }, name: 'status_nextAttemptAt' }]);
+  // Back-channel logout deliveries: claimDue's filter and sort, one per (client, sid), the recent
+  // failures, and pruning finished ones by age (as SQLite's migration 0016).
+  plan.set(logoutDeliveriesCollection, [
+    { key: { status: 1, nextAttemptAt: 1 }, name: 'status_nextAttemptAt' },
+    { key: { clientId: 1, sid: 1 }, name: 'clientId_sid', unique: true },
+    { key: { lastAttemptAt: -1 }, name: 'lastAttemptAt', partialFilterExpression: { lastError: { $exists: true } } },
+    { key: { createdAt: 1 }, name: 'createdAt' },
+  ]);
   plan.set(oneTimeCodesCollection, [
     { key: { email: 1, purpose: 1, createdAt: -1 }, name: 'email_purpose_createdAt' },
     { key: { linkHash: 1 }, name: 'linkHash', unique: true },

@@ -80,9 +80,11 @@ export function createMongoMailStore(database: MongoDatabase): MailStore {
       await run(() => mail.updateOne({ _id: id }, { $set: set, $inc: { attempts: 1 } }));
     },
     async status() {
-      const result: MailQueueStatus = { pending: 0, sent: 0, failed: 0, recentFailures: [] };
+      const result: MailQueueStatus = { pending: 0, sent: 0, failed: 0, oldestPendingAt: null, recentFailures: [] };
       const counts = await run(() => mail.aggregate<{ _id: MailStatus; n: number }>([{ $group: { _id: '$status', n: { $sum: 1 } } }]).toArray());
       for (const { _id, n } of counts) result[_id] = n;
+      const oldest = await run(() => mail.find({ status: 'pending' }).sort({ createdAt: 1, _id: 1 }).limit(1).toArray());
+      result.oldestPendingAt = oldest[0]?.createdAt ?? null;
       const failures = await run(() => mail.find({ status: 'failed' }).sort({ lastAttemptAt: -1, _id: 1 }).limit(recentFailureLimit).toArray());
       result.recentFailures = failures.map((document) => ({
         id: document._id, to: document.to, subject: document.subject, attempts: document.attempts, lastError: document.lastError ?? '', at: document.lastAttemptAt ?? document.createdAt,

@@ -113,6 +113,12 @@ export function createMongoOidcStore(database: MongoDatabase, clock: () => numbe
       const documents = await run(() => collection.find(filter, { limit }).toArray());
       return documents.map((document): StoredModel => ({ id: document._id, payload: unescapeKeys(document.payload), expiresAt: document.expiresAt ?? null }));
     },
+    async listByAccountId(name, accountId, limit) {
+      const collection = database.collection<OidcDocument>(oidcCollectionName(name));
+      const filter = { 'payload.accountId': accountId, $or: [{ expiresAt: { $exists: false } }, { expiresAt: { $gt: new Date(clock()) } }] };
+      const documents = await run(() => collection.find(filter, { limit }).toArray());
+      return documents.map((document): StoredModel => ({ id: document._id, payload: unescapeKeys(document.payload), expiresAt: document.expiresAt ?? null }));
+    },
     async revokeInteractions(accountId) {
       const collection = database.collection<OidcDocument>(oidcCollectionName('Interaction'));
       const result = await run(() => collection.deleteMany({ 'payload.accountId': accountId }));

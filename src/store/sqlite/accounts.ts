@@ -15,6 +15,8 @@ type Row = {
   disabled: number;
   created_at: number;
   updated_at: number;
+  /** Null only in a row written by an older Gatehouse after 0017 ran (never by this one). */
+  profile_updated_at: number | null;
 };
 
 function toRecord(row: Row | undefined): AccountRecord | undefined {
@@ -29,19 +31,20 @@ function toRecord(row: Row | undefined): AccountRecord | undefined {
     disabled: row.disabled === 1,
     createdAt: new Date(row.created_at),
     updatedAt: new Date(row.updated_at),
+    profileUpdatedAt: new Date(row.profile_updated_at ?? row.updated_at),
   };
 }
 
 export function createSqliteAccountStore(db: DatabaseSync, clock: () => number = Date.now): AccountStore {
   const statements = {
     insert: db.prepare(`
-      INSERT INTO accounts (id, email, email_normalized, password_hash, email_verified, profile, roles, disabled, created_at, updated_at)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+      INSERT INTO accounts (id, email, email_normalized, password_hash, email_verified, profile, roles, disabled, created_at, updated_at, profile_updated_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
     byId: db.prepare('SELECT * FROM accounts WHERE id = ?'),
     byEmail: db.prepare('SELECT * FROM accounts WHERE email_normalized = ?'),
     list: db.prepare('SELECT * FROM accounts ORDER BY created_at, id'),
     update: db.prepare(`
-      UPDATE accounts SET password_hash = ?, email_verified = ?, profile = ?, roles = ?, disabled = ?, updated_at = ?
+      UPDATE accounts SET password_hash = ?, email_verified = ?, profile = ?, roles = ?, disabled = ?, updated_at = ?, profile_updated_at = ?
       WHERE id = ?`),
   };
 
@@ -52,7 +55,7 @@ export function createSqliteAccountStore(db: DatabaseSync, clock: () => number =
         () => statements.insert.run(
           account.id, account.email, normalizeEmail(account.email), account.passwordHash,
           account.emailVerified ? 1 : 0, JSON.stringify(account.profile), JSON.stringify(account.roles),
-          account.disabled ? 1 : 0, now, now,
+          account.disabled ? 1 : 0, now, now, now,
         ),
         { id: 'store.account_exists', values: { email: account.email } },
       );
@@ -75,14 +78,30 @@ export function createSqliteAccountStore(db: DatabaseSync, clock: () => number =
         if (!current) return undefined;
         if (expected && !matches(current, expected)) return undefined;
         const next = { ...current, ...definedFields(patch) };
+        const now = clock();
         statements.update.run(
           next.passwordHash, next.emailVerified ? 1 : 0, JSON.stringify(next.profile), JSON.stringify(next.roles),
-          next.disabled ? 1 : 0, clock(), id,
+          next.disabled ? 1 : 0, now, changesPersonalInformation(current, next) ? now : current.profileUpdatedAt.getTime(), id,
         );
         return toRecord(statements.byId.get(id) as Row);
       });
     },
   };
+}
+
+/**
+ * Whether an update changes what the updated_at claim dates: the profile (compared by content, not
+ * key order) or email_verified. A password, roles or disabling do not.
+ */
+function changesPersonalInformation(current: AccountRecord, next: AccountRecord): boolean {
+  return current.emailVerified !== next.emailVerified || canonicalJson(current.profile) !== canonicalJson(next.profile);
+}
+
+/** JSON with object keys sorted at every depth: equal content, equal text. */
+function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, item: unknown) => (item && typeof item === 'object' && !Array.isArray(item)
+    ? Object.fromEntries(Object.entries(item as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+    : item));
 }
 
 function definedFields(patch: AccountPatch): AccountPatch {

@@ -249,6 +249,35 @@ const migrations: ReadonlyArray<{ name: string; sql: string }> = [
   ALTER TABLE clients ADD COLUMN previous_encrypted_secret TEXT;
   ALTER TABLE clients ADD COLUMN previous_secret_expires_at INTEGER;
   ` },
+  // Back-channel logout notifications owed to clients (src/libraries/sessions.ts), delivered by a
+  // worker with retries (src/oidc/backchannel-logout.ts); leased_until as in mail_queue.
+  { name: '0016_logout_deliveries', sql: `
+  CREATE TABLE logout_deliveries (
+    id TEXT PRIMARY KEY,
+    client_id TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    sid TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'failed')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    leased_until INTEGER,
+    last_error TEXT,
+    last_attempt_at INTEGER,
+    UNIQUE (client_id, sid)
+  ) STRICT;
+  CREATE INDEX logout_deliveries_due ON logout_deliveries (status, next_attempt_at);
+  CREATE INDEX logout_deliveries_failures ON logout_deliveries (last_attempt_at) WHERE last_error IS NOT NULL AND status <> 'delivered';
+  CREATE INDEX logout_deliveries_created ON logout_deliveries (created_at) WHERE status <> 'pending';
+  ` },
+  // When a person's information last changed (the updated_at claim), apart from updated_at, which
+  // a password change moves too. Existing accounts start from updated_at: the value their
+  // updated_at claim had until now, never earlier than their last real change.
+  { name: '0017_profile_updated_at', sql: `
+  ALTER TABLE accounts ADD COLUMN profile_updated_at INTEGER;
+  UPDATE accounts SET profile_updated_at = updated_at;
+  ` },
 ];
 
 export const schemaVersion = migrations.length;

@@ -12,6 +12,7 @@ import { createSqliteConnectionStore } from './connections.ts';
 import { migrateSchema, openDatabase, pendingSchemaMigrations } from './database.ts';
 import { createSqliteLeaseStore } from './leases.ts';
 import { createSqliteLinkedIdentityStore } from './linked-identities.ts';
+import { createSqliteLogoutDeliveryStore } from './logout-deliveries.ts';
 import { createSqliteMailStore } from './mail.ts';
 import { createSqliteOneTimeCodeStore } from './one-time-codes.ts';
 import { createSqliteOidcStore } from './oidc-models.ts';
@@ -83,6 +84,7 @@ function connect(db: DatabaseSync, clock: () => number) {
     signingKeys: createSqliteSigningKeyStore(db),
     audit: createSqliteAuditStore(db),
     mail: createSqliteMailStore(db),
+    logoutDeliveries: createSqliteLogoutDeliveryStore(db),
     codes: createSqliteOneTimeCodeStore(db),
     secondFactors: createSqliteSecondFactorStore(db),
     passkeys: createSqlitePasskeyStore(db),
@@ -177,6 +179,7 @@ export function openSqliteStore(path: string, clock: () => number = Date.now, op
     signingKeys: following(() => current().signingKeys),
     audit: following(() => current().audit),
     mail: following(() => current().mail),
+    logoutDeliveries: following(() => current().logoutDeliveries),
     codes: following(() => current().codes),
     secondFactors: following(() => current().secondFactors),
     passkeys: following(() => current().passkeys),

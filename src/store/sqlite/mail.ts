@@ -53,6 +53,7 @@ export function createSqliteMailStore(db: DatabaseSync): MailStore {
     retry: db.prepare(`UPDATE mail_queue SET attempts = attempts + 1, leased_until = NULL, last_error = ?, last_attempt_at = ?, next_attempt_at = ? WHERE id = ?`),
     failed: db.prepare(`UPDATE mail_queue SET status = 'failed', attempts = attempts + 1, leased_until = NULL, last_error = ?, last_attempt_at = ? WHERE id = ?`),
     counts: db.prepare('SELECT status, count(*) AS n FROM mail_queue GROUP BY status'),
+    oldestPending: db.prepare(`SELECT min(created_at) AS at FROM mail_queue WHERE status = 'pending'`),
     recentFailures: db.prepare(`SELECT * FROM mail_queue WHERE status = 'failed' ORDER BY last_attempt_at DESC, id LIMIT ?`),
   };
   return {
@@ -81,8 +82,10 @@ export function createSqliteMailStore(db: DatabaseSync): MailStore {
       else statements.failed.run(error, at.getTime(), id);
     },
     async status() {
-      const result: MailQueueStatus = { pending: 0, sent: 0, failed: 0, recentFailures: [] };
+      const result: MailQueueStatus = { pending: 0, sent: 0, failed: 0, oldestPendingAt: null, recentFailures: [] };
       for (const { status, n } of statements.counts.all() as Array<{ status: MailStatus; n: number }>) result[status] = n;
+      const { at } = statements.oldestPending.get() as { at: number | null };
+      result.oldestPendingAt = at === null ? null : new Date(at);
       result.recentFailures = (statements.recentFailures.all(recentFailureLimit) as Row[]).map((row) => ({
         id: row.id, to: row.recipient, subject: row.subject, attempts: row.attempts, lastError: row.last_error ?? '', at: new Date(row.last_attempt_at ?? row.created_at),
       }));

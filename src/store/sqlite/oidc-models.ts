@@ -31,6 +31,8 @@ export function createSqliteOidcStore(db: DatabaseSync, clock: () => number = Da
     revokeByGrantId: db.prepare('DELETE FROM oidc_models WHERE model = ? AND grant_id = ?'),
     revokeByAccountId: db.prepare('DELETE FROM oidc_models WHERE account_id = ?'),
     revokeInteractions: db.prepare("DELETE FROM oidc_models WHERE account_id = ? AND model = 'Interaction'"),
+    listByAccountId: db.prepare(`SELECT id, payload, expires_at FROM oidc_models
+      WHERE account_id = ? AND model = ? AND (expires_at IS NULL OR expires_at > ?) ORDER BY rowid LIMIT ?`),
     // The kept ids arrive as JSON arrays (one statement for any number of grants); '' matches no id.
     revokeByAccountIdExcept: db.prepare(`
       DELETE FROM oidc_models WHERE account_id = ?
@@ -93,6 +95,12 @@ export function createSqliteOidcStore(db: DatabaseSync, clock: () => number = Da
     },
     async revokeInteractions(accountId) {
       return Number(statements.revokeInteractions.run(accountId).changes);
+    },
+    async listByAccountId(name, accountId, limit) {
+      const rows = statements.listByAccountId.all(accountId, name, clock(), limit) as Array<Row & { id: string }>;
+      return rows.map((row): StoredModel => ({
+        id: row.id, payload: JSON.parse(row.payload) as ModelPayload, expiresAt: row.expires_at === null ? null : new Date(row.expires_at),
+      }));
     },
     async sweepExpired(limit) {
       return limit === undefined ? deleteInBatches(sweepBatch) : sweepBatch(limit);

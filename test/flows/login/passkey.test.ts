@@ -293,6 +293,19 @@ describe('a phishing-resistant sign-in', () => {
     expect(stepUp.page.document.querySelector('input[name=password]')).toBeNull();
   });
 
+  it('is asked for by an essential acr claim in the claims parameter as by acr_values', async () => {
+    const person = await newPerson();
+    const authenticator = authenticatorFor();
+    await registerPasskey(gatehouse, person, authenticator);
+    const ua = new UserAgent(gatehouse.url);
+    const claimsParameter = JSON.stringify({ id_token: { acr: { essential: true, values: [acr.phr] } } });
+    // No password offered, and the passkey's sign-in ends at the client (not at the login page again).
+    const { request, page } = await start(ua, rp, { claims: claimsParameter });
+    expect(page.document.querySelector('input[name=password]')).toBeNull();
+    const claims = await verifiedIdToken(gatehouse, rp, request, expectRedirect(await answer(ua, page, authenticator)));
+    expect(claims.acr).toBe(acr.phr);
+  });
+
   it('registers new accounts with a passkey only', async () => {
     const ua = new UserAgent(gatehouse.url);
     const { page } = await start(ua, phishingResistantRp);
