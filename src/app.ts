@@ -19,6 +19,8 @@ import { createProviderPages } from './web/provider-pages.ts';
 import { authorizationRequestLimits, authorizationRequestMaxBytes, clientAuthenticationLimits, clientRegistrationLimits } from './web/request-limits.ts';
 import { pinnedHost, securityHeaders } from './web/security-headers.ts';
 import { createStaticRoutes } from './web/static-routes.ts';
+import { createManagementApi } from './web/management-api/router.ts';
+import { ensureManagementApi } from './web/management-api/scopes.ts';
 import { createAccountRouter } from './flows/account/handler.ts';
 import { createFlowRouter } from './flows/router.ts';
 import { createLibraries, systemSource } from './libraries/index.ts';
@@ -30,6 +32,7 @@ import type { Logger } from './logger.ts';
 import type { Outbox } from './mail/outbox.ts';
 import { limitClientSecretGuesses } from './oidc/client-secret-guesses.ts';
 import { queueBackchannelLogouts } from './oidc/backchannel-logout.ts';
+import { recordAccountActivity } from './oidc/activity-events.ts';
 import { createDevicePolling, deviceAuthorizationAnswers, limitDevicePolling } from './oidc/device-polling.ts';
 import { userCodeLimits } from './oidc/device-sign-in.ts';
 import { rememberClientInstances } from './oidc/adapter.ts';
@@ -88,6 +91,8 @@ export async function createApp(deps: AppDependencies): Promise<App> {
   const form = formParser(config);
   // Built once: the flows and the provider's events go through them (and record their audit events).
   const libraries = createLibraries({ store, config, clock, outbox, logger, keyEncryptionKey: secrets.keyEncryptionKey });
+  // The management API (/api/v1) is a resource tokens are issued for: registered once, at start-up.
+  await ensureManagementApi(libraries, config.issuer, logger);
   const schedule = keySchedule(config);
   const registrationOn = config.clientRegistration !== 'off';
   // The device flow's polls, judged in the store so that every instance agrees (device-polling.ts).
@@ -107,6 +112,8 @@ export async function createApp(deps: AppDependencies): Promise<App> {
     limitClientSecretGuesses(built, limits);
     // end_session queues its back-channel logouts in the store; src/server.ts's worker delivers them.
     queueBackchannelLogouts(built, libraries.sessions, logger);
+    // The account centre's devices and apps' last use (activity-events.ts).
+    recordAccountActivity(built, { devices: libraries.devices, config, clock, logger });
     limitDevicePolling(built, devicePolling);
     rememberClientInstances(built);
     // The provider revokes a whole grant at the token endpoint when a used code or a rotated
@@ -158,6 +165,8 @@ export async function createApp(deps: AppDependencies): Promise<App> {
   app.use(storeOutage(health, views, clock));
   app.use(errorPages(views, logger));
   const flowDependencies = { provider: () => provider, libraries, views, form, forms, config, limits, logger, clock };
+  // The management API answers everything under /api/v1 itself (JSON problems), before the pages and the provider.
+  app.use(createManagementApi({ libraries, config, limits, clock, logger, reloadKeys: () => running.reloadKeys() }).middleware);
   app.use(pagesExceptOnProtocolPaths([
     healthRoutes(store, health).routes(),
     createStaticRoutes({ views, config }).routes(),
@@ -201,7 +210,7 @@ export async function createApp(deps: AppDependencies): Promise<App> {
     if (!answerPublished(published, req, res)) return fullStack(req, res);
   };
 
-  return {
+  const running: App = {
     app,
     handler,
     provider: () => provider,
@@ -216,4 +225,5 @@ export async function createApp(deps: AppDependencies): Promise<App> {
       return true;
     },
   };
+  return running;
 }

@@ -1,6 +1,6 @@
 import { trace } from '@opentelemetry/api';
 
-import { currentRequest } from './observability/request-context.ts';
+import { currentRequest } from './request-context.ts';
 
 /**
  * The one log format: JSON lines in production (or LOG_FORMAT=json), readable lines in development

@@ -23,6 +23,10 @@ import { createOutbox } from './mail/outbox.ts';
 import { createTransport } from './mail/transports.ts';
 import { createLogoutDeliveryWorker } from './oidc/backchannel-logout.ts';
 import { onLogoutQueued } from './libraries/sessions.ts';
+import { applySeedFile } from './libraries/apply-seed.ts';
+import { createWebhookDeliveryWorker } from './libraries/webhook-delivery.ts';
+import { onWebhookQueued } from './libraries/webhooks.ts';
+import { createOutgoingFetch } from './oidc/outgoing-requests.ts';
 import { createObservability } from './observability/index.ts';
 import type { Metrics } from './observability/metrics.ts';
 import { openStore } from './store/open-store.ts';
@@ -52,6 +56,8 @@ export type RunningServer = {
    * way, then runs one more; resolves with that round's outcome counts.
    */
   deliverLogouts(): Promise<{ delivered: number; retried: number; given_up: number }>;
+  /** Delivers the due webhook deliveries now: waits for a round under way, then runs one more; resolves with its outcome counts. */
+  deliverWebhooks(): Promise<{ delivered: number; retried: number; given_up: number }>;
   /** Stops accepting, lets in-flight requests finish (up to the grace period), closes the store. */
   close(): Promise<void>;
   /** This server's Prometheus metrics (METRICS=on), and the port of their own listener (METRICS_PORT). */
@@ -80,6 +86,8 @@ export type ServerOptions = {
    * sweeper, health, flows, libraries); the system clock by default. Tests pass one they can move.
    */
   clock?: Clock;
+  /** Where the secrets GATEHOUSE_SEED_FILE names are read from (process.env by default; tests pass their own). */
+  env?: NodeJS.ProcessEnv;
 };
 
 export async function startServer(initialConfig: Config, logger: Logger, options: ServerOptions = {}): Promise<RunningServer> {
@@ -135,6 +143,9 @@ export async function startServer(initialConfig: Config, logger: Logger, options
     });
 
     const { handler, provider, reloadKeys, libraries } = await createApp({ config, secrets, store, logger, outbox, limits, clock });
+    // GATEHOUSE_SEED_FILE: applied before the first request is served (one arriving meanwhile
+    // waits), one instance at a time; a file that cannot be applied stops the start-up.
+    if (config.seedFile) await applySeedFile(libraries.apply, config.seedFile, options.env ?? process.env, logger);
     ready.resolve(handler);
     // From now on requests go straight to the app, without waiting on the promise each time.
     server.off('request', waiting).on('request', observability.requests(handler));
@@ -142,7 +153,9 @@ export async function startServer(initialConfig: Config, logger: Logger, options
 
     // Expired records go in small batches, on one instance at a time (a lease in the store).
     // Dynamic clients unused for dynamicClients.unusedExpiryDays go too (audited client_expired).
-    const sweeper = createSweeper({ store, logger, clock, expireUnusedClients: (limit) => libraries.clients.expireUnused(systemSource, limit) });
+    const sweeper = createSweeper({ store, logger, clock, expireUnusedClients: (limit) => libraries.clients.expireUnused(systemSource, limit),
+      deleteDueAccounts: (limit) => libraries.accountDeletion.sweep(limit), pruneWebhookDeliveries: (limit) => libraries.webhooks.prune(limit),
+      sweepSessionActivity: (limit) => store.sessionActivity.sweepSessions(clock(), limit) });
     sweeper.start(config.sweepIntervalSeconds);
 
     const mailPoller = setInterval(() => void deliverMail(), config.mail.pollSeconds * 1000);
@@ -179,6 +192,49 @@ export async function startServer(initialConfig: Config, logger: Logger, options
     // Mail queued before a restart (or while SMTP was down) goes out without waiting for a poll.
     void deliverMail();
 
+    // Webhook deliveries, queued as audit events are recorded (src/libraries/webhooks.ts): sent at
+    // once when queued in this process (another round follows one under way), by the poller when
+    // queued elsewhere or due for a retry; several instances share the work (leases). Each POST goes
+    // through the outgoing-request policy (no private addresses; loopback outside production only).
+    const webhookBatchSize = 20;
+    const webhookWorker = createWebhookDeliveryWorker({
+      webhooks: libraries.webhooks, logger, clock, batchSize: webhookBatchSize,
+      fetch: createOutgoingFetch({ allowLoopback: config.env !== 'production', timeoutMs: config.webhooks.timeoutSeconds * 1000, maxResponseBytes: 64 * 1024 }),
+    });
+    const noWebhooks = { delivered: 0, retried: 0, given_up: 0 };
+    let deliveringWebhooks: Promise<typeof noWebhooks> | undefined;
+    let webhooksAgain = false;
+    let webhooksStopped = false;
+    const webhookRound = (): Promise<typeof noWebhooks> => {
+      if (deliveringWebhooks) {
+        webhooksAgain = true;
+        return deliveringWebhooks;
+      }
+      return (deliveringWebhooks = webhookWorker.deliverDue()
+        .then((outcome) => {
+          // A full batch: more may be due (a burst); the next round follows at once.
+          if (outcome.delivered + outcome.retried + outcome.given_up >= webhookBatchSize) webhooksAgain = true;
+          return outcome;
+        })
+        .catch((error: unknown) => {
+          logger.warn('delivering webhooks failed', { error });
+          return noWebhooks;
+        })
+        .finally(() => {
+          deliveringWebhooks = undefined;
+          if (webhooksAgain && !webhooksStopped) void webhookRound();
+          webhooksAgain = false;
+        }));
+    };
+    const deliverWebhooks = async () => {
+      while (deliveringWebhooks) await deliveringWebhooks;
+      return webhookRound();
+    };
+    const stopWebhookListening = onWebhookQueued(() => void webhookRound());
+    const webhookPoller = setInterval(() => void webhookRound(), config.webhooks.pollSeconds * 1000);
+    webhookPoller.unref();
+    void webhookRound();
+
     // Every instance follows the shared key ring: it advances the schedule (compare-and-set, so
     // one instance makes each change) and picks up changes made elsewhere, within pollSeconds.
     let polling = false;
@@ -201,6 +257,9 @@ export async function startServer(initialConfig: Config, logger: Logger, options
       clearInterval(logoutPoller);
       clearInterval(logoutPruner);
       stopListening();
+      clearInterval(webhookPoller);
+      stopWebhookListening();
+      webhooksStopped = true;
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       const grace = setTimeout(() => server.closeAllConnections(), config.shutdownGraceSeconds * 1000);
@@ -208,13 +267,14 @@ export async function startServer(initialConfig: Config, logger: Logger, options
       clearTimeout(grace);
       await delivering;
       await deliveringLogouts;
+      await deliveringWebhooks;
       await sweeping;
       await observability.close();
       transport.close();
       await store.close();
     })());
 
-    return { url: config.issuer, config, port, httpServer: server, store, provider, reloadKeys, secrets, outbox, deliverMail, deliverLogouts, close, ...(observability.metrics ? { metrics: observability.metrics } : {}), ...(metricsPort !== undefined ? { metricsPort } : {}) };
+    return { url: config.issuer, config, port, httpServer: server, store, provider, reloadKeys, secrets, outbox, deliverMail, deliverLogouts, deliverWebhooks, close, ...(observability.metrics ? { metrics: observability.metrics } : {}), ...(metricsPort !== undefined ? { metricsPort } : {}) };
   } catch (error) {
     ready.resolve(undefined);
     server.close();

@@ -29,15 +29,30 @@ export type SweeperOptions = {
    * (libraries.clients.expireUnused with the system as source). Without it, clients are left alone.
    */
   expireUnusedClients?: (limit: number) => Promise<number>;
+  /**
+   * Erases (and audits) up to `limit` accounts whose deletion grace period has passed; returns how
+   * many (libraries.accountDeletion.sweep). Without it, accounts are left alone.
+   */
+  deleteDueAccounts?: (limit: number) => Promise<number>;
+  /**
+   * Deletes up to `limit` delivered or given-up webhook deliveries older than webhooks.retentionDays;
+   * returns how many (libraries.webhooks.prune). Without it, they are left alone.
+   */
+  pruneWebhookDeliveries?: (limit: number) => Promise<number>;
+  /**
+   * Deletes up to `limit` account-centre session rows whose session has expired; returns how many
+   * (store.sessionActivity.sweepSessions). Without it, they are left alone.
+   */
+  sweepSessionActivity?: (limit: number) => Promise<number>;
 };
 
-type Table = 'oidc' | 'codes' | 'rateLimits' | 'clients';
+type Table = 'oidc' | 'codes' | 'rateLimits' | 'clients' | 'accounts' | 'webhookDeliveries' | 'sessionActivity';
 
 export type SweepReport = {
   /** False when another instance held the lease: this one swept nothing. */
   held: boolean;
-  /** Expired records deleted, by table (clients: dynamic clients unused for too long). */
-  deleted: Record<Table, number>;
+  /** Expired records deleted, by table (clients: dynamic clients unused for too long; accounts, given deleteDueAccounts: erased at the end of their grace period). */
+  deleted: Record<Exclude<Table, 'accounts' | 'webhookDeliveries' | 'sessionActivity'>, number> & { accounts?: number; webhookDeliveries?: number; sessionActivity?: number };
   /** Delete statements run. */
   batches: number;
   /** False when the run stopped before everything expired was gone (budget spent, lease lost, stopping). */
@@ -78,6 +93,14 @@ export function createSweeper(options: SweeperOptions): Sweeper {
   ];
   const { expireUnusedClients } = options;
   if (expireUnusedClients) tables.push(['clients', expireUnusedClients]);
+  const { deleteDueAccounts } = options;
+  // An erasure is a transaction over every table: a few per batch (fewer than batchSize, so one
+  // batch per run; the next run goes on).
+  if (deleteDueAccounts) tables.push(['accounts', (limit) => deleteDueAccounts(Math.min(limit, 20))]);
+  const { pruneWebhookDeliveries } = options;
+  if (pruneWebhookDeliveries) tables.push(['webhookDeliveries', pruneWebhookDeliveries]);
+  const { sweepSessionActivity } = options;
+  if (sweepSessionActivity) tables.push(['sessionActivity', sweepSessionActivity]);
 
   let running: Promise<SweepReport> | undefined;
   let timer: NodeJS.Timeout | undefined;
@@ -86,7 +109,7 @@ export function createSweeper(options: SweeperOptions): Sweeper {
   const lease = (now: number) => store.leases.acquire(sweeperLeaseName, holder, new Date(now), new Date(now + leaseMs));
 
   async function run(): Promise<SweepReport> {
-    const report: SweepReport = { held: false, deleted: { oidc: 0, codes: 0, rateLimits: 0, clients: 0 }, batches: 0, complete: false };
+    const report: SweepReport = { held: false, deleted: { oidc: 0, codes: 0, rateLimits: 0, clients: 0, ...(options.deleteDueAccounts ? { accounts: 0 } : {}), ...(options.pruneWebhookDeliveries ? { webhookDeliveries: 0 } : {}), ...(options.sweepSessionActivity ? { sessionActivity: 0 } : {}) }, batches: 0, complete: false };
     const startedAt = clock();
     if (!(await lease(startedAt))) return report;
     report.held = true;
@@ -108,7 +131,7 @@ export function createSweeper(options: SweeperOptions): Sweeper {
         for (;;) {
           if (report.batches > 0 && !(await mayGoOn())) return report;
           const deleted = await deleteBatch(batchSize);
-          report.deleted[table] += deleted;
+          report.deleted[table] = (report.deleted[table] ?? 0) + deleted;
           report.batches += 1;
           await yieldToEventLoop();
           if (deleted < batchSize) break;

@@ -54,6 +54,13 @@ export const routes = {
   accountMfaDone: '/account/mfa/done',
   accountMfaManage: '/account/mfa/manage',
   accountIdentityUnlink: '/account/identities/unlink',
+  accountDelete: '/account/delete',
+  accountExport: '/account/export',
+  accountSessions: '/account/sessions',
+  accountSessionEnd: '/account/sessions/end',
+  accountSessionsEndOthers: '/account/sessions/end-others',
+  accountApps: '/account/apps',
+  accountAppRevoke: '/account/apps/revoke',
 } as const;
 
 type RouteName = keyof typeof routes;
@@ -111,6 +118,13 @@ export const urls = {
   accountMfaDone: () => address('accountMfaDone'),
   accountMfaManage: () => address('accountMfaManage'),
   accountIdentityUnlink: () => address('accountIdentityUnlink'),
+  accountDelete: () => address('accountDelete'),
+  accountExport: () => address('accountExport'),
+  accountSessions: () => address('accountSessions'),
+  accountSessionEnd: () => address('accountSessionEnd'),
+  accountSessionsEndOthers: () => address('accountSessionsEndOthers'),
+  accountApps: () => address('accountApps'),
+  accountAppRevoke: () => address('accountAppRevoke'),
 };
 
 /** The redirect URI of a connection, registered at its upstream: exact, fixed, on Gatehouse's own issuer. */

@@ -4,13 +4,17 @@ import { GatehouseError } from '../errors.ts';
 import type { RingChange } from '../keys/rotation.ts';
 import { cliSource } from '../libraries/audit.ts';
 import type { ProfilePatch } from '../libraries/accounts.ts';
+import { accountRepresentation } from '../libraries/accounts.ts';
 import type { PasskeySummary } from '../libraries/passkeys.ts';
 import { invalidInput, issuesOf } from '../libraries/validation.ts';
 import { message } from '../messages/messages.ts';
 import { backupSqlite, restoreSqlite } from '../store/sqlite/backup.ts';
+import { managementScopes } from '../web/management-api/scopes.ts';
 import type { AccountRecord, ApiRecord, AuditEvent, ClientMetadata, ClientRecord, LogoutDelivery, SigningKeyRecord } from '../store/types.ts';
+import { applyCommands } from './apply-commands.ts';
 import { connectionCommands } from './connections-commands.ts';
 import { registrationCommands } from './registration-commands.ts';
+import { webhookCommands } from './webhooks-commands.ts';
 import type { Command, Values } from './output.ts';
 import { list, printable, table, text } from './output.ts';
 
@@ -69,20 +73,7 @@ function recordText(client: ReturnType<typeof recordJson>): string {
   ].join('\n');
 }
 
-function accountJson(account: AccountRecord) {
-  return {
-    id: account.id,
-    email: account.email,
-    email_verified: account.emailVerified,
-    ...account.profile,
-    roles: account.roles,
-    disabled: account.disabled,
-    created_at: account.createdAt.toISOString(),
-    updated_at: account.updatedAt.toISOString(),
-    // When the profile or the email's verification last changed: the updated_at claim apps see.
-    profile_updated_at: account.profileUpdatedAt.toISOString(),
-  };
-}
+const accountJson = accountRepresentation;
 
 /** The profile claims after the name, in OpenID Connect Core's order; the address part by part. */
 function profileLines(profile: AccountRecord['profile']): string[] {
@@ -186,6 +177,14 @@ function jwksOption(value: string | undefined): { keys: Array<{ kty: 'RSA' | 'EC
     const cause = (error as NodeJS.ErrnoException).code ?? 'not valid JSON';
     throw new GatehouseError('invalid_input', 'cli.cannot_read_as_json', { file: inline ? '--jwks' : value, cause });
   }
+}
+
+/** `--management-scope`: the management API's scopes (space- or comma-separated, repeatable), each checked. */
+function managementScopesOption(values: string[]): string[] {
+  const scopes = [...new Set(values.flatMap((value) => value.split(/[\s,]+/)).filter(Boolean))];
+  const unknown = scopes.find((scope) => !(managementScopes as readonly string[]).includes(scope));
+  if (unknown !== undefined) throw new GatehouseError('invalid_input', 'api.unknown_management_scope', { scope: unknown, list: managementScopes.join(' ') });
+  return scopes;
 }
 
 /** An optional link given to `clients update`: an empty value removes it. */
@@ -423,10 +422,11 @@ export const commands: Record<string, Command> = {
   },
 
   'clients add': {
-    usage: `clients add --name N --redirect-uri U [--redirect-uri U2] [--post-logout-redirect-uri U] [--public] [--first-party] [--pkce-exempt] [--require-mfa] [--require-phishing-resistant] [--grant-type T …] [--scope S] ${authMethodUsage} [--logo-uri U] [--policy-uri U] [--tos-uri U] ${backchannelUsage}`,
+    usage: `clients add --name N --redirect-uri U [--redirect-uri U2] [--post-logout-redirect-uri U] [--public] [--first-party] [--pkce-exempt] [--require-mfa] [--require-phishing-resistant] [--grant-type T …] [--scope S] [--management-scope "S …"] ${authMethodUsage} [--logo-uri U] [--policy-uri U] [--tos-uri U] ${backchannelUsage}   (--management-scope: a machine client of the management API, client credentials)`,
     options: {
       ...clientAuthAndLinkOptions,
       name: { type: 'string' },
+      'management-scope': { type: 'string', multiple: true },
       'redirect-uri': { type: 'string', multiple: true },
       'post-logout-redirect-uri': { type: 'string', multiple: true },
       public: { type: 'boolean' },
@@ -439,8 +439,11 @@ export const commands: Record<string, Command> = {
     },
     positionals: [],
     async run(ctx, values) {
-      const grantTypes = list(values['grant-type']);
-      const scopes = list(values.scope);
+      const management = managementScopesOption(list(values['management-scope']));
+      const given = list(values['grant-type']);
+      // A management client gets tokens by client credentials (with any other grant asked for).
+      const grantTypes = management.length && !given.includes('client_credentials') ? [...given, 'client_credentials'] : given;
+      const scopes = [...list(values.scope), ...management];
       const { metadata, createdAt, clientSecret } = await ctx.libraries.clients.register({
         name: text(values.name) ?? '',
         redirectUris: list(values['redirect-uri']),
@@ -554,7 +557,9 @@ export const commands: Record<string, Command> = {
   },
 
   ...connectionCommands,
+  ...applyCommands,
   ...registrationCommands,
+  ...webhookCommands,
   'apis add': {
     usage: 'apis add --identifier URL [--scope S …] [--name N] [--signing-alg RS256|ES256] [--access-token-ttl SECONDS]',
     options: {
@@ -683,6 +688,33 @@ export const commands: Record<string, Command> = {
         json: { account_id: ended.accountId, email: ended.email, sessions: ended.sessions, revoked: ended.revoked, logouts_queued: ended.queued },
         text: message('cli.user_signed_out', { email: printable(ended.email), sessions: ended.sessions, queued: ended.queued }),
       };
+    },
+  },
+  'users delete': {
+    usage: 'users delete --email E --yes   (erases the account and everything about it at once, tells their applications; the address is free again)',
+    options: { email: { type: 'string' }, yes: { type: 'boolean' } },
+    positionals: [],
+    async run(ctx, values) {
+      if (!text(values.email)) throw new GatehouseError('invalid_input', 'cli.email_required');
+      const account = await ctx.libraries.accounts.get(text(values.email)!);
+      if (values.yes !== true) throw new GatehouseError('invalid_input', 'cli.user_delete_needs_yes', { email: printable(account.email) });
+      // At once: the grace period is for people deleting their own account.
+      const deleted = await ctx.libraries.accountDeletion.deleteNow(account.id, cliSource);
+      return {
+        json: { account_id: account.id, email: account.email, deleted: true, audit_pseudonym: deleted.pseudonym, sessions: deleted.sessions, logouts_queued: deleted.logoutsQueued, erased: deleted.erased },
+        text: message('cli.user_deleted', { email: printable(account.email), queued: deleted.logoutsQueued, pseudonym: deleted.pseudonym }),
+      };
+    },
+  },
+  'users export': {
+    usage: 'users export --email E   (everything Gatehouse holds about them, as JSON on stdout: what they download from their account page)',
+    options: { email: { type: 'string' } },
+    positionals: [],
+    async run(ctx, values) {
+      if (!text(values.email)) throw new GatehouseError('invalid_input', 'cli.email_required');
+      const account = await ctx.libraries.accounts.get(text(values.email)!);
+      const data = await ctx.libraries.accountDeletion.exportData(account.id, cliSource);
+      return { json: data, text: JSON.stringify(data, null, 2) };
     },
   },
   'logout status': {

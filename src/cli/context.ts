@@ -30,6 +30,8 @@ export type CliContext = {
   readSecret(prompt: string): Promise<string>;
   /** A warning for the operator, on stderr. */
   warn(text: string): void;
+  /** The CLI's environment (`gatehouse apply` reads the secrets a file names from it). */
+  env: NodeJS.ProcessEnv;
 };
 
 /** How a command talks to the operator beyond its result. */
@@ -95,5 +97,5 @@ export async function openCliContext(env: NodeJS.ProcessEnv, prompts: CliPrompts
     throw error;
   }
   const libraries = createLibraries({ store, config, clock: systemClock, outbox: noMail, keyEncryptionKey: secrets.keyEncryptionKey });
-  return { config, secrets, store, libraries, ...prompts };
+  return { config, secrets, store, libraries, env, ...prompts };
 }

@@ -200,10 +200,10 @@ function splitJsonFlag(argv: string[]): { json: boolean; args: string[] } {
 /** Whether an argument asks for help: `--help`, `-h` (and `help` as the first word). */
 const asksHelp = (arg: string) => arg === '--help' || arg === '-h';
 
-/** The command `args` name: two words (`clients add`) or three (`registration tokens create`). */
+/** The command `args` name: two words (`clients add`), three (`registration tokens create`) or one (`apply`). */
 function commandIn(args: string[]): { name: string; words: number } {
   const three = args.slice(0, 3).join(' ');
-  const words = args.length >= 3 && commands[three] ? 3 : 2;
+  const words = args.length >= 3 && commands[three] ? 3 : !commands[args.slice(0, 2).join(' ')] && Object.hasOwn(commands, args[0] ?? '') ? 1 : 2;
   return { name: args.slice(0, words).join(' '), words };
 }
 

@@ -76,6 +76,12 @@ export const defaultsSchema = z.object({
     resendCooldownSeconds: z.number().int().nonnegative(),
     /** Lifetime of a password reset link. */
     resetTokenTtlSeconds: z.number().int().positive().max(86_400),
+    /** Days between a person asking to delete their account and its erasure (0: at once); signing in meanwhile offers to cancel. */
+    deletionGraceDays: z.number().int().min(0).max(365).default(7),
+    /** on: people may delete their own account from the account page; off: only operators (`users delete`). */
+    selfDeletion: z.enum(['on', 'off']).default('on'),
+    /** Days the old address may undo an email change by the link mailed to it (src/libraries/email-change.ts). */
+    emailChangeUndoDays: z.number().int().min(1).max(90).default(7),
   }),
   /**
    * How long a Gatehouse session lasts: `idleSeconds` after its last use, and never more than
@@ -100,7 +106,19 @@ export const defaultsSchema = z.object({
     authorizationRequests: z.object({ count: z.number().int().positive(), seconds: z.number().int().positive() }),
     /** New-password forms submitted (reset link, account page) per source and per account or link. */
     passwordForms: z.object({ perSourcePerHour: z.number().int().positive(), perAccountPerHour: z.number().int().positive() }),
+    /** Management API requests (/api/v1) per machine client. */
+    managementApi: z.object({ count: z.number().int().positive(), seconds: z.number().int().positive() }).default({ count: 600, seconds: 60 }),
+    /** Email change requests (the account page) per source and per account: each mails a new address. */
+    emailChanges: z.object({ perSourcePerHour: z.number().int().positive(), perAccountPerHour: z.number().int().positive() }).default({ perSourcePerHour: 20, perAccountPerHour: 5 }),
   }),
+  /**
+   * Security notifications mailed to a person (src/libraries/security-notifications.ts): when the
+   * second factor or a passkey is added or removed, and a sign-in from a browser not seen before.
+   * SECURITY_NOTIFICATIONS overrides them (all, none, or a list). Password and email changes are
+   * always told (their mails carry what to do if it was not you).
+   */
+  notifications: z.object({ secondFactor: z.boolean(), passkeys: z.boolean(), newDevice: z.boolean() })
+    .default({ secondFactor: true, passkeys: true, newDevice: true }),
   /** Sign-in with other providers: how long any call to an upstream may take before the sign-in fails. */
   connections: z.object({ timeoutSeconds: z.number().positive().max(60) }),
   /**
@@ -155,6 +173,22 @@ export const defaultsSchema = z.object({
     maxAttempts: z.number().int().positive().max(100),
     retentionDays: z.number().positive().max(3650),
   }),
+  /**
+   * Webhooks (docs/webhooks.md): how often each instance looks for due deliveries (one queued in
+   * that process goes at once), how long a claimed one is reserved (at least three timeouts), how
+   * long one POST may take, the retry schedule (firstRetrySeconds doubling up to maxRetrySeconds,
+   * less up to a quarter of jitter), the attempts before a delivery is given up, and how long
+   * delivered and given-up deliveries are kept.
+   */
+  webhooks: z.object({
+    pollSeconds: z.number().positive(),
+    leaseSeconds: z.number().int().positive(),
+    timeoutSeconds: z.number().positive().max(60),
+    firstRetrySeconds: z.number().positive(),
+    maxRetrySeconds: z.number().positive(),
+    maxAttempts: z.number().int().positive().max(100),
+    retentionDays: z.number().positive().max(3650),
+  }),
   keys: z.object({
     jwksCacheSeconds: z.number().positive(),
     rotationIntervalDays: z.number().positive(),
@@ -188,6 +222,10 @@ export type Config = z.infer<typeof defaultsSchema> & {
   workers: number;
   /** METRICS_TOKEN: the Bearer token a scraper of /metrics must send. */
   metricsToken?: string;
+  /** GEOIP_DATABASE: a MaxMind-format .mmdb file the account centre places sessions' addresses with; undefined: no places. */
+  geoipDatabase?: string;
+  /** GATEHOUSE_SEED_FILE: a configuration-as-code file applied at start-up (docs/configuration-as-code.md), as an absolute path. */
+  seedFile?: string;
 };
 
 /** What config/default.json holds: the one place every default is written. */
@@ -320,6 +358,17 @@ function oneOf<const T extends string>(name: string, value: string, choices: rea
   return value as T;
 }
 
+/** SECURITY_NOTIFICATIONS: `all`, `none`, or a comma-separated list of second_factor, passkeys, new_device. */
+function parseSecurityNotifications(value: string): Config['notifications'] {
+  const trimmed = value.trim();
+  if (trimmed === 'all') return { secondFactor: true, passkeys: true, newDevice: true };
+  if (trimmed === 'none' || trimmed === '') return { secondFactor: false, passkeys: false, newDevice: false };
+  const kinds = trimmed.split(',').map((kind) => kind.trim());
+  for (const kind of kinds) oneOf('SECURITY_NOTIFICATIONS', kind, ['all', 'none', 'second_factor', 'passkeys', 'new_device']);
+  if (kinds.includes('all') || kinds.includes('none')) oneOf('SECURITY_NOTIFICATIONS', trimmed, ['all', 'none']);
+  return { secondFactor: kinds.includes('second_factor'), passkeys: kinds.includes('passkeys'), newDevice: kinds.includes('new_device') };
+}
+
 const environments = ['development', 'production', 'test'] as const;
 
 const maxWorkers = 256;
@@ -446,14 +495,17 @@ function readConfig(env: NodeJS.ProcessEnv, cwd: string, options: LoadOptions, c
   if (env.REGISTRATION !== undefined) config.accounts.registration = check(() => oneOf('REGISTRATION', env.REGISTRATION!, ['open', 'closed'])) ?? config.accounts.registration;
   if (env.MFA !== undefined) config.accounts.mfa = check(() => oneOf('MFA', env.MFA!, ['required', 'optional'])) ?? config.accounts.mfa;
   if (env.EMAIL_VERIFICATION !== undefined) config.accounts.emailVerification = check(() => oneOf('EMAIL_VERIFICATION', env.EMAIL_VERIFICATION!, ['required', 'optional'])) ?? config.accounts.emailVerification;
+  if (env.SECURITY_NOTIFICATIONS !== undefined) config.notifications = check(() => parseSecurityNotifications(env.SECURITY_NOTIFICATIONS!)) ?? config.notifications;
   if (env.CLIENT_REGISTRATION !== undefined) config.clientRegistration = check(() => oneOf('CLIENT_REGISTRATION', env.CLIENT_REGISTRATION!, ['off', 'token', 'open'])) ?? config.clientRegistration;
   config.clientIdMetadataDocuments = { ...config.clientIdMetadataDocuments };
   if (env.CLIENT_ID_METADATA_DOCUMENTS !== undefined) {
     config.clientIdMetadataDocuments.enabled = check(() => oneOf('CLIENT_ID_METADATA_DOCUMENTS', env.CLIENT_ID_METADATA_DOCUMENTS!, ['on', 'off'])) === 'on';
   }
   if (env.CLIENT_ID_METADATA_DOCUMENT_HOSTS !== undefined) config.clientIdMetadataDocuments.hosts = check(() => parseMetadataDocumentHosts(env.CLIENT_ID_METADATA_DOCUMENT_HOSTS!)) ?? null;
+  if (env.GEOIP_DATABASE !== undefined && env.GEOIP_DATABASE.trim() !== '') config.geoipDatabase = env.GEOIP_DATABASE.trim();
   if (env.MAIL_FROM !== undefined) config.mailFrom = check(() => parseMailFrom(env.MAIL_FROM!)) ?? config.mailFrom;
   if (env.WORKERS !== undefined) config.workers = check(() => parseWorkers(env.WORKERS!)) ?? config.workers;
+  if (env.GATEHOUSE_SEED_FILE !== undefined && env.GATEHOUSE_SEED_FILE.trim() !== '') config.seedFile = resolve(cwd, env.GATEHOUSE_SEED_FILE.trim());
   // Each worker would derive its own issuer from a port it has not bound yet.
   if (config.workers > 1 && config.port === 0 && !config.issuerExplicit) check(() => fail('WORKERS', 'config.workers_need_issuer'));
   check(() => readMetricsSettings(env, environment, config));

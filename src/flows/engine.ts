@@ -9,7 +9,7 @@ import { passwordValidSeconds } from './second-factor/state.ts';
  * its passkey, a password waiting for its second factor or for a mailed code, an upstream identity
  * waiting for its account's proof) decide the rest.
  */
-export type FlowPage = 'login' | 'verification' | 'passkey_registration' | 'second_factor' | 'sign_in_code' | 'link_identity' | 'consent' | 'unsupported';
+export type FlowPage = 'login' | 'verification' | 'passkey_registration' | 'second_factor' | 'sign_in_code' | 'link_identity' | 'pending_deletion' | 'consent' | 'unsupported';
 
 /**
  * Forms a sign-in page posts; each is accepted at one page, or (the login page's own: the password,
@@ -19,7 +19,7 @@ export type FlowPage = 'login' | 'verification' | 'passkey_registration' | 'seco
  */
 export type FlowAction =
   | 'login' | 'passkey' | 'connection' | 'register' | 'forgot_password' | 'abort'
-  | 'verification' | 'passkey_registration' | 'second_factor' | 'sign_in_code' | 'link_identity' | 'mfa_setup' | 'consent';
+  | 'verification' | 'passkey_registration' | 'second_factor' | 'sign_in_code' | 'link_identity' | 'mfa_setup' | 'pending_deletion' | 'consent';
 
 export type FlowPosition = {
   /** The provider's prompt (`details.prompt.name`). */
@@ -55,6 +55,8 @@ export function pageFor({ prompt, state, now }: FlowPosition): FlowPage {
       return 'verification';
     case 'mfa':
       return 'second_factor';
+    case 'pending_deletion':
+      return 'pending_deletion';
     case 'consent':
       return 'consent';
   }
@@ -84,6 +86,7 @@ export function accepts(action: FlowAction, position: FlowPosition): boolean {
     case 'second_factor':
     case 'sign_in_code':
     case 'link_identity':
+    case 'pending_deletion':
     case 'consent':
       return pageFor(position) === action;
   }

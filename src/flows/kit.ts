@@ -10,7 +10,9 @@ import type { Logger } from '../logger.ts';
 /** The templates in views/ (one per page; mails live in views/mail/). */
 export type ViewName = 'sign-in-code' | 'home' | 'login' | 'consent' | 'logout' | 'logged-out' | 'error' | 'register' | 'verify-email' | 'confirm-email' | 'email-confirmed'
   | 'forgot-password' | 'reset-password' | 'message' | 'account' | 'second-factor' | 'mfa-setup' | 'recovery-codes' | 'passkey-registration'
-  | 'link-identity' | 'connection-problem' | 'device' | 'device-confirm' | 'device-done';
+  | 'link-identity' | 'connection-problem' | 'device' | 'device-confirm' | 'device-done'
+  | 'account-delete' | 'account-export' | 'pending-deletion'
+  | 'account-sessions' | 'account-apps' | 'account-profile' | 'account-email';
 
 /**
  * Page data: every page has a title; the rest is the template's own. `scripts` (addresses from

@@ -8,6 +8,7 @@ import { pageFor } from './engine.ts';
 import { currentInteraction } from './interaction.ts';
 import type { FlowDependencies } from './kit.ts';
 import { loginRoutes } from './login/handler.ts';
+import { pendingDeletionRoutes, showPendingDeletion } from './pending-deletion/handler.ts';
 import { showLinkStep } from './login/link.ts';
 import { showSignInCode } from './login/sign-in-code.ts';
 import { showLogin } from './login/view.ts';
@@ -41,6 +42,8 @@ export function createFlowRouter(deps: FlowDependencies): Router {
         return state?.step === 'sign_in_code' ? showSignInCode(deps, ctx, details, state) : showLogin(deps, ctx, details);
       case 'link_identity':
         return showLinkStep(deps, ctx, details);
+      case 'pending_deletion':
+        return showPendingDeletion(deps, ctx, details);
       case 'consent':
         return showConsent(deps, ctx, details);
       case 'unsupported':
@@ -48,6 +51,6 @@ export function createFlowRouter(deps: FlowDependencies): Router {
     }
   });
 
-  for (const flow of [loginRoutes, registrationRoutes, verificationRoutes, secondFactorRoutes, recoveryRoutes, consentRoutes]) flow(router, deps);
+  for (const flow of [loginRoutes, registrationRoutes, verificationRoutes, secondFactorRoutes, recoveryRoutes, pendingDeletionRoutes, consentRoutes]) flow(router, deps);
   return router;
 }

@@ -356,6 +356,8 @@ export type AccountsLibrary = {
    * `profile_updated` with the changed claims' names when anything changed.
    */
   updateProfile(idOrEmail: string, patch: ProfilePatch, source: AuditSource): Promise<{ account: AccountRecord; changed: string[] }>;
+  /** Replaces the account's roles (validated like a new account's); audited as `roles_changed` when they change. */
+  setRoles(idOrEmail: string, roles: string[], source: AuditSource): Promise<AccountRecord>;
   /** The claims the account can release. */
   claims(account: AccountRecord): Record<string, unknown>;
 };
@@ -399,6 +401,36 @@ export function accountsLibrary(deps: Pick<LibraryDependencies, 'store' | 'confi
       if (result.changed.length) await audit('profile_updated', source, result.account, { email: result.account.email, changed: result.changed });
       return result;
     },
+    async setRoles(idOrEmail, roles, source) {
+      const parsed = newAccountSchema.shape.roles.safeParse(roles);
+      if (!parsed.success) throw invalidInput(parsed.error.issues.map((issue) => ({ ...issue, path: ['roles', ...issue.path] })));
+      const current = await findAccountByIdOrEmail(store, idOrEmail);
+      const next = [...new Set(parsed.data)];
+      if (next.length === current.roles.length && next.every((role, index) => role === current.roles[index])) return current;
+      const account = await store.accounts.update(current.id, { roles: next });
+      if (!account) throw new GatehouseError('not_found', 'libraries.no_account', { who: idOrEmail });
+      await audit('roles_changed', source, account, { email: account.email, roles: account.roles, previous: current.roles });
+      return account;
+    },
     claims: accountClaims,
+  };
+}
+
+/**
+ * An account as operators read it, the same from the CLI (`--json`) and the management API: never
+ * a password hash. `profile_updated_at` is when the profile or the email's verification last
+ * changed (the updated_at claim apps see).
+ */
+export function accountRepresentation(account: AccountRecord) {
+  return {
+    id: account.id,
+    email: account.email,
+    email_verified: account.emailVerified,
+    ...account.profile,
+    roles: account.roles,
+    disabled: account.disabled,
+    created_at: account.createdAt.toISOString(),
+    updated_at: account.updatedAt.toISOString(),
+    profile_updated_at: account.profileUpdatedAt.toISOString(),
   };
 }

@@ -46,6 +46,12 @@ export type ApisLibrary = {
   find(identifier: string): Promise<ApiRecord | undefined>;
   /** Removes an API (`not_found` when there is none); audited as `api_removed`. */
   remove(identifier: string, source: AuditSource): Promise<void>;
+  /**
+   * Replaces an API's name, scopes, algorithm and token lifetime (validated as a new API's; an
+   * absent name is removed): `not_found` when there is none. Audited as `api_updated` (what
+   * changed) when anything did.
+   */
+  update(identifier: string, input: Omit<NewApiInput, 'identifier'>, source: AuditSource): Promise<ApiRecord>;
 };
 
 export function apisLibrary(deps: Pick<LibraryDependencies, 'store' | 'clock' | 'logger'>): ApisLibrary {
@@ -62,6 +68,19 @@ export function apisLibrary(deps: Pick<LibraryDependencies, 'store' | 'clock' | 
     async remove(identifier, source) {
       if (!(await store.apis.remove(identifier))) throw new GatehouseError('not_found', 'libraries.no_api', { identifier });
       await audit('api_removed', source, { identifier });
+    },
+    async update(identifier, input, source) {
+      const parsed = newApiSchema.safeParse({ ...input, identifier });
+      if (!parsed.success) throw invalidInput(parsed.error.issues);
+      const existing = await store.apis.find(identifier);
+      if (!existing) throw new GatehouseError('not_found', 'libraries.no_api', { identifier });
+      const { name, ...rest } = parsed.data;
+      const next: ApiRecord = { ...rest, ...(name ? { name } : {}), scopes: [...new Set(parsed.data.scopes)], createdAt: existing.createdAt };
+      const changed = (['name', 'scopes', 'signingAlg', 'accessTokenTtl'] as const).filter((key) => JSON.stringify(next[key]) !== JSON.stringify(existing[key]));
+      if (changed.length === 0) return existing;
+      if (!(await store.apis.replace(next))) throw new GatehouseError('not_found', 'libraries.no_api', { identifier });
+      await audit('api_updated', source, { identifier, changed, scopes: next.scopes });
+      return next;
     },
   };
 }

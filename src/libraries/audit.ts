@@ -1,7 +1,7 @@
 import type { Clock } from '../clock.ts';
 import { systemClock } from '../clock.ts';
 import type { Logger } from '../logger.ts';
-import type { AuditEvent, AuditStore } from '../store/types.ts';
+import type { AuditEvent, AuditStore, Store } from '../store/types.ts';
 
 export type AuditInput = Omit<AuditEvent, 'at'> & { at?: Date };
 
@@ -15,6 +15,15 @@ export type AuditSource = { actor: AuditEvent['actor']; sourceAddress?: string; 
 
 /** An operator at the command line. */
 export const cliSource: AuditSource = { actor: 'cli' };
+/**
+ * A machine client of the management API (src/web/management-api/), acting for an operator: the
+ * event's clientId is that client unless the event is about another client; details.actorClientId
+ * always names it (see auditEvent).
+ */
+export function apiSource(clientId: string, sourceAddress?: string): AuditSource {
+  return { actor: 'api', clientId, ...(sourceAddress ? { sourceAddress } : {}) };
+}
+
 /** Gatehouse itself (schedules, the sweeper). */
 export const systemSource: AuditSource = { actor: 'system' };
 
@@ -31,7 +40,8 @@ export function auditEvent(
     ...(event.accountId ? { accountId: event.accountId } : {}),
     ...(clientId ? { clientId } : {}),
     ...(source.sourceAddress ? { sourceAddress: source.sourceAddress } : {}),
-    details: { ...event.details, ...(source.via ? { via: source.via } : {}) },
+    // A management API client is recorded as the actor even when the event is about another client.
+    details: { ...event.details, ...(source.via ? { via: source.via } : {}), ...(source.actor === 'api' && source.clientId ? { actorClientId: source.clientId } : {}) },
   };
 }
 
@@ -44,6 +54,27 @@ export async function recordAudit(store: AuditStore, event: AuditInput, logger?:
   const entry: AuditEvent = { ...event, at: event.at ?? clock() };
   logger?.info(`audit: ${entry.type}`, { audit: entry });
   await store.append(entry);
+}
+
+/** Told of each audit event once it is in the trail (webhooks queue their deliveries: src/libraries/webhooks.ts). */
+export type AuditObserver = (event: AuditEvent) => void | Promise<void>;
+
+/**
+ * The store with its audit trail observed: `append` records the event, then tells `observer`. The
+ * action is done and recorded by then, so an observer's failure is logged, not thrown: the caller's
+ * request goes on. Everything else is the store's own.
+ */
+export function observeAuditTrail(store: Store, observer: AuditObserver, logger?: Pick<Logger, 'error'>): Store {
+  const append = async (event: AuditEvent): Promise<void> => {
+    await store.audit.append(event);
+    try {
+      await observer(event);
+    } catch (error) {
+      logger?.error('observing an audit event failed (its webhook deliveries are not queued)', { type: event.type, error });
+    }
+  };
+  const audit = new Proxy(store.audit, { get: (target, key, receiver) => (key === 'append' ? append : Reflect.get(target, key, receiver)) });
+  return new Proxy(store, { get: (target, key, receiver) => (key === 'audit' ? audit : Reflect.get(target, key, receiver)) });
 }
 
 /** The audit trail: what the libraries record, and what flows record of sign-ins (logins, consent). */

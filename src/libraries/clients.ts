@@ -185,20 +185,27 @@ function inputOf(metadata: ClientMetadata): NewClientInput {
 
 const newSecret = () => randomBytes(32).toString('base64url');
 
+/**
+ * What configuration as code (src/libraries/apply.ts) gives a client it creates: the id written in
+ * its file, and the secret from its environment; both generated otherwise.
+ */
+export type GivenClientIdentity = { clientId?: string; clientSecret?: string };
+
 /** Registers a client; one that authenticates with a secret gets a generated one, returned here and never again. */
 export async function registerClient(
   store: Pick<Store, 'clients'>,
   encryptionKey: Buffer,
   input: NewClientInput,
   now = systemClock(),
+  given: GivenClientIdentity = {},
 ): Promise<{ metadata: ClientMetadata; clientSecret?: string }> {
   const parsed = newClientSchema.safeParse(input);
   if (!parsed.success) throw invalidInput(parsed.error.issues);
   const client = parsed.data;
   // Hex, so an id never starts with '-' (which a command line would take for an option).
-  const clientId = randomBytes(16).toString('hex');
+  const clientId = given.clientId ?? randomBytes(16).toString('hex');
   const metadata = metadataOf(clientId, client);
-  const clientSecret = secretMethods.includes(client.authMethod) ? newSecret() : undefined;
+  const clientSecret = secretMethods.includes(client.authMethod) ? given.clientSecret ?? newSecret() : undefined;
   const record: ClientRecord = {
     metadata,
     ...(clientSecret ? { encryptedSecret: seal(clientSecret, encryptionKey, secretContext(clientId)) } : {}),
@@ -225,6 +232,12 @@ export type ClientChange = {
   /** `null` removes it (the client is no longer told of logouts). */
   backchannelLogoutUri?: string | null;
   backchannelLogoutSessionRequired?: boolean;
+  /** The scopes it may ask for (its own and APIs'), space-separated; `null`: any. */
+  scope?: string | null;
+  firstParty?: boolean;
+  pkceExempt?: boolean;
+  requireMfa?: boolean;
+  requirePhishingResistant?: boolean;
 };
 
 /**
@@ -278,7 +291,7 @@ export type RegisteredClient = { metadata: ClientMetadata; createdAt: Date; clie
 /** The applications that sign people in (OpenID Connect clients) or use APIs. */
 export type ClientsLibrary = {
   /** Registers a client; audited as `client_added`. Throws InvalidInputError for bad metadata. */
-  register(input: NewClientInput, source: AuditSource): Promise<RegisteredClient>;
+  register(input: NewClientInput, source: AuditSource, given?: GivenClientIdentity): Promise<RegisteredClient>;
   list(): Promise<ClientRecord[]>;
   /** A client by id; `not_found` when there is none. */
   get(clientId: string): Promise<ClientRecord>;
@@ -293,8 +306,9 @@ export type ClientsLibrary = {
    * Gives a client that authenticates with a secret a new one (returned, shown once). With
    * `overlapDays` > 0 the old one keeps working that long as well; with 0 it stops at once (and an
    * older overlap ends too). `conflict` for a client without a secret. Audited as `client_secret_rotated`.
+   * `givenSecret`: the new secret, as configuration as code takes it from its environment.
    */
-  rotateSecret(clientId: string, overlapDays: number, source: AuditSource): Promise<{ clientSecret: string; previousSecretExpiresAt?: Date }>;
+  rotateSecret(clientId: string, overlapDays: number, source: AuditSource, givenSecret?: string): Promise<{ clientSecret: string; previousSecretExpiresAt?: Date }>;
   /** Removes a client (`not_found` when there is none); audited as `client_removed`. */
   remove(clientId: string, source: AuditSource): Promise<void>;
   /** The metadata oidc-provider loads, with the secret unsealed. */
@@ -337,10 +351,10 @@ export function clientsLibrary(deps: Pick<LibraryDependencies, 'store' | 'clock'
     return record;
   };
   return {
-    async register(input, source) {
+    async register(input, source, given) {
       backchannelUriProblem(config.env, input.backchannelLogoutUri);
       const createdAt = clock();
-      const { metadata, clientSecret } = await registerClient(store, keyEncryptionKey, input, createdAt);
+      const { metadata, clientSecret } = await registerClient(store, keyEncryptionKey, input, createdAt, given);
       await audit('client_added', source, {
         clientId: metadata.client_id,
         details: {
@@ -359,12 +373,14 @@ export function clientsLibrary(deps: Pick<LibraryDependencies, 'store' | 'clock'
       backchannelUriProblem(config.env, change.backchannelLogoutUri);
       const links = {
         jwksUri: change.jwksUri, jwks: change.jwks, logoUri: change.logoUri, policyUri: change.policyUri, tosUri: change.tosUri, backchannelLogoutUri: change.backchannelLogoutUri,
+        scope: change.scope,
       };
       const merged: Record<string, unknown> = {
         ...before,
         ...Object.fromEntries(Object.entries({
           name: change.name, redirectUris: change.redirectUris, postLogoutRedirectUris: change.postLogoutRedirectUris, grantTypes: change.grantTypes, authMethod: change.authMethod,
           backchannelLogoutSessionRequired: change.backchannelLogoutSessionRequired,
+          firstParty: change.firstParty, pkceExempt: change.pkceExempt, requireMfa: change.requireMfa, requirePhishingResistant: change.requirePhishingResistant,
         }).filter(([, value]) => value !== undefined)),
       };
       for (const [key, value] of Object.entries(links)) {
@@ -399,14 +415,14 @@ export function clientsLibrary(deps: Pick<LibraryDependencies, 'store' | 'clock'
       await audit('client_updated', source, { clientId, details: { changed, ...(clientSecret ? { secret_issued: true } : {}) } });
       return { metadata, ...(clientSecret ? { clientSecret } : {}) };
     },
-    async rotateSecret(clientId, overlapDays, source) {
+    async rotateSecret(clientId, overlapDays, source, givenSecret) {
       if (!Number.isInteger(overlapDays) || overlapDays < 0 || overlapDays > 90) {
         throw new GatehouseError('invalid_input', 'libraries.overlap_days', { max: '90' });
       }
       const existing = await get(clientId);
       if (existing.dynamic) throw new GatehouseError('conflict', 'libraries.client_dynamic_not_updatable', { clientId });
       if (!existing.encryptedSecret) throw new GatehouseError('conflict', 'libraries.client_has_no_secret', { clientId });
-      const clientSecret = newSecret();
+      const clientSecret = givenSecret ?? newSecret();
       const previousSecretExpiresAt = overlapDays > 0 ? new Date(clock().getTime() + overlapDays * 86_400_000) : undefined;
       if (!(await store.clients.replace(clientId, {
         metadata: existing.metadata,

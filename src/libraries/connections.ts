@@ -323,6 +323,43 @@ function described(record: ConnectionRecord): Record<string, unknown> {
 
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 
+/** A new connection's draft: its input with the preset's defaults. */
+function newDraft(fields: z.output<typeof inputSchema>): Draft {
+  const preset = connectionPresets[fields.type];
+  return {
+    type: fields.type,
+    name: fields.name,
+    issuer: fields.issuer,
+    tenant: fields.tenant ?? null,
+    clientId: fields.clientId,
+    scopes: fields.scopes ?? preset.scopes,
+    claimMapping: fields.claimMapping ?? preset.claimMapping,
+    authorizationUrl: fields.authorizationUrl ?? null,
+    tokenUrl: fields.tokenUrl ?? null,
+    apiUrl: fields.apiUrl ?? null,
+    showOnLoginPage: fields.showOnLoginPage ?? true,
+    allowNewAccounts: fields.allowNewAccounts ?? false,
+    trustVerifiedEmails: fields.trustVerifiedEmails ?? false,
+    trustUpstreamMfa: fields.trustUpstreamMfa ?? false,
+  };
+}
+
+/** A connection's settings as `add` would store them (the presets filled in), its id, secret and state aside. */
+export type SettledConnection = Settled;
+
+/**
+ * What `add` would refuse in this input (field problems, the rules across fields), without adding
+ * anything: no issues when it would be accepted (an id in use aside), and then the settings it
+ * would store. Configuration as code checks a whole file before it changes anything and compares
+ * what is stored with what would be (src/libraries/apply.ts).
+ */
+export function checkConnectionInput(input: ConnectionInput, production: boolean): { issues: Issue[]; settled?: SettledConnection } {
+  const parsed = inputSchema.safeParse(input);
+  if (!parsed.success) return { issues: [...invalidInput(parsed.error.issues).issues] };
+  const { settled, issues } = settle(newDraft(parsed.data), production);
+  return issues.length ? { issues } : { issues, settled };
+}
+
 export function connectionsLibrary(deps: Pick<LibraryDependencies, 'store' | 'config' | 'clock' | 'keyEncryptionKey' | 'logger'>): ConnectionsLibrary {
   const { store, config, clock, keyEncryptionKey, logger } = deps;
   const production = config.env === 'production';
@@ -357,23 +394,7 @@ export function connectionsLibrary(deps: Pick<LibraryDependencies, 'store' | 'co
       const parsed = inputSchema.safeParse(input);
       if (!parsed.success) throw invalidInput(parsed.error.issues);
       const fields = parsed.data;
-      const preset = connectionPresets[fields.type];
-      const { settled, issues } = settle({
-        type: fields.type,
-        name: fields.name,
-        issuer: fields.issuer,
-        tenant: fields.tenant ?? null,
-        clientId: fields.clientId,
-        scopes: fields.scopes ?? preset.scopes,
-        claimMapping: fields.claimMapping ?? preset.claimMapping,
-        authorizationUrl: fields.authorizationUrl ?? null,
-        tokenUrl: fields.tokenUrl ?? null,
-        apiUrl: fields.apiUrl ?? null,
-        showOnLoginPage: fields.showOnLoginPage ?? true,
-        allowNewAccounts: fields.allowNewAccounts ?? false,
-        trustVerifiedEmails: fields.trustVerifiedEmails ?? false,
-        trustUpstreamMfa: fields.trustUpstreamMfa ?? false,
-      }, production);
+      const { settled, issues } = settle(newDraft(fields), production);
       if (issues.length) throw new InvalidInputError(issues);
       // A name of only symbols or other scripts makes no slug: the type is the id then.
       const id = fields.id ?? (slugOf(settled.name) || fields.type);

@@ -1,14 +1,24 @@
+import type { AccountDeletionLibrary } from './account-deletion.ts';
+import { accountDeletionLibrary } from './account-deletion.ts';
 import type { AccountsLibrary } from './accounts.ts';
+import type { EmailChangeLibrary } from './email-change.ts';
+import { emailChangeLibrary } from './email-change.ts';
+import type { SecurityNotificationsLibrary } from './security-notifications.ts';
+import { securityNotificationsLibrary } from './security-notifications.ts';
 import { accountsLibrary } from './accounts.ts';
 import type { ApisLibrary } from './apis.ts';
 import { apisLibrary } from './apis.ts';
+import type { ApplyLibrary } from './apply.ts';
+import { applyLibrary } from './apply.ts';
 import type { AuditLibrary } from './audit.ts';
-import { auditLibrary } from './audit.ts';
+import { auditLibrary, observeAuditTrail } from './audit.ts';
 import type { ClientsLibrary } from './clients.ts';
 import { clientsLibrary } from './clients.ts';
 import type { ConnectionsLibrary } from './connections.ts';
 import { connectionsLibrary } from './connections.ts';
 import type { CredentialsLibrary } from './credential-stamp.ts';
+import type { DevicesLibrary } from './devices.ts';
+import { devicesLibrary } from './devices.ts';
 import { credentialsLibrary } from './credential-stamp.ts';
 import type { LibraryDependencies } from './dependencies.ts';
 import type { VerificationLibrary } from './email-verification.ts';
@@ -41,10 +51,12 @@ import type { SigningKeysLibrary } from './signing-keys.ts';
 import { signingKeysLibrary } from './signing-keys.ts';
 import type { UpstreamLibrary } from './upstream-sign-in.ts';
 import { upstreamLibrary } from './upstream-sign-in.ts';
+import type { WebhooksLibrary } from './webhooks.ts';
+import { withWebhooks } from './webhooks.ts';
 
 export type { LibraryDependencies } from './dependencies.ts';
 export type { AuditSource } from './audit.ts';
-export { cliSource, systemSource } from './audit.ts';
+export { apiSource, cliSource, systemSource } from './audit.ts';
 
 /**
  * Everything below the pages and the CLI: one object per library, each a few functions with their
@@ -74,24 +86,43 @@ export type Libraries = {
   /** Initial access tokens for dynamic client registration (CLIENT_REGISTRATION=token). */
   registrationTokens: RegistrationTokensLibrary;
   apis: ApisLibrary;
+  /** Configuration as code: a file's clients, APIs, connections and roles made to exist as written (`gatehouse apply`, GATEHOUSE_SEED_FILE). */
+  apply: ApplyLibrary;
   audit: AuditLibrary;
   importUsers: ImportUsersLibrary;
   signingKeys: SigningKeysLibrary;
   mailQueue: MailQueueLibrary;
   /** Ending people's sessions and telling their applications (the back-channel logout queue, its audit events). */
   sessions: SessionsLibrary;
+  /** The account centre's sessions (devices: browser, place, first and last seen) and apps (remembered consent, last use, removal). */
+  devices: DevicesLibrary;
   /** Connections to upstream identity providers ("Sign in with …"): presets, sealed secrets, audited changes. */
   connections: ConnectionsLibrary;
   /** Upstream identities linked to accounts: one account per identity, never the last way in unlinked. */
   identities: IdentitiesLibrary;
   /** Signing in with another provider: the upstream protocol (discovery, code flow with PKCE, ID token checks, GitHub's API). */
   upstream: UpstreamLibrary;
+  /** Changing one's email address: a code and link to the new one, an undo link to the old one. */
+  emailChange: EmailChangeLibrary;
+  /** Mails about changes to how an account signs in (second factor, passkeys, a new device), from the audit events. */
+  securityNotifications: SecurityNotificationsLibrary;
+  /** Deleting accounts (a person's request with a grace period, an operator's at once, the sweep) and a person's export of their data. */
+  accountDeletion: AccountDeletionLibrary;
+  /** Webhooks: registered endpoints, the events queued for them (from the audit trail), the delivery queue. */
+  webhooks: WebhooksLibrary;
 };
 
 /** Builds the libraries once, at start-up (src/app.ts) or when a CLI command starts (src/cli/context.ts). */
-export function createLibraries(deps: LibraryDependencies): Libraries {
+export function createLibraries(given: LibraryDependencies): Libraries {
+  // The mails audit events call for (security-notifications.ts), observed like the webhooks below.
+  const securityNotifications = securityNotificationsLibrary(given);
+  const plain: LibraryDependencies = { ...given, store: observeAuditTrail(given.store, securityNotifications.observe, given.logger) };
+  // Every audit event the libraries below record also queues its webhook deliveries (webhooks.ts).
+  const { deps, webhooks } = withWebhooks(plain);
   const accounts = accountsLibrary(deps);
   const connections = connectionsLibrary(deps);
+  const clients = clientsLibrary(deps);
+  const apis = apisLibrary(deps);
   const codes = codesLibrary(deps);
   const verification = verificationDependencies({ ...deps, codes: codes.emailCodes });
   return {
@@ -105,16 +136,24 @@ export function createLibraries(deps: LibraryDependencies): Libraries {
     signIns: signInsLibrary(deps),
     credentials: credentialsLibrary(deps),
     codes,
-    clients: clientsLibrary(deps),
+    clients,
     registrationTokens: registrationTokensLibrary(deps),
-    apis: apisLibrary(deps),
+    apis,
+    apply: applyLibrary({ store: deps.store, config: deps.config, clock: deps.clock, clients, apis, connections, accounts }),
     audit: auditLibrary(deps),
     importUsers: importUsersLibrary(deps),
     signingKeys: signingKeysLibrary(deps),
     mailQueue: mailQueueLibrary(deps),
     sessions: sessionsLibrary(deps),
+    devices: devicesLibrary(deps),
+    emailChange: emailChangeLibrary({
+      ...deps, changeCodes: codes.emailCodes, undoLinks: codes.mailed(deps.config.accounts.emailChangeUndoDays * 86_400), resetLinks: codes.resetLinks,
+    }),
+    securityNotifications,
     connections,
     identities: identitiesLibrary(deps),
     upstream: upstreamLibrary({ ...deps, clientSecret: connections.clientSecret, timeoutMs: deps.config.connections.timeoutSeconds * 1000 }),
+    accountDeletion: accountDeletionLibrary(deps),
+    webhooks,
   };
 }

@@ -30,11 +30,11 @@ import type { LibraryDependencies } from './dependencies.ts';
  */
 
 /** What ended a session (kept with each delivery and in its audit events). */
-export type SessionEndReason = 'rp_logout' | 'sign_out' | 'password_reset' | 'password_change' | 'account_disabled' | 'account_deleted';
+export type SessionEndReason = 'rp_logout' | 'sign_out' | 'password_reset' | 'password_change' | 'account_disabled' | 'account_deleted' | 'email_changed';
 
 /** What the functions here need: the store, the clock, the log, and the queue's settings. */
 export type SessionsDependencies = {
-  store: Pick<Store, 'oidc' | 'clients' | 'logoutDeliveries' | 'audit'>;
+  store: Pick<Store, 'oidc' | 'clients' | 'logoutDeliveries' | 'audit'> & Partial<Pick<Store, 'sessionActivity'>>;
   clock?: Clock;
   logger?: Logger;
   config?: Pick<Config, 'backchannelLogout'>;
@@ -143,9 +143,99 @@ export async function endSessions(deps: SessionsDependencies, accountId: string,
     failure = error;
   }
   const revoked = await store.oidc.revokeByAccountId(accountId, options.keep);
+  // What the account centre saw of the ended sessions goes with them.
+  await store.sessionActivity?.removeSessions(accountId, options.keep?.sessionId);
   if (failure !== undefined) throw failure;
   if (queued) wakeWorkers();
   return { revoked, sessions, queued };
+}
+
+/** The provider's models bound to a grant (besides the Grant itself, whose id is the grant's). */
+const grantBoundModels = ['AccessToken', 'AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest'] as const;
+
+/** Removes a grant and every token, code and pending request issued under it. */
+export async function revokeGrant(store: Pick<Store, 'oidc'>, grantId: string): Promise<void> {
+  for (const model of grantBoundModels) await store.oidc.model(model).revokeByGrantId(grantId);
+  await store.oidc.model('Grant').destroy(grantId);
+}
+
+/** Queues a logout notice for every client signed in within a session that has a receiver; returns how many were queued. */
+async function noticeClientsOf(
+  deps: SessionsDependencies, accountId: string, authorizations: unknown, reason: SessionEndReason, source: AuditSource, only?: string,
+): Promise<number> {
+  if (!authorizations || typeof authorizations !== 'object') return 0;
+  let queued = 0;
+  for (const [clientId, authorization] of Object.entries(authorizations as Record<string, { sid?: unknown } | null>)) {
+    if (only !== undefined && clientId !== only) continue;
+    const sid = authorization?.sid;
+    if (typeof sid !== 'string') continue;
+    if (backchannelLogoutUri((await deps.store.clients.find(clientId))?.metadata) === undefined) continue;
+    if (await enqueue(deps, { clientId, accountId, sid, reason }, source)) queued += 1;
+  }
+  return queued;
+}
+
+export type EndedSession = { ended: boolean; queued: number };
+
+/**
+ * Ends one session of an account (the account centre's "sign out of this device"): tells its
+ * clients (back-channel logout), revokes the grants given within it with their tokens, removes the
+ * session and what was seen of it. `ended` is false when the account has no such live session.
+ */
+export async function endSession(deps: SessionsDependencies, accountId: string, sessionId: string, source: AuditSource): Promise<EndedSession> {
+  const { store } = deps;
+  const live = await store.oidc.listByAccountId('Session', accountId, sessionsReadLimit);
+  const session = live.find((each) => each.id === sessionId);
+  if (!session) {
+    await store.sessionActivity?.removeSession(accountId, sessionId);
+    return { ended: false, queued: 0 };
+  }
+  let queued = 0;
+  let failure: unknown;
+  try {
+    queued = await noticeClientsOf(deps, accountId, session.payload.authorizations, 'sign_out', source);
+  } catch (error) {
+    failure = error;
+  }
+  const authorizations = (session.payload.authorizations ?? {}) as Record<string, { grantId?: unknown } | null>;
+  for (const authorization of Object.values(authorizations)) {
+    if (typeof authorization?.grantId === 'string') await revokeGrant(store, authorization.grantId);
+  }
+  await store.oidc.model('Session').destroy(sessionId);
+  await store.sessionActivity?.removeSession(accountId, sessionId);
+  await recordAudit(store.audit, auditEvent('session_ended', source, { accountId, details: { sessionId, queued } }), deps.logger, deps.clock ?? systemClock);
+  if (failure !== undefined) throw failure;
+  if (queued) wakeWorkers();
+  return { ended: true, queued };
+}
+
+/**
+ * Takes one client out of every session of an account (an app removed on the account centre):
+ * tells the client about each session it was signed in within (back-channel logout, when it has a
+ * receiver), and drops its authorization from the session, so that the session no longer vouches
+ * for it. Returns the grant ids the sessions held for it and how many notices were queued.
+ */
+export async function signClientOut(
+  deps: SessionsDependencies, accountId: string, clientId: string, source: AuditSource,
+): Promise<{ grantIds: string[]; queued: number }> {
+  const { store } = deps;
+  const clock = deps.clock ?? systemClock;
+  const live = await store.oidc.listByAccountId('Session', accountId, sessionsReadLimit);
+  const grantIds: string[] = [];
+  let queued = 0;
+  for (const session of live) {
+    const authorizations = session.payload.authorizations as Record<string, { grantId?: unknown } | null> | undefined;
+    const authorization = authorizations?.[clientId];
+    if (!authorizations || authorization === undefined) continue;
+    queued += await noticeClientsOf(deps, accountId, authorizations, 'sign_out', source, clientId);
+    if (typeof authorization?.grantId === 'string') grantIds.push(authorization.grantId);
+    const { [clientId]: _removed, ...rest } = authorizations;
+    const remaining = session.expiresAt ? Math.ceil((session.expiresAt.getTime() - clock().getTime()) / 1000) : undefined;
+    if (remaining !== undefined && remaining <= 0) continue;
+    await store.oidc.model('Session').upsert(session.id, { ...session.payload, authorizations: rest }, remaining);
+  }
+  if (queued) wakeWorkers();
+  return { grantIds, queued };
 }
 
 /** The retry schedule and limits of the queue (config backchannelLogout). */
@@ -167,6 +257,15 @@ export type LogoutAttemptOutcome = 'delivered' | 'retried' | 'given_up';
 export type SessionsLibrary = {
   /** See `endSessions`. */
   endSessions(accountId: string, options: EndSessionsOptions): Promise<EndedSessions>;
+  /** See `endSession`: one session of the account, audited as `session_ended`. */
+  endSession(accountId: string, sessionId: string, source: AuditSource): Promise<EndedSession>;
+  /**
+   * Ends every session of the account but `keep`'s (the account centre's "sign out of all other
+   * sessions"), as `endSessions` does; audited as `sessions_ended`.
+   */
+  endOtherSessions(accountId: string, keep: RevocationExceptions, source: AuditSource): Promise<EndedSessions>;
+  /** See `signClientOut`. */
+  signClientOut(accountId: string, clientId: string, source: AuditSource): Promise<{ grantIds: string[]; queued: number }>;
   /**
    * Ends every session of a person (an account id, or an email): an operator's revocation
    * (`gatehouse users sign-out`). Audited as `account_signed_out`; `not_found` for no such account.
@@ -198,6 +297,15 @@ export function sessionsLibrary(deps: Pick<LibraryDependencies, 'store' | 'clock
     }), logger, clock);
   return {
     endSessions: (accountId, options) => endSessions(bound, accountId, options),
+    endSession: (accountId, sessionId, source) => endSession(bound, accountId, sessionId, source),
+    async endOtherSessions(accountId, keep, source) {
+      const ended = await endSessions(bound, accountId, { source, reason: 'sign_out', keep });
+      await recordAudit(store.audit, auditEvent('sessions_ended', source, {
+        accountId, details: { sessions: ended.sessions, revoked: ended.revoked, queued: ended.queued },
+      }), logger, clock);
+      return ended;
+    },
+    signClientOut: (accountId, clientId, source) => signClientOut(bound, accountId, clientId, source),
     async signOut(idOrEmail, source) {
       // As accounts.get finds one (not imported from accounts.ts, which imports this file).
       const account = idOrEmail.includes('@') ? await store.accounts.findByEmail(idOrEmail) : await store.accounts.findById(idOrEmail);

@@ -73,6 +73,8 @@ export type AbuseLimits = {
    * and for this account or link; both must allow it.
    */
   passwordForm(sourceAddress: string, subject: string): Promise<Verdict>;
+  /** Counts an email change request (the account page mails the new address) from this source and for this account; both must allow it. */
+  emailChangeRequest(sourceAddress: string, accountId: string): Promise<Verdict>;
   /**
    * A client secret was just compared, at the provider's one point where it evaluates secrets
    * (src/oidc/client-secret-guesses.ts): may this answer be given? Counted as if the attempt had been
@@ -103,6 +105,8 @@ export type AbuseLimits = {
    * provider looks at it: at most `perHour` (config.dynamicClients.registrationsPerHour).
    */
   clientRegistration(sourceAddress: string, perHour: number): Promise<Verdict>;
+  /** Counts a management API request (/api/v1) by this machine client: at most limits.managementApi. */
+  managementRequest(clientId: string): Promise<Verdict>;
 };
 
 /** A reserved attempt whose outcome is settled once: later calls (a second outcome) do nothing. */
@@ -145,6 +149,9 @@ export function createAbuseLimits(store: RateLimitStore, settings: LimitsSetting
   const authorizations = limiter('authorize-source', settings.authorizationRequests.count, settings.authorizationRequests.seconds);
   const formsBySource = limiter('pw-form-source', settings.passwordForms.perSourcePerHour, 3600);
   const formsBySubject = limiter('pw-form-subject', settings.passwordForms.perAccountPerHour, 3600);
+  const emailChangesBySource = limiter('email-change-source', settings.emailChanges.perSourcePerHour, 3600);
+  const emailChangesByAccount = limiter('email-change-account', settings.emailChanges.perAccountPerHour, 3600);
+  const managementRequests = limiter('management-client', settings.managementApi.count, settings.managementApi.seconds);
   // Dynamic client registrations per source, one limiter per hourly budget asked for.
   const clientRegistrations = new Map<number, StoreRateLimiter>();
   const clientRegistrationLimiter = (perHour: number) => {
@@ -248,6 +255,11 @@ export function createAbuseLimits(store: RateLimitStore, settings: LimitsSetting
       return verdict.ok ? { ok: true } : { ok: false, reason: coalesce ? 'coalesced' : 'budget' };
     },
     authorizationRequest: (sourceAddress) => counted(authorizations, sourceKey(sourceAddress)),
+    async emailChangeRequest(sourceAddress, accountId) {
+      const bySource = await counted(emailChangesBySource, sourceKey(sourceAddress));
+      if (!bySource.ok) return bySource;
+      return counted(emailChangesByAccount, accountId);
+    },
     async passwordForm(sourceAddress, subject) {
       const bySource = await counted(formsBySource, sourceKey(sourceAddress));
       if (!bySource.ok) return bySource;
@@ -280,5 +292,6 @@ export function createAbuseLimits(store: RateLimitStore, settings: LimitsSetting
     beforeClientAuth: (sourceAddress) => clients.peek(sourceKey(sourceAddress)),
     clientAuthFailed: (sourceAddress) => clients.recordFailure(sourceKey(sourceAddress)),
     clientRegistration: (sourceAddress, perHour) => counted(clientRegistrationLimiter(perHour), sourceKey(sourceAddress)),
+    managementRequest: (clientId) => counted(managementRequests, clientId),
   };
 }

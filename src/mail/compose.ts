@@ -7,7 +7,9 @@ import type { MessageId } from '../messages/messages.ts';
 import { message } from '../messages/messages.ts';
 
 /** The messages Gatehouse sends; each has `views/mail/<name>.text.eta` and `.html.eta`. */
-export type MailTemplate = 'verify-email' | 'registration-attempt' | 'reset-password' | 'password-changed' | 'sign-in-code' | 'identity-linked';
+export type MailTemplate = 'verify-email' | 'registration-attempt' | 'reset-password' | 'password-changed' | 'sign-in-code' | 'identity-linked'
+  // The account centre: an email change (src/libraries/email-change.ts) and the security notifications (security-notifications.ts).
+  | 'confirm-email-change' | 'email-change-attempt' | 'email-changed' | 'sign-in-method-changed' | 'new-sign-in';
 
 const subjects: Record<MailTemplate, MessageId> = {
   'verify-email': 'mail.subject_verify_email',
@@ -16,6 +18,11 @@ const subjects: Record<MailTemplate, MessageId> = {
   'password-changed': 'mail.subject_password_changed',
   'sign-in-code': 'mail.subject_sign_in_code',
   'identity-linked': 'mail.subject_identity_linked',
+  'confirm-email-change': 'mail.subject_confirm_email_change',
+  'email-change-attempt': 'mail.subject_email_change_attempt',
+  'email-changed': 'mail.subject_email_changed',
+  'sign-in-method-changed': 'mail.subject_sign_in_method_changed',
+  'new-sign-in': 'mail.subject_new_sign_in',
 };
 
 export type ComposedMail = { subject: string; text: string; html: string };

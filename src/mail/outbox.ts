@@ -19,7 +19,7 @@ export type { MailAdmission };
  * Notices that other people's actions cause (someone tried to register your address). They are
  * coalesced: one per recipient and window says it all, however often it happened.
  */
-export const noticesCausedByOthers: ReadonlySet<MailTemplate> = new Set<MailTemplate>(['registration-attempt']);
+export const noticesCausedByOthers: ReadonlySet<MailTemplate> = new Set<MailTemplate>(['registration-attempt', 'email-change-attempt']);
 
 export type OutboxOptions = {
   deliverSoon?: () => void;

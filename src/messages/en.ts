@@ -1,9 +1,14 @@
 import { account } from './en/account.ts';
+import { apply } from './en/apply.ts';
+import { accountProfileEmail } from './en/account-profile-email.ts';
+import { accountSessionsApps } from './en/account-sessions-apps.ts';
 import { cli } from './en/cli.ts';
 import { flows } from './en/flows.ts';
 import { libraries } from './en/libraries.ts';
+import { managementApi } from './en/management-api.ts';
 import { operations } from './en/operations.ts';
 import { web } from './en/web.ts';
+import { webhooks } from './en/webhooks.ts';
 
 /**
  * English, the catalog every other language follows. ICU message syntax: `{name}` inserts a value,
@@ -18,8 +23,13 @@ export const en = {
   'error.problems': '{problems}',
   ...flows,
   ...account,
+  ...accountProfileEmail,
+  ...accountSessionsApps,
   ...libraries,
   ...cli,
   ...operations,
   ...web,
+  ...apply,
+  ...managementApi,
+  ...webhooks,
 } as const satisfies Record<string, string>;

@@ -7,8 +7,8 @@ import { ROOT_CONTEXT, SpanKind, SpanStatusCode, context as otelContext, propaga
 import type Koa from 'koa';
 
 import type { Metrics } from './metrics.ts';
-import type { RequestContext } from './request-context.ts';
-import { currentRequest, requestIdFrom, runInRequest } from './request-context.ts';
+import type { RequestContext } from '../request-context.ts';
+import { currentRequest, requestIdFrom, runInRequest } from '../request-context.ts';
 import { tracer, tracingEnabled } from './tracing.ts';
 
 /** Methods kept as a label; anything else is `other` (a method is chosen by the client). */
@@ -46,6 +46,14 @@ export type RequestObservation = {
  */
 export function observeRequests(handler: RequestListener, options: RequestObservation): RequestListener {
   const { metrics, metricsEndpoint } = options;
+  // Neither metrics nor tracing: only the request id (no timing, no listeners on the response).
+  if (!metrics && !metricsEndpoint && !tracingEnabled()) {
+    return (req, res) => {
+      const request: RequestContext = { requestId: requestIdFrom(req.headers['x-request-id']) };
+      res.setHeader('x-request-id', request.requestId);
+      runInRequest(request, () => handler(req, res));
+    };
+  }
   return (req, res) => {
     const started = process.hrtime.bigint();
     const request: RequestContext = { requestId: requestIdFrom(req.headers['x-request-id']) };

@@ -51,7 +51,7 @@ export function createObservability(config: Config, clock: Clock): Observability
         } } : {}),
       });
       if (metrics) {
-        registerStoreGauges(metrics, { mailStatus: () => observed.mail.status(), keyRing: () => observed.signingKeys.read(), schedule: keySchedule(config), clock });
+        registerStoreGauges(metrics, { mailStatus: () => observed.mail.status(), webhookStatus: () => observed.webhookDeliveries.status(), keyRing: () => observed.signingKeys.read(), schedule: keySchedule(config), clock });
       }
       return observed;
     },

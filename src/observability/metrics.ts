@@ -2,7 +2,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 import type { Clock } from '../clock.ts';
 import type { Schedule } from '../config/key-schedule.ts';
-import type { KeyRing, MailQueueStatus } from '../store/types.ts';
+import type { KeyRing, MailQueueStatus, WebhookQueueStatus } from '../store/types.ts';
 
 /**
  * Gatehouse's Prometheus metrics (prom-client), one registry per running server. Every label is
@@ -85,6 +85,8 @@ export function cachedRead<T>(read: () => Promise<T>, maxAgeMs: number, now: () 
 
 export type StoreGaugeSources = {
   mailStatus: () => Promise<MailQueueStatus>;
+  /** The webhook delivery queue (src/libraries/webhooks.ts); without it, no webhook gauges. */
+  webhookStatus?: () => Promise<WebhookQueueStatus>;
   keyRing: () => Promise<KeyRing>;
   schedule: Schedule;
   clock: Clock;
@@ -122,6 +124,29 @@ export function registerStoreGauges(metrics: Metrics, sources: StoreGaugeSources
       this.set(status.oldestPendingAt ? Math.max(0, (now() - status.oldestPendingAt.getTime()) / 1000) : 0);
     },
   });
+
+  const { webhookStatus: readWebhookStatus } = sources;
+  if (readWebhookStatus) {
+    const webhookStatus = cachedRead(readWebhookStatus, maxAgeMs, now);
+    new Gauge({
+      name: 'gatehouse_webhook_queue_deliveries', help: 'Webhook deliveries in the queue by status (pending: waiting to be sent or retried; failed: given up; delivered)',
+      labelNames: ['status'], registers, aggregator: 'max',
+      async collect() {
+        const status = await webhookStatus().catch(() => undefined);
+        if (!status) return;
+        for (const state of ['pending', 'failed', 'delivered'] as const) this.set({ status: state }, status[state]);
+      },
+    });
+    new Gauge({
+      name: 'gatehouse_webhook_queue_oldest_pending_age_seconds', help: 'Seconds since the oldest webhook delivery still pending was queued (0 when none is)',
+      registers, aggregator: 'max',
+      async collect() {
+        const status = await webhookStatus().catch(() => undefined);
+        if (!status) return;
+        this.set(status.oldestPendingAt ? Math.max(0, (now() - status.oldestPendingAt.getTime()) / 1000) : 0);
+      },
+    });
+  }
 
   const ages = new Gauge({
     name: 'gatehouse_signing_key_age_seconds', help: 'Seconds since each signing key was published, by alg and state (the oldest key of each)',

@@ -14,12 +14,13 @@ import type { PrivateJwk } from '../keys/key-ring.ts';
 import type { AccountRecord, Store } from '../store/types.ts';
 import type { ReadCache } from './read-cache.ts';
 import { createAdapterFactory } from './adapter.ts';
+import { grantFromRememberedConsent, rememberConsent } from './remembered-consent.ts';
 import { allowsCors } from './cors.ts';
 import { acrValues, isMultiFactor, levelOf, requiredLevel, satisfies } from './levels.ts';
 import type { Level } from './levels.ts';
 import { requestedAcrValues } from './claims-parameter.ts';
-import { claimsByScope, supportedScopes } from './scopes.ts';
-import { metadataDocumentHostAllowed } from './outgoing-addresses.ts';
+import { claimsByScope, managementApiIdentifier, supportedScopes } from './scopes.ts';
+import { metadataDocumentHostAllowed } from '../network/outgoing-addresses.ts';
 import { createOutgoingFetch } from './outgoing-requests.ts';
 import { apiScopeProperty, loadedApiScopes, registrationRefusal, splitScope } from './registration-policy.ts';
 import type { ClientWriter } from './adapter.ts';
@@ -110,9 +111,9 @@ function checkSelfDescribed(config: Config, ctx: KoaContextWithOIDC | undefined,
  * its registration), or every scope of the API when it lists none (as a client without `scope` may
  * ask for any of the provider's own).
  */
-export function grantableApiScopes(apiScopes: readonly string[], client: { [key: string]: unknown } | undefined): string[] {
+export function grantableApiScopes(apiScopes: readonly string[], client: { [key: string]: unknown } | undefined, options: { onlyListed?: boolean } = {}): string[] {
   const listed = client?.[apiScopeProperty];
-  if (typeof listed !== 'string' || !listed.trim()) return [...apiScopes];
+  if (typeof listed !== 'string' || !listed.trim()) return options.onlyListed ? [] : [...apiScopes];
   const allowed = new Set(listed.split(' ').filter(Boolean));
   return apiScopes.filter((scope) => allowed.has(scope));
 }
@@ -123,16 +124,23 @@ function isFirstParty(client: { [key: string]: unknown } | undefined): boolean {
 
 /**
  * First-party clients skip the consent page: their grant is created (or widened) with exactly what
- * the request asks for. Everyone else gets the provider's default: the grant already recorded for
- * this client in the session, else consent.
+ * the request asks for. Everyone else gets the grant already recorded for this client in the
+ * session; else, in a session that holds none yet, a new grant with the consent the person gave
+ * this client before and has not removed (remembered-consent.ts); else consent. A consent just
+ * given is remembered.
  */
-async function loadExistingGrant(ctx: KoaContextWithOIDC) {
+async function loadExistingGrant(ctx: KoaContextWithOIDC, store: Pick<Store, 'sessionActivity'>, clock: Clock) {
   const { oidc } = ctx;
   const client = oidc.client!;
   const session = oidc.session!;
-  const grantId = oidc.result?.consent?.grantId ?? session.grantIdFor(client.clientId);
+  const consented = oidc.result?.consent?.grantId;
+  const grantId = consented ?? session.grantIdFor(client.clientId);
   const existing = grantId ? await oidc.provider.Grant.find(grantId) : undefined;
-  if (!isFirstParty(client as unknown as UnknownObject) || !session.accountId) return existing;
+  if (!isFirstParty(client as unknown as UnknownObject) || !session.accountId) {
+    if (!session.accountId) return existing;
+    if (existing && consented && existing.accountId === session.accountId) await rememberConsent(store, clock, existing);
+    return existing ?? await grantFromRememberedConsent(ctx, store, session.accountId);
+  }
   if (existing && existing.accountId !== session.accountId) return undefined;
 
   const grant = existing ?? new oidc.provider.Grant({ clientId: client.clientId, accountId: session.accountId });
@@ -257,6 +265,19 @@ function buildInteractionPolicy(config: Config, store: Store, loadAccount: Accou
       }),
     ), policy.findIndex((prompt) => prompt.name === 'login') + 1);
   }
+  // A person who asked to delete their account and signs in during the grace period is offered to
+  // keep it (src/flows/pending-deletion/): after the login and its factors, before consent, at
+  // every authorization while the deletion is pending. "Keep" clears deleteAfter; "continue to
+  // delete" ends the request with access_denied.
+  policy.add(new Prompt(
+    { name: 'pending_deletion', requestable: false },
+    new Check('account_deletion_pending', 'the account is scheduled for deletion', 'interaction_required', async (ctx) => {
+      const accountId = ctx.oidc.session?.accountId;
+      if (!accountId) return Check.NO_NEED_TO_PROMPT;
+      const account = await loadAccount(ctx, accountId);
+      return account?.deleteAfter ? Check.REQUEST_PROMPT : Check.NO_NEED_TO_PROMPT;
+    }),
+  ), policy.findIndex((prompt) => prompt.name === 'consent'));
   return policy;
 }
 
@@ -398,7 +419,8 @@ export function buildProviderConfiguration(deps: ProviderDependencies): Configur
           const api = await deps.reads.apis.find(indicator);
           if (!api) throw new errors.InvalidTarget(`${indicator} is not a registered API`);
           return {
-            scope: grantableApiScopes(api.scopes, client as unknown as { [key: string]: unknown }).join(' '),
+            // The management API's scopes only ever to a client that lists them (`--management-scope`).
+            scope: grantableApiScopes(api.scopes, client as unknown as { [key: string]: unknown }, { onlyListed: api.identifier === managementApiIdentifier(config.issuer) }).join(' '),
             audience: api.identifier,
             // Never longer than retired signing keys stay published (an API registered before
             // the limit was lowered keeps working, with shorter tokens).
@@ -439,7 +461,7 @@ export function buildProviderConfiguration(deps: ProviderDependencies): Configur
       },
     },
 
-    loadExistingGrant,
+    loadExistingGrant: (ctx) => loadExistingGrant(ctx, store, clock),
     // Every request the provider makes itself goes through this fetch (outgoing-requests.ts):
     // addresses judged after DNS (loopback only outside production), no redirects, bounded in
     // time and size, JSON checked as such.

@@ -7,14 +7,14 @@ import { isIP } from 'node:net';
 import type { Socket } from 'node:net';
 
 import { SpanKind, inSpan } from '../observability/tracing.ts';
-import { judgeAddress } from './outgoing-addresses.ts';
+import { judgeAddress } from '../network/outgoing-addresses.ts';
 
 /**
  * The provider's `fetch` (oidc-provider calls it for every request it makes itself: Client ID
  * Metadata Documents, `jwks_uri`s, sector identifiers, logout receivers). It replaces the
  * library's own request and its dispatcher:
  *
- * - every address is judged after DNS resolution (outgoing-addresses.ts): a name that resolves to
+ * - every address is judged after DNS resolution (src/network/outgoing-addresses.ts): a name that resolves to
  *   any refused address is refused, an IP literal is judged as it is, and the socket's remote
  *   address is judged again once connected (nothing reaches a private address through a race);
  *   loopback only outside production;

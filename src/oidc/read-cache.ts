@@ -75,6 +75,14 @@ export function createReadCache(store: Pick<Store, 'accounts' | 'clients' | 'api
         }
       },
       list: () => inner().list(),
+      scheduleDeletion: async (id, deleteAfter) => {
+        try {
+          return await inner().scheduleDeletion(id, deleteAfter);
+        } finally {
+          accounts.drop(id);
+        }
+      },
+      dueForDeletion: (now, limit) => inner().dueForDeletion(now, limit),
     };
   }
 
@@ -137,6 +145,13 @@ export function createReadCache(store: Pick<Store, 'accounts' | 'clients' | 'api
       },
       find: (identifier) => inner().find(identifier),
       list: () => inner().list(),
+      replace: async (api) => {
+        try {
+          return await inner().replace(api);
+        } finally {
+          apis.drop(api.identifier);
+        }
+      },
       remove: async (identifier) => {
         try {
           return await inner().remove(identifier);

@@ -1,7 +1,7 @@
 import type Koa from 'koa';
 
 import type { ApiStore } from '../store/types.ts';
-import { isLoopbackAddress } from './outgoing-addresses.ts';
+import { isLoopbackAddress } from '../network/outgoing-addresses.ts';
 import { supportedScopes } from './scopes.ts';
 
 /**

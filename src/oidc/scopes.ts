@@ -16,3 +16,8 @@ export const claimsByScope = {
 } as const;
 
 export const supportedScopes = ['openid', 'offline_access', 'profile', 'email', 'address', 'phone', 'roles'] as const;
+
+/** The management API's resource identifier (src/web/management-api/): the audience of its tokens. */
+export function managementApiIdentifier(issuer: string): string {
+  return `${issuer.replace(/\/+$/, '')}/api/v1`;
+}

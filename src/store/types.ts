@@ -111,11 +111,20 @@ export type AccountRecord = {
    * address become patchable, its change must move it too.)
    */
   profileUpdatedAt: Date;
+  /**
+   * Present while the person's request to delete the account waits out its grace period: when it
+   * is erased (src/libraries/account-deletion.ts). Absent otherwise.
+   */
+  deleteAfter?: Date;
 };
 
-export type NewAccount = Omit<AccountRecord, 'createdAt' | 'updatedAt' | 'profileUpdatedAt'>;
+export type NewAccount = Omit<AccountRecord, 'createdAt' | 'updatedAt' | 'profileUpdatedAt' | 'deleteAfter'>;
 
-export type AccountPatch = Partial<Pick<AccountRecord, 'passwordHash' | 'emailVerified' | 'profile' | 'roles' | 'disabled'>>;
+/**
+ * `email`: a new address (an email change, src/libraries/email-change.ts); the store keeps it unique
+ * case-insensitively, as create does: GatehouseError('conflict') when another account has it.
+ */
+export type AccountPatch = Partial<Pick<AccountRecord, 'email' | 'passwordHash' | 'emailVerified' | 'profile' | 'roles' | 'disabled'>>;
 
 export interface AccountStore {
   /** Throws GatehouseError('conflict') when the email (compared case-insensitively) is taken. */
@@ -131,6 +140,36 @@ export interface AccountStore {
    */
   update(id: string, patch: AccountPatch, expected?: AccountPatch): Promise<AccountRecord | undefined>;
   list(): Promise<AccountRecord[]>;
+  /**
+   * Sets (a date) or clears (null) when the account is to be erased; moves neither updatedAt nor
+   * profileUpdatedAt. Returns the account after the change, undefined when there is none.
+   */
+  scheduleDeletion(id: string, deleteAfter: Date | null): Promise<AccountRecord | undefined>;
+  /** The ids of at most `limit` accounts whose deletion is due at `now` (deleteAfter <= now), earliest first. */
+  dueForDeletion(now: Date, limit: number): Promise<string[]>;
+}
+
+/** Whom an erasure is about, and what replaces their account id in the audit trail. */
+export type ErasureSubject = {
+  accountId: string;
+  /** The account's address as stored (compared normalized): mail to it, codes sent to it. */
+  email: string;
+  /** A keyed hash of the account id (src/libraries/account-deletion.ts): the audit events keep it instead. */
+  pseudonym: string;
+};
+
+/** How many records each part of the store erased or scrubbed, by table (collection). */
+export type ErasureCounts = Record<string, number>;
+
+/**
+ * Erasing an account and everything stored about it (src/libraries/account-deletion.ts). Every
+ * table (collection) that keeps rows per account does its own part (an eraser next to its store
+ * code); this runs them all. SQLite: one transaction. MongoDB: one collection after the other, the
+ * account document last, each step idempotent, so an erasure cut short is finished by running it
+ * again (the sweeper does, as the account stays due).
+ */
+export interface AccountErasureStore {
+  erase(subject: ErasureSubject): Promise<ErasureCounts>;
 }
 
 /** Client metadata in the standard registration names (RFC 7591), plus Gatehouse's own flags. */
@@ -221,6 +260,8 @@ export interface ApiStore {
   find(identifier: string): Promise<ApiRecord | undefined>;
   list(): Promise<ApiRecord[]>;
   remove(identifier: string): Promise<boolean>;
+  /** Replaces an API's name, scopes, algorithm and token lifetime, keeping its creation time; false when there is none. */
+  replace(api: Omit<ApiRecord, 'createdAt'>): Promise<boolean>;
 }
 
 export type SigningKeyState = 'next' | 'current' | 'retired';
@@ -261,8 +302,8 @@ export type AuditEvent = {
   at: Date;
   /** What happened, e.g. key_ring_changed, client_added, account_disabled. */
   type: string;
-  /** Who did it: `cli` (an operator), `system` (Gatehouse itself), or `user`. */
-  actor: 'cli' | 'system' | 'user';
+  /** Who did it: `cli` (an operator), `api` (a machine client of the management API: clientId), `system` (Gatehouse itself), or `user`. */
+  actor: 'cli' | 'api' | 'system' | 'user';
   accountId?: string;
   clientId?: string;
   sourceAddress?: string;
@@ -344,7 +385,11 @@ type MailDropStatus = {
 };
 
 /** `sign_in`: the code a sign-in asks for when its address is limited from elsewhere (src/accounts/sign-in-code.ts). */
-export type OneTimeCodePurpose = 'verify_email' | 'reset_password' | 'sign_in';
+/**
+ * `change_email`: the code and link mailed to a new address (its accountId the account changing);
+ * `undo_email_change`: the link mailed to the old address after a change (src/libraries/email-change.ts).
+ */
+export type OneTimeCodePurpose = 'verify_email' | 'reset_password' | 'sign_in' | 'change_email' | 'undo_email_change';
 
 /**
  * A code mailed to a person: an email verification code (typed by hand) and link, or a password
@@ -387,6 +432,11 @@ export interface OneTimeCodeStore {
   recordFailure(id: string): Promise<OneTimeCodeRecord | undefined>;
   /** Marks it used if nobody has yet: of concurrent calls exactly one gets true. */
   consume(id: string, at: Date): Promise<boolean>;
+  /**
+   * Voids (marks used at `at`) every unused code of this account and purpose, whatever its address:
+   * an email change undone must not leave a pending change to another address usable. How many.
+   */
+  voidForAccount(accountId: string, purpose: OneTimeCodePurpose, at: Date): Promise<number>;
   /** Deletes codes that expired before `before`; returns how many. With `limit`, at most that many. */
   sweep(before: Date, limit?: number): Promise<number>;
 }
@@ -658,11 +708,180 @@ export interface LeaseStore {
   release(name: string, holder: string): Promise<void>;
 }
 
+/**
+ * A browser session as the account centre shows it (src/libraries/devices.ts): the provider's
+ * Session (its id, the `jti`) seen from which browser and address, how it signed in, first and
+ * last seen (written at most once a minute per session). A row lives as long as its session:
+ * `expiresAt` follows the session's, the sweeper removes it after, and ending the session removes it.
+ */
+export type SessionActivity = {
+  sessionId: string;
+  accountId: string;
+  userAgent: string | null;
+  sourceAddress: string | null;
+  /** The session's sign-in methods (RFC 8176 amr). */
+  amr: string[];
+  firstSeenAt: Date;
+  lastSeenAt: Date;
+  expiresAt: Date;
+};
+
+/**
+ * A client a person has used, per (account, client): the consent they gave it, kept until they
+ * remove the app on their account page (remembered consent: a new sign-in reuses it), and when it
+ * was last used (tokens issued for it, written at most once a minute).
+ */
+export type AppConsent = {
+  accountId: string;
+  clientId: string;
+  /** Whether a consent is remembered (false: only its use is recorded, e.g. a first-party client). */
+  remembered: boolean;
+  /** The OpenID Connect scopes consented to, space-separated. */
+  scope: string;
+  /** The claims consented to by name (the claims parameter). */
+  claims: string[];
+  /** The API scopes consented to, by resource indicator, space-separated. */
+  resourceScopes: Record<string, string>;
+  /** When consent was first given (null: never remembered). */
+  grantedAt: Date | null;
+  lastUsedAt: Date | null;
+};
+
+/** What is remembered of a consent: replaces the previous one of the (account, client); `at` becomes grantedAt the first time. */
+export type RememberedConsent = { accountId: string; clientId: string; scope: string; claims: string[]; resourceScopes: Record<string, string>; at: Date };
+
+/** Sessions seen (devices) and apps used (remembered consent, last use) of accounts: the account centre's records. */
+export interface SessionActivityStore {
+  /** Inserts or updates a session's row; firstSeenAt stays the first write's. */
+  recordSession(activity: SessionActivity): Promise<void>;
+  /** The account's rows not expired at `now`, most recently seen first. */
+  listSessions(accountId: string, now: Date): Promise<SessionActivity[]>;
+  /** Removes one session's row (only the account's); true if there was one. */
+  removeSession(accountId: string, sessionId: string): Promise<boolean>;
+  /** Removes the account's rows, but `exceptSessionId`'s; returns how many. */
+  removeSessions(accountId: string, exceptSessionId?: string): Promise<number>;
+  /** Deletes up to `limit` rows expired at `now`; returns how many. */
+  sweepSessions(now: Date, limit: number): Promise<number>;
+  /** Remembers (replaces) the consent of an (account, client); keeps the first grantedAt and the last use. */
+  rememberConsent(consent: RememberedConsent): Promise<void>;
+  findApp(accountId: string, clientId: string): Promise<AppConsent | undefined>;
+  /** The account's apps (remembered or only used), most recently used or granted first, at most `limit`. */
+  listApps(accountId: string, limit: number): Promise<AppConsent[]>;
+  /** Records that an (account, client) was used at `at` (creating its row, not remembered, if none). */
+  recordAppUse(accountId: string, clientId: string, at: Date): Promise<void>;
+  /** Forgets an app of an account (its consent and use); true if there was a row. */
+  forgetApp(accountId: string, clientId: string): Promise<boolean>;
+  /** Removes every row of the account, sessions and apps (account erasure); returns how many. */
+  forgetAccount(accountId: string): Promise<number>;
+}
+
 /** Why the store cannot write right now, as /readyz names it. */
 export type StoreWriteFailure = 'read-only database' | 'disk full' | 'database locked' | 'no writable primary' | 'I/O error' | 'unreachable' | 'write failed';
 
 /** What a write probe found out when the write did not go through. */
 export type StoreWriteProblem = { reason: StoreWriteFailure; message: string };
+
+/**
+ * The browsers an account has signed in from (src/libraries/security-notifications.ts): each a keyed
+ * hash of the random id in the browser's long-lived device cookie, never the id itself.
+ */
+export interface KnownDeviceStore {
+  /**
+   * Records a sign-in of this account from this device at `at` (first and last seen). Tells whether
+   * the device was known before and how many other devices the account had then.
+   */
+  remember(accountId: string, deviceHash: string, at: Date): Promise<{ known: boolean; others: number }>;
+  /** The account's devices, most recently seen first. */
+  list(accountId: string): Promise<Array<{ deviceHash: string; firstSeenAt: Date; lastSeenAt: Date }>>;
+  /** Forgets every device of the account (its erasure); returns how many. */
+  removeForAccount(accountId: string): Promise<number>;
+}
+
+/** A registered webhook endpoint (src/libraries/webhooks.ts): where events go, which, and the sealed signing secret. */
+export type WebhookRecord = {
+  id: string;
+  url: string;
+  /** Public event names (user.created, …); `['*']` for every event but the webhook.* ones. */
+  events: string[];
+  /** The signing secret, sealed with KEY_ENCRYPTION_KEY (src/keys/encryption.ts). */
+  sealedSecret: string;
+  enabled: boolean;
+  createdAt: Date;
+  updatedAt: Date;
+};
+
+/** The registered webhooks. Each call is one atomic statement. */
+export interface WebhookStore {
+  /** Throws GatehouseError('conflict') when the id is taken. */
+  add(record: WebhookRecord): Promise<void>;
+  find(id: string): Promise<WebhookRecord | undefined>;
+  /** Every webhook, oldest first. */
+  list(): Promise<WebhookRecord[]>;
+  /** Changes the fields given; the webhook after, undefined when there is none. */
+  update(id: string, patch: Partial<Pick<WebhookRecord, 'enabled' | 'sealedSecret' | 'events' | 'url'>>, at: Date): Promise<WebhookRecord | undefined>;
+  /** False when there was none. Its deliveries stay (the worker gives pending ones up). */
+  remove(id: string): Promise<boolean>;
+}
+
+export type WebhookDeliveryStatus = 'pending' | 'delivered' | 'failed';
+
+/** One event owed to one webhook. `id` is the idempotency key the receiver sees (Gatehouse-Delivery). */
+export type NewWebhookDelivery = {
+  id: string;
+  webhookId: string;
+  eventId: string;
+  eventType: string;
+  /** The exact JSON body POSTed at every attempt (only the signature's timestamp changes). */
+  payload: string;
+  /** The account the event is about, if any: an account's erasure can find its deliveries. */
+  accountId?: string;
+  createdAt: Date;
+};
+
+export type WebhookDelivery = NewWebhookDelivery & {
+  status: WebhookDeliveryStatus;
+  attempts: number;
+  nextAttemptAt: Date;
+  lastError?: string;
+  /** The HTTP status of the last answer, when there was one. */
+  lastStatusCode?: number;
+  lastAttemptAt?: Date;
+  deliveredAt?: Date;
+};
+
+export type WebhookQueueStatus = {
+  pending: number;
+  delivered: number;
+  failed: number;
+  /** When the oldest pending delivery was queued; undefined when none is pending. */
+  oldestPendingAt?: Date;
+};
+
+/**
+ * The durable queue of webhook deliveries, like the back-channel logout queue: claimed with a
+ * lease so several instances never deliver one at the same time, retried with backoff, given up
+ * after a number of attempts, pruned once old.
+ */
+export interface WebhookDeliveryStore {
+  /** Adds pending deliveries, due at once, in one write; an id already queued is left as it is. Returns how many were added. */
+  enqueue(deliveries: NewWebhookDelivery[]): Promise<number>;
+  /**
+   * Atomically leases up to `limit` pending deliveries that are due and not leased (or whose lease
+   * expired) until now + leaseSeconds, oldest due first. Of concurrent claimers, each goes to one.
+   */
+  claimDue(now: Date, leaseSeconds: number, limit: number): Promise<WebhookDelivery[]>;
+  markDelivered(id: string, attempt: { at: Date; statusCode: number }): Promise<void>;
+  /** Counts an attempt; with `nextAttemptAt` it stays pending for a retry, otherwise it fails for good. */
+  markFailed(id: string, failure: { at: Date; error: string; statusCode?: number; nextAttemptAt?: Date }): Promise<void>;
+  /** Makes a delivery pending and due at `now` again, whatever its status (attempts kept); false when there is none. */
+  requeue(id: string, now: Date): Promise<boolean>;
+  find(id: string): Promise<WebhookDelivery | undefined>;
+  /** The newest deliveries first, optionally of one webhook and one status. */
+  list(filter: { webhookId?: string; status?: WebhookDeliveryStatus; limit: number }): Promise<WebhookDelivery[]>;
+  status(): Promise<WebhookQueueStatus>;
+  /** Deletes up to `limit` delivered or failed deliveries created before `before`; returns how many. */
+  prune(before: Date, limit: number): Promise<number>;
+}
 
 export interface Store {
   readonly kind: 'sqlite' | 'mongodb';
@@ -694,5 +913,10 @@ export interface Store {
   readonly linkedIdentities: LinkedIdentityStore;
   readonly rateLimits: RateLimitStore;
   readonly leases: LeaseStore;
+  readonly accountErasure: AccountErasureStore;
+  readonly knownDevices: KnownDeviceStore;
+  readonly sessionActivity: SessionActivityStore;
+  readonly webhooks: WebhookStore;
+  readonly webhookDeliveries: WebhookDeliveryStore;
   close(): Promise<void>;
 }

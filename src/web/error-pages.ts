@@ -4,7 +4,7 @@ import { errors } from 'oidc-provider';
 import { isGatehouseError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { message } from '../messages/messages.ts';
-import { currentRequest } from '../observability/request-context.ts';
+import { currentRequest } from '../request-context.ts';
 import type { Views } from './views.ts';
 
 export type PageError = { status: number; code: string; description: string };

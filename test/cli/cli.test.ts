@@ -514,9 +514,11 @@ describe('gatehouse keys', () => {
       expect(jsonOf<KeysJson>(await gatehouse(['keys', 'list', '--json'])).keys.map((key) => key.kid)).not.toContain(current[0]);
       await expectFailure(gatehouse, ['keys', 'revoke', 'no-such-kid'], { exit: 1, error: 'not_found', message: /no-such-kid/ });
 
-      // Every change is in the audit trail: the instance's bootstrap, then the operator's commands.
+      // Every change is in the audit trail: the instance's bootstrap (the management API, the key
+      // ring), then the operator's commands.
       const audit = jsonOf<{ type: string; actor: string; details: { command?: string } }[]>(await gatehouse(['audit', 'tail', '--json']));
       expect(audit.map((event) => [event.type, event.actor, event.details.command])).toEqual([
+        ['api_added', 'system', undefined],
         ['key_ring_changed', 'system', undefined],
         ['key_ring_changed', 'cli', 'keys rotate'],
         ['key_ring_changed', 'cli', 'keys rotate --immediately'],
@@ -557,7 +559,8 @@ describe('gatehouse audit', () => {
     const run = await gatehouse(['audit', 'tail', '--json']);
     const events = jsonOf<AuditJson>(run);
     expect(events.map((event) => [event.type, event.actor])).toEqual([
-      ['account_created', 'cli'], ['client_added', 'cli'], ['account_disabled', 'cli'], ['client_removed', 'cli'], ['key_ring_changed', 'system'],
+      // The server's start-up: the management API registered as a resource, and the key ring.
+      ['account_created', 'cli'], ['client_added', 'cli'], ['account_disabled', 'cli'], ['client_removed', 'cli'], ['api_added', 'system'], ['key_ring_changed', 'system'],
     ]);
     expect(events[0]).toMatchObject({ account_id: user.id, details: { email: 'audited@example.com' } });
     expect(events[1]).toMatchObject({ client_id: added.client_id, details: { client_name: 'Audited' } });
@@ -568,7 +571,7 @@ describe('gatehouse audit', () => {
     const mine = jsonOf<AuditJson>(await gatehouse(['audit', 'tail', '--account', 'AUDITED@example.com', '--json']));
     expect(mine.map((event) => event.type)).toEqual(['account_created', 'account_disabled']);
     expect(jsonOf<AuditJson>(await gatehouse(['audit', 'tail', '--limit', '1', '--json'])).map((event) => event.type)).toEqual(['key_ring_changed']);
-    expect(succeeded(await gatehouse(['audit', 'tail', '--limit', '2']))).toMatch(/client_removed[\s\S]*key_ring_changed/);
+    expect(succeeded(await gatehouse(['audit', 'tail', '--limit', '2']))).toMatch(/api_added[\s\S]*key_ring_changed/);
     expectTextFailure(await gatehouse(['audit', 'tail', '--limit', '0']), { exit: 1, error: 'invalid_input', message: /--limit must be from 1 to 10000/ });
     expectTextFailure(await gatehouse(['audit', 'tail', '--account', 'nobody@example.com']), { exit: 1, error: 'not_found', message: /no account nobody@example.com/ });
   });

@@ -67,7 +67,7 @@ function startCli() {
 }
 
 /** The person: types the code, continues, signs in, answers the consent page. */
-async function person(uri: string, code: string, decision: 'allow' | 'deny'): Promise<Page> {
+async function person(uri: string, code: string, decision: 'allow' | 'deny', who = grace): Promise<Page> {
   const ua = new UserAgent(gatehouse.url);
   const codePage = asPage(await ua.navigate(uri));
   const confirm = asPage(await ua.submit(codePage, '/device', { user_code: code }));
@@ -75,7 +75,7 @@ async function person(uri: string, code: string, decision: 'allow' | 'deny'): Pr
   let result = await ua.submit(confirm, '/device', { confirm: 'yes' });
   for (let steps = 0; steps < 4 && isPage(result); steps += 1) {
     const page: Page = result;
-    if (page.document.querySelector('input[name=password]')) result = await ua.submit(page, '/login', grace);
+    if (page.document.querySelector('input[name=password]')) result = await ua.submit(page, '/login', who);
     else if (page.document.querySelector('button[value=allow]')) result = await ua.submit(page, '/consent', { decision });
     else return page;
   }
@@ -107,7 +107,10 @@ describe('the example CLI (device flow)', () => {
     const cli = startCli();
     try {
       const { uri, code } = await withTimeout(cli.prompt, 15_000, 'the CLI printing its code');
-      const done = await person(uri, code, 'deny');
+      // Someone who has not allowed the CLI before (Grace's consent above is remembered).
+      const ada = { email: 'ada@example.com', password: 'the analytical engine weaves' };
+      await gatehouse.addUser(ada.email, ada.password);
+      const done = await person(uri, code, 'deny', ada);
       expect(done.document.querySelector('h1')?.text.trim()).toBe('Device not connected');
       const exit = await withTimeout(cli.exit, 30_000, 'the CLI finishing');
       expect(exit.code).toBe(1);

@@ -23,7 +23,7 @@ const states = {
   },
 } satisfies Record<string, FlowState | undefined>;
 type StateName = keyof typeof states;
-const prompts = ['login', 'verify_email', 'mfa', 'consent', 'none', 'select_account'] as const;
+const prompts = ['login', 'verify_email', 'mfa', 'pending_deletion', 'consent', 'none', 'select_account'] as const;
 
 /** The same page whatever the flow state. */
 function everywhere(page: FlowPage): Record<StateName, FlowPage> {
@@ -38,6 +38,7 @@ const expectedPage: Record<(typeof prompts)[number], Record<StateName, FlowPage>
   },
   verify_email: everywhere('verification'),
   mfa: everywhere('second_factor'),
+  pending_deletion: everywhere('pending_deletion'),
   consent: everywhere('consent'),
   none: everywhere('unsupported'),
   select_account: everywhere('unsupported'),
@@ -66,7 +67,7 @@ describe('pageFor', () => {
 
 describe('accepts', () => {
   const actions: FlowAction[] = [
-    'login', 'passkey', 'connection', 'register', 'forgot_password', 'abort', 'verification', 'passkey_registration', 'second_factor', 'sign_in_code', 'link_identity', 'mfa_setup', 'consent',
+    'login', 'passkey', 'connection', 'register', 'forgot_password', 'abort', 'verification', 'passkey_registration', 'second_factor', 'sign_in_code', 'link_identity', 'mfa_setup', 'pending_deletion', 'consent',
   ];
 
   it.each(everyPosition)('accepts exactly the forms of its page at prompt $prompt with state $state', ({ prompt, state }) => {
@@ -77,7 +78,7 @@ describe('accepts', () => {
       // The login page's own forms, the passkey and other providers among them, work throughout the login prompt.
       ...(prompt === 'login' ? ['login', 'passkey', 'connection', 'register', 'forgot_password'] : []),
       'abort',
-      ...(['verification', 'passkey_registration', 'second_factor', 'sign_in_code', 'link_identity', 'consent'].includes(page) ? [page] : []),
+      ...(['verification', 'passkey_registration', 'second_factor', 'sign_in_code', 'link_identity', 'pending_deletion', 'consent'].includes(page) ? [page] : []),
       ...(prompt === 'mfa' ? ['mfa_setup'] : []),
     ];
     expect(accepted.sort()).toEqual(expected.sort());

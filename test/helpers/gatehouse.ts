@@ -50,6 +50,7 @@ export function relaxSourceLimits(config: Config): Config {
       resetRequestsPerHour: 1_000_000,
       authorizationRequests: { ...limits.authorizationRequests, count: 1_000_000 },
       passwordForms: { ...limits.passwordForms, perSourcePerHour: 1_000_000 },
+      emailChanges: { ...limits.emailChanges, perSourcePerHour: 1_000_000 },
     },
   };
 }

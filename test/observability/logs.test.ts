@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { loadConfig } from '../../src/config/load-config.ts';
 import { createLogger, logFormatFrom } from '../../src/logger.ts';
-import { runInRequest } from '../../src/observability/request-context.ts';
+import { runInRequest } from '../../src/request-context.ts';
 import { startServer } from '../../src/server.ts';
 import type { RunningServer } from '../../src/server.ts';
 import { registerClient } from '../../src/libraries/clients.ts';

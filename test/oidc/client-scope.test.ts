@@ -65,4 +65,11 @@ describe('grantableApiScopes', () => {
     expect(grantableApiScopes(scopes, { [apiScopeProperty]: ' ' })).toEqual(scopes);
     expect(grantableApiScopes(scopes, undefined)).toEqual(scopes);
   });
+
+  it('is only what the client lists when the API grants only listed scopes (the management API)', () => {
+    const scopes = ['users:read', 'users:write'];
+    expect(grantableApiScopes(scopes, {}, { onlyListed: true })).toEqual([]);
+    expect(grantableApiScopes(scopes, undefined, { onlyListed: true })).toEqual([]);
+    expect(grantableApiScopes(scopes, { [apiScopeProperty]: 'users:read' }, { onlyListed: true })).toEqual(['users:read']);
+  });
 });

@@ -120,7 +120,8 @@ describe.each(backends)('on $name', (backend) => {
 
     it('lets a person deny consent, and the client gets access_denied', async () => {
       const ua = new UserAgent(gatehouse.url);
-      const request = await authorizationRequest(rp);
+      // Alice allowed this client above, and consent is remembered: the client asks again explicitly.
+      const request = await authorizationRequest(rp, { prompt: 'consent' });
       const callback = await signInThroughPages(ua, request.url, alice, { consent: 'deny' });
       expect(callback.searchParams.get('error')).toBe('access_denied');
       expect(callback.searchParams.get('code')).toBeNull();

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { ipv6Value, isLoopbackAddress, judgeAddress, metadataDocumentHostAllowed } from '../../src/oidc/outgoing-addresses.ts';
+import { ipv6Value, isLoopbackAddress, judgeAddress, metadataDocumentHostAllowed } from '../../src/network/outgoing-addresses.ts';
 import { createOutgoingFetch, isJsonMediaType } from '../../src/oidc/outgoing-requests.ts';
 
 const production = { allowLoopback: false };

@@ -5,7 +5,7 @@ import { DatabaseSync } from 'node:sqlite';
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
-import { pendingSchemaMigrations, schemaVersion } from '../../src/store/sqlite/database.ts';
+import { migrateSchema, pendingSchemaMigrations } from '../../src/store/sqlite/database.ts';
 import { openSqliteStore } from '../../src/store/sqlite/index.ts';
 import type { Store } from '../../src/store/types.ts';
 
@@ -31,17 +31,14 @@ describe('SQLite migration 0017_profile_updated_at', () => {
   }
 
   it('starts the accounts of an older database from their updated_at, and a password change leaves it there', async () => {
-    const store = open();
-    await store.accounts.create({ id: 'acct-old', email: 'old@example.com', passwordHash: 'h-1', emailVerified: true, profile: { name: 'Old' }, roles: [], disabled: false });
-    await store.close();
-    toClose.length = 0;
-
-    // The file as Gatehouse left it before 0017: the column undone, the account last changed in 2020.
+    // The file as Gatehouse left it before 0017 (migrated to version 16), with an account last
+    // changed in 2020.
     const lastChanged = Date.parse('2020-02-03T04:05:06Z');
     const db = new DatabaseSync(path);
-    db.exec(`ALTER TABLE accounts DROP COLUMN profile_updated_at; PRAGMA user_version = ${schemaVersion - 1}`);
-    db.prepare('UPDATE accounts SET updated_at = ? WHERE id = ?').run(lastChanged, 'acct-old');
-    expect(pendingSchemaMigrations(db)).toEqual(['0017_profile_updated_at']);
+    migrateSchema(db, 16);
+    db.prepare(`INSERT INTO accounts (id, email, email_normalized, password_hash, email_verified, profile, roles, disabled, created_at, updated_at)
+      VALUES (?, ?, ?, ?, 1, ?, '[]', 0, ?, ?)`).run('acct-old', 'old@example.com', 'old@example.com', 'h-1', JSON.stringify({ name: 'Old' }), lastChanged, lastChanged);
+    expect(pendingSchemaMigrations(db)[0]).toBe('0017_profile_updated_at');
     db.close();
 
     const migrated = open(() => Date.parse('2026-01-01T00:00:00Z'));

@@ -11,7 +11,7 @@ import { GatehouseError } from '../../src/errors.ts';
 import { createLogger } from '../../src/logger.ts';
 import { startServer } from '../../src/server.ts';
 import { openStore } from '../../src/store/open-store.ts';
-import { schemaVersion, walSizeLimitBytes } from '../../src/store/sqlite/database.ts';
+import { migrateSchema, schemaVersion, walSizeLimitBytes } from '../../src/store/sqlite/database.ts';
 import { openSqliteStore } from '../../src/store/sqlite/index.ts';
 import type { Store } from '../../src/store/types.ts';
 import { describeStoreContract } from './store-contract.ts';
@@ -91,18 +91,9 @@ describe('SQLite store specifics', () => {
   });
 
   it('0014 marks the clients of an older database as an operator\'s, never used, and the expiry sweep uses its index', async () => {
-    // A file as Gatehouse left it before dynamic clients: migrated, then every step from 0014 on
-    // undone (the later ones' changes first), so the file is at version 13.
-    const store = open();
-    await store.close();
+    // A file as Gatehouse left it before dynamic clients: migrated to version 13.
     const db = new DatabaseSync(path);
-    const accountColumns = (db.prepare("SELECT name FROM pragma_table_info('accounts')").all() as Array<{ name: string }>).map((column) => column.name);
-    if (accountColumns.includes('profile_updated_at')) db.exec('ALTER TABLE accounts DROP COLUMN profile_updated_at');
-    db.exec(`DROP TABLE IF EXISTS logout_deliveries;
-      ALTER TABLE clients DROP COLUMN previous_encrypted_secret; ALTER TABLE clients DROP COLUMN previous_secret_expires_at;
-      DROP INDEX clients_dynamic_unused;
-      ALTER TABLE clients DROP COLUMN dynamic; ALTER TABLE clients DROP COLUMN last_used_at;
-      PRAGMA user_version = 13`);
+    migrateSchema(db, 13);
     db.prepare('INSERT INTO clients (client_id, metadata, encrypted_secret, created_at) VALUES (?, ?, NULL, ?)')
       .run('web-app', JSON.stringify({ client_id: 'web-app', redirect_uris: [] }), Date.parse('2020-01-01T00:00:00Z'));
     db.close();

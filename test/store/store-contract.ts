@@ -3,7 +3,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { GatehouseError } from '../../src/errors.ts';
 import type { ErrorCode } from '../../src/errors.ts';
 import type {
-  ApiRecord, AuditEvent, ClientRecord, ConnectionRecord, LinkedIdentityRecord, MailMessage, NewAccount, NewLogoutDelivery, OneTimeCodeRecord, PasskeyRecord, SigningKeyRecord, Store,
+  ApiRecord, AuditEvent, ClientRecord, ConnectionRecord, LinkedIdentityRecord, MailMessage, NewAccount, NewLogoutDelivery, OneTimeCodeRecord, PasskeyRecord, SessionActivity, SigningKeyRecord, Store,
+  NewWebhookDelivery, WebhookRecord,
+  OneTimeCodePurpose,
 } from '../../src/store/types.ts';
 
 /** What a backend hands the contract: a fresh, empty store, a way to open it again, and clean-up. */
@@ -740,6 +742,18 @@ export function describeStoreContract(name: string, openStore: () => Promise<Ope
         expect(found?.name).toBeUndefined();
       });
 
+      it('replace changes an API but its creation time, removes a name not given, and reports whether it existed', async () => {
+        const api = newApi('https://api.example.test/orders');
+        await store.apis.create(api);
+
+        expect(await store.apis.replace({ identifier: api.identifier, scopes: ['orders:read'], signingAlg: 'ES256', accessTokenTtl: 120 })).toBe(true);
+        expect(await store.apis.find(api.identifier)).toEqual({ identifier: api.identifier, scopes: ['orders:read'], signingAlg: 'ES256', accessTokenTtl: 120, createdAt: api.createdAt });
+        expect(await store.apis.replace({ identifier: api.identifier, name: 'Orders', scopes: [], signingAlg: 'RS256', accessTokenTtl: 60 })).toBe(true);
+        expect((await store.apis.find(api.identifier))?.name).toBe('Orders');
+        expect(await store.apis.replace({ identifier: 'https://api.example.test/unknown', scopes: [], signingAlg: 'RS256', accessTokenTtl: 60 })).toBe(false);
+        expect(await store.apis.find('https://api.example.test/unknown')).toBeUndefined();
+      });
+
       it('lists APIs oldest first', async () => {
         await store.apis.create(newApi('https://b.example.test', { createdAt: new Date('2024-01-02T00:00:00Z') }));
         await store.apis.create(newApi('https://a.example.test', { createdAt: new Date('2024-01-03T00:00:00Z') }));
@@ -1046,6 +1060,136 @@ export function describeStoreContract(name: string, openStore: () => Promise<Ope
         expect(await store.logoutDeliveries.prune(after(50), 2)).toBe(0);
 
         expect(await store.logoutDeliveries.status(10)).toMatchObject({ pending: 1, delivered: 1, failed: 0 });
+      });
+    });
+
+    describe('webhooks and their deliveries', () => {
+      const t0 = new Date('2024-08-01T09:00:00.000Z');
+      const after = (seconds: number) => new Date(t0.getTime() + seconds * 1000);
+      const webhook = (id: string, extra: Partial<WebhookRecord> = {}): WebhookRecord => ({
+        id, url: `https://hooks.example.com/${id}`, events: ['user.created', 'user.signed_in'], sealedSecret: `v1.sealed.${id}`, enabled: true, createdAt: t0, updatedAt: t0, ...extra,
+      });
+      const delivery = (id: string, extra: Partial<NewWebhookDelivery> = {}): NewWebhookDelivery => ({
+        id, webhookId: 'wh-1', eventId: `event-${id}`, eventType: 'user.signed_in', payload: `{"id":"event-${id}"}`, accountId: 'acct-alice', createdAt: t0, ...extra,
+      });
+
+      it('adds, finds, lists, updates and removes webhooks; an id is taken once', async () => {
+        await store.webhooks.add(webhook('wh-1'));
+        await store.webhooks.add(webhook('wh-2', { events: ['*'], createdAt: after(1), updatedAt: after(1) }));
+        const error = await rejection(store.webhooks.add(webhook('wh-1')));
+        expect(error).toBeInstanceOf(GatehouseError);
+        expect((error as GatehouseError).code).toBe('conflict');
+
+        expect(await store.webhooks.find('wh-1')).toEqual(webhook('wh-1'));
+        expect(await store.webhooks.find('nope')).toBeUndefined();
+        expect((await store.webhooks.list()).map((each) => each.id)).toEqual(['wh-1', 'wh-2']);
+
+        expect(await store.webhooks.update('wh-1', { enabled: false }, after(5))).toEqual(webhook('wh-1', { enabled: false, updatedAt: after(5) }));
+        expect(await store.webhooks.update('wh-1', { sealedSecret: 'v1.other', events: ['client.created'] }, after(6)))
+          .toEqual(webhook('wh-1', { enabled: false, sealedSecret: 'v1.other', events: ['client.created'], updatedAt: after(6) }));
+        expect(await store.webhooks.update('nope', { enabled: true }, after(7))).toBeUndefined();
+
+        expect(await store.webhooks.remove('wh-1')).toBe(true);
+        expect(await store.webhooks.remove('wh-1')).toBe(false);
+        expect((await store.webhooks.list()).map((each) => each.id)).toEqual(['wh-2']);
+      });
+
+      it('enqueues in one call, ignores an id queued already, and claims with every field, due first', async () => {
+        expect(await store.webhookDeliveries.enqueue([])).toBe(0);
+        expect(await store.webhookDeliveries.enqueue([delivery('d-1'), delivery('d-2', { webhookId: 'wh-2', createdAt: after(1) })])).toBe(2);
+        const { accountId: _none, ...anonymous } = delivery('d-3', { createdAt: after(2), eventType: 'client.created' });
+        expect(await store.webhookDeliveries.enqueue([delivery('d-1', { payload: 'changed' }), anonymous])).toBe(1);
+        expect(await store.webhookDeliveries.claimDue(after(-1), 60, 10)).toEqual([]);
+
+        const claimed = await store.webhookDeliveries.claimDue(after(5), 60, 10);
+
+        expect(claimed).toEqual([
+          { ...delivery('d-1'), status: 'pending', attempts: 0, nextAttemptAt: t0 },
+          { ...delivery('d-2', { webhookId: 'wh-2', createdAt: after(1) }), status: 'pending', attempts: 0, nextAttemptAt: after(1) },
+          { ...anonymous, status: 'pending', attempts: 0, nextAttemptAt: after(2) },
+        ]);
+        expect(await store.webhookDeliveries.status()).toEqual({ pending: 3, delivered: 0, failed: 0, oldestPendingAt: t0 });
+      });
+
+      it('leases claimed deliveries until the lease expires, within the limit', async () => {
+        await store.webhookDeliveries.enqueue(['d-1', 'd-2', 'd-3'].map((id) => delivery(id)));
+
+        expect((await store.webhookDeliveries.claimDue(after(0), 60, 2)).map((each) => each.id)).toEqual(['d-1', 'd-2']);
+        expect((await store.webhookDeliveries.claimDue(after(1), 60, 10)).map((each) => each.id)).toEqual(['d-3']);
+        expect(await store.webhookDeliveries.claimDue(after(59), 60, 10)).toEqual([]);
+        expect((await store.webhookDeliveries.claimDue(after(61), 60, 10)).map((each) => each.id).sort()).toEqual(['d-1', 'd-2', 'd-3']);
+      });
+
+      it('never hands one delivery to two concurrent claimers', async () => {
+        const ids = Array.from({ length: 20 }, (_, index) => `d-${String(index).padStart(2, '0')}`);
+        await store.webhookDeliveries.enqueue(ids.map((id) => delivery(id)));
+
+        const [first, second] = await Promise.all([store.webhookDeliveries.claimDue(after(1), 60, 15), store.webhookDeliveries.claimDue(after(1), 60, 15)]);
+
+        const claimedIds = [...first, ...second].map((each) => each.id);
+        expect(new Set(claimedIds).size).toBe(claimedIds.length);
+        expect(claimedIds.sort()).toEqual(ids);
+      });
+
+      it('marks delivered, reschedules with backoff, gives up, and requeues', async () => {
+        await store.webhookDeliveries.enqueue(['d-1', 'd-2', 'd-3'].map((id) => delivery(id)));
+        await store.webhookDeliveries.claimDue(after(0), 60, 10);
+
+        await store.webhookDeliveries.markDelivered('d-1', { at: after(1), statusCode: 204 });
+        await store.webhookDeliveries.markFailed('d-2', { at: after(1), error: 'HTTP 503', statusCode: 503, nextAttemptAt: after(31) });
+        await store.webhookDeliveries.markFailed('d-3', { at: after(2), error: 'connect ECONNREFUSED' });
+
+        expect(await store.webhookDeliveries.find('d-1')).toEqual({
+          ...delivery('d-1'), status: 'delivered', attempts: 1, nextAttemptAt: t0, lastStatusCode: 204, lastAttemptAt: after(1), deliveredAt: after(1),
+        });
+        expect(await store.webhookDeliveries.find('d-3')).toEqual({
+          ...delivery('d-3'), status: 'failed', attempts: 1, nextAttemptAt: t0, lastError: 'connect ECONNREFUSED', lastAttemptAt: after(2),
+        });
+        // Not due before its next attempt, though its lease is gone.
+        expect(await store.webhookDeliveries.claimDue(after(30), 60, 10)).toEqual([]);
+        expect(await store.webhookDeliveries.status()).toEqual({ pending: 1, delivered: 1, failed: 1, oldestPendingAt: t0 });
+        const [retried] = await store.webhookDeliveries.claimDue(after(31), 60, 10);
+        expect(retried).toEqual({
+          ...delivery('d-2'), status: 'pending', attempts: 1, nextAttemptAt: after(31), lastError: 'HTTP 503', lastStatusCode: 503, lastAttemptAt: after(1),
+        });
+        // A failure without an answer leaves no status code behind.
+        await store.webhookDeliveries.markFailed('d-2', { at: after(32), error: 'timeout', nextAttemptAt: after(100) });
+        expect(await store.webhookDeliveries.find('d-2')).toMatchObject({ attempts: 2, lastError: 'timeout', nextAttemptAt: after(100) });
+        expect((await store.webhookDeliveries.find('d-2'))!.lastStatusCode).toBeUndefined();
+
+        // A given-up delivery queued again: pending and due at once, with the same id.
+        expect(await store.webhookDeliveries.requeue('d-3', after(40))).toBe(true);
+        expect(await store.webhookDeliveries.requeue('nope', after(40))).toBe(false);
+        expect((await store.webhookDeliveries.claimDue(after(40), 60, 10)).map((each) => [each.id, each.status, each.attempts])).toEqual([['d-3', 'pending', 1]]);
+        expect(await store.webhookDeliveries.status()).toEqual({ pending: 2, delivered: 1, failed: 0, oldestPendingAt: t0 });
+      });
+
+      it('lists the newest first, by webhook and status', async () => {
+        await store.webhookDeliveries.enqueue([
+          delivery('d-1'), delivery('d-2', { createdAt: after(1), webhookId: 'wh-2' }), delivery('d-3', { createdAt: after(2) }),
+        ]);
+        await store.webhookDeliveries.claimDue(after(5), 60, 10);
+        await store.webhookDeliveries.markDelivered('d-3', { at: after(6), statusCode: 200 });
+
+        expect((await store.webhookDeliveries.list({ limit: 10 })).map((each) => each.id)).toEqual(['d-3', 'd-2', 'd-1']);
+        expect((await store.webhookDeliveries.list({ limit: 2 })).map((each) => each.id)).toEqual(['d-3', 'd-2']);
+        expect((await store.webhookDeliveries.list({ webhookId: 'wh-1', limit: 10 })).map((each) => each.id)).toEqual(['d-3', 'd-1']);
+        expect((await store.webhookDeliveries.list({ webhookId: 'wh-1', status: 'pending', limit: 10 })).map((each) => each.id)).toEqual(['d-1']);
+        expect((await store.webhookDeliveries.list({ status: 'failed', limit: 10 }))).toEqual([]);
+      });
+
+      it('prunes finished deliveries older than a date, a batch at a time, never pending ones', async () => {
+        await store.webhookDeliveries.enqueue([...['d-1', 'd-2', 'd-3', 'd-4'].map((id) => delivery(id)), delivery('d-new', { createdAt: after(100) })]);
+        await store.webhookDeliveries.claimDue(after(100), 60, 10);
+        await store.webhookDeliveries.markDelivered('d-1', { at: after(1), statusCode: 200 });
+        await store.webhookDeliveries.markDelivered('d-2', { at: after(1), statusCode: 200 });
+        await store.webhookDeliveries.markFailed('d-3', { at: after(1), error: 'gone' });
+        await store.webhookDeliveries.markDelivered('d-new', { at: after(101), statusCode: 200 });
+
+        expect(await store.webhookDeliveries.prune(after(50), 2)).toBe(2);
+        expect(await store.webhookDeliveries.prune(after(50), 2)).toBe(1);
+        expect(await store.webhookDeliveries.prune(after(50), 2)).toBe(0);
+        expect(await store.webhookDeliveries.status()).toEqual({ pending: 1, delivered: 1, failed: 0, oldestPendingAt: t0 });
       });
     });
 
@@ -1434,6 +1578,161 @@ export function describeStoreContract(name: string, openStore: () => Promise<Ope
       });
     });
 
+    describe('email changes (accounts.update with an email)', () => {
+      it('changes the address, keeps it unique case-insensitively, and moves updated_at', async () => {
+        const created = await store.accounts.create(newAccount({ id: 'acct-1', email: 'one@example.com' }));
+        await store.accounts.create(newAccount({ id: 'acct-2', email: 'Two@Example.com' }));
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        const changed = await store.accounts.update('acct-1', { email: 'New.One@Example.com', emailVerified: true }, { email: 'one@example.com' });
+        expect(changed?.email).toBe('New.One@Example.com');
+        expect(changed!.profileUpdatedAt.getTime()).toBeGreaterThan(created.profileUpdatedAt.getTime());
+        expect((await store.accounts.findByEmail('new.one@example.com'))?.id).toBe('acct-1');
+        expect(await store.accounts.findByEmail('one@example.com')).toBeUndefined();
+        // The old address is free again: a new account may take it.
+        await store.accounts.create(newAccount({ id: 'acct-3', email: 'ONE@example.com' }));
+        // Another account's address, in any case, is a conflict, and nothing changes.
+        await expect(store.accounts.update('acct-1', { email: 'two@EXAMPLE.com' })).rejects.toMatchObject({ code: 'conflict' });
+        expect((await store.accounts.findById('acct-1'))?.email).toBe('New.One@Example.com');
+        // Compare-and-set on the address: a change expecting the old one does nothing.
+        expect(await store.accounts.update('acct-1', { email: 'other@example.com' }, { email: 'one@example.com' })).toBeUndefined();
+      });
+
+      it('of an email change and a registration of the same address at once, exactly one gets it', async () => {
+        await store.accounts.create(newAccount({ id: 'acct-1', email: 'one@example.com' }));
+        const results = await Promise.allSettled([
+          store.accounts.update('acct-1', { email: 'race@example.com' }),
+          store.accounts.create(newAccount({ id: 'acct-2', email: 'RACE@example.com' })),
+        ]);
+        expect(results.filter((result) => result.status === 'fulfilled')).toHaveLength(1);
+        expect(results.filter((result) => result.status === 'rejected').map((result) => (result as PromiseRejectedResult).reason)).toMatchObject([{ code: 'conflict' }]);
+        const owners = (await store.accounts.list()).filter((account) => account.email.toLowerCase() === 'race@example.com');
+        expect(owners).toHaveLength(1);
+      });
+    });
+
+    describe('voiding an account\'s codes of one purpose', () => {
+      it('voids every unused code of the account and purpose, whatever its address, and nothing else', async () => {
+        const at = new Date('2024-09-01T09:00:00.000Z');
+        const later = new Date(at.getTime() + 60_000);
+        const code = (id: string, email: string, accountId: string | null, purpose: OneTimeCodePurpose = 'change_email') => ({
+          id, purpose, email, accountId, codeHash: `c-${id}`, linkHash: `l-${id}`, createdAt: at, expiresAt: new Date(at.getTime() + 900_000),
+        });
+        await store.codes.issue(code('a', 'one@example.com', 'acct-1'));
+        await store.codes.issue(code('b', 'two@example.com', 'acct-1'));
+        await store.codes.issue(code('c', 'five@example.com', 'acct-2'));
+        await store.codes.issue(code('d', 'three@example.com', 'acct-1', 'verify_email'));
+        await store.codes.issue(code('e', 'four@example.com', null));
+        expect(await store.codes.consume('b', at)).toBe(true);
+        expect(await store.codes.voidForAccount('acct-1', 'change_email', later)).toBe(1);
+        expect((await store.codes.find('a'))?.consumedAt).toEqual(later);
+        expect((await store.codes.find('b'))?.consumedAt).toEqual(at);
+        for (const untouched of ['c', 'd', 'e']) expect((await store.codes.find(untouched))?.consumedAt, untouched).toBeNull();
+      });
+    });
+
+    describe('known devices', () => {
+      const t0 = new Date('2024-09-01T09:00:00.000Z');
+      const after = (seconds: number) => new Date(t0.getTime() + seconds * 1000);
+
+      it('tells whether a device was known and how many others the account had, per account', async () => {
+        expect(await store.knownDevices.remember('acct-1', 'device-a', t0)).toEqual({ known: false, others: 0 });
+        expect(await store.knownDevices.remember('acct-1', 'device-a', after(60))).toEqual({ known: true, others: 0 });
+        expect(await store.knownDevices.remember('acct-1', 'device-b', after(120))).toEqual({ known: false, others: 1 });
+        expect(await store.knownDevices.remember('acct-1', 'device-a', after(30))).toEqual({ known: true, others: 1 });
+        // Another account's devices are its own.
+        expect(await store.knownDevices.remember('acct-2', 'device-a', after(10))).toEqual({ known: false, others: 0 });
+        expect(await store.knownDevices.list('acct-1')).toEqual([
+          { deviceHash: 'device-b', firstSeenAt: after(120), lastSeenAt: after(120) },
+          // Last seen never moves back (a late write of an earlier sign-in).
+          { deviceHash: 'device-a', firstSeenAt: t0, lastSeenAt: after(60) },
+        ]);
+        expect(await store.knownDevices.removeForAccount('acct-1')).toBe(2);
+        expect(await store.knownDevices.list('acct-1')).toEqual([]);
+        expect(await store.knownDevices.list('acct-2')).toHaveLength(1);
+      });
+
+      it('of concurrent first sign-ins from one device, exactly one finds it new', async () => {
+        const results = await Promise.all(Array.from({ length: 5 }, () => store.knownDevices.remember('acct-1', 'device-a', t0)));
+        expect(results.filter((result) => !result.known)).toHaveLength(1);
+        expect(await store.knownDevices.list('acct-1')).toHaveLength(1);
+      });
+    });
+
+    describe('session activity and remembered consent (account centre)', () => {
+      const t0 = new Date('2024-10-01T09:00:00.000Z');
+      const after = (seconds: number) => new Date(t0.getTime() + seconds * 1000);
+      const seen = (sessionId: string, accountId: string, at: Date, overrides: Partial<SessionActivity> = {}): SessionActivity => ({
+        sessionId, accountId, userAgent: 'Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0', sourceAddress: '203.0.113.7', amr: ['pwd'],
+        firstSeenAt: at, lastSeenAt: at, expiresAt: after(3600), ...overrides,
+      });
+
+      it('keeps a session first seen at its first write, lists the account live ones newest first, and removes them', async () => {
+        await store.sessionActivity.recordSession(seen('s-1', 'acct-1', t0));
+        await store.sessionActivity.recordSession(seen('s-1', 'acct-1', after(120), { amr: ['pwd', 'otp'], sourceAddress: '198.51.100.9', expiresAt: after(7200) }));
+        await store.sessionActivity.recordSession(seen('s-2', 'acct-1', after(60), { userAgent: null, sourceAddress: null }));
+        await store.sessionActivity.recordSession(seen('s-3', 'acct-2', t0));
+        await store.sessionActivity.recordSession(seen('s-old', 'acct-1', t0, { expiresAt: after(10) }));
+
+        expect(await store.sessionActivity.listSessions('acct-1', after(30))).toEqual([
+          seen('s-1', 'acct-1', t0, { lastSeenAt: after(120), amr: ['pwd', 'otp'], sourceAddress: '198.51.100.9', expiresAt: after(7200) }),
+          seen('s-2', 'acct-1', after(60), { userAgent: null, sourceAddress: null }),
+        ]);
+        expect(await store.sessionActivity.removeSession('acct-2', 's-1')).toBe(false);
+        expect(await store.sessionActivity.removeSession('acct-1', 's-2')).toBe(true);
+        expect(await store.sessionActivity.removeSessions('acct-1', 's-1')).toBe(1);
+        expect((await store.sessionActivity.listSessions('acct-1', t0)).map((each) => each.sessionId)).toEqual(['s-1']);
+        expect(await store.sessionActivity.removeSessions('acct-1')).toBe(1);
+        expect(await store.sessionActivity.listSessions('acct-1', t0)).toEqual([]);
+        expect(await store.sessionActivity.listSessions('acct-2', t0)).toHaveLength(1);
+      });
+
+      it('sweeps expired sessions in batches', async () => {
+        for (const id of ['a', 'b', 'c']) await store.sessionActivity.recordSession(seen(id, 'acct-1', t0, { expiresAt: after(10) }));
+        await store.sessionActivity.recordSession(seen('live', 'acct-1', t0));
+        expect(await store.sessionActivity.sweepSessions(after(20), 2)).toBe(2);
+        expect(await store.sessionActivity.sweepSessions(after(20), 2)).toBe(1);
+        expect(await store.sessionActivity.sweepSessions(after(20), 2)).toBe(0);
+        expect((await store.sessionActivity.listSessions('acct-1', t0)).map((each) => each.sessionId)).toEqual(['live']);
+      });
+
+      it('remembers consent per account and client, keeps when it was first given, and records use apart', async () => {
+        await store.sessionActivity.recordAppUse('acct-1', 'first-party', after(5));
+        await store.sessionActivity.rememberConsent({ accountId: 'acct-1', clientId: 'app', scope: 'openid email', claims: [], resourceScopes: {}, at: t0 });
+        await store.sessionActivity.recordAppUse('acct-1', 'app', after(60));
+        await store.sessionActivity.recordAppUse('acct-1', 'app', after(30)); // a late write never moves it back
+        await store.sessionActivity.rememberConsent({
+          accountId: 'acct-1', clientId: 'app', scope: 'openid email profile', claims: ['name'], resourceScopes: { 'https://api.example': 'orders:read' }, at: after(90),
+        });
+        await store.sessionActivity.rememberConsent({ accountId: 'acct-2', clientId: 'app', scope: 'openid', claims: [], resourceScopes: {}, at: after(200) });
+
+        expect(await store.sessionActivity.findApp('acct-1', 'app')).toEqual({
+          accountId: 'acct-1', clientId: 'app', remembered: true, scope: 'openid email profile', claims: ['name'],
+          resourceScopes: { 'https://api.example': 'orders:read' }, grantedAt: t0, lastUsedAt: after(60),
+        });
+        expect(await store.sessionActivity.findApp('acct-1', 'first-party')).toEqual({
+          accountId: 'acct-1', clientId: 'first-party', remembered: false, scope: '', claims: [], resourceScopes: {}, grantedAt: null, lastUsedAt: after(5),
+        });
+        expect(await store.sessionActivity.findApp('acct-1', 'other')).toBeUndefined();
+        expect((await store.sessionActivity.listApps('acct-1', 10)).map((app) => app.clientId)).toEqual(['app', 'first-party']);
+        expect(await store.sessionActivity.listApps('acct-1', 1)).toHaveLength(1);
+
+        expect(await store.sessionActivity.forgetApp('acct-1', 'app')).toBe(true);
+        expect(await store.sessionActivity.forgetApp('acct-1', 'app')).toBe(false);
+        expect(await store.sessionActivity.findApp('acct-1', 'app')).toBeUndefined();
+        expect(await store.sessionActivity.findApp('acct-2', 'app')).toMatchObject({ remembered: true, scope: 'openid' });
+      });
+
+      it('forgets everything of an account at once', async () => {
+        await store.sessionActivity.recordSession(seen('s-1', 'acct-1', t0));
+        await store.sessionActivity.rememberConsent({ accountId: 'acct-1', clientId: 'app', scope: 'openid', claims: [], resourceScopes: {}, at: t0 });
+        await store.sessionActivity.rememberConsent({ accountId: 'acct-2', clientId: 'app', scope: 'openid', claims: [], resourceScopes: {}, at: t0 });
+        expect(await store.sessionActivity.forgetAccount('acct-1')).toBe(2);
+        expect(await store.sessionActivity.listApps('acct-1', 10)).toEqual([]);
+        expect(await store.sessionActivity.listSessions('acct-1', t0)).toEqual([]);
+        expect(await store.sessionActivity.listApps('acct-2', 10)).toHaveLength(1);
+      });
+    });
+
     describe('linked identities', () => {
       const t0 = new Date('2024-08-01T09:00:00.000Z');
       const after = (seconds: number) => new Date(t0.getTime() + seconds * 1000);
@@ -1580,6 +1879,131 @@ export function describeStoreContract(name: string, openStore: () => Promise<Ope
       expect(await reopened.passkeys.listForAccount(account.id)).toEqual([passkey]);
       // The unique email survives too.
       await expectGatehouseError(reopened.accounts.create(newAccount({ id: 'acct-other', email: 'ALICE@example.com' })), 'conflict');
+    });
+
+    describe('account deletion and erasure', () => {
+      const t0 = new Date('2024-09-01T09:00:00.000Z');
+      const after = (seconds: number) => new Date(t0.getTime() + seconds * 1000);
+      const subject = { accountId: 'acct-alice', email: 'Alice@Example.COM', pseudonym: 'erased:pseudonym-of-alice' };
+
+      it('schedules a deletion, finds it once due, and clears it, without moving updatedAt', async () => {
+        const created = await store.accounts.create(newAccount());
+        await store.accounts.create(newAccount({ id: 'acct-bob', email: 'bob@example.com' }));
+        expect(created.deleteAfter).toBeUndefined();
+
+        const scheduled = await store.accounts.scheduleDeletion('acct-alice', after(60));
+        expect(scheduled?.deleteAfter).toEqual(after(60));
+        expect(scheduled?.updatedAt).toEqual(created.updatedAt);
+        expect((await store.accounts.findByEmail('alice@example.com'))?.deleteAfter).toEqual(after(60));
+        expect(await store.accounts.dueForDeletion(after(59), 10)).toEqual([]);
+        expect(await store.accounts.dueForDeletion(after(60), 10)).toEqual(['acct-alice']);
+        await store.accounts.scheduleDeletion('acct-bob', after(30));
+        expect(await store.accounts.dueForDeletion(after(600), 10)).toEqual(['acct-bob', 'acct-alice']);
+        expect(await store.accounts.dueForDeletion(after(600), 1)).toEqual(['acct-bob']);
+
+        const cleared = await store.accounts.scheduleDeletion('acct-alice', null);
+        expect(cleared).not.toHaveProperty('deleteAfter');
+        expect(await store.accounts.dueForDeletion(after(600), 10)).toEqual(['acct-bob']);
+        expect(await store.accounts.scheduleDeletion('acct-nobody', after(1))).toBeUndefined();
+      });
+
+      /** Alice with a record in every table that keeps one about an account, and Bob with the same, who must be left alone. */
+      async function everythingAbout(id: string, email: string) {
+        await store.accounts.create(newAccount({ id, email }));
+        for (const model of ['Session', 'Grant', 'AccessToken', 'RefreshToken', 'Interaction']) {
+          await store.oidc.model(model).upsert(`${model}-${id}`, { accountId: id, grantId: `Grant-${id}` }, 3600);
+        }
+        await store.secondFactors.begin(id, `sealed-${id}`, t0);
+        await store.passkeys.create({
+          id: `pk-${id}`, accountId: id, publicKey: 'public', counter: 0, transports: [], deviceType: 'multiDevice', backedUp: true,
+          aaguid: '00000000-0000-0000-0000-000000000000', name: 'Phone', createdAt: t0, lastUsedAt: null,
+        });
+        await store.linkedIdentities.link({ connectionId: 'acme', subject: `sub-${id}`, accountId: id, email: `upstream-${email}`, linkedAt: t0, lastUsedAt: null });
+        await store.codes.issue({
+          id: `code-${id}`, purpose: 'verify_email', email: email.toLowerCase(), accountId: id, codeHash: 'h', linkHash: `link-${id}`, createdAt: t0, expiresAt: after(900),
+        });
+        // A decoy to the address (no account): it names the address too.
+        await store.codes.issue({
+          id: `decoy-${id}`, purpose: 'reset_password', email: email.toLowerCase(), accountId: null, codeHash: null, linkHash: `decoy-${id}`, createdAt: t0, expiresAt: after(900),
+        });
+        await store.mail.enqueue({ id: `mail-${id}`, to: email, subject: 'Your code', text: 'code 123456', createdAt: t0 });
+        await store.mail.recordDrop({ to: email, kind: `budget-${id}`, reason: 'budget', at: t0 });
+        const delivery = (did: string, sid: string) => ({ id: did, clientId: 'app', accountId: id, sid, reason: 'account_deleted', createdAt: t0 });
+        await store.logoutDeliveries.enqueue(delivery(`pending-${id}`, `sid-1-${id}`));
+        await store.logoutDeliveries.enqueue(delivery(`done-${id}`, `sid-2-${id}`));
+        await store.logoutDeliveries.markDelivered(`done-${id}`, after(1));
+        await store.rateLimits.add(`password:${email.toLowerCase()}|203.0.113.9`, 1, 60_000, t0, false);
+        await store.rateLimits.add(`account:${id}`, 1, 60_000, t0, false);
+        await store.audit.append({ at: t0, type: 'login', actor: 'user', accountId: id, clientId: 'app', sourceAddress: '203.0.113.9', details: { email, method: 'pwd' } });
+        await store.audit.append({ at: after(1), type: 'login_failed', actor: 'user', sourceAddress: '203.0.113.9', details: { email: email.toUpperCase(), reason: 'wrong_password' } });
+        // The account centre's tables (0018, 0019).
+        await store.sessionActivity.recordSession({
+          sessionId: `Session-${id}`, accountId: id, userAgent: 'Firefox', sourceAddress: '203.0.113.9', amr: ['pwd'], firstSeenAt: t0, lastSeenAt: t0, expiresAt: after(3600),
+        });
+        await store.sessionActivity.recordAppUse(id, 'app', t0);
+        await store.knownDevices.remember(id, `device-of-${id}`, t0);
+      }
+
+      it('erases the account and every record about it, leaves the audit trail pseudonymous, and frees the address', async () => {
+        await everythingAbout('acct-alice', 'Alice@Example.COM');
+        await everythingAbout('acct-bob', 'bob@example.com');
+        const bobBefore = await store.audit.tail({ limit: 10, accountId: 'acct-bob' });
+
+        const counts = await store.accountErasure.erase(subject);
+        expect(counts.accounts).toBe(1);
+
+        expect(await store.accounts.findById('acct-alice')).toBeUndefined();
+        expect(await store.accounts.findByEmail('alice@example.com')).toBeUndefined();
+        for (const model of ['Session', 'Grant', 'AccessToken', 'RefreshToken', 'Interaction']) {
+          expect(await store.oidc.model(model).find(`${model}-acct-alice`)).toBeUndefined();
+          expect(await store.oidc.model(model).find(`${model}-acct-bob`)).toBeDefined();
+        }
+        expect(await store.secondFactors.find('acct-alice')).toBeUndefined();
+        expect(await store.passkeys.listForAccount('acct-alice')).toEqual([]);
+        expect(await store.linkedIdentities.listForAccount('acct-alice')).toEqual([]);
+        expect(await store.codes.find('code-acct-alice')).toBeUndefined();
+        expect(await store.codes.find('decoy-acct-alice')).toBeUndefined();
+        const queued = await store.mail.claimDue(after(10), 60, 100);
+        expect(queued.map((mail) => mail.to)).toEqual(['bob@example.com']);
+        const drops = await store.mail.drops(10);
+        expect(drops.recent.map((drop) => drop.lastRecipient).sort()).toEqual(['', 'bob@example.com']);
+        expect(drops.dropped).toBe(2);
+        // The pending logout is still owed to the application; the finished one is gone.
+        const logouts = await store.logoutDeliveries.status(10);
+        expect(logouts).toMatchObject({ pending: 2, delivered: 1 });
+        expect(await store.rateLimits.get('password:alice@example.com|203.0.113.9', after(1))).toBeUndefined();
+        expect(await store.rateLimits.get('account:acct-alice', after(1))).toBeUndefined();
+        expect(await store.rateLimits.get('account:acct-bob', after(1))).toBeDefined();
+        expect(await store.sessionActivity.listSessions('acct-alice', t0)).toEqual([]);
+        expect(await store.sessionActivity.listApps('acct-alice', 10)).toEqual([]);
+        expect(await store.knownDevices.list('acct-alice')).toEqual([]);
+        expect(await store.sessionActivity.listSessions('acct-bob', t0)).toHaveLength(1);
+        expect(await store.sessionActivity.listApps('acct-bob', 10)).toHaveLength(1);
+        expect(await store.knownDevices.list('acct-bob')).toHaveLength(1);
+
+        // The events stay, counted under the pseudonym, with nothing that names the person.
+        expect(await store.audit.tail({ limit: 10, accountId: 'acct-alice' })).toEqual([]);
+        const erased = await store.audit.tail({ limit: 10, accountId: subject.pseudonym });
+        expect(erased).toEqual([{ at: t0, type: 'login', actor: 'user', accountId: subject.pseudonym, clientId: 'app', details: { erased: true } }]);
+        const all = await store.audit.tail({ limit: 100 });
+        expect(JSON.stringify(all).toLowerCase()).not.toContain('alice@example.com');
+        expect(all.find((event) => event.type === 'login_failed' && event.details.erased)).toMatchObject({ actor: 'user', details: { erased: true } });
+        expect(await store.audit.tail({ limit: 10, accountId: 'acct-bob' })).toEqual(bobBefore);
+
+        // The address is free again at once.
+        const again = await store.accounts.create(newAccount({ id: 'acct-alice-2' }));
+        expect(again.email).toBe('Alice@Example.COM');
+        expect(again.deleteAfter).toBeUndefined();
+      });
+
+      it('can run again over an erased account (an erasure cut short is finished by the next)', async () => {
+        await everythingAbout('acct-alice', 'Alice@Example.COM');
+        await store.accountErasure.erase(subject);
+        const second = await store.accountErasure.erase(subject);
+        expect(second.accounts).toBe(0);
+        expect(await store.accounts.findByEmail('alice@example.com')).toBeUndefined();
+        expect(await store.audit.tail({ limit: 10, accountId: subject.pseudonym })).toHaveLength(1);
+      });
     });
 
     describe('migrations', () => {

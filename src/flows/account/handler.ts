@@ -7,22 +7,19 @@ import type Provider from 'oidc-provider';
 import type { Clock } from '../../clock.ts';
 import { epochSeconds } from '../../clock.ts';
 import { GatehouseError } from '../../errors.ts';
-import type { AuditSource } from '../../libraries/audit.ts';
 import { message } from '../../messages/messages.ts';
 import type { MessageId } from '../../messages/messages.ts';
 import { accountClientId, accountSignedOutUri } from '../../oidc/account-client.ts';
-import type { AccountRecord } from '../../store/types.ts';
 import { routes, urls } from '../../urls.ts';
 import { sameToken } from '../../keys/encryption.ts';
 import { field } from '../interaction.ts';
-import type { FlowDependencies } from '../kit.ts';
 import { limitedMessage } from '../login/view.ts';
 import { describeVerdict } from '../second-factor/view.ts';
 import { createInProcessClient } from './in-process.ts';
-import type { AccountSession, BrowserSession } from './session.ts';
+import type { AccountSession } from './session.ts';
 import {
   accountCookieName, accountSessionSchema, accountSessionSeconds, browserSession, clearCookie, pendingCookieName, readCookie,
-  stillSignedIn, writeCookie,
+  writeCookie,
 } from './session.ts';
 import {
   isFreshSignIn, maxPasskeyNameLength, needsFreshSignIn, newPendingPasskey, passkeyChallengeSeconds, passkeyId, passkeyName, passkeyRoutes, passwordFormKind,
@@ -30,8 +27,16 @@ import {
 } from './passkeys.ts';
 import type { NameVerdict, PasskeyAction } from './passkeys.ts';
 import { submittedIdentity, unlinkVerdict } from './identities.ts';
-import { authorizationUrl, newPendingSignIn, pendingSignInSchema, redeemCode } from './sign-in.ts';
+import { accountPathOrUndefined, pendingSignInSchema, redeemCode } from './sign-in.ts';
+import type { AccountPage, AccountPageDependencies, SignedIn } from './page.ts';
+import { formScope, personAt, signedIn, startSignIn } from './page.ts';
 import { accountMessagePage, accountPage, accountRecoveryCodesPage, accountSetupPage } from './view.ts';
+import { registerSessionRoutes } from './sessions.ts';
+import { registerAppRoutes } from './apps.ts';
+import { registerProfileRoutes } from './profile.ts';
+import { registerEmailRoutes } from './email.ts';
+import { registerDeleteRoutes, selfDeletionAllowed } from './delete.ts';
+import { registerExportRoutes } from './export.ts';
 
 /**
  * The account page (`/account`): a first-party client of Gatehouse itself. Unauthenticated, it
@@ -41,12 +46,8 @@ import { accountMessagePage, accountPage, accountRecoveryCodesPage, accountSetup
  * the libraries, which record each change as the CLI's doing the same would be.
  */
 
-export type AccountPageDependencies = Pick<FlowDependencies, 'provider' | 'libraries' | 'views' | 'form' | 'forms' | 'config' | 'limits' | 'clock'>;
 
-/** Longest time from the redirect to the authorization endpoint back to the callback. */
-const signInSeconds = 15 * 60;
 
-type SignedIn = { session: AccountSession; browser: BrowserSession; account: AccountRecord };
 
 /**
  * Whether the sign-in behind the page is recent enough for sensitive changes to how the person
@@ -76,54 +77,20 @@ function queryValue(ctx: Context, name: string, max = 2048): string | undefined 
   return value;
 }
 
-/** The person at this browser, acting on their own account: what the libraries record. */
-function personAt(ctx: Context): AuditSource {
-  return { actor: 'user', sourceAddress: ctx.ip };
-}
 
-/**
- * The scope of the page's form tokens (the one CSRF scheme, src/web/forms.ts): this account page
- * sign-in, so a token stops working when the person signs in again or out.
- */
-function formScope(session: AccountSession): string {
-  return `account:${session.sid}:${session.authTime}`;
-}
 
-/**
- * What the account page's routes work with: its dependencies, its in-process token client, and the
- * passkey challenges being claimed at this moment (see firstUse).
- */
-type AccountPage = AccountPageDependencies & { send: ReturnType<typeof createInProcessClient>; claiming: Set<string> };
 
 function renderMessage(page: AccountPage, ctx: Context, title: MessageId, paragraph: MessageId, status: number) {
   page.views.render(ctx, 'message', accountMessagePage(title, paragraph), status);
 }
 
 /** Back to the account page (after a POST, as a GET). */
-function toAccountPage(ctx: Context) {
+function toAccountPage(ctx: Context, section?: string) {
   ctx.status = 303;
-  ctx.redirect(urls.account());
+  ctx.redirect(section ?? urls.account());
 }
 
-/** The person signed in to the account page, if the provider session under it still stands. */
-async function signedIn(page: AccountPage, ctx: Context): Promise<SignedIn | undefined> {
-  const session = readCookie(ctx, accountCookieName, accountSessionSchema, page.clock());
-  if (!session) return undefined;
-  const browser = await browserSession(page.provider(), ctx);
-  if (!browser || !stillSignedIn(session, browser)) return undefined;
-  const account = await page.libraries.accounts.findById(session.sub);
-  if (!account || account.disabled) return undefined;
-  return { session, browser, account };
-}
 
-function startSignIn(page: AccountPage, ctx: Context, options: { fresh?: boolean } = {}) {
-  clearCookie(ctx, accountCookieName);
-  const pending = newPendingSignIn(page.clock(), signInSeconds);
-  writeCookie(ctx, pendingCookieName, pending, signInSeconds);
-  // After a POST (reauthenticate), 303 makes the browser GET the authorization endpoint.
-  if (ctx.method === 'POST') ctx.status = 303;
-  ctx.redirect(authorizationUrl(page.config.issuer, pending, options));
-}
 
 async function renderAccount(
   page: AccountPage, ctx: Context, current: SignedIn, extra: { error?: string; notice?: string; adding?: { options: unknown } } = {}, status = 200,
@@ -131,7 +98,7 @@ async function renderAccount(
   const [factor, passkeys, identities] = await Promise.all([
     page.libraries.secondFactor.status(current.account.id), page.libraries.passkeys.list(current.account.id), page.libraries.identities.listForAccount(current.account.id),
   ]);
-  page.views.render(ctx, 'account', accountPage({
+  page.views.render(ctx, 'account', { selfDeletion: selfDeletionAllowed(page), ...accountPage({
     account: current.account,
     factor: factor.active ? { active: true, recoveryCodesLeft: factor.recoveryCodesLeft } : { active: false },
     passkeys,
@@ -142,7 +109,7 @@ async function renderAccount(
     adding: extra.adding,
     error: extra.error,
     notice: extra.notice,
-  }), status);
+  }) }, status);
 }
 
 /** A signed-in POST with this page's CSRF token, or nothing (the caller has answered). */
@@ -209,14 +176,15 @@ function signInRoutes(router: Router, page: AccountPage): void {
       exp: epochSeconds(page.clock) + accountSessionSeconds,
     };
     writeCookie(ctx, accountCookieName, session, accountSessionSeconds);
-    toAccountPage(ctx);
+    toAccountPage(ctx, pending.returnTo);
   });
 
   // Sensitive changes ask for a fresh sign-in (password and second factor) first.
   router.post(routes.accountReauthenticate, page.form, async (ctx) => {
     const current = await signedInForm(page, ctx);
     if (!current) return;
-    startSignIn(page, ctx, { fresh: true });
+    // The section whose form asked (its `return_to`), else the overview.
+    startSignIn(page, ctx, { fresh: true, returnTo: accountPathOrUndefined(field(ctx.request.body, 'return_to')) ?? urls.account() });
   });
 
   // RP-initiated logout through the provider, which asks for confirmation on its own page.
@@ -512,5 +480,12 @@ export function createAccountRouter(deps: AccountPageDependencies): Router {
   // The token endpoint, reached without the network (see in-process.ts).
   const page: AccountPage = { ...deps, send: createInProcessClient(() => handlerOf(deps.provider())), claiming: new Set() };
   for (const register of [signInRoutes, passwordRoutes, secondFactorRoutes, passkeyRoutesOf, identityRoutesOf]) register(router, page);
+  // The account centre's sections (sessions.ts, apps.ts).
+  registerSessionRoutes(router, page);
+  registerAppRoutes(router, page);
+  registerProfileRoutes(router, page);
+  registerEmailRoutes(router, page);
+  registerDeleteRoutes(router, page);
+  registerExportRoutes(router, page);
   return router;
 }

@@ -14,20 +14,33 @@ import type { InProcessRequest, InProcessResponse } from './in-process.ts';
  * verifier) lives in a short-lived signed cookie (see handler.ts).
  */
 
+/**
+ * A section of the account page (`/account`, `/account/sessions`, …): where a sign-in started from
+ * there comes back to. Only such a path, never a URL: nothing can make the callback redirect away.
+ */
+const accountPath = /^\/account(\/[a-z][a-z-]{0,31})?$/;
+
+export function accountPathOrUndefined(path: unknown): string | undefined {
+  return typeof path === 'string' && accountPath.test(path) ? path : undefined;
+}
+
 export const pendingSignInSchema = z.object({
   state: z.string().min(1).max(100),
   nonce: z.string().min(1).max(100),
   verifier: z.string().min(43).max(128),
   /** Unix seconds. */
   exp: z.number().int(),
+  /** The section to come back to after the sign-in (accountPath). */
+  returnTo: z.string().regex(accountPath).optional(),
 });
 
 export type PendingSignIn = z.infer<typeof pendingSignInSchema>;
 
 /** How long a sign-in may take from the redirect to the callback: like an interaction. */
-export function newPendingSignIn(now: Date, lifetimeSeconds: number): PendingSignIn {
+export function newPendingSignIn(now: Date, lifetimeSeconds: number, returnTo?: string): PendingSignIn {
   const random = () => randomBytes(32).toString('base64url');
-  return { state: random(), nonce: random(), verifier: random(), exp: Math.floor(now.getTime() / 1000) + lifetimeSeconds };
+  const back = accountPathOrUndefined(returnTo);
+  return { state: random(), nonce: random(), verifier: random(), exp: Math.floor(now.getTime() / 1000) + lifetimeSeconds, ...(back ? { returnTo: back } : {}) };
 }
 
 export function codeChallenge(verifier: string): string {

@@ -11,6 +11,7 @@ import { clientName, interactionSource, requiredLevelOf, showStep } from '../int
 import type { FlowDependencies } from '../kit.ts';
 import { flowStateOf, saveFlowState } from '../state.ts';
 import { linkToMake, pendingLinkOf } from './connection-rules.ts';
+import { deviceIdOf } from './device.ts';
 import type { Assertion } from './methods.ts';
 import { federatedAssertion, firstStepAllowed, passkeyAssertion, passkeysPossible, passwordAssertion, secondStepNeeded } from './methods.ts';
 import { showLogin } from './view.ts';
@@ -70,7 +71,9 @@ export async function completeLogin(deps: FlowDependencies, ctx: Context, detail
 export async function finishLogin(deps: FlowDependencies, ctx: Context, details: InteractionDetails, accountId: string, assertion: Assertion, auditDetails: Record<string, unknown> = {}): Promise<void> {
   const source = { actor: 'user' as const, ...interactionSource(ctx, details) };
   const linked = await makeProvedLink(deps, details, accountId, source);
-  await deps.libraries.signIns.succeeded(accountId, source, { amr: assertion.amr, ...auditDetails, ...(linked ? { linkedConnectionId: linked } : {}) });
+  // The browser, by the keyed hash of its device cookie: a sign-in from a new one is told (security-notifications.ts).
+  const device = deps.libraries.securityNotifications.deviceHash(deviceIdOf(ctx));
+  await deps.libraries.signIns.succeeded(accountId, source, { amr: assertion.amr, ...auditDetails, ...(linked ? { linkedConnectionId: linked } : {}), device });
   await deps.provider().interactionFinished(ctx.req, ctx.res, { login: { accountId, amr: assertion.amr, acr: assertion.acr } }, { mergeWithLastSubmission: false });
 }
 

@@ -82,4 +82,15 @@ export const account = {
   'account.token_endpoint_refused': 'the token endpoint answered {status} {error}',
   'account.in_process_timeout': 'in-process request timed out after {seconds} seconds',
   'account.in_process_too_large': 'in-process response larger than {kilobytes} KiB',
+  // Delete my account, Export my data (delete.ts, export.ts).
+  'account.delete_title': 'Delete your account',
+  'account.delete_off': 'Deleting your own account is turned off here. Ask your administrator.',
+  'account.delete_confirm_it_is_you': 'To delete your account, sign in again first.',
+  'account.delete_type_to_confirm': 'To confirm, type your email address ({email}) or DELETE.',
+  'account.delete_scheduled_title': 'Your account will be deleted',
+  'account.delete_scheduled_text': 'The account {email} will be erased on {when}. You have been signed out everywhere, and your applications have been told.',
+  'account.delete_scheduled_keep': 'Changed your mind? Sign in before then and choose Keep my account.',
+  'account.deleted_title': 'Your account has been deleted',
+  'account.deleted_text': 'The account {email} and everything Gatehouse kept about it have been erased. You have been signed out everywhere.',
+  'account.export_title': 'Export your data',
 } as const satisfies Record<string, string>;

@@ -99,4 +99,7 @@ export const cli = {
   'cli.client_jwks_keys': '{count} {count, plural, one {key} other {keys}}',
   'cli.previous_secret_until': 'the previous secret keeps working until {until}',
   'cli.previous_secret_ended': 'the previous secret no longer works',
+  // users delete / users export (src/libraries/account-deletion.ts).
+  'cli.user_delete_needs_yes': 'users delete erases {email} and everything about them at once and cannot be undone: add --yes to confirm',
+  'cli.user_deleted': 'deleted {email}: account, factors, sessions, grants and tokens erased, {queued, plural, one {# back-channel logout} other {# back-channel logouts}} queued; the audit trail keeps them as {pseudonym}',
 } as const satisfies Record<string, string>;

@@ -113,6 +113,10 @@ export const flows = {
   'consent.title': 'Allow access',
   'consent.choose': 'Choose Allow or Deny.',
   'consent.denied': 'The user denied the request.',
+  // The pending_deletion prompt (src/flows/pending-deletion/).
+  'pending_deletion.title': 'Your account is scheduled for deletion',
+  'pending_deletion.choose': 'Choose Keep my account or Continue to delete.',
+  'pending_deletion.denied': 'The account is scheduled for deletion.',
   'consent.scope_openid': 'Know who you are (a stable identifier for your account)',
   'consent.scope_profile': 'See your profile: name and other basic details',
   'consent.scope_email': 'See your email address and whether it is verified',

@@ -19,6 +19,8 @@ type AccountDocument = {
   updatedAt: Date;
   /** Absent in a document written before it existed: updatedAt stands in (see update). */
   profileUpdatedAt?: Date;
+  /** 0020: when the account is to be erased; absent when no deletion is pending. */
+  deleteAfter?: Date;
 };
 
 function toRecord(document: AccountDocument | null): AccountRecord | undefined {
@@ -34,12 +36,17 @@ function toRecord(document: AccountDocument | null): AccountRecord | undefined {
     createdAt: document.createdAt,
     updatedAt: document.updatedAt,
     profileUpdatedAt: document.profileUpdatedAt ?? document.updatedAt,
+    ...(document.deleteAfter ? { deleteAfter: document.deleteAfter } : {}),
   };
 }
 
 /** The patch as stored fields; only the patchable ones, as the SQLite backend writes only those columns. */
 function patchFields(patch: AccountPatch): Partial<AccountDocument> {
   const fields: Partial<AccountDocument> = {};
+  if (patch.email !== undefined) {
+    fields.email = patch.email;
+    fields.emailNormalized = normalizeEmail(patch.email);
+  }
   if (patch.passwordHash !== undefined) fields.passwordHash = patch.passwordHash;
   if (patch.emailVerified !== undefined) fields.emailVerified = patch.emailVerified;
   if (patch.profile !== undefined) fields.profile = sortedKeys(escapeKeys(patch.profile));
@@ -103,6 +110,7 @@ export function createMongoAccountStore(database: MongoDatabase, clock: () => nu
       const changed: unknown[] = [];
       if (fields.profile !== undefined) changed.push({ $ne: [{ $ifNull: ['$profile', { $literal: {} }] }, { $literal: fields.profile }] });
       if (fields.emailVerified !== undefined) changed.push({ $ne: ['$emailVerified', { $literal: fields.emailVerified }] });
+      if (fields.email !== undefined) changed.push({ $ne: ['$email', { $literal: fields.email }] });
       // A document from before profileUpdatedAt keeps its old updatedAt as it, before updatedAt moves.
       const unchanged = { $ifNull: ['$profileUpdatedAt', '$updatedAt'] };
       const set = Object.fromEntries(Object.entries(fields).map(([field, value]) => [field, { $literal: value }]));
@@ -110,8 +118,31 @@ export function createMongoAccountStore(database: MongoDatabase, clock: () => nu
         { _id: id, ...(expected ? patchFields(expected) : {}) },
         [{ $set: { ...set, updatedAt: { $literal: now }, profileUpdatedAt: changed.length ? { $cond: [{ $or: changed }, { $literal: now }, unchanged] } : unchanged } }],
         { returnDocument: 'after' },
-      ));
+        // A new address taken by another account breaks the unique index (indexes.ts): a conflict, as at create.
+      ), { id: 'store.account_exists', values: { email: patch.email ?? '' } });
       return toRecord(updated);
     },
+    async scheduleDeletion(id, deleteAfter) {
+      const change = deleteAfter ? { $set: { deleteAfter } } : { $unset: { deleteAfter: '' as const } };
+      return toRecord(await run(() => accounts.findOneAndUpdate({ _id: id }, change, { returnDocument: 'after' })));
+    },
+    async dueForDeletion(now, limit) {
+      const due = await run(() => accounts.find({ deleteAfter: { $lte: now } }, { projection: { _id: 1 } }).sort({ deleteAfter: 1, _id: 1 }).limit(limit).toArray());
+      return due.map((document) => document._id);
+    },
+  };
+}
+
+/**
+ * Account erasure (account-erasure.ts): marks the account due at once (so an erasure cut short
+ * is finished by the next sweep), and, as the last step, removes it.
+ */
+export function accountDocumentEraser(database: MongoDatabase) {
+  const accounts = database.collection<AccountDocument>(accountsCollection);
+  return {
+    mark: async (subject: { accountId: string }) => {
+      await database.run(() => accounts.updateOne({ _id: subject.accountId }, { $set: { deleteAfter: new Date(0) } }));
+    },
+    erase: async (subject: { accountId: string }) => (await database.run(() => accounts.deleteOne({ _id: subject.accountId }))).deletedCount,
   };
 }

@@ -42,5 +42,10 @@ export function createMongoApiStore(database: MongoDatabase): ApiStore {
     async remove(identifier) {
       return (await run(() => apis.deleteOne({ _id: identifier }))).deletedCount > 0;
     },
+    async replace(api) {
+      const fields = { scopes: api.scopes, signingAlg: api.signingAlg, accessTokenTtl: api.accessTokenTtl };
+      const update = api.name ? { $set: { ...fields, name: api.name } } : { $set: fields, $unset: { name: '' as const } };
+      return (await run(() => apis.updateOne({ _id: api.identifier }, update))).matchedCount > 0;
+    },
   };
 }

@@ -31,3 +31,19 @@ export function createMongoAuditStore(database: MongoDatabase): AuditStore {
     },
   };
 }
+
+/**
+ * Account erasure (account-erasure.ts): the account's events stay, pseudonymous. Their account id
+ * becomes the pseudonym, their details and source address go; events without an account that
+ * name the address (details.email, any case) lose their details too. Idempotent.
+ */
+export function auditEraser(database: MongoDatabase) {
+  return async (subject: { accountId: string; email: string; pseudonym: string }) => {
+    const events = database.collection<AuditDocument>(auditCollection);
+    const erased = { $set: { details: { erased: true } }, $unset: { sourceAddress: '' as const } };
+    const byAccount = await database.run(() => events.updateMany({ accountId: subject.accountId }, { ...erased, $set: { ...erased.$set, accountId: subject.pseudonym } }));
+    const address = new RegExp(`^\\s*${subject.email.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s*$`, 'i');
+    const byAddress = await database.run(() => events.updateMany({ accountId: { $exists: false }, 'details.email': address }, erased));
+    return byAccount.modifiedCount + byAddress.modifiedCount;
+  };
+}

@@ -1,5 +1,6 @@
 import { GatehouseError } from '../../errors.ts';
 import type { Store } from '../types.ts';
+import { createMongoAccountErasureStore } from './account-erasure.ts';
 import { createMongoAccountStore } from './accounts.ts';
 import { createMongoAuditStore } from './audit.ts';
 import { createMongoApiStore } from './apis.ts';
@@ -8,6 +9,7 @@ import { createMongoConnectionStore } from './connections.ts';
 import { describeWriteFailure, openDatabase } from './database.ts';
 import { migrateIndexes, pendingIndexes } from './indexes.ts';
 import { createMongoLeaseStore } from './leases.ts';
+import { createMongoKnownDeviceStore } from './known-devices.ts';
 import { createMongoLinkedIdentityStore } from './linked-identities.ts';
 import { createMongoLogoutDeliveryStore } from './logout-deliveries.ts';
 import { createMongoMailStore } from './mail.ts';
@@ -16,7 +18,9 @@ import { createMongoOidcStore } from './oidc-models.ts';
 import { createMongoPasskeyStore } from './passkeys.ts';
 import { createMongoRateLimitStore } from './rate-limits.ts';
 import { createMongoSecondFactorStore } from './second-factors.ts';
+import { createMongoSessionActivityStore } from './session-activity.ts';
 import { createMongoSigningKeyStore } from './signing-keys.ts';
+import { createMongoWebhookDeliveryStore, createMongoWebhookStore } from './webhooks.ts';
 
 export { oidcModelNames } from './oidc-models.ts';
 
@@ -48,6 +52,11 @@ export async function openMongoStore(url: string, clock: () => number = Date.now
     linkedIdentities: createMongoLinkedIdentityStore(database),
     rateLimits: createMongoRateLimitStore(database),
     leases: createMongoLeaseStore(database),
+    webhooks: createMongoWebhookStore(database),
+    webhookDeliveries: createMongoWebhookDeliveryStore(database),
+    sessionActivity: createMongoSessionActivityStore(database),
+    accountErasure: createMongoAccountErasureStore(database),
+    knownDevices: createMongoKnownDeviceStore(database),
     async ping() {
       try {
         await database.db().admin().command({ ping: 1 });

@@ -4,13 +4,16 @@ import { accountsCollection } from './accounts.ts';
 import { auditCollection } from './audit.ts';
 import { clientsCollection } from './clients.ts';
 import type { MongoDatabase } from './database.ts';
+import { knownDevicesCollection } from './known-devices.ts';
 import { linkedIdentitiesCollection } from './linked-identities.ts';
 import { logoutDeliveriesCollection } from './logout-deliveries.ts';
 import { mailCollection } from './mail.ts';
 import { oneTimeCodesCollection } from './one-time-codes.ts';
 import { passkeysCollection } from './passkeys.ts';
 import { rateLimitsCollection } from './rate-limits.ts';
+import { appConsentsCollection, sessionActivityCollection } from './session-activity.ts';
 import { listOidcCollections, oidcCollectionName, oidcModelNames } from './oidc-models.ts';
+import { webhookDeliveriesCollection } from './webhooks.ts';
 
 /** MongoDB's answer to listIndexes on a collection that does not exist yet. */
 const namespaceNotFound = 26;
@@ -44,7 +47,11 @@ async function indexPlan(database: MongoDatabase): Promise<Map<string, IndexSpec
   const oidcCollections = new Set([...oidcModelNames.map(oidcCollectionName), ...(await listOidcCollections(database))]);
   const plan = new Map<string, IndexSpec[]>();
   for (const collection of oidcCollections) plan.set(collection, oidcIndexes(collection));
-  plan.set(accountsCollection, [{ key: { emailNormalized: 1 }, name: 'emailNormalized', unique: true }]);
+  plan.set(accountsCollection, [
+    { key: { emailNormalized: 1 }, name: 'emailNormalized', unique: true },
+    // Deletions waiting out their grace period, earliest first (dueForDeletion; SQLite's 0020).
+    onField('deleteAfter', { key: { deleteAfter: 1, _id: 1 }, name: 'deleteAfter' }),
+  ]);
   plan.set(auditCollection, [onField('accountId')]);
   // claimDue's filter and sort.
   plan.set(mailCollection, [{ key: { status: 1, nextAttemptAt: 1 }, name: 'status_nextAttemptAt' }]);
@@ -55,6 +62,14 @@ async function indexPlan(database: MongoDatabase): Promise<Map<string, IndexSpec
     { key: { clientId: 1, sid: 1 }, name: 'clientId_sid', unique: true },
     { key: { lastAttemptAt: -1 }, name: 'lastAttemptAt', partialFilterExpression: { lastError: { $exists: true } } },
     { key: { createdAt: 1 }, name: 'createdAt' },
+  ]);
+  // Webhook deliveries: claimDue's filter and sort, a webhook's newest (webhooks deliveries), pruning
+  // finished ones by age, and an account's (its erasure), as SQLite's migration 0021. Webhooks are few: by _id only.
+  plan.set(webhookDeliveriesCollection, [
+    { key: { status: 1, nextAttemptAt: 1 }, name: 'status_nextAttemptAt' },
+    { key: { webhookId: 1, createdAt: -1 }, name: 'webhookId_createdAt' },
+    { key: { createdAt: 1 }, name: 'createdAt' },
+    onField('accountId'),
   ]);
   plan.set(oneTimeCodesCollection, [
     { key: { email: 1, purpose: 1, createdAt: -1 }, name: 'email_purpose_createdAt' },
@@ -70,10 +85,19 @@ async function indexPlan(database: MongoDatabase): Promise<Map<string, IndexSpec
     { key: { accountId: 1, linkedAt: 1 }, name: 'accountId_linkedAt' },
     { key: { connectionId: 1 }, name: 'connectionId' },
   ]);
+  // An account's known devices (counted at each sign-in, listed, erased with it); a device by _id.
+  plan.set(knownDevicesCollection, [{ key: { accountId: 1, lastSeenAt: -1 }, name: 'accountId_lastSeenAt' }]);
   // Dynamic clients unused for a while (the sweeper's expiry: lastUsedAt, or createdAt when never used).
   plan.set(clientsCollection, [{
     key: { dynamic: 1, lastUsedAt: 1, createdAt: 1 }, name: 'dynamic_lastUsedAt_createdAt', partialFilterExpression: { dynamic: true },
   }]);
+  // The account centre (as SQLite's migration 0018): an account's sessions as seen, gone once
+  // their session has expired (the sweeper deletes them too); an account's apps, by account.
+  plan.set(sessionActivityCollection, [
+    { key: { accountId: 1, lastSeenAt: -1 }, name: 'accountId_lastSeenAt' },
+    { key: { expiresAt: 1 }, name: 'expiresAt', expireAfterSeconds: 0 },
+  ]);
+  plan.set(appConsentsCollection, [{ key: { accountId: 1 }, name: 'accountId' }]);
   // Expired counters go by themselves (the sweeper deletes them too, as in SQLite).
   plan.set(rateLimitsCollection, [{ key: { expiresAt: 1 }, name: 'expiresAt', expireAfterSeconds: 0 }]);
   return plan;

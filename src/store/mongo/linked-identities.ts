@@ -65,3 +65,9 @@ export function createMongoLinkedIdentityStore(database: MongoDatabase): LinkedI
     },
   };
 }
+
+/** Account erasure (account-erasure.ts): every identity linked to the account. */
+export function linkedIdentityEraser(database: MongoDatabase) {
+  return async (subject: { accountId: string }) =>
+    (await database.run(() => database.collection<LinkedIdentityDocument>(linkedIdentitiesCollection).deleteMany({ accountId: subject.accountId }))).deletedCount;
+}

@@ -1,5 +1,6 @@
 import type { LogoutDelivery, LogoutDeliveryStatus, LogoutDeliveryStore, LogoutQueueStatus } from '../types.ts';
 import type { MongoDatabase } from './database.ts';
+import { claimDueDocuments } from './leased-queue.ts';
 import { deleteBatch } from './delete-batch.ts';
 
 export const logoutDeliveriesCollection = 'logout_deliveries';
@@ -57,20 +58,7 @@ export function createMongoLogoutDeliveryStore(database: MongoDatabase): LogoutD
       }
     },
     async claimDue(now, leaseSeconds, limit) {
-      const leasedUntil = new Date(now.getTime() + leaseSeconds * 1000);
-      const claimed: LogoutDelivery[] = [];
-      // One findOneAndUpdate at a time: each is atomic, so a delivery leased by another instance in
-      // between no longer matches the filter.
-      while (claimed.length < limit) {
-        const document = await run(() => deliveries.findOneAndUpdate(
-          { status: 'pending', nextAttemptAt: { $lte: now }, $or: [{ leasedUntil: null }, { leasedUntil: { $lte: now } }] },
-          { $set: { leasedUntil } },
-          { sort: { nextAttemptAt: 1, createdAt: 1, _id: 1 }, returnDocument: 'after' },
-        ));
-        if (!document) break;
-        claimed.push(toDelivery(document));
-      }
-      return claimed;
+      return (await claimDueDocuments(run, deliveries, now, leaseSeconds, limit)).map(toDelivery);
     },
     async markDelivered(id, at) {
       await run(() => deliveries.updateOne({ _id: id }, { $set: { status: 'delivered', leasedUntil: null, lastAttemptAt: at }, $inc: { attempts: 1 } }));
@@ -94,4 +82,13 @@ export function createMongoLogoutDeliveryStore(database: MongoDatabase): LogoutD
       return deleteBatch(database, deliveries, { status: { $ne: 'pending' }, createdAt: { $lt: before } }, limit);
     },
   };
+}
+
+/**
+ * Account erasure (account-erasure.ts): the account's finished deliveries. Pending ones stay: they
+ * are the applications being told that the account's sessions ended, pruned once finished.
+ */
+export function logoutDeliveryEraser(database: MongoDatabase) {
+  return async (subject: { accountId: string }) => (await database.run(() => database.collection<DeliveryDocument>(logoutDeliveriesCollection)
+    .deleteMany({ accountId: subject.accountId, status: { $ne: 'pending' } }))).deletedCount;
 }

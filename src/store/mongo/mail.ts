@@ -1,5 +1,6 @@
 import type { MailDropReason, MailQueueStatus, MailStatus, MailStore, QueuedMail } from '../types.ts';
 import type { MongoDatabase } from './database.ts';
+import { claimDueDocuments } from './leased-queue.ts';
 
 export const mailCollection = 'mail_queue';
 const mailDropsCollection = 'mail_drops';
@@ -51,20 +52,7 @@ export function createMongoMailStore(database: MongoDatabase): MailStore {
       }));
     },
     async claimDue(now, leaseSeconds, limit) {
-      const leasedUntil = new Date(now.getTime() + leaseSeconds * 1000);
-      const claimed: QueuedMail[] = [];
-      // One findOneAndUpdate at a time: each is atomic, so a message leased by another instance
-      // in between no longer matches the filter.
-      while (claimed.length < limit) {
-        const document = await run(() => mail.findOneAndUpdate(
-          { status: 'pending', nextAttemptAt: { $lte: now }, $or: [{ leasedUntil: null }, { leasedUntil: { $lte: now } }] },
-          { $set: { leasedUntil } },
-          { sort: { nextAttemptAt: 1, createdAt: 1, _id: 1 }, returnDocument: 'after' },
-        ));
-        if (!document) break;
-        claimed.push(toMail(document));
-      }
-      return claimed;
+      return (await claimDueDocuments(run, mail, now, leaseSeconds, limit)).map(toMail);
     },
     async extendLease(id, heldUntil, until) {
       const result = await run(() => mail.updateOne({ _id: id, status: 'pending', leasedUntil: heldUntil }, { $set: { leasedUntil: until } }));
@@ -107,5 +95,23 @@ export function createMongoMailStore(database: MongoDatabase): MailStore {
         recent: recent.map(({ day, kind, reason, count, lastAt, lastRecipient }) => ({ day, kind, reason, count, lastAt, lastRecipient })),
       };
     },
+  };
+}
+
+/** A pattern matching exactly `text`, ignoring case (and surrounding spaces). */
+function exactly(text: string): RegExp {
+  return new RegExp(`^\\s*${text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s*$`, 'i');
+}
+
+/**
+ * Account erasure (account-erasure.ts): every message to the address, sent or not (`email`
+ * normalized), and the address in the drop counters, which keep counting.
+ */
+export function mailEraser(database: MongoDatabase) {
+  return async (subject: { email: string }) => {
+    const address = exactly(subject.email);
+    const messages = await database.run(() => database.collection<MailDocument>(mailCollection).deleteMany({ to: address }));
+    const drops = await database.run(() => database.collection<DropDocument>(mailDropsCollection).updateMany({ lastRecipient: address }, { $set: { lastRecipient: '' } }));
+    return messages.deletedCount + drops.modifiedCount;
   };
 }

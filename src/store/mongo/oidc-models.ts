@@ -139,3 +139,12 @@ export function createMongoOidcStore(database: MongoDatabase, clock: () => numbe
     },
   };
 }
+
+/** Account erasure (account-erasure.ts): every session, grant, token and interaction of the account, in every oidc collection. */
+export function oidcModelEraser(database: MongoDatabase) {
+  return async (subject: { accountId: string }) => {
+    const names = await database.run(() => listOidcCollections(database));
+    const counts = await Promise.all(names.map((name) => database.run(() => database.collection<OidcDocument>(name).deleteMany({ 'payload.accountId': subject.accountId }))));
+    return counts.reduce((total, result) => total + result.deletedCount, 0);
+  };
+}

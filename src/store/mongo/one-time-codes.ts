@@ -52,9 +52,18 @@ export function createMongoOneTimeCodeStore(database: MongoDatabase): OneTimeCod
       const result = await run(() => codes.updateOne({ _id: id, consumedAt: null }, { $set: { consumedAt: at } }));
       return result.modifiedCount === 1;
     },
+    async voidForAccount(accountId, purpose, at) {
+      return (await run(() => codes.updateMany({ accountId, purpose, consumedAt: null }, { $set: { consumedAt: at } }))).modifiedCount;
+    },
     async sweep(before, limit) {
       const sweepBatch = (batch: number) => deleteBatch(database, codes, { expiresAt: { $lt: before } }, batch);
       return limit === undefined ? deleteInBatches(sweepBatch) : sweepBatch(limit);
     },
   };
+}
+
+/** Account erasure (account-erasure.ts): codes and links of the account or sent to its address (`email` normalized). */
+export function oneTimeCodeEraser(database: MongoDatabase) {
+  return async (subject: { accountId: string; email: string }) => (await database.run(() => database.collection<CodeDocument>(oneTimeCodesCollection)
+    .deleteMany({ $or: [{ accountId: subject.accountId }, { email: subject.email }] }))).deletedCount;
 }

@@ -69,3 +69,9 @@ export function createMongoPasskeyStore(database: MongoDatabase): PasskeyStore {
     },
   };
 }
+
+/** Account erasure (account-erasure.ts): every passkey of the account. */
+export function passkeyEraser(database: MongoDatabase) {
+  return async (subject: { accountId: string }) =>
+    (await database.run(() => database.collection<PasskeyDocument>(passkeysCollection).deleteMany({ accountId: subject.accountId }))).deletedCount;
+}

@@ -41,3 +41,10 @@ export function createMongoRateLimitStore(database: MongoDatabase): RateLimitSto
     },
   };
 }
+
+/** Account erasure (account-erasure.ts): counters whose key names the account or its address. */
+export function rateLimitEraser(database: MongoDatabase) {
+  const literal = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return async (subject: { accountId: string; email: string }) => (await database.run(() => database.collection<CounterDocument>(rateLimitsCollection)
+    .deleteMany({ $or: [{ _id: { $regex: literal(subject.accountId) } }, { _id: { $regex: literal(subject.email), $options: 'i' } }] }))).deletedCount;
+}

@@ -70,3 +70,9 @@ export function createMongoSecondFactorStore(database: MongoDatabase): SecondFac
     },
   };
 }
+
+/** Account erasure (account-erasure.ts): the authenticator app and its recovery codes. */
+export function secondFactorEraser(database: MongoDatabase) {
+  return async (subject: { accountId: string }) =>
+    (await database.run(() => database.collection<FactorDocument>(secondFactorsCollection).deleteMany({ _id: subject.accountId }))).deletedCount;
+}

@@ -17,6 +17,8 @@ type Row = {
   updated_at: number;
   /** Null only in a row written by an older Gatehouse after 0017 ran (never by this one). */
   profile_updated_at: number | null;
+  /** 0020: when the account is to be erased; null when no deletion is pending. */
+  delete_after: number | null;
 };
 
 function toRecord(row: Row | undefined): AccountRecord | undefined {
@@ -32,6 +34,7 @@ function toRecord(row: Row | undefined): AccountRecord | undefined {
     createdAt: new Date(row.created_at),
     updatedAt: new Date(row.updated_at),
     profileUpdatedAt: new Date(row.profile_updated_at ?? row.updated_at),
+    ...(row.delete_after !== null && row.delete_after !== undefined ? { deleteAfter: new Date(row.delete_after) } : {}),
   };
 }
 
@@ -44,8 +47,10 @@ export function createSqliteAccountStore(db: DatabaseSync, clock: () => number =
     byEmail: db.prepare('SELECT * FROM accounts WHERE email_normalized = ?'),
     list: db.prepare('SELECT * FROM accounts ORDER BY created_at, id'),
     update: db.prepare(`
-      UPDATE accounts SET password_hash = ?, email_verified = ?, profile = ?, roles = ?, disabled = ?, updated_at = ?, profile_updated_at = ?
+      UPDATE accounts SET email = ?, email_normalized = ?, password_hash = ?, email_verified = ?, profile = ?, roles = ?, disabled = ?, updated_at = ?, profile_updated_at = ?
       WHERE id = ?`),
+    scheduleDeletion: db.prepare('UPDATE accounts SET delete_after = ? WHERE id = ?'),
+    dueForDeletion: db.prepare('SELECT id FROM accounts WHERE delete_after IS NOT NULL AND delete_after <= ? ORDER BY delete_after, id LIMIT ?'),
   };
 
   return {
@@ -79,22 +84,36 @@ export function createSqliteAccountStore(db: DatabaseSync, clock: () => number =
         if (expected && !matches(current, expected)) return undefined;
         const next = { ...current, ...definedFields(patch) };
         const now = clock();
-        statements.update.run(
-          next.passwordHash, next.emailVerified ? 1 : 0, JSON.stringify(next.profile), JSON.stringify(next.roles),
+        // A new address is unique like a new account's (email_normalized): taken is a conflict.
+        insertOrConflict(() => statements.update.run(
+          next.email, normalizeEmail(next.email), next.passwordHash, next.emailVerified ? 1 : 0, JSON.stringify(next.profile), JSON.stringify(next.roles),
           next.disabled ? 1 : 0, now, changesPersonalInformation(current, next) ? now : current.profileUpdatedAt.getTime(), id,
-        );
+        ), { id: 'store.account_exists', values: { email: next.email } });
         return toRecord(statements.byId.get(id) as Row);
       });
+    },
+    async scheduleDeletion(id, deleteAfter) {
+      statements.scheduleDeletion.run(deleteAfter ? deleteAfter.getTime() : null, id);
+      return toRecord(statements.byId.get(id) as Row | undefined);
+    },
+    async dueForDeletion(now, limit) {
+      return (statements.dueForDeletion.all(now.getTime(), limit) as Array<{ id: string }>).map((row) => row.id);
     },
   };
 }
 
+/** The account's own row (account-erasure.ts runs it last, in the erasure's transaction). */
+export function accountRowEraser(db: DatabaseSync) {
+  const statement = db.prepare('DELETE FROM accounts WHERE id = ?');
+  return (subject: { accountId: string }) => Number(statement.run(subject.accountId).changes);
+}
+
 /**
  * Whether an update changes what the updated_at claim dates: the profile (compared by content, not
- * key order) or email_verified. A password, roles or disabling do not.
+ * key order), the email or email_verified. A password, roles or disabling do not.
  */
 function changesPersonalInformation(current: AccountRecord, next: AccountRecord): boolean {
-  return current.emailVerified !== next.emailVerified || canonicalJson(current.profile) !== canonicalJson(next.profile);
+  return current.email !== next.email || current.emailVerified !== next.emailVerified || canonicalJson(current.profile) !== canonicalJson(next.profile);
 }
 
 /** JSON with object keys sorted at every depth: equal content, equal text. */

@@ -23,6 +23,7 @@ export function createSqliteApiStore(db: DatabaseSync): ApiStore {
     find: db.prepare('SELECT * FROM apis WHERE identifier = ?'),
     list: db.prepare('SELECT * FROM apis ORDER BY created_at, identifier'),
     remove: db.prepare('DELETE FROM apis WHERE identifier = ?'),
+    replace: db.prepare('UPDATE apis SET name = ?, scopes = ?, signing_alg = ?, access_token_ttl = ? WHERE identifier = ?'),
   };
   return {
     async create(api) {
@@ -39,6 +40,9 @@ export function createSqliteApiStore(db: DatabaseSync): ApiStore {
     },
     async remove(identifier) {
       return Number(statements.remove.run(identifier).changes) > 0;
+    },
+    async replace(api) {
+      return Number(statements.replace.run(api.name ?? null, JSON.stringify(api.scopes), api.signingAlg, api.accessTokenTtl, api.identifier).changes) > 0;
     },
   };
 }

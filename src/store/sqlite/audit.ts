@@ -33,3 +33,17 @@ export function createSqliteAuditStore(db: DatabaseSync): AuditStore {
     },
   };
 }
+
+/**
+ * Account erasure (account-erasure.ts): the account's events stay, pseudonymous. Their account id
+ * becomes the pseudonym, their details and source address go; events that name the address
+ * (`email` normalized) without the account lose their details too. Type, time, actor and client
+ * remain, so they can still be counted and correlated.
+ */
+export function auditEraser(db: DatabaseSync) {
+  const byAccount = db.prepare(`UPDATE audit_events SET account_id = ?, source_address = NULL, details = '{"erased":true}' WHERE account_id = ?`);
+  const byAddress = db.prepare(`UPDATE audit_events SET source_address = NULL, details = '{"erased":true}'
+    WHERE account_id IS NULL AND instr(lower(details), ?) > 0`);
+  return (subject: { accountId: string; email: string; pseudonym: string }) =>
+    Number(byAccount.run(subject.pseudonym, subject.accountId).changes) + Number(byAddress.run(JSON.stringify(subject.email).slice(1, -1)).changes);
+}

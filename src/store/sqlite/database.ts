@@ -278,6 +278,86 @@ const migrations: ReadonlyArray<{ name: string; sql: string }> = [
   ALTER TABLE accounts ADD COLUMN profile_updated_at INTEGER;
   UPDATE accounts SET profile_updated_at = updated_at;
   ` },
+  // The account centre (src/libraries/devices.ts): each browser session as seen (device, address,
+  // sign-in methods, first and last seen; a row expires with its session), and per account and
+  // client the remembered consent and when the client was last used.
+  { name: '0018_session_activity', sql: `
+  CREATE TABLE session_activity (
+    session_id TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL,
+    user_agent TEXT,
+    source_address TEXT,
+    amr TEXT NOT NULL DEFAULT '[]',
+    first_seen_at INTEGER NOT NULL,
+    last_seen_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+  ) STRICT;
+  CREATE INDEX session_activity_account_id ON session_activity (account_id);
+  CREATE INDEX session_activity_expires_at ON session_activity (expires_at);
+  CREATE TABLE app_consents (
+    account_id TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    remembered INTEGER NOT NULL DEFAULT 0,
+    scope TEXT NOT NULL DEFAULT '',
+    claims TEXT NOT NULL DEFAULT '[]',
+    resource_scopes TEXT NOT NULL DEFAULT '{}',
+    granted_at INTEGER,
+    last_used_at INTEGER,
+    PRIMARY KEY (account_id, client_id)
+  ) STRICT;
+  ` },
+  // The browsers each account signed in from, by a keyed hash of their device cookie's random id:
+  // a sign-in from one not seen before is told to the person (src/libraries/security-notifications.ts).
+  { name: '0019_known_devices', sql: `
+  CREATE TABLE known_devices (
+    account_id TEXT NOT NULL,
+    device_hash TEXT NOT NULL,
+    first_seen_at INTEGER NOT NULL,
+    last_seen_at INTEGER NOT NULL,
+    PRIMARY KEY (account_id, device_hash)
+  );
+  ` },
+  // A person's request to delete their account waits out a grace period: when it is erased
+  // (src/libraries/account-deletion.ts); the sweeper finds the due ones through the index.
+  { name: '0020_account_deletion', sql: `
+  ALTER TABLE accounts ADD COLUMN delete_after INTEGER;
+  CREATE INDEX accounts_delete_after ON accounts (delete_after) WHERE delete_after IS NOT NULL;
+  ` },
+  // Webhooks (src/libraries/webhooks.ts): registered endpoints, and the durable queue of signed
+  // deliveries owed to them (one per event and webhook; its id is the idempotency key), delivered by
+  // a worker on every instance with retries; leased_until as in logout_deliveries.
+  { name: '0021_webhooks', sql: `
+  CREATE TABLE webhooks (
+    id TEXT PRIMARY KEY,
+    url TEXT NOT NULL,
+    events TEXT NOT NULL,
+    sealed_secret TEXT NOT NULL,
+    enabled INTEGER NOT NULL DEFAULT 1,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  ) STRICT;
+  CREATE TABLE webhook_deliveries (
+    id TEXT PRIMARY KEY,
+    webhook_id TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    account_id TEXT,
+    created_at INTEGER NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'failed')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    leased_until INTEGER,
+    last_error TEXT,
+    last_status_code INTEGER,
+    last_attempt_at INTEGER,
+    delivered_at INTEGER
+  ) STRICT;
+  CREATE INDEX webhook_deliveries_due ON webhook_deliveries (status, next_attempt_at);
+  CREATE INDEX webhook_deliveries_webhook ON webhook_deliveries (webhook_id, created_at);
+  CREATE INDEX webhook_deliveries_created ON webhook_deliveries (created_at);
+  CREATE INDEX webhook_deliveries_account ON webhook_deliveries (account_id) WHERE account_id IS NOT NULL;
+  ` },
 ];
 
 export const schemaVersion = migrations.length;
@@ -336,10 +416,13 @@ export function pendingSchemaMigrations(db: DatabaseSync): string[] {
   return migrations.slice(readVersion(db)).map((migration) => migration.name);
 }
 
-/** Applies the pending migrations. Idempotent; safe from several processes at once. */
-export function migrateSchema(db: DatabaseSync): void {
+/**
+ * Applies the pending migrations. Idempotent; safe from several processes at once. `upTo` stops at
+ * an older schema version: tests build the file an older Gatehouse left with it.
+ */
+export function migrateSchema(db: DatabaseSync, upTo: number = migrations.length): void {
   const current = readVersion(db);
-  for (let version = current; version < migrations.length; version += 1) {
+  for (let version = current; version < Math.min(upTo, migrations.length); version += 1) {
     // BEGIN IMMEDIATE takes the write lock first, so two processes starting together cannot both
     // run the same step; the loser re-reads the version inside the transaction and skips.
     db.exec('BEGIN IMMEDIATE');

@@ -4,6 +4,8 @@ import type { DatabaseSync } from 'node:sqlite';
 
 import { GatehouseError } from '../../errors.ts';
 import type { ModelStore, OidcStore, Store, StoreWriteFailure, StoreWriteProblem } from '../types.ts';
+import { createSqliteAccountErasureStore } from './account-erasure.ts';
+import { createSqliteKnownDeviceStore } from './known-devices.ts';
 import { createSqliteAccountStore } from './accounts.ts';
 import { createSqliteAuditStore } from './audit.ts';
 import { createSqliteApiStore } from './apis.ts';
@@ -19,7 +21,9 @@ import { createSqliteOidcStore } from './oidc-models.ts';
 import { createSqlitePasskeyStore } from './passkeys.ts';
 import { createSqliteRateLimitStore } from './rate-limits.ts';
 import { createSqliteSecondFactorStore } from './second-factors.ts';
+import { createSqliteSessionActivityStore } from './session-activity.ts';
 import { createSqliteSigningKeyStore } from './signing-keys.ts';
+import { createSqliteWebhookDeliveryStore, createSqliteWebhookStore } from './webhooks.ts';
 
 /** SQLite's primary result codes that say why a write failed (https://sqlite.org/rescode.html). */
 const failureByResultCode = new Map<number, StoreWriteFailure>([
@@ -92,6 +96,11 @@ function connect(db: DatabaseSync, clock: () => number) {
     linkedIdentities: createSqliteLinkedIdentityStore(db),
     rateLimits: createSqliteRateLimitStore(db),
     leases: createSqliteLeaseStore(db),
+    webhooks: createSqliteWebhookStore(db),
+    webhookDeliveries: createSqliteWebhookDeliveryStore(db),
+    accountErasure: createSqliteAccountErasureStore(db),
+    knownDevices: createSqliteKnownDeviceStore(db),
+    sessionActivity: createSqliteSessionActivityStore(db),
     probe: db.prepare('INSERT INTO write_probe (id, probed_at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET probed_at = excluded.probed_at'),
   };
 }
@@ -187,6 +196,11 @@ export function openSqliteStore(path: string, clock: () => number = Date.now, op
     linkedIdentities: following(() => current().linkedIdentities),
     rateLimits: following(() => current().rateLimits),
     leases: following(() => current().leases),
+    webhooks: following(() => current().webhooks),
+    webhookDeliveries: following(() => current().webhookDeliveries),
+    accountErasure: following(() => current().accountErasure),
+    knownDevices: following(() => current().knownDevices),
+    sessionActivity: following(() => current().sessionActivity),
     async ping() {
       try {
         ping.get();

@@ -62,3 +62,9 @@ export function createSqliteLinkedIdentityStore(db: DatabaseSync): LinkedIdentit
     },
   };
 }
+
+/** Account erasure (account-erasure.ts): every identity linked to the account. */
+export function linkedIdentityEraser(db: DatabaseSync) {
+  const statement = db.prepare('DELETE FROM linked_identities WHERE account_id = ?');
+  return (subject: { accountId: string }) => Number(statement.run(subject.accountId).changes);
+}

@@ -85,3 +85,13 @@ export function createSqliteLogoutDeliveryStore(db: DatabaseSync): LogoutDeliver
     },
   };
 }
+
+/**
+ * Account erasure (account-erasure.ts): the account's finished deliveries. Pending ones stay: they
+ * are the applications being told that the account's sessions ended (they name the account only by
+ * id and session), and are pruned once delivered or given up.
+ */
+export function logoutDeliveryEraser(db: DatabaseSync) {
+  const statement = db.prepare("DELETE FROM logout_deliveries WHERE account_id = ? AND status <> 'pending'");
+  return (subject: { accountId: string }) => Number(statement.run(subject.accountId).changes);
+}

@@ -103,3 +103,13 @@ export function createSqliteMailStore(db: DatabaseSync): MailStore {
     },
   };
 }
+
+/**
+ * Account erasure (account-erasure.ts): every message to the address, sent or not (`email`
+ * normalized), and the address in the drop counters, which keep counting.
+ */
+export function mailEraser(db: DatabaseSync) {
+  const messages = db.prepare('DELETE FROM mail_queue WHERE lower(trim(recipient)) = ?');
+  const drops = db.prepare("UPDATE mail_drops SET last_recipient = '' WHERE lower(trim(last_recipient)) = ?");
+  return (subject: { email: string }) => Number(messages.run(subject.email).changes) + Number(drops.run(subject.email).changes);
+}

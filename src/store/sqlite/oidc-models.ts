@@ -107,3 +107,9 @@ export function createSqliteOidcStore(db: DatabaseSync, clock: () => number = Da
     },
   };
 }
+
+/** Account erasure (account-erasure.ts): every session, grant, token and interaction of the account. */
+export function oidcModelEraser(db: DatabaseSync) {
+  const statement = db.prepare('DELETE FROM oidc_models WHERE account_id = ?');
+  return (subject: { accountId: string }) => Number(statement.run(subject.accountId).changes);
+}

@@ -47,6 +47,8 @@ export function createSqliteOneTimeCodeStore(db: DatabaseSync): OneTimeCodeStore
     // Bounded batches through the expires_at index (see the oidc store's sweep).
     sweep: db.prepare('DELETE FROM one_time_codes WHERE rowid IN (SELECT rowid FROM one_time_codes WHERE expires_at < ? LIMIT ?)'),
   };
+  // Rare (an email change undone) and over a table the sweeper keeps small: no index of its own.
+  const voidForAccount = db.prepare('UPDATE one_time_codes SET consumed_at = ? WHERE account_id = ? AND purpose = ? AND consumed_at IS NULL');
   return {
     async issue(record) {
       transaction(db, () => {
@@ -71,9 +73,18 @@ export function createSqliteOneTimeCodeStore(db: DatabaseSync): OneTimeCodeStore
     async consume(id, at) {
       return Number(statements.consume.run(at.getTime(), id).changes) === 1;
     },
+    async voidForAccount(accountId, purpose, at) {
+      return Number(voidForAccount.run(at.getTime(), accountId, purpose).changes);
+    },
     async sweep(before, limit) {
       const sweepBatch = async (batch: number) => Number(statements.sweep.run(before.getTime(), batch).changes);
       return limit === undefined ? deleteInBatches(sweepBatch) : sweepBatch(limit);
     },
   };
+}
+
+/** Account erasure (account-erasure.ts): codes and links of the account or sent to its address (`email` normalized). */
+export function oneTimeCodeEraser(db: DatabaseSync) {
+  const statement = db.prepare('DELETE FROM one_time_codes WHERE account_id = ? OR email = ?');
+  return (subject: { accountId: string; email: string }) => Number(statement.run(subject.accountId, subject.email).changes);
 }

@@ -78,3 +78,9 @@ export function createSqlitePasskeyStore(db: DatabaseSync): PasskeyStore {
     },
   };
 }
+
+/** Account erasure (account-erasure.ts): every passkey of the account. */
+export function passkeyEraser(db: DatabaseSync) {
+  const statement = db.prepare('DELETE FROM passkeys WHERE account_id = ?');
+  return (subject: { accountId: string }) => Number(statement.run(subject.accountId).changes);
+}

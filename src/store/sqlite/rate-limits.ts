@@ -41,3 +41,9 @@ export function createSqliteRateLimitStore(db: DatabaseSync): RateLimitStore {
     },
   };
 }
+
+/** Account erasure (account-erasure.ts): counters whose key names the account or its address. */
+export function rateLimitEraser(db: DatabaseSync) {
+  const statement = db.prepare('DELETE FROM rate_limits WHERE instr(key, ?) > 0 OR instr(lower(key), ?) > 0');
+  return (subject: { accountId: string; email: string }) => Number(statement.run(subject.accountId, subject.email).changes);
+}

@@ -94,3 +94,9 @@ export function createSqliteSecondFactorStore(db: DatabaseSync): SecondFactorSto
     },
   };
 }
+
+/** Account erasure (account-erasure.ts): the authenticator app and its recovery codes. */
+export function secondFactorEraser(db: DatabaseSync) {
+  const statement = db.prepare('DELETE FROM totp_factors WHERE account_id = ?');
+  return (subject: { accountId: string }) => Number(statement.run(subject.accountId).changes);
+}
