@@ -24,6 +24,8 @@ export type Route = {
   params?: z.ZodObject;
   query?: z.ZodObject;
   body?: z.ZodType;
+  /** The largest body this route takes, when it is not the API's (router.ts maxBodyBytes); 413 beyond. */
+  maxBodyBytes?: number;
   /**
    * An update guarded by ETag: the current representation (its ETag must equal If-Match; 428
    * without one, 412 when it differs) before the change runs.

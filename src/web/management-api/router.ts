@@ -13,6 +13,7 @@ import { createTokenCheck, missingScope } from './auth.ts';
 import { clientRoutes } from './clients.ts';
 import { connectionRoutes } from './connections.ts';
 import { keyRoutes } from './keys.ts';
+import { operationRoutes } from './operations.ts';
 import type { Route, RouteContext, RouteInput } from './kit.ts';
 import { etagOf, snakePath } from './kit.ts';
 import { openApiDocument } from './openapi.ts';
@@ -20,6 +21,7 @@ import { registrationTokenRoutes } from './registration-tokens.ts';
 import { answerError, ApiProblem } from './problems.ts';
 import { managementApiIdentifier } from './scopes.ts';
 import { userRoutes } from './users.ts';
+import { webhookRoutes } from './webhooks.ts';
 
 /** Where the management API lives. */
 export const managementApiPrefix = '/api/v1';
@@ -37,7 +39,8 @@ export type ManagementApiDependencies = {
 
 /** Every route of the management API (the router, the OpenAPI document and the tests read this one list). */
 export function managementRoutes(context: RouteContext): Route[] {
-  return [...clientRoutes(context), ...registrationTokenRoutes(context), ...apiRoutes(context), ...userRoutes(context), ...connectionRoutes(context), ...keyRoutes(context), ...auditRoutes(context)];
+  return [...clientRoutes(context), ...registrationTokenRoutes(context), ...apiRoutes(context), ...userRoutes(context), ...connectionRoutes(context), ...keyRoutes(context), ...auditRoutes(context),
+    ...webhookRoutes(context), ...operationRoutes(context)];
 }
 
 type Compiled = { route: Route; pattern: RegExp; names: string[] };
@@ -58,22 +61,22 @@ function invalid(issues: ReadonlyArray<{ path: PropertyKey[]; message: string }>
   return new ApiProblem('invalid_input', 'error.problems', { problems: errors.map((error) => `${error.path}: ${error.message}`).join('; ') }, { errors });
 }
 
-/** The body as JSON: at most maxBodyBytes, application/json only; none is `undefined`. */
-async function readJson(ctx: Koa.Context): Promise<unknown> {
+/** The body as JSON: at most `limit` bytes (maxBodyBytes unless the route says), application/json only; none is `undefined`. */
+async function readJson(ctx: Koa.Context, limit: number): Promise<unknown> {
   const declared = ctx.get('content-length');
   const chunked = ctx.get('transfer-encoding') !== '';
   if (!chunked && (declared === '' || declared === '0')) return undefined;
   if (!ctx.is('application/json', '+json')) throw new ApiProblem('unsupported_media_type', 'api.body_not_json');
   const tooLarge = () => {
     ctx.set('connection', 'close');
-    return new ApiProblem('payload_too_large', 'api.body_too_large', { max: maxBodyBytes });
+    return new ApiProblem('payload_too_large', 'api.body_too_large', { max: limit });
   };
-  if (Number(declared) > maxBodyBytes) throw tooLarge();
+  if (Number(declared) > limit) throw tooLarge();
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > maxBodyBytes) throw tooLarge();
+    if (size > limit) throw tooLarge();
     chunks.push(chunk);
   }
   if (size === 0) return undefined;
@@ -147,7 +150,7 @@ export function createManagementApi(deps: ManagementApiDependencies): { middlewa
     if (!query.success) throw invalid(query.error.issues, 'query');
     let body: unknown;
     if (route.body) {
-      const parsed = (route.body as z.ZodType).safeParse((await readJson(ctx)) ?? {});
+      const parsed = (route.body as z.ZodType).safeParse((await readJson(ctx, route.maxBodyBytes ?? maxBodyBytes)) ?? {});
       if (!parsed.success) throw invalid(parsed.error.issues, 'body');
       body = parsed.data;
     }
@@ -170,7 +173,7 @@ export function createManagementApi(deps: ManagementApiDependencies): { middlewa
     }
     if (answer.etag && answer.body && typeof answer.body === 'object') {
       // The ETag is the resource's: a secret shown once with it is not part of the representation.
-      const { client_secret: _secret, ...representation } = answer.body as Record<string, unknown>;
+      const { client_secret: _secret, secret: _webhookSecret, ...representation } = answer.body as Record<string, unknown>;
       ctx.set('etag', etagOf(representation));
     }
     if (answer.location) ctx.set('location', `${managementApiPrefix}${answer.location}`);

@@ -2,6 +2,7 @@ import { isGatehouseError } from '../../errors.ts';
 import { systemSource } from '../../libraries/audit.ts';
 import type { Libraries } from '../../libraries/index.ts';
 import type { Logger } from '../../logger.ts';
+import { managementApiIdentifier } from '../../oidc/scopes.ts';
 
 /** The management API's scopes: what a machine client may be allowed, one resource and one verb each. */
 export const managementScopes = [
@@ -11,6 +12,8 @@ export const managementScopes = [
   'connections:read', 'connections:write',
   'keys:read', 'keys:write',
   'audit:read',
+  'webhooks:read', 'webhooks:write',
+  'operations:read',
 ] as const;
 
 export type ManagementScope = (typeof managementScopes)[number];
@@ -27,20 +30,36 @@ export const managementScopeDescriptions: Record<ManagementScope, string> = {
   'keys:read': 'List signing keys',
   'keys:write': 'Rotate and revoke signing keys',
   'audit:read': 'Read the audit trail',
+  'webhooks:read': 'List and read webhooks and their deliveries',
+  'webhooks:write': 'Add, change, enable, disable, remove webhooks; rotate their secrets; redeliver',
+  'operations:read': 'Read the state of the mail and back-channel logout queues',
 };
-
-import { managementApiIdentifier } from '../../oidc/scopes.ts';
 
 export { managementApiIdentifier };
 
 /**
  * Registers the management API as a resource (an API tokens can be issued for) when it is not
  * there yet: at every start-up, idempotently (an instance starting at the same moment may have
- * registered it first: its conflict is success). An existing registration is left as it is.
+ * registered it first: its conflict is success). An existing registration keeps its settings but
+ * gains the scopes a newer Gatehouse added (so that a machine client can be granted them).
  */
 export async function ensureManagementApi(libraries: Libraries, issuer: string, logger: Logger): Promise<void> {
   const identifier = managementApiIdentifier(issuer);
-  if (await libraries.apis.find(identifier)) return;
+  const existing = await libraries.apis.find(identifier);
+  if (existing) {
+    const missing = managementScopes.filter((scope) => !existing.scopes.includes(scope));
+    if (!missing.length) return;
+    try {
+      await libraries.apis.update(identifier, {
+        ...(existing.name ? { name: existing.name } : {}), scopes: [...existing.scopes, ...missing],
+        signingAlg: existing.signingAlg, accessTokenTtl: existing.accessTokenTtl,
+      }, systemSource);
+      logger.info('management API scopes added', { identifier, scopes: missing });
+    } catch (error) {
+      logger.warn('adding the management API scopes failed; they are added at the next start-up', { error });
+    }
+    return;
+  }
   try {
     await libraries.apis.register({ identifier, name: 'Gatehouse management API', scopes: [...managementScopes], signingAlg: 'RS256', accessTokenTtl: 600 }, systemSource);
     logger.info('management API registered as a resource', { identifier });

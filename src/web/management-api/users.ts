@@ -56,6 +56,27 @@ const profileChangeBody = profilePatchSchema.meta({ id: 'ProfileChange', descrip
 const secondFactorResetSchema = z.object({ removed: z.boolean() }).meta({ id: 'SecondFactorReset' });
 const endedSessionsSchema = z.object({ sessions: z.number().int(), revoked: z.number().int(), queued: z.number().int() }).meta({ id: 'EndedSessions' });
 
+/** The most users one import request takes, and its largest body: a bigger import is sent in batches. */
+export const maxImportUsers = 5000;
+export const maxImportBodyBytes = 2 * 1024 * 1024;
+
+const importBody = z.strictObject({
+  users: z.array(z.record(z.string(), z.unknown()).describe(
+    'One user, as a line of the file `gatehouse users import` reads: email, name, given_name, family_name, email_verified, '
+    + 'password_hash (bcrypt or argon2; null or absent: the user sets a password by reset), roles. Each is checked by the import: '
+    + 'a bad one is reported in `errors` (its `line` is its 1-based position here) and the others are imported.',
+  )).min(1).max(maxImportUsers),
+  dry_run: z.boolean().default(false).describe('Check and count, write nothing.'),
+}).meta({ id: 'UserImport' });
+
+const importResultSchema = z.object({
+  dry_run: z.boolean(),
+  imported: z.number().int().describe('Users created (with dry_run: that would be).'),
+  unchanged: z.number().int().describe('Users that exist already with exactly these details.'),
+  errors: z.array(z.object({ line: z.number().int(), message: z.string() })).describe('Users not imported (invalid, or an existing user with other details); line = 1-based position in `users`.'),
+  duplicates: z.array(z.object({ line: z.number().int(), email: z.string() })).describe('Users repeating an earlier email (the earlier one wins).'),
+}).meta({ id: 'UserImportResult' });
+
 /**
  * Listing sessions (the account centre's devices library) and ending one session (the sessions
  * library) come with the account centre (issue 20); read structurally, so that the routes answer
@@ -98,6 +119,19 @@ export function userRoutes({ libraries }: RouteContext): Route[] {
           ...(input.email_verified !== undefined ? { emailVerified: input.email_verified } : {}), ...(input.roles ? { roles: input.roles } : {}),
         }, source);
         return { status: 201, body: userJson(created), etag: true, location: `/users/${created.id}` };
+      },
+    },
+    {
+      method: 'post', path: '/users/import', operationId: 'importUsers', tag: 'Users', scope: 'users:write',
+      summary: `Import users with their password hashes (at most ${maxImportUsers} a request, a body of at most ${maxImportBodyBytes / 1024 / 1024} MiB)`,
+      body: importBody, maxBodyBytes: maxImportBodyBytes, problems: [],
+      responses: { 200: { description: 'What was imported and what was refused (refused users do not stop the others)', schema: importResultSchema } },
+      async handle({ body, source }) {
+        const input = body as z.output<typeof importBody>;
+        // The same records as the CLI's file, one JSON line each: a user's line number is its position.
+        const lines = input.users.map((user) => JSON.stringify(user)).join('\n');
+        const result = await libraries.importUsers.run(lines, { dryRun: input.dry_run }, source);
+        return { status: 200, body: { dry_run: input.dry_run, ...result } };
       },
     },
     {

@@ -6,10 +6,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestGatehouse } from '../../helpers/gatehouse.ts';
 import { startGatehouse } from '../../helpers/gatehouse.ts';
 import { relyingParty, signIn } from '../../helpers/relying-party.ts';
+import { cliFor } from '../../helpers/run-cli.ts';
 import type { Caller, ManagementClient } from './management-client.ts';
 import { addManagementClient, managementApiUrl, managementCaller, managementToken } from './management-client.ts';
 
-const everyScope = ['clients:read', 'clients:write', 'apis:read', 'apis:write', 'users:read', 'users:write', 'connections:read', 'connections:write', 'keys:read', 'keys:write', 'audit:read'];
+const everyScope = ['clients:read', 'clients:write', 'apis:read', 'apis:write', 'users:read', 'users:write', 'connections:read', 'connections:write', 'keys:read', 'keys:write', 'audit:read', 'webhooks:read', 'webhooks:write', 'operations:read'];
 
 let gatehouse: TestGatehouse;
 let api: Caller;
@@ -229,6 +230,108 @@ describe('a machine client with every scope drives each resource over HTTP (ever
   });
 });
 
+describe('webhooks, users import and the queues, as the CLI has them (every answer checked against the OpenAPI document)', () => {
+  it('webhooks: create (secret once), read, list, disable, enable, rotate the secret, deliveries (filtered, paged), redeliver, delete', async () => {
+    const created = await api.call('POST', '/webhooks', { body: { url: 'http://127.0.0.1:9/api-hook', events: ['client.created', 'client.deleted'] } });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ url: 'http://127.0.0.1:9/api-hook', events: ['client.created', 'client.deleted'], enabled: true, secret: expect.stringMatching(/^whsec_/) });
+    const webhookId = created.body.id as string;
+    expect(created.headers.get('location')).toBe(`/api/v1/webhooks/${webhookId}`);
+    const stored = await gatehouse.store.webhooks.find(webhookId);
+    expect(stored!.sealedSecret).not.toContain(created.body.secret.slice(6));
+
+    const read = await api.call('GET', '/webhooks/{webhookId}', { params: { webhookId } });
+    expect(read.body.secret).toBeUndefined();
+    // The ETag is the representation's, the secret shown once being no part of it.
+    expect(read.headers.get('etag')).toBe(created.headers.get('etag'));
+    expect((await api.call('GET', '/webhooks')).body.items.map((each: { id: string }) => each.id)).toContain(webhookId);
+
+    expect((await api.call('POST', '/webhooks/{webhookId}/disable', { params: { webhookId } })).body.enabled).toBe(false);
+    expect((await api.call('POST', '/webhooks/{webhookId}/enable', { params: { webhookId } })).body.enabled).toBe(true);
+    const rotated = await api.call('POST', '/webhooks/{webhookId}/rotate-secret', { params: { webhookId } });
+    expect(rotated.body.secret).toMatch(/^whsec_/);
+    expect(rotated.body.secret).not.toBe(created.body.secret);
+    expect((await gatehouse.store.webhooks.find(webhookId))!.sealedSecret).not.toBe(stored!.sealedSecret);
+
+    // Each client created is a client.created delivery for it.
+    for (let index = 0; index < 5; index += 1) await api.call('POST', '/clients', { body: { client_name: `Hooked ${index}`, redirect_uris: ['https://hooked.example/cb'] } });
+    // The worker's first attempts (at a closed port) are over before the queue is read.
+    await gatehouse.deliverWebhooks();
+    const all = await api.call('GET', '/webhook-deliveries', { query: { webhook: webhookId, limit: '200' } });
+    expect(all.body.next_cursor).toBeNull();
+    expect(all.body.items).toHaveLength(5);
+    expect(all.body.items.every((each: { webhook_id: string; event_type: string }) => each.webhook_id === webhookId && each.event_type === 'client.created')).toBe(true);
+    const seen: unknown[] = [];
+    let cursor: string | null = null;
+    do {
+      const page = await api.call('GET', '/webhook-deliveries', { query: { webhook: webhookId, limit: '2', ...(cursor ? { cursor } : {}) } });
+      expect(page.body.items.length).toBeLessThanOrEqual(2);
+      seen.push(...page.body.items.map((each: { id: string }) => each.id));
+      cursor = page.body.next_cursor;
+    } while (cursor);
+    expect(seen).toEqual(all.body.items.map((each: { id: string }) => each.id));
+
+    const deliveryId = all.body.items[0].id as string;
+    await gatehouse.store.webhookDeliveries.markFailed(deliveryId, { at: new Date(), error: 'HTTP 500', statusCode: 500 });
+    const failed = await api.call('GET', '/webhook-deliveries', { query: { webhook: webhookId, status: 'failed' } });
+    expect(failed.body.items).toContainEqual(expect.objectContaining({ id: deliveryId, status: 'failed', last_status_code: 500, last_error: 'HTTP 500' }));
+    expect(failed.body.items.every((each: { status: string }) => each.status === 'failed')).toBe(true);
+    const requeued = await api.call('POST', '/webhook-deliveries/{deliveryId}/redeliver', { params: { deliveryId } });
+    expect(requeued.body).toMatchObject({ id: deliveryId, status: 'pending', next_attempt_at: expect.any(String) });
+    expect((await api.call('POST', '/webhook-deliveries/{deliveryId}/redeliver', { params: { deliveryId: 'no-such-delivery' } })).status).toBe(404);
+    expect((await api.call('GET', '/webhook-deliveries', { query: { webhook: 'wh_nope' } })).status).toBe(404);
+
+    expect((await api.call('DELETE', '/webhooks/{webhookId}', { params: { webhookId } })).status).toBe(204);
+    expect((await api.call('GET', '/webhooks/{webhookId}', { params: { webhookId } })).status).toBe(404);
+    expect((await api.call('POST', '/webhooks/{webhookId}/rotate-secret', { params: { webhookId } })).status).toBe(404);
+  });
+
+  it('users import: the CLI file\'s records as JSON, refused ones reported by position, a dry run, idempotent, a larger body than other routes but capped', async () => {
+    const users = [
+      { email: 'imported-a@example.com', name: 'A', email_verified: true, roles: ['staff'], password_hash: null },
+      { email: 'not-an-email' },
+      { email: 'IMPORTED-A@example.com' },
+      { email: 'imported-b@example.com', surprise: true },
+      { email: 'imported-c@example.com' },
+    ];
+    const dry = await api.call('POST', '/users/import', { body: { users, dry_run: true } });
+    expect(dry.status).toBe(200);
+    expect(dry.body).toMatchObject({ dry_run: true, imported: 2, unchanged: 0, duplicates: [{ line: 3, email: 'IMPORTED-A@example.com' }] });
+    expect(dry.body.errors.map((each: { line: number }) => each.line)).toEqual([2, 4]);
+    expect((await api.call('GET', '/users', { query: { email: 'imported-a@example.com' } })).body.items).toEqual([]);
+
+    const done = await api.call('POST', '/users/import', { body: { users } });
+    expect(done.body).toMatchObject({ dry_run: false, imported: 2, unchanged: 0 });
+    expect((await api.call('GET', '/users', { query: { email: 'imported-a@example.com' } })).body.items).toEqual([expect.objectContaining({ name: 'A', roles: ['staff'] })]);
+    expect((await api.call('POST', '/users/import', { body: { users: [users[0], users[4]] } })).body).toMatchObject({ imported: 0, unchanged: 2, errors: [], duplicates: [] });
+
+    // Over the 64 KiB of other routes, within the import's cap.
+    const many = Array.from({ length: 800 }, (_, index) => ({ email: `bulk-${index}@example.com`, name: `Bulk user number ${index} ${'x'.repeat(60)}` }));
+    expect(Buffer.byteLength(JSON.stringify({ users: many }))).toBeGreaterThan(64 * 1024);
+    // (A dry run: the users paged below stay few.)
+    expect((await api.call('POST', '/users/import', { body: { users: many, dry_run: true } })).body).toMatchObject({ imported: 800, errors: [] });
+    const huge = await api.call('POST', '/users/import', { body: { users: [{ email: 'huge@example.com', name: 'x'.repeat(3 * 1024 * 1024) }] } });
+    expect([huge.status, huge.body.code]).toEqual([413, 'payload_too_large']);
+    const tooMany = await api.call('POST', '/users/import', { body: { users: Array.from({ length: 5001 }, () => ({})) } });
+    expect([tooMany.status, tooMany.body.errors[0].path]).toEqual([400, 'users']);
+
+    // Dry runs are not audited.
+    const events = await api.call('GET', '/audit-events', { query: { type: 'users_imported', actor: 'api' } });
+    expect(events.body.items.length).toBe(2);
+  });
+
+  it('operations: the mail queue and the back-channel logout queue, as `mail status` and `logout status` show them', async () => {
+    const mail = await api.call('GET', '/operations/mail');
+    expect(mail.status).toBe(200);
+    expect(mail.body).toMatchObject({ pending: expect.any(Number), sent: expect.any(Number), failed: expect.any(Number), dropped: expect.any(Number), recent_failures: expect.any(Array), recent_drops: expect.any(Array) });
+    const cli = JSON.parse((await cliFor(gatehouse.env)(['mail', 'status', '--json'])).stdout) as Record<string, unknown>;
+    expect(mail.body).toEqual(cli);
+    const logouts = await api.call('GET', '/operations/logouts');
+    expect(logouts.body).toEqual(JSON.parse((await cliFor(gatehouse.env)(['logout', 'status', '--json'])).stdout));
+    expect(logouts.body).toMatchObject({ pending: expect.any(Number), delivered: expect.any(Number), failed: expect.any(Number), recent_failures: expect.any(Array) });
+  });
+});
+
 describe('pagination', () => {
   it('walks every page of users and of the audit trail, each item once, in order', async () => {
     for (let index = 0; index < 7; index += 1) {
@@ -288,6 +391,16 @@ describe('bad input is a problem, never a 500', () => {
       ['GET', '/audit-events', { query: { since: 'yesterday' } }, 400, 'invalid_input'],
       ['GET', '/users/{userId}', { params: { userId: 'no-such-user' } }, 404, 'not_found'],
       ['POST', '/keys/{kid}/revoke', { params: { kid: 'no-such-kid' } }, 404, 'not_found'],
+      ['POST', '/webhooks', { body: { url: 'not a url', events: ['user.created'] } }, 400, 'invalid_input'],
+      ['POST', '/webhooks', { body: { url: 'http://127.0.0.1:9/hook', events: ['user.exploded'] } }, 400, 'invalid_input'],
+      ['POST', '/webhooks', { body: { url: 'http://127.0.0.1:9/hook', events: [] } }, 400, 'invalid_input'],
+      ['POST', '/webhooks', { body: { url: 'http://10.0.0.1/hook', events: ['user.created'] } }, 400, 'invalid_input'],
+      ['GET', '/webhook-deliveries', { query: { status: 'lost' } }, 400, 'invalid_input'],
+      ['GET', '/webhook-deliveries', { query: { cursor: 'forged' } }, 400, 'invalid_input'],
+      ['GET', '/webhooks/{webhookId}', { params: { webhookId: 'wh_nope' } }, 404, 'not_found'],
+      ['POST', '/users/import', { body: { users: 'a file' } }, 400, 'invalid_input'],
+      ['POST', '/users/import', { body: { users: [] } }, 400, 'invalid_input'],
+      ['POST', '/users/import', { body: '{"users": [' }, 400, 'invalid_json'],
     ];
     for (const [method, path, options, status, code] of cases) {
       const answer = await api.call(method, path, options);

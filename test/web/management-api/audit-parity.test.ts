@@ -22,7 +22,7 @@ let gatehouseCli: ReturnType<typeof cliFor>;
 beforeAll(async () => {
   gatehouse = await startGatehouse();
   gatehouseCli = cliFor(gatehouse.env);
-  robot = await addManagementClient(gatehouse, ['clients:write', 'clients:read', 'apis:write', 'users:write', 'users:read', 'keys:write']);
+  robot = await addManagementClient(gatehouse, ['clients:write', 'clients:read', 'apis:write', 'users:write', 'users:read', 'keys:write', 'webhooks:write']);
   api = await managementCaller(gatehouse, await managementToken(gatehouse, robot));
 });
 afterAll(() => gatehouse?.stop());
@@ -87,6 +87,34 @@ describe('the CLI and the management API leave the same audit events', () => {
     const removedByApi = await eventsOf(() => api.call('DELETE', '/clients/{clientId}', { params: { clientId: apiClient } }));
     expect(removed.length).toBeGreaterThan(0);
     expect(comparable(removedByApi, { client: apiClient })).toEqual(comparable(removed, { client: cliClient }));
+  });
+
+  it('for webhooks: add, disable, enable, rotate the secret, remove', async () => {
+    let cliHook = '';
+    let apiHook = '';
+    const url = 'http://127.0.0.1:9/parity-hook';
+    const added = await eventsOf(async () => (cliHook = (await cliJson(['webhooks', 'add', '--url', url, '--event', 'user.created', '--event', 'client.deleted'])).id));
+    const addedByApi = await eventsOf(async () => (apiHook = (await api.call('POST', '/webhooks', { body: { url, events: ['user.created', 'client.deleted'] } })).body.id));
+    expect(added.map((event) => [event.type, event.actor])).toEqual([['webhook_added', 'cli']]);
+    expect(addedByApi.map((event) => [event.type, event.actor])).toEqual([['webhook_added', 'api']]);
+    expect(addedByApi[0]!.details.actorClientId).toBe(robot.clientId);
+    expect(comparable(addedByApi, { webhook: apiHook })).toEqual(comparable(added, { webhook: cliHook }));
+
+    const actions: Array<[string[], string]> = [
+      [['webhooks', 'disable', cliHook], '/webhooks/{webhookId}/disable'],
+      [['webhooks', 'enable', cliHook], '/webhooks/{webhookId}/enable'],
+      [['webhooks', 'rotate-secret', cliHook], '/webhooks/{webhookId}/rotate-secret'],
+    ];
+    for (const [command, route] of actions) {
+      const byCli = await eventsOf(() => cliJson(command));
+      const byApi = await eventsOf(() => api.call('POST', route, { params: { webhookId: apiHook } }));
+      expect(byCli.length, route).toBeGreaterThan(0);
+      expect(comparable(byApi, { webhook: apiHook }), route).toEqual(comparable(byCli, { webhook: cliHook }));
+    }
+    const removed = await eventsOf(() => cliJson(['webhooks', 'remove', cliHook]));
+    const removedByApi = await eventsOf(() => api.call('DELETE', '/webhooks/{webhookId}', { params: { webhookId: apiHook } }));
+    expect(removed.map((event) => event.type)).toEqual(['webhook_removed']);
+    expect(comparable(removedByApi, { webhook: apiHook })).toEqual(comparable(removed, { webhook: cliHook }));
   });
 
   it('for APIs, users (add, profile, disable, enable, sign out) and signing keys', async () => {

@@ -11,7 +11,7 @@ import { cliFor } from '../../helpers/run-cli.ts';
 import type { Caller, Json, ManagementClient, Operation } from './management-client.ts';
 import { addManagementClient, documentChecker, managementApiUrl, managementCaller, managementToken } from './management-client.ts';
 
-const everyScope = ['clients:read', 'clients:write', 'apis:read', 'apis:write', 'users:read', 'users:write', 'connections:read', 'connections:write', 'keys:read', 'keys:write', 'audit:read'];
+const everyScope = ['clients:read', 'clients:write', 'apis:read', 'apis:write', 'users:read', 'users:write', 'connections:read', 'connections:write', 'keys:read', 'keys:write', 'audit:read', 'webhooks:read', 'webhooks:write', 'operations:read'];
 
 let gatehouse: TestGatehouse;
 let clock: MovableClock;
@@ -57,6 +57,13 @@ describe('the OpenAPI document', () => {
     gatehouse = await gatehouse.restart();
     const again = JSON.parse((await cliFor(gatehouse.env)(['apis', 'list', '--json'])).stdout) as Array<{ identifier: string }>;
     expect(again.filter((api) => api.identifier === managementApiUrl(gatehouse))).toHaveLength(1);
+
+    // A registration made before a scope existed (an older Gatehouse) gains the new scopes at start-up.
+    const identifier = managementApiUrl(gatehouse);
+    const registered = (await gatehouse.store.apis.find(identifier))!;
+    await gatehouse.store.apis.replace({ ...registered, scopes: registered.scopes.filter((scope) => !scope.startsWith('webhooks:') && scope !== 'operations:read') });
+    gatehouse = await gatehouse.restart();
+    expect((await gatehouse.store.apis.find(identifier))!.scopes.sort()).toEqual([...everyScope].sort());
   });
 });
 
@@ -68,7 +75,7 @@ describe('scope enforcement', () => {
     for (const scope of everyScope) tokens.set(scope, await managementToken(gatehouse, robot, everyScope.filter((each) => each !== scope).join(' ')));
     const only = new Map<string, string>();
     for (const scope of everyScope) only.set(scope, await managementToken(gatehouse, robot, scope));
-    const params = { clientId: 'x', identifier: 'https://x.example', userId: 'x', passkeyId: 'x', sessionId: 'x', connectionId: 'x', kid: 'x', tokenId: 'xxxxxx' };
+    const params = { clientId: 'x', identifier: 'https://x.example', userId: 'x', passkeyId: 'x', sessionId: 'x', connectionId: 'x', kid: 'x', tokenId: 'xxxxxx', webhookId: 'x', deliveryId: 'x' };
     for (const { path, method, scope } of operations) {
       const body = ['POST', 'PATCH', 'PUT'].includes(method) ? {} : undefined;
       const refused = await anonymous.call(method, path, { params, token: tokens.get(scope)!, ...(body ? { body } : {}), headers: { 'if-match': '"x"' } });
