@@ -52,7 +52,7 @@ import { signingKeysLibrary } from './signing-keys.ts';
 import type { UpstreamLibrary } from './upstream-sign-in.ts';
 import { upstreamLibrary } from './upstream-sign-in.ts';
 import type { WebhooksLibrary } from './webhooks.ts';
-import { withWebhooks } from './webhooks.ts';
+import { webhooksLibrary } from './webhooks.ts';
 
 export type { LibraryDependencies } from './dependencies.ts';
 export type { AuditSource } from './audit.ts';
@@ -114,11 +114,19 @@ export type Libraries = {
 
 /** Builds the libraries once, at start-up (src/app.ts) or when a CLI command starts (src/cli/context.ts). */
 export function createLibraries(given: LibraryDependencies): Libraries {
-  // The mails audit events call for (security-notifications.ts), observed like the webhooks below.
+  // One observer of the audit trail: every event the libraries below record is mailed when it calls
+  // for a security notification (security-notifications.ts: never throws, the mail is queued
+  // apart) and queues its webhook deliveries (webhooks.ts), in the call that records it.
   const securityNotifications = securityNotificationsLibrary(given);
-  const plain: LibraryDependencies = { ...given, store: observeAuditTrail(given.store, securityNotifications.observe, given.logger) };
-  // Every audit event the libraries below record also queues its webhook deliveries (webhooks.ts).
-  const { deps, webhooks } = withWebhooks(plain);
+  const deps: LibraryDependencies = {
+    ...given,
+    store: observeAuditTrail(given.store, async (event) => {
+      await securityNotifications.observe(event);
+      await webhooks.observe(event);
+    }, given.logger),
+  };
+  // Built on the observed store, so its own events (webhook_added, …) are observed too.
+  const webhooks = webhooksLibrary(deps);
   const accounts = accountsLibrary(deps);
   const connections = connectionsLibrary(deps);
   const clients = clientsLibrary(deps);

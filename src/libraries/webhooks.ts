@@ -4,7 +4,7 @@ import { GatehouseError } from '../errors.ts';
 import { open, seal } from '../keys/encryption.ts';
 import type { AuditEvent, WebhookDelivery, WebhookDeliveryStatus, WebhookQueueStatus, WebhookRecord } from '../store/types.ts';
 import type { AuditSource } from './audit.ts';
-import { auditEvent, observeAuditTrail, recordAudit } from './audit.ts';
+import { auditEvent, recordAudit } from './audit.ts';
 import type { LibraryDependencies } from './dependencies.ts';
 import { checkWebhookUrl } from './webhook-destination.ts';
 import type { DestinationPolicy } from './webhook-destination.ts';
@@ -15,7 +15,7 @@ import { newWebhookSecret, webhookRetryDelaySeconds } from './webhook-signature.
  * Webhooks: operators register endpoints (`gatehouse webhooks add`) for public events
  * (webhook-events.ts maps audit events to them), and each event recorded in the audit trail is
  * queued for every enabled webhook subscribed to it (`observe`, hooked into the audit trail by
- * `withWebhooks` below, so the pages, the CLI and the management API all produce deliveries). A
+ * createLibraries (src/libraries/index.ts), so the pages, the CLI and the management API all produce deliveries). A
  * worker on every instance (webhook-delivery.ts, started by src/server.ts) POSTs them signed
  * (webhook-signature.ts), with retries, through the queue in the store (webhook_deliveries).
  *
@@ -212,17 +212,4 @@ export function webhooksLibrary(deps: WebhooksDependencies): WebhooksLibrary {
     status: () => store.webhookDeliveries.status(),
     prune: (limit) => store.webhookDeliveries.prune(new Date(clock().getTime() - settings.retentionDays * 86_400_000), limit),
   };
-}
-
-/**
- * The libraries' dependencies with the audit trail observed by a webhooks library built on them:
- * every event any library records (pages, CLI, management API, the system) queues its webhook
- * deliveries in the same call (createLibraries builds everything from what this returns).
- */
-export function withWebhooks(plain: LibraryDependencies): { deps: LibraryDependencies; webhooks: WebhooksLibrary } {
-  // The observer is called only once an event is recorded, after `webhooks` is built.
-  const store = observeAuditTrail(plain.store, (event) => webhooks.observe(event), plain.logger);
-  const deps: LibraryDependencies = { ...plain, store };
-  const webhooks = webhooksLibrary(deps);
-  return { deps, webhooks };
 }
