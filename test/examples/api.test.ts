@@ -1,4 +1,6 @@
-import { base64url, decodeJwt, decodeProtectedHeader, importJWK, SignJWT } from 'jose';
+import { createHash, randomUUID } from 'node:crypto';
+
+import { base64url, decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, importJWK, SignJWT } from 'jose';
 import type { JWTPayload } from 'jose';
 import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -131,6 +133,42 @@ describe('the example API', () => {
     const basic = await fetch(`${api.url}/notes`, { headers: { authorization: 'Basic dXNlcjpwYXNz' } });
     expect(basic.status).toBe(401);
     expect(basic.headers.get('www-authenticate')).toContain('error="invalid_token"');
+  });
+
+  it('takes DPoP-bound tokens with a proof of their key (RFC 9449), and refuses them without one', async () => {
+    const registered = await gatehouse.addClient({ name: 'Notes worker with a key', grantTypes: ['client_credentials'], redirectUris: [], postLogoutRedirectUris: [] });
+    const rp = await relyingParty(gatehouse, registered);
+    const pair = await generateKeyPair('ES256', { extractable: true });
+    const dpop = client.getDPoPHandle(rp, pair);
+    const tokens = await client.clientCredentialsGrant(rp, { scope: 'notes:read', resource: audience }, { DPoP: dpop });
+    expect(tokens.token_type).toBe('dpop');
+    const url = new URL(`${api.url}/notes`);
+    // openid-client sends "DPoP <token>" with a proof of the key (ath included).
+    const answered = await client.fetchProtectedResource(rp, tokens.access_token, url, 'GET', undefined, undefined, { DPoP: dpop });
+    expect(answered.status).toBe(200);
+
+    // As a bearer token: refused (a thief without the key gets nothing).
+    const asBearer = await call(api, tokens.access_token);
+    expect([asBearer.status, asBearer.body.error]).toEqual([401, 'invalid_token']);
+    // Proofs made by hand: replayed, for another method or token, by another key: refused.
+    const proof = async (key: Awaited<ReturnType<typeof generateKeyPair>>, htm: string, token = tokens.access_token) => new SignJWT({
+      htm, htu: url.href, jti: randomUUID(), ath: createHash('sha256').update(token).digest('base64url'),
+    }).setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: await exportJWK(key.publicKey) }).setIssuedAt().sign(key.privateKey);
+    const withProof = (value: string, token = tokens.access_token) => fetch(url, { headers: { authorization: `DPoP ${token}`, dpop: value } });
+    const good = await proof(pair, 'GET');
+    expect((await withProof(good)).status).toBe(200);
+    const replayed = await withProof(good);
+    expect([replayed.status, ((await replayed.json()) as { error: string }).error]).toEqual([401, 'invalid_dpop_proof']);
+    expect(replayed.headers.get('www-authenticate')).toMatch(/^DPoP /);
+    expect((await withProof(await proof(pair, 'POST'))).status).toBe(401);
+    expect((await withProof(await proof(pair, 'GET', 'another.token'))).status).toBe(401);
+    expect((await withProof(await proof(await generateKeyPair('ES256'), 'GET'))).status).toBe(401);
+    expect((await fetch(url, { headers: { authorization: `DPoP ${tokens.access_token}` } })).status).toBe(401);
+    // A bearer token sent as DPoP: refused too.
+    const bearer = await issue('notes:read');
+    expect((await withProof(await proof(pair, 'GET', bearer), bearer)).status).toBe(401);
+    const preflight = await fetch(url, { method: 'OPTIONS', headers: { origin: 'http://127.0.0.1:8081', 'access-control-request-method': 'GET', 'access-control-request-headers': 'authorization, dpop' } });
+    expect(preflight.headers.get('access-control-allow-headers')).toMatch(/dpop/i);
   });
 
   it('answers 403 insufficient_scope naming the scope that is missing', async () => {

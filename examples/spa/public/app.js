@@ -1,10 +1,12 @@
 // @ts-check
-/* global document, fetch, history, location, sessionStorage, URL, URLSearchParams -- the browser's; tsc checks them (tsconfig.json here) */
+/* global document, fetch, Headers, history, location, sessionStorage, URL, URLSearchParams -- the browser's; tsc checks them (tsconfig.json here) */
 /**
  * A single-page app that signs in with Gatehouse and calls an API, entirely in the browser:
  * the authorization code flow with PKCE as a public client (no secret), with oauth4webapi.
  * Tokens are kept in memory only (a variable of this module), never in localStorage; the refresh
- * token is rotated by Gatehouse on every use.
+ * token is rotated by Gatehouse on every use. They are DPoP-bound (RFC 9449): made with a key pair
+ * this page creates when it redeems the code, which cannot be exported, so a stolen token is
+ * useless without it (Gatehouse, the refresh and the API all ask for a proof of the key).
  */
 import * as oauth from 'oauth4webapi';
 
@@ -29,6 +31,24 @@ const resource = { resource: config.api.resource };
 
 /** @type {Tokens | undefined} */
 let tokens;
+/** The DPoP handle of these tokens' key (oauth4webapi keeps the servers' nonces in it). @type {oauth.DPoPHandle | undefined} */
+let dpop;
+
+/**
+ * A request made again once when the server asks for a DPoP nonce (use_dpop_nonce): the handle
+ * has kept the nonce the answer carried.
+ * @template T
+ * @param {() => Promise<T>} request
+ * @returns {Promise<T>}
+ */
+async function withNonce(request) {
+  try {
+    return await request();
+  } catch (error) {
+    if (!oauth.isDPoPNonceError(error)) throw error;
+    return request();
+  }
+}
 
 /** @param {string} id */
 const element = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
@@ -102,15 +122,21 @@ async function completeLogin() {
   if (!pending) throw new Error('no sign-in was in progress');
   const { codeVerifier, state, nonce } = JSON.parse(pending);
   const params = oauth.validateAuthResponse(as, client, current, state);
-  const response = await oauth.authorizationCodeGrantRequest(as, client, clientAuth, params, config.redirectUri, codeVerifier, { ...http, additionalParameters: resource });
-  tokens = keep(await oauth.processAuthorizationCodeResponse(as, client, response, { expectedNonce: nonce, requireIdToken: true }));
+  dpop = oauth.DPoP(client, await oauth.generateKeyPair('ES256'));
+  const handle = dpop;
+  tokens = keep(await withNonce(async () => oauth.processAuthorizationCodeResponse(as, client, await oauth.authorizationCodeGrantRequest(
+    as, client, clientAuth, params, config.redirectUri, codeVerifier, { ...http, additionalParameters: resource, DPoP: handle },
+  ), { expectedNonce: nonce, requireIdToken: true })));
 }
 
 async function refresh() {
-  if (!tokens?.refreshToken) throw new Error('no refresh token');
-  const response = await oauth.refreshTokenGrantRequest(as, client, clientAuth, tokens.refreshToken, { ...http, additionalParameters: resource });
+  if (!tokens?.refreshToken || !dpop) throw new Error('no refresh token');
+  const { refreshToken } = tokens;
+  const handle = dpop;
   try {
-    tokens = keep(await oauth.processRefreshTokenResponse(as, client, response), tokens);
+    tokens = keep(await withNonce(async () => oauth.processRefreshTokenResponse(as, client, await oauth.refreshTokenGrantRequest(
+      as, client, clientAuth, refreshToken, { ...http, additionalParameters: resource, DPoP: handle },
+    ))), tokens);
   } catch (error) {
     // invalid_grant: revoked, expired, or reused. The person must sign in again.
     if (error instanceof oauth.ResponseBodyError) tokens = undefined;
@@ -123,12 +149,22 @@ async function refresh() {
  * @param {unknown} [body]
  */
 async function callApi(method, body) {
-  if (!tokens) throw new Error('not signed in');
-  const response = await fetch(new URL('/notes', config.api.url), {
-    method,
-    headers: { authorization: `Bearer ${tokens.accessToken}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-    ...(body ? { body: JSON.stringify(body) } : {}),
-  });
+  if (!tokens || !dpop) throw new Error('not signed in');
+  // "DPoP <token>" with a proof of the key for this method, URL and token.
+  const { accessToken } = tokens;
+  const handle = dpop;
+  /** @type {Response} */
+  let response;
+  try {
+    response = await withNonce(() => oauth.protectedResourceRequest(
+      accessToken, method, new URL('/notes', config.api.url),
+      new Headers(body ? { 'content-type': 'application/json' } : {}), body ? JSON.stringify(body) : null, { ...http, DPoP: handle },
+    ));
+  } catch (error) {
+    // A 401 or 403 with a challenge: shown below like any other answer.
+    if (!(error instanceof oauth.WWWAuthenticateChallengeError)) throw error;
+    response = error.response;
+  }
   const challenge = response.headers.get('www-authenticate');
   element('api-result').textContent = `${response.status}${challenge ? `\nWWW-Authenticate: ${challenge}` : ''}\n${JSON.stringify(await response.json(), null, 2)}`;
 }
@@ -137,6 +173,7 @@ async function logout() {
   if (!tokens) return;
   const { idToken, refreshToken } = tokens;
   tokens = undefined;
+  dpop = undefined;
   // The refresh token would outlive the session at Gatehouse: revoke it first.
   if (refreshToken) {
     await oauth.processRevocationResponse(await oauth.revocationRequest(as, client, clientAuth, refreshToken, http)).catch(() => undefined);
