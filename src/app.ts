@@ -14,6 +14,7 @@ import { createStoreHealth, healthRoutes, storeOutage } from './web/health.ts';
 import { errorPages, withRequestIds } from './web/error-pages.ts';
 import { recordRoute } from './observability/http.ts';
 import { createFormProtection, formParser } from './web/forms.ts';
+import { createLanguageRoutes, languageMiddleware } from './web/language.ts';
 import { authorizationByPost, jwksCaching, pagesExceptOnProtocolPaths } from './web/protocol.ts';
 import { createProviderPages } from './web/provider-pages.ts';
 import { authorizationRequestLimits, authorizationRequestMaxBytes, clientAuthenticationLimits, clientRegistrationLimits } from './web/request-limits.ts';
@@ -84,7 +85,7 @@ export async function createApp(deps: AppDependencies): Promise<App> {
   const reads = createReadCache(deps.store, { clock });
   const store = reads.observe(deps.store);
   // Every page (the error page shows it) is drawn with the request's id.
-  const views = withRequestIds(createViews({ cache: config.env !== 'development' }));
+  const views = withRequestIds(createViews({ cache: config.env !== 'development', languages: config.languages }));
   const pages = createProviderPages(views);
   // The one CSRF scheme and form parser, handed to the flows as dependencies (`forms`, `form`).
   const forms = createFormProtection(secrets.keyEncryptionKey);
@@ -163,6 +164,8 @@ export async function createApp(deps: AppDependencies): Promise<App> {
   // Whether the store takes writes: /readyz and the outage answers share one rate-limited probe.
   const health = createStoreHealth(store, logger, { clock });
   app.use(storeOutage(health, views, clock));
+  // Which language pages, their errors and the mail they send speak (src/web/language.ts).
+  app.use(languageMiddleware(config, clock));
   app.use(errorPages(views, logger));
   const flowDependencies = { provider: () => provider, libraries, views, form, forms, config, limits, logger, clock };
   // The management API answers everything under /api/v1 itself (JSON problems), before the pages and the provider.
@@ -170,6 +173,7 @@ export async function createApp(deps: AppDependencies): Promise<App> {
   app.use(pagesExceptOnProtocolPaths([
     healthRoutes(store, health).routes(),
     createStaticRoutes({ views, config }).routes(),
+    createLanguageRoutes(config, clock).routes(),
     createFlowRouter(flowDependencies).routes(),
     createAccountRouter(flowDependencies).routes(),
   ]));

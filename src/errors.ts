@@ -67,7 +67,8 @@ export class GatehouseError extends Error {
   readonly values: MessageValues | undefined;
 
   constructor(code: ErrorCode, messageId: MessageId, values?: MessageValues, options?: { cause?: unknown }) {
-    super(message(messageId, values), options);
+    // English: `message` is what logs and the CLI print. A page shows wordsFor(error), in its reader's language.
+    super(message(messageId, values, 'en'), options);
     this.name = 'GatehouseError';
     this.code = code;
     this.status = statusByCode[code];
@@ -78,6 +79,15 @@ export class GatehouseError extends Error {
 
 export function isGatehouseError(error: unknown): error is GatehouseError {
   return error instanceof GatehouseError;
+}
+
+/** The error's sentence in the language of the request being served. */
+export function wordsFor(error: GatehouseError): string {
+  // A validation error (src/libraries/validation.ts): its problems' own sentences, without the
+  // internal field names a log line has ("password: …"); a form shows each next to its field.
+  const issues = (error as { issues?: ReadonlyArray<{ message: string }> }).issues;
+  if (Array.isArray(issues) && issues.length) return issues.map((issue) => issue.message).join(' ');
+  return message(error.messageId, error.values);
 }
 
 /** Turns a zod error into one readable line: "email: Invalid email address; password: Required". */

@@ -10,6 +10,8 @@ export type RequestContext = {
   requestId: string;
   /** A bounded name: a route pattern (`/interaction/:uid/login`) or the provider's route (`token`). */
   route?: string;
+  /** The language the answer speaks (src/web/language.ts, refined by a sign-in's ui_locales); pages and mail sent meanwhile use it. */
+  locale?: string;
 };
 
 const storage = new AsyncLocalStorage<RequestContext>();

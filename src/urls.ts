@@ -12,6 +12,8 @@ export const routes = {
   script: '/assets/:file',
   webauthnBrowser: '/assets/vendor/simplewebauthn-browser.js',
   favicon: '/favicon.ico',
+  /** The language switcher on every page: remembers the choice in a cookie, then goes back (`?return=`). */
+  language: '/language/:id',
   interaction: '/interaction/:uid',
   login: '/interaction/:uid/login',
   register: '/interaction/:uid/register',
@@ -82,6 +84,7 @@ export const urls = {
   /** A first-party script in views/assets, by file name (`passkey-sign-in.js`). */
   script: (file: string) => address('script', file),
   webauthnBrowser: () => address('webauthnBrowser'),
+  language: (locale: string, returnTo: string) => `${address('language', locale)}?return=${encodeURIComponent(returnTo)}`,
   interaction: (uid: string) => address('interaction', uid),
   login: (uid: string) => address('login', uid),
   register: (uid: string) => address('register', uid),

@@ -7,6 +7,8 @@ import { z } from 'zod';
 import { GatehouseError } from '../errors.ts';
 import type { MessageId, MessageValues } from '../messages/messages.ts';
 import { message } from '../messages/messages.ts';
+import type { Locale } from '../messages/locales.ts';
+import { isLocale, supportedLocales } from '../messages/locales.ts';
 import type { Schedule } from './key-schedule.ts';
 import { validateSchedule } from './key-schedule.ts';
 import { defaultsFile } from './paths.ts';
@@ -42,6 +44,13 @@ export const defaultsSchema = z.object({
   shutdownGraceSeconds: z.number().nonnegative(),
   /** The From address of outgoing mail (MAIL_FROM overrides it). */
   mailFrom: z.string().min(1),
+  /**
+   * The languages pages and mail speak (src/messages/locales.ts) and the one used when neither the
+   * application, the person nor their browser names an available one. DEFAULT_LANGUAGE, LANGUAGES.
+   */
+  languages: z.object({ default: z.enum(supportedLocales), available: z.array(z.enum(supportedLocales)).min(1) })
+    .refine((languages) => languages.available.includes(languages.default), 'the default language must be one of the available ones')
+    .default({ default: 'en', available: [...supportedLocales] }),
   passwords: z.object({
     argon2: z.object({
       memoryKiB: z.number().int().min(7168, 'argon2 memory below 7 MiB is not safe').max(4_194_304),
@@ -406,6 +415,25 @@ function collecting(problems: GatehouseError[]) {
   };
 }
 
+/** DEFAULT_LANGUAGE (one code) and LANGUAGES (codes separated by commas), each among the shipped ones. */
+function readLanguageSettings(env: NodeJS.ProcessEnv, config: Config): void {
+  const languages = { ...config.languages };
+  if (env.LANGUAGES !== undefined && env.LANGUAGES.trim() !== '') {
+    const codes = env.LANGUAGES.split(',').map((code) => code.trim()).filter(Boolean);
+    for (const code of codes) if (!isLocale(code)) fail('LANGUAGES', 'config.not_one_of', { choices: supportedLocales.join(', '), value: JSON.stringify(code) });
+    languages.available = [...new Set(codes as Locale[])];
+  }
+  if (env.DEFAULT_LANGUAGE !== undefined && env.DEFAULT_LANGUAGE.trim() !== '') {
+    const code = env.DEFAULT_LANGUAGE.trim();
+    if (!isLocale(code)) fail('DEFAULT_LANGUAGE', 'config.not_one_of', { choices: supportedLocales.join(', '), value: JSON.stringify(code) });
+    languages.default = code;
+  }
+  if (!languages.available.includes(languages.default)) {
+    fail(env.DEFAULT_LANGUAGE ? 'DEFAULT_LANGUAGE' : 'LANGUAGES', 'config.not_one_of', { choices: languages.available.join(', '), value: JSON.stringify(languages.default) });
+  }
+  config.languages = languages;
+}
+
 /**
  * METRICS, METRICS_PORT, METRICS_HOST, METRICS_TOKEN and LOG_FORMAT (docs/observability.md). On
  * the main port in production, /metrics needs a token: it is reachable by anyone who reaches the
@@ -504,6 +532,7 @@ function readConfig(env: NodeJS.ProcessEnv, cwd: string, options: LoadOptions, c
   if (env.CLIENT_ID_METADATA_DOCUMENT_HOSTS !== undefined) config.clientIdMetadataDocuments.hosts = check(() => parseMetadataDocumentHosts(env.CLIENT_ID_METADATA_DOCUMENT_HOSTS!)) ?? null;
   if (env.GEOIP_DATABASE !== undefined && env.GEOIP_DATABASE.trim() !== '') config.geoipDatabase = env.GEOIP_DATABASE.trim();
   if (env.MAIL_FROM !== undefined) config.mailFrom = check(() => parseMailFrom(env.MAIL_FROM!)) ?? config.mailFrom;
+  check(() => readLanguageSettings(env, config));
   if (env.WORKERS !== undefined) config.workers = check(() => parseWorkers(env.WORKERS!)) ?? config.workers;
   if (env.GATEHOUSE_SEED_FILE !== undefined && env.GATEHOUSE_SEED_FILE.trim() !== '') config.seedFile = resolve(cwd, env.GATEHOUSE_SEED_FILE.trim());
   // Each worker would derive its own issuer from a port it has not bound yet.

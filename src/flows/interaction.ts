@@ -4,6 +4,7 @@ import type Provider from 'oidc-provider';
 import type { Config } from '../config/load-config.ts';
 import { GatehouseError } from '../errors.ts';
 import { message } from '../messages/messages.ts';
+import { speakForSignIn } from '../messages/request-locale.ts';
 import type { Level } from '../oidc/levels.ts';
 import { requiredLevel } from '../oidc/levels.ts';
 import { requestedAcrValues } from '../oidc/claims-parameter.ts';
@@ -53,6 +54,8 @@ export async function requiredLevelOf(deps: { provider: () => Provider; config: 
 export async function currentInteraction(deps: { provider: () => Provider; forms: FormProtection }, ctx: Context, prompt?: Prompt): Promise<InteractionDetails> {
   const details = await deps.provider().interactionDetails(ctx.req, ctx.res);
   if (details.uid !== ctx.params.uid) throw new GatehouseError('invalid_input', 'flows.sign_in_request_does_not');
+  // From here on the page (and any mail it sends) speaks what the application asked for in ui_locales.
+  speakForSignIn(ctx, details.params.ui_locales);
   deps.forms.protect(ctx, `interaction:${details.uid}`);
   if (prompt && details.prompt.name !== prompt) throw new GatehouseError('invalid_input', 'flows.sign_in_step_already_complete');
   return details;

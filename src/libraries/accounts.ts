@@ -13,7 +13,7 @@ import { checkPasswordPolicyAsync, defaultPasswordPolicy } from './password-poli
 import { checkPassword, defaultHashLimits, failureFloorFor, hashLimitsFrom, hashOptionsFrom, hashPassword, padToFloor, passwordHashOptions } from './passwords.ts';
 import type { HashLimits, HashOptions } from './passwords.ts';
 import type { NewAccountInput } from './schemas.ts';
-import { emailSchema, newAccountSchema } from './schemas.ts';
+import { emailSchema, newAccountSchema, words } from './schemas.ts';
 import { invalidInput } from './validation.ts';
 import { endSessions } from './sessions.ts';
 
@@ -124,8 +124,8 @@ const hiddenCharacters = /[\p{Cc}\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/u
 /** One line of text: trimmed, bounded, no line breaks or hidden characters. */
 function lineOfText(max: number) {
   return z.string().trim()
-    .max(max, message('libraries.at_most_characters', { max }))
-    .refine((value) => !hiddenCharacters.test(value), message('libraries.no_control_characters'));
+    .max(max, words('libraries.at_most_characters', { max }))
+    .refine((value) => !hiddenCharacters.test(value), words('libraries.no_control_characters'));
 }
 
 /** Text of a few lines (an address): line breaks normalised to \n, each line trimmed, blank lines dropped. */
@@ -133,9 +133,9 @@ function linesOfText(max: number, lines: number) {
   return z.string()
     .transform((value) => value.replace(/\r\n?/g, '\n').split('\n').map((line) => line.trim()).filter(Boolean).join('\n'))
     .pipe(z.string()
-      .max(max, message('libraries.at_most_characters', { max }))
-      .refine((value) => !hiddenCharacters.test(value.replaceAll('\n', '')), message('libraries.no_control_characters'))
-      .refine((value) => value.split('\n').length <= lines, message('libraries.profile_lines', { max: lines })));
+      .max(max, words('libraries.at_most_characters', { max }))
+      .refine((value) => !hiddenCharacters.test(value.replaceAll('\n', '')), words('libraries.no_control_characters'))
+      .refine((value) => value.split('\n').length <= lines, words('libraries.profile_lines', { max: lines })));
 }
 
 function isWebAddress(value: string): boolean {
@@ -181,11 +181,11 @@ export function isLocale(value: string): boolean {
 }
 
 /** E.164 with an optional extension (+14155550123;ext=12); spaces, dots, dashes and brackets typed between digits are dropped. */
-const phoneNumberSchema = z.string().trim().max(40, message('libraries.at_most_characters', { max: 40 }))
+const phoneNumberSchema = z.string().trim().max(40, words('libraries.at_most_characters', { max: 40 }))
   .transform((value) => value.replace(/[\s().-]/g, ''))
-  .pipe(z.string().regex(/^\+[1-9]\d{1,14}(?:;ext=\d{1,10})?$/, message('libraries.profile_phone_number')));
+  .pipe(z.string().regex(/^\+[1-9]\d{1,14}(?:;ext=\d{1,10})?$/, words('libraries.profile_phone_number')));
 
-const webAddressSchema = z.string().trim().max(2048, message('libraries.at_most_characters', { max: 2048 })).refine(isWebAddress, message('libraries.profile_url'));
+const webAddressSchema = z.string().trim().max(2048, words('libraries.at_most_characters', { max: 2048 })).refine(isWebAddress, words('libraries.profile_url'));
 
 /** A change of one claim: a value sets it; null or empty text removes it; absent leaves it. */
 function change<T extends z.ZodType>(schema: T) {
@@ -213,9 +213,9 @@ export const profilePatchSchema = z.strictObject({
   picture: change(webAddressSchema),
   website: change(webAddressSchema),
   gender: change(lineOfText(64)),
-  birthdate: change(z.string().trim().refine(isBirthdate, message('libraries.profile_birthdate'))),
-  zoneinfo: change(z.string().trim().max(64, message('libraries.at_most_characters', { max: 64 })).refine(isTimeZone, message('libraries.profile_zoneinfo'))),
-  locale: change(z.string().trim().max(35, message('libraries.at_most_characters', { max: 35 })).refine(isLocale, message('libraries.profile_locale'))),
+  birthdate: change(z.string().trim().refine(isBirthdate, words('libraries.profile_birthdate'))),
+  zoneinfo: change(z.string().trim().max(64, words('libraries.at_most_characters', { max: 64 })).refine(isTimeZone, words('libraries.profile_zoneinfo'))),
+  locale: change(z.string().trim().max(35, words('libraries.at_most_characters', { max: 35 })).refine(isLocale, words('libraries.profile_locale'))),
   phone_number: change(phoneNumberSchema),
   phone_number_verified: z.union([z.null(), z.boolean()]).optional(),
   address: z.union([z.null(), addressPatchSchema]).optional(),

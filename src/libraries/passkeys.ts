@@ -12,6 +12,7 @@ import type { Clock } from '../clock.ts';
 import { GatehouseError } from '../errors.ts';
 import type { MessageId } from '../messages/messages.ts';
 import { message } from '../messages/messages.ts';
+import { words } from './schemas.ts';
 import type { PasskeyDeviceType, PasskeyRecord, Store } from '../store/types.ts';
 import type { AuditSource } from './audit.ts';
 import { auditEvent, recordAudit } from './audit.ts';
@@ -168,9 +169,9 @@ const controlCharacters = /[\p{Cc}\u202A-\u202E\u2066-\u2069]/u;
 const passkeyNameSchema = z
   .string()
   .trim()
-  .min(1, message('libraries.passkey_name_required'))
-  .refine((value) => [...value].length <= maxPasskeyNameLength, message('libraries.at_most_characters', { max: maxPasskeyNameLength }))
-  .refine((value) => !controlCharacters.test(value), message('libraries.no_control_characters'));
+  .min(1, words('libraries.passkey_name_required'))
+  .refine((value) => [...value].length <= maxPasskeyNameLength, words('libraries.at_most_characters', { max: maxPasskeyNameLength }))
+  .refine((value) => !controlCharacters.test(value), words('libraries.no_control_characters'));
 
 function parseName(name: unknown): string {
   const parsed = passkeyNameSchema.safeParse(name);

@@ -1,10 +1,10 @@
 import { join } from 'node:path';
 
-import { Eta } from 'eta';
-
 import { viewsDir } from '../config/paths.ts';
-import type { MessageId } from '../messages/messages.ts';
-import { message } from '../messages/messages.ts';
+import type { MessageId, MessageValues } from '../messages/messages.ts';
+import { currentLocale, message } from '../messages/messages.ts';
+import { directionOf } from '../messages/locales.ts';
+import { layeredEta } from '../web/template-files.ts';
 
 /** The messages Gatehouse sends; each has `views/mail/<name>.text.eta` and `.html.eta`. */
 export type MailTemplate = 'verify-email' | 'registration-attempt' | 'reset-password' | 'password-changed' | 'sign-in-code' | 'identity-linked'
@@ -33,17 +33,22 @@ export type MailComposer = (template: MailTemplate, data: Record<string, unknown
  * Renders a message's plain-text and HTML bodies. The HTML templates escape what they insert; the
  * text ones must not (a link with `&` would break), so they run on their own engine.
  */
-export function createMailComposer(options: { dir?: string; cache?: boolean } = {}): MailComposer {
-  const views = join(options.dir ?? viewsDir, 'mail');
+export function createMailComposer(options: { dir?: string; overrideDir?: string | undefined; cache?: boolean; brand?: unknown } = {}): MailComposer {
+  // The operator's mail templates (THEME_DIR/mail/) replace the project's of the same name.
+  const roots = [options.overrideDir ? join(options.overrideDir, 'mail') : '', join(options.dir ?? viewsDir, 'mail')];
   const cache = options.cache ?? true;
-  const html = new Eta({ views, autoEscape: true, cache, defaultExtension: '.eta' });
-  const text = new Eta({ views, autoEscape: false, autoTrim: false, cache, defaultExtension: '.eta' });
+  const html = layeredEta({ roots, autoEscape: true, cache });
+  const text = layeredEta({ roots, autoEscape: false, autoTrim: false, cache });
   return (template, data) => {
-    const subject = message(subjects[template]);
+    // The language of the request being served when the mail is queued (the person's, on our pages).
+    const locale = currentLocale();
+    const t = (id: MessageId, values?: MessageValues) => message(id, values, locale);
+    const subject = t(subjects[template]);
+    const shared = { subject, t, locale, dir: directionOf(locale), brand: options.brand };
     return {
       subject,
-      text: text.render(`${template}.text.eta`, { subject, ...data }),
-      html: html.render(`${template}.html.eta`, { subject, ...data }),
+      text: text.render(`${template}.text.eta`, { ...shared, ...data }),
+      html: html.render(`${template}.html.eta`, { ...shared, ...data }),
     };
   };
 }

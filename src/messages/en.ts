@@ -4,6 +4,7 @@ import { accountProfileEmail } from './en/account-profile-email.ts';
 import { accountSessionsApps } from './en/account-sessions-apps.ts';
 import { cli } from './en/cli.ts';
 import { flows } from './en/flows.ts';
+import { layout } from './en/layout.ts';
 import { libraries } from './en/libraries.ts';
 import { managementApi } from './en/management-api.ts';
 import { operations } from './en/operations.ts';
@@ -15,7 +16,8 @@ import { webhooks } from './en/webhooks.ts';
  * `{n, plural, one {…} other {…}}` picks the form, `'{'` is a literal brace. Ids are grouped by
  * where they are read; each group lives in en/ next to this file.
  */
-export const en = {
+/** What people signing in read: every page and every mail. Each shipped language has all of these. */
+export const people = {
   // The words for an error when nothing more precise is known, by its code.
   'error.not_found': 'There is no page at this address.',
   'error.internal': 'Something went wrong on our side. Try again in a moment.',
@@ -26,10 +28,20 @@ export const en = {
   ...accountProfileEmail,
   ...accountSessionsApps,
   ...libraries,
+  ...web,
+  ...layout,
+} as const satisfies Record<string, string>;
+
+/**
+ * What operators read: the command line, start-up and configuration errors, the management API's
+ * problems, configuration-as-code and webhooks. English only, like the logs they sit next to.
+ */
+export const operators = {
   ...cli,
   ...operations,
-  ...web,
   ...apply,
   ...managementApi,
   ...webhooks,
 } as const satisfies Record<string, string>;
+
+export const en = { ...people, ...operators } as const satisfies Record<string, string>;

@@ -1,25 +1,43 @@
 import { IntlMessageFormat } from 'intl-messageformat';
 
-import { en } from './en.ts';
+import { currentRequest } from '../request-context.ts';
+import { en, type people } from './en.ts';
+import { ar } from './ar.ts';
+import { de } from './de.ts';
+import { es } from './es.ts';
+import { fr } from './fr.ts';
+import { ja } from './ja.ts';
+import type { Locale } from './locales.ts';
 
 /**
- * The words people read: every sentence a page, a JSON error or the CLI shows is kept in one
- * catalog (ICU message syntax, keyed by a stable id), so code names what it means and the words
- * can change — or be translated — in one place. Callers pass the values the sentence needs.
+ * The words people read: every sentence a page, a mail, a JSON error or the CLI shows is kept in
+ * a catalog (ICU message syntax, keyed by a stable id), so code names what it means and the words
+ * can change — or be translated — in one place. Callers pass the values the sentence needs;
+ * intl-messageformat fills them in, picks plural forms by the language's rules, and leaves HTML
+ * escaping to the template that shows the result.
  */
 export type MessageId = keyof typeof en;
+export type PeopleMessageId = keyof typeof people;
 export type MessageValues = Record<string, string | number>;
 
-const catalogs: Record<string, Record<MessageId, string>> = { en };
+/** A translation: every id people read (src/messages/catalog.test checks it too); operators' words stay English. */
+export type Translation = Record<PeopleMessageId, string>;
+
+const catalogs: Record<Locale, Partial<Record<MessageId, string>>> = { en, de, fr, es, ja, ar };
 const compiled = new Map<string, IntlMessageFormat>();
 
-/** The sentence for `id` with `values` filled in (English today; the locale is where translations plug in). */
-export function message(id: MessageId, values?: MessageValues, locale = 'en'): string {
+/** The language of the request being served (src/web/language.ts decides it), else English: the CLI, logs, start-up. */
+export function currentLocale(): Locale {
+  return (currentRequest()?.locale as Locale | undefined) ?? 'en';
+}
+
+/** The sentence for `id` with `values` filled in, in `locale` (by default the request's); English where a catalog lacks it. */
+export function message(id: MessageId, values?: MessageValues, locale: Locale = currentLocale()): string {
   const key = `${locale}\u0000${id}`;
   let format = compiled.get(key);
   if (!format) {
-    const catalog = catalogs[locale] ?? en;
-    format = new IntlMessageFormat(catalog[id] ?? en[id], locale, undefined, { ignoreTag: true });
+    const translated = catalogs[locale]?.[id];
+    format = new IntlMessageFormat(translated ?? en[id], translated === undefined ? 'en' : locale, undefined, { ignoreTag: true });
     compiled.set(key, format);
   }
   return String(format.format(values));

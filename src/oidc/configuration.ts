@@ -477,7 +477,7 @@ export function buildProviderConfiguration(deps: ProviderDependencies): Configur
     },
     // RFC 8707 resource indicators are accepted at the authorization and token endpoints (the
     // discovery documents say so for clients that look, such as MCP clients).
-    discovery: { resource_indicators_supported: true },
+    discovery: { resource_indicators_supported: true, ui_locales_supported: [...(config.languages?.available ?? ['en'])] },
     // CORS on token, userinfo and revocation only for the web origins of public clients (src/oidc/cors.ts).
     clientBasedCORS: (ctx, origin, client) => allowsCors(ctx.oidc.route, origin, client),
     interactions: {

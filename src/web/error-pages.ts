@@ -51,14 +51,14 @@ export function errorPages(views: Views, logger: Logger): Koa.Middleware {
     try {
       await next();
       if (ctx.status === 404 && !ctx.body && !ctx.res.headersSent) {
-        views.render(ctx, 'error', { title: message('web.page_not_found_title'), error: 'not_found', description: message('error.not_found') }, 404);
+        views.render(ctx, 'error', { title: message('web.page_not_found_title'), code: 'not_found', description: message('error.not_found') }, 404);
       }
     } catch (caught) {
       const { status, code, description } = describeError(caught);
       if (status >= 500) logger.error('request failed', { method: ctx.method, path: ctx.path, error: caught });
       if (ctx.res.headersSent) return;
       const title = message(status < 500 ? 'web.request_cannot_continue_title' : 'web.something_went_wrong_title');
-      views.render(ctx, 'error', { title, error: code, description }, status);
+      views.render(ctx, 'error', { title, code, description }, status);
     }
   };
 }

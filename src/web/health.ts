@@ -121,7 +121,7 @@ export function storeOutage(health: StoreHealth, views: Views, clock: Clock = sy
       ctx.status = 503;
       ctx.body = { error: 'temporarily_unavailable', error_description: description };
     } else {
-      views.render(ctx, 'error', { title: message('web.temporarily_unavailable_title'), error: 'temporarily_unavailable', description }, 503);
+      views.render(ctx, 'error', { title: message('web.temporarily_unavailable_title'), code: 'temporarily_unavailable', description }, 503);
     }
   };
 }

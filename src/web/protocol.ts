@@ -50,7 +50,7 @@ export function authorizationByPost(views: Views, maxBytes: number): Koa.Middlew
     if (ctx.path !== '/auth' || ctx.method !== 'POST') return next();
     if (!ctx.is('application/x-www-form-urlencoded')) {
       return views.render(ctx, 'error', {
-        title: message('web.request_cannot_continue_title'), error: 'invalid_request', description: message('web.authorization_post_not_form'),
+        title: message('web.request_cannot_continue_title'), code: 'invalid_request', description: message('web.authorization_post_not_form'),
       }, 400);
     }
     await parse(ctx, async () => {});

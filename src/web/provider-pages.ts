@@ -32,7 +32,7 @@ export function createProviderPages(views: Views): ProviderPages {
     },
     async renderError(ctx, out) {
       const title = message('web.request_cannot_continue_title');
-      views.render(ctx, 'error', { title, error: out.error, description: out.error_description }, ctx.status >= 400 ? ctx.status : 400);
+      views.render(ctx, 'error', { title, code: out.error, description: out.error_description }, ctx.status >= 400 ? ctx.status : 400);
     },
     // The device flow (src/oidc/device-sign-in.ts): the code, the device's request, the outcome.
     async deviceCodeInput(ctx, page) {

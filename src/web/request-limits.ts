@@ -80,7 +80,7 @@ export function authorizationRequestLimits(limits: AbuseLimits, views: Views): K
     if (tooLong) {
       if (page) {
         const description = message('web.authorization_request_refused', { reason: tooLong });
-        return views.render(ctx, 'error', { title: message('web.request_cannot_continue_title'), error: 'invalid_request', description }, 400);
+        return views.render(ctx, 'error', { title: message('web.request_cannot_continue_title'), code: 'invalid_request', description }, 400);
       }
       return refuseJson(ctx, 400, 'invalid_request', tooLong);
     }
@@ -89,7 +89,7 @@ export function authorizationRequestLimits(limits: AbuseLimits, views: Views): K
       const description = message('web.too_many_authorization_requests', { seconds: String(verdict.retryAfterSeconds) });
       if (page) {
         ctx.set('retry-after', String(verdict.retryAfterSeconds));
-        return views.render(ctx, 'error', { title: message('web.too_many_requests_title'), error: 'slow_down', description }, 429);
+        return views.render(ctx, 'error', { title: message('web.too_many_requests_title'), code: 'slow_down', description }, 429);
       }
       return refuseJson(ctx, 429, 'slow_down', description, verdict.retryAfterSeconds);
     }

@@ -17,5 +17,5 @@ export function confirmedPage(email: string): ViewData {
 
 /** A link that expired or was used. */
 export function linkProblemPage(): ViewData {
-  return { title: message('flows.link_no_longer_valid_title'), error: 'invalid_link', description: message('verification.link_invalid') };
+  return { title: message('flows.link_no_longer_valid_title'), code: 'invalid_link', description: message('verification.link_invalid') };
 }

@@ -1,0 +1,6 @@
+/** What every page's frame says (views/layout.eta). */
+export const layout = {
+  'layout.languages': 'Language',
+  // A page shown again because something failed: the title says what (WCAG 2.4.2, 3.3.1).
+  'layout.title_error': 'Error: {problem} – {title}',
+} as const satisfies Record<string, string>;
