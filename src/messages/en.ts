@@ -5,6 +5,7 @@ import { accountSessionsApps } from './en/account-sessions-apps.ts';
 import { cli } from './en/cli.ts';
 import { flows } from './en/flows.ts';
 import { layout } from './en/layout.ts';
+import { mail } from './en/mail.ts';
 import { libraries } from './en/libraries.ts';
 import { managementApi } from './en/management-api.ts';
 import { operations } from './en/operations.ts';
@@ -30,6 +31,7 @@ export const people = {
   ...libraries,
   ...web,
   ...layout,
+  ...mail,
 } as const satisfies Record<string, string>;
 
 /**

@@ -53,7 +53,7 @@ export function returnAddress(ctx: Context): string {
 /** A return address is only ever a path on this site: never `//host`, `/\\host` or a scheme. */
 export function safeReturn(value: unknown): string {
   if (typeof value !== 'string' || value.length > 2048) return '/';
-  if (!value.startsWith('/') || value.startsWith('//') || value.startsWith('/\\') || /[\u0000-\u001f]/.test(value)) return '/';
+  if (!value.startsWith('/') || value.startsWith('//') || value.startsWith('/\\') || /\p{Cc}/u.test(value)) return '/';
   return value;
 }
 
