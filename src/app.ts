@@ -27,6 +27,10 @@ import { createFlowRouter } from './flows/router.ts';
 import { createLibraries, systemSource } from './libraries/index.ts';
 import type { Libraries } from './libraries/index.ts';
 import { createViews } from './web/views.ts';
+import type { Branding } from './web/branding.ts';
+import { createBranding } from './web/branding.ts';
+import { clientLogoMaxBytes, createClientLogos } from './web/client-logo.ts';
+import { createOutgoingFetch } from './oidc/outgoing-requests.ts';
 import { providerJwks } from './keys/key-ring.ts';
 import type { AbuseLimits } from './limits/abuse-limits.ts';
 import type { Logger } from './logger.ts';
@@ -56,6 +60,8 @@ export type AppDependencies = {
   limits: AbuseLimits;
   /** The clock start-up threads everywhere (src/server.ts); the system clock by default. */
   clock?: Clock;
+  /** The operator's brand and theme (src/web/branding.ts); built from config.branding when absent. */
+  branding?: Branding;
 };
 
 export type App = {
@@ -85,8 +91,19 @@ export async function createApp(deps: AppDependencies): Promise<App> {
   const reads = createReadCache(deps.store, { clock });
   const store = reads.observe(deps.store);
   // Every page (the error page shows it) is drawn with the request's id.
-  const views = withRequestIds(createViews({ cache: config.env !== 'development', languages: config.languages }));
-  const pages = createProviderPages(views);
+  // Their frame shows the operator's brand; THEME_DIR's templates replace the project's (docs/branding.md).
+  const branding = deps.branding ?? createBranding(config);
+  const views = withRequestIds(createViews({ cache: config.env !== 'development', languages: config.languages, overrideDir: branding.overrideDir, brand: branding.page }));
+  // Applications' logos, fetched through the outgoing-request guard and served from our origin (an operator's clients only).
+  const clientLogos = createClientLogos({
+    fetch: createOutgoingFetch({ allowLoopback: config.env !== 'production', timeoutMs: 5000, maxResponseBytes: clientLogoMaxBytes }),
+    logoUriOf: async (clientId) => {
+      const record = await libraries.clients.get(clientId);
+      return !record.dynamic && typeof record.metadata.logo_uri === 'string' ? record.metadata.logo_uri : undefined;
+    },
+    logger, clock,
+  });
+  const pages = createProviderPages(views, { clientLogos });
   // The one CSRF scheme and form parser, handed to the flows as dependencies (`forms`, `form`).
   const forms = createFormProtection(secrets.keyEncryptionKey);
   const form = formParser(config);
@@ -165,14 +182,14 @@ export async function createApp(deps: AppDependencies): Promise<App> {
   const health = createStoreHealth(store, logger, { clock });
   app.use(storeOutage(health, views, clock));
   // Which language pages, their errors and the mail they send speak (src/web/language.ts).
-  app.use(languageMiddleware(config, clock));
+  app.use(languageMiddleware(config, clock, branding.page.productName));
   app.use(errorPages(views, logger));
-  const flowDependencies = { provider: () => provider, libraries, views, form, forms, config, limits, logger, clock };
+  const flowDependencies = { provider: () => provider, libraries, views, form, forms, config, limits, logger, clock, clientLogos };
   // The management API answers everything under /api/v1 itself (JSON problems), before the pages and the provider.
   app.use(createManagementApi({ libraries, config, limits, clock, logger, reloadKeys: () => running.reloadKeys() }).middleware);
   app.use(pagesExceptOnProtocolPaths([
     healthRoutes(store, health).routes(),
-    createStaticRoutes({ views, config }).routes(),
+    createStaticRoutes({ views, config, branding, clientLogos }).routes(),
     createLanguageRoutes(config, clock).routes(),
     createFlowRouter(flowDependencies).routes(),
     createAccountRouter(flowDependencies).routes(),

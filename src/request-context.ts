@@ -12,6 +12,8 @@ export type RequestContext = {
   route?: string;
   /** The language the answer speaks (src/web/language.ts, refined by a sign-in's ui_locales); pages and mail sent meanwhile use it. */
   locale?: string;
+  /** The operator's product name (BRAND_PRODUCT_NAME): `{product}` in any sentence says it. */
+  product?: string;
 };
 
 const storage = new AsyncLocalStorage<RequestContext>();

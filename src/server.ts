@@ -17,7 +17,8 @@ import type { Logger } from './logger.ts';
 import { message } from './messages/messages.ts';
 import { createAbuseLimits } from './limits/abuse-limits.ts';
 import { createMailComposer } from './mail/compose.ts';
-import { createMailer } from './mail/mailer.ts';
+import { createMailer, senderOf } from './mail/mailer.ts';
+import { createBranding } from './web/branding.ts';
 import type { Outbox } from './mail/outbox.ts';
 import { createOutbox } from './mail/outbox.ts';
 import { createTransport } from './mail/transports.ts';
@@ -128,7 +129,7 @@ export async function startServer(initialConfig: Config, logger: Logger, options
     }
     // Mail goes through the queue in the store: an SMTP outage delays it, a restart resumes it, and
     // several instances share the work (leases).
-    const mailer = createMailer({ store: store.mail, transport, from: config.mailFrom, logger, clock, leaseSeconds: config.mail.leaseSeconds, firstRetrySeconds: config.mail.firstRetrySeconds });
+    const mailer = createMailer({ store: store.mail, transport, from: senderOf(config), logger, clock, leaseSeconds: config.mail.leaseSeconds, firstRetrySeconds: config.mail.firstRetrySeconds });
     let delivering: Promise<void> | undefined;
     const deliverMail = (): Promise<void> => (delivering ??= mailer.deliverDue()
       .then(() => undefined, (error: unknown) => logger.warn('delivering mail failed', { error }))
@@ -136,13 +137,16 @@ export async function startServer(initialConfig: Config, logger: Logger, options
         delivering = undefined;
       }));
     const limits = observability.limits(createAbuseLimits(store.rateLimits, config.limits, clock));
-    const outbox = createOutbox(mailer, createMailComposer({ cache: config.env !== 'development' }), {
+    // The operator's brand on pages and mail; THEME_DIR's mail templates replace the project's (docs/branding.md).
+    const branding = createBranding(config);
+    const composer = createMailComposer({ cache: config.env !== 'development', overrideDir: branding.overrideDir, brand: branding.mail(config.issuer), defaultLocale: config.languages.default });
+    const outbox = createOutbox(mailer, composer, {
       deliverSoon: () => void deliverMail(), logger, clock,
       admit: (to, template, coalesce) => limits.mailTo(to, template, coalesce),
       recordDrop: (drop) => store.mail.recordDrop(drop),
     });
 
-    const { handler, provider, reloadKeys, libraries } = await createApp({ config, secrets, store, logger, outbox, limits, clock });
+    const { handler, provider, reloadKeys, libraries } = await createApp({ config, secrets, store, logger, outbox, limits, clock, branding });
     // GATEHOUSE_SEED_FILE: applied before the first request is served (one arriving meanwhile
     // waits), one instance at a time; a file that cannot be applied stops the start-up.
     if (config.seedFile) await applySeedFile(libraries.apply, config.seedFile, options.env ?? process.env, logger);

@@ -12,6 +12,13 @@ export const routes = {
   script: '/assets/:file',
   webauthnBrowser: '/assets/vendor/simplewebauthn-browser.js',
   favicon: '/favicon.ico',
+  /** The operator's brand (src/web/branding.ts): its logos, its colours and its theme's additions, from our origin. */
+  brandLogo: '/assets/brand/logo',
+  brandLogoDark: '/assets/brand/logo-dark',
+  brandStylesheet: '/assets/brand/brand.css',
+  themeStylesheet: '/assets/brand/theme.css',
+  /** An application's logo, fetched by Gatehouse from its logo_uri and served from here (src/web/client-logo.ts). */
+  clientLogo: '/assets/client-logos/:id',
   /** The language switcher on every page: remembers the choice in a cookie, then goes back (`?return=`). */
   language: '/language/:id',
   interaction: '/interaction/:uid',
@@ -84,6 +91,8 @@ export const urls = {
   /** A first-party script in views/assets, by file name (`passkey-sign-in.js`). */
   script: (file: string) => address('script', file),
   webauthnBrowser: () => address('webauthnBrowser'),
+  /** `version`: a digest of the logo_uri, so that a changed logo is a new address. */
+  clientLogo: (clientId: string, version: string) => `${address('clientLogo', clientId)}?v=${encodeURIComponent(version)}`,
   language: (locale: string, returnTo: string) => `${address('language', locale)}?return=${encodeURIComponent(returnTo)}`,
   interaction: (uid: string) => address('interaction', uid),
   login: (uid: string) => address('login', uid),

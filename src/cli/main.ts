@@ -111,7 +111,7 @@ export function inCliWords(problem: string): string {
   return problem;
 }
 
-/** Field problems in flag terms, on one line: "--email: must be a valid email address; --role: …". */
+/** Field problems in flag terms, on one line: "--email: Enter a valid email address.; --role: …". */
 export function inFlagTerms(issues: readonly Issue[]): string {
   return issues.map((issue) => (issue.path.length ? `${fieldLabel(issue.path)}: ${inCliWords(issue.message)}` : inCliWords(issue.message))).join('; ');
 }

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { accessSync, constants as fsConstants, readFileSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
 
@@ -12,6 +12,8 @@ import { isLocale, supportedLocales } from '../messages/locales.ts';
 import type { Schedule } from './key-schedule.ts';
 import { validateSchedule } from './key-schedule.ts';
 import { defaultsFile } from './paths.ts';
+import { checkAccent, formatRatio, parseHexColor, surfaceNames } from '../web/brand-colors.ts';
+import { faviconTypes, logoTypes, readImageFile } from '../web/image-types.ts';
 
 const ttlSchema = z.object({
   accessToken: z.number().int().positive(),
@@ -210,6 +212,24 @@ export const defaultsSchema = z.object({
    * METRICS_HOST and METRICS_TOKEN (a Bearer token, required in production on the main port).
    */
   metrics: z.object({ enabled: z.boolean(), port: z.number().int().min(1).max(65535).nullable(), host: z.string().min(1) }),
+  /**
+   * The operator's brand on every page and mail (docs/branding.md), each overridden by its BRAND_*
+   * variable (THEME_DIR for themeDir). Files are read and colours checked at start-up
+   * (readBrandingSettings); a relative path is from the working directory.
+   */
+  branding: z.object({
+    productName: z.string().min(1),
+    logoFile: z.string().min(1).nullable(),
+    logoDarkFile: z.string().min(1).nullable(),
+    faviconFile: z.string().min(1).nullable(),
+    primaryColor: z.string().nullable(),
+    primaryColorDark: z.string().nullable(),
+    supportUrl: z.string().nullable(),
+    privacyUrl: z.string().nullable(),
+    /** The From name of mail; null: MAIL_FROM's display name when MAIL_FROM is set and has one, else productName. */
+    mailFromName: z.string().nullable(),
+    themeDir: z.string().min(1).nullable(),
+  }).default({ productName: 'Gatehouse', logoFile: null, logoDarkFile: null, faviconFile: null, primaryColor: null, primaryColorDark: null, supportUrl: null, privacyUrl: null, mailFromName: null, themeDir: null }),
 });
 
 export type Environment = 'development' | 'production' | 'test';
@@ -460,6 +480,88 @@ function readMetricsSettings(env: NodeJS.ProcessEnv, environment: Environment, c
   if (environment === 'production' && metrics.enabled && metrics.port === null && !config.metricsToken) fail('METRICS_TOKEN', 'config.metrics_token_required');
 }
 
+/** A name people read (the product's, the From name of mail): no line breaks or control characters (a header is made of it). */
+function brandText(name: string, value: string, max = 100): string {
+  const trimmed = value.trim();
+  // eslint-disable-next-line no-control-regex
+  if (!trimmed || trimmed.length > max || /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/u.test(trimmed)) {
+    fail(name, 'config.brand_text_invalid', { max: String(max), value: JSON.stringify(value) });
+  }
+  return trimmed;
+}
+
+/** BRAND_PRIMARY_COLOR(_DARK): `#rrggbb`, whose links on the card and button text reach WCAG AA (4.5:1) in its scheme. */
+export function parseBrandColor(name: string, value: string, scheme: 'light' | 'dark'): string {
+  const trimmed = value.trim();
+  if (!parseHexColor(trimmed)) fail(name, 'config.brand_color_invalid', { value: JSON.stringify(value) });
+  const check = checkAccent(trimmed, scheme);
+  if (check.link < 4.5) fail(name, 'config.brand_color_links', { color: check.accent, ratio: formatRatio(check.link), surface: surfaceNames[check.linkSurface][scheme] });
+  if (check.button < 4.5) fail(name, 'config.brand_color_button', { color: check.accent, ratio: formatRatio(check.button), onAccent: check.onAccent });
+  return check.accent;
+}
+
+/** BRAND_SUPPORT_URL, BRAND_PRIVACY_URL: absolute http(s) links without credentials; https in production. */
+function brandUrl(name: string, value: string, environment: Environment): string {
+  const url = URL.parse(value.trim());
+  if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:') || url.username || url.password) fail(name, 'config.brand_url_invalid', { value: JSON.stringify(value) });
+  if (environment === 'production' && url.protocol !== 'https:') fail(name, 'config.brand_url_not_https', { value: JSON.stringify(value) });
+  return url.href;
+}
+
+/** The display name of `Name <address>` (quotes and their escapes undone); undefined for a bare address. */
+export function displayNameOf(mailFrom: string): string | undefined {
+  const name = /^\s*([^<>]*?)\s*<[^<>]+>\s*$/.exec(mailFrom)?.[1];
+  if (!name) return undefined;
+  const unquoted = /^"(.*)"$/s.exec(name)?.[1]?.replace(/\\(.)/g, '$1') ?? name;
+  return unquoted.trim() || undefined;
+}
+
+/**
+ * BRAND_* and THEME_DIR (docs/branding.md), over config/default.json's `branding`. Every value is
+ * checked here, files read (and sniffed) too, so that a wrong one stops the start-up with one line
+ * naming its variable; src/web/branding.ts reads the files again to serve them.
+ */
+function readBrandingSettings(env: NodeJS.ProcessEnv, environment: Environment, cwd: string, config: Config, check: ReturnType<typeof collecting>): void {
+  const branding = { ...config.branding };
+  const given = (name: string) => (env[name] !== undefined && env[name]!.trim() !== '' ? env[name]! : undefined);
+  const path = (value: string | null) => (value === null ? null : resolve(cwd, value.trim()));
+  const text = (name: string, value: string | undefined) => (value === undefined ? undefined : check(() => brandText(name, value)));
+  if (env.BRAND_PRODUCT_NAME !== undefined) branding.productName = text('BRAND_PRODUCT_NAME', env.BRAND_PRODUCT_NAME) ?? branding.productName;
+  else branding.productName = check(() => brandText('BRAND_PRODUCT_NAME', branding.productName)) ?? 'Gatehouse';
+  branding.logoFile = path(given('BRAND_LOGO_FILE') ?? branding.logoFile);
+  branding.logoDarkFile = path(given('BRAND_LOGO_DARK_FILE') ?? branding.logoDarkFile);
+  branding.faviconFile = path(given('BRAND_FAVICON_FILE') ?? branding.faviconFile);
+  if (branding.logoFile) check(() => readImageFile('BRAND_LOGO_FILE', branding.logoFile!, logoTypes));
+  if (branding.logoDarkFile) check(() => readImageFile('BRAND_LOGO_DARK_FILE', branding.logoDarkFile!, logoTypes));
+  if (branding.faviconFile) check(() => readImageFile('BRAND_FAVICON_FILE', branding.faviconFile!, faviconTypes));
+  const color = (name: string, value: string | null, scheme: 'light' | 'dark') => (value === null ? null : check(() => parseBrandColor(name, value, scheme)) ?? null);
+  branding.primaryColor = color('BRAND_PRIMARY_COLOR', given('BRAND_PRIMARY_COLOR') ?? branding.primaryColor, 'light');
+  branding.primaryColorDark = color('BRAND_PRIMARY_COLOR_DARK', given('BRAND_PRIMARY_COLOR_DARK') ?? branding.primaryColorDark, 'dark');
+  const link = (name: string, value: string | null) => (value === null ? null : check(() => brandUrl(name, value, environment)) ?? null);
+  branding.supportUrl = link('BRAND_SUPPORT_URL', given('BRAND_SUPPORT_URL') ?? branding.supportUrl);
+  branding.privacyUrl = link('BRAND_PRIVACY_URL', given('BRAND_PRIVACY_URL') ?? branding.privacyUrl);
+  branding.themeDir = path(given('THEME_DIR') ?? branding.themeDir);
+  if (branding.themeDir) {
+    const dir = branding.themeDir;
+    check(() => {
+      try {
+        if (!statSync(dir).isDirectory()) fail('THEME_DIR', 'config.theme_dir_invalid', { dir, code: 'not a directory' });
+        accessSync(dir, fsConstants.R_OK | fsConstants.X_OK);
+      } catch (error) {
+        if (error instanceof GatehouseError) throw error;
+        fail('THEME_DIR', 'config.theme_dir_invalid', { dir, code: (error as NodeJS.ErrnoException).code ?? String(error) });
+      }
+    });
+  }
+  // The From name: said outright, else MAIL_FROM's own (when the operator set MAIL_FROM), else the product's.
+  const fromName = given('BRAND_MAIL_FROM_NAME') ?? branding.mailFromName ?? undefined;
+  const mailFromsName = env.MAIL_FROM !== undefined ? displayNameOf(config.mailFrom) : undefined;
+  branding.mailFromName = fromName !== undefined
+    ? check(() => brandText('BRAND_MAIL_FROM_NAME', fromName)) ?? null
+    : mailFromsName !== undefined ? check(() => brandText('MAIL_FROM', mailFromsName)) ?? null : branding.productName;
+  config.branding = branding;
+}
+
 /**
  * Builds the one typed configuration object: declarative defaults from config/default.json,
  * overridden by environment variables, validated. Throws GatehouseError('invalid_config') naming
@@ -533,6 +635,7 @@ function readConfig(env: NodeJS.ProcessEnv, cwd: string, options: LoadOptions, c
   if (env.GEOIP_DATABASE !== undefined && env.GEOIP_DATABASE.trim() !== '') config.geoipDatabase = env.GEOIP_DATABASE.trim();
   if (env.MAIL_FROM !== undefined) config.mailFrom = check(() => parseMailFrom(env.MAIL_FROM!)) ?? config.mailFrom;
   check(() => readLanguageSettings(env, config));
+  readBrandingSettings(env, environment, cwd, config, check);
   if (env.WORKERS !== undefined) config.workers = check(() => parseWorkers(env.WORKERS!)) ?? config.workers;
   if (env.GATEHOUSE_SEED_FILE !== undefined && env.GATEHOUSE_SEED_FILE.trim() !== '') config.seedFile = resolve(cwd, env.GATEHOUSE_SEED_FILE.trim());
   // Each worker would derive its own issuer from a port it has not bound yet.

@@ -6,6 +6,7 @@ import type { Config } from '../config/load-config.ts';
 import type { Libraries } from '../libraries/index.ts';
 import type { AbuseLimits } from '../limits/abuse-limits.ts';
 import type { Logger } from '../logger.ts';
+import type { ClientLogoLookup } from './client-brand.ts';
 
 /** The templates in views/ (one per page; mails live in views/mail/). */
 export type ViewName = 'sign-in-code' | 'home' | 'login' | 'consent' | 'logout' | 'logged-out' | 'error' | 'register' | 'verify-email' | 'confirm-email' | 'email-confirmed'
@@ -50,4 +51,6 @@ export type FlowDependencies = {
   limits: AbuseLimits;
   logger: Logger;
   clock: Clock;
+  /** Applications' logos served from our origin (src/web/client-logo.ts); absent: pages show none. */
+  clientLogos?: ClientLogoLookup;
 };

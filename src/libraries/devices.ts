@@ -8,6 +8,7 @@ import type { CityResponse } from 'maxmind';
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config/load-config.ts';
 import type { Logger } from '../logger.ts';
+import { currentLocale } from '../messages/messages.ts';
 import type { AppConsent, RememberedConsent, Store } from '../store/types.ts';
 import type { AuditSource } from './audit.ts';
 import { auditEvent, recordAudit } from './audit.ts';
@@ -53,7 +54,7 @@ export function describeDevice(userAgent: string | null | undefined): { browser:
   return { browser, os };
 }
 
-/** Finds the approximate place of an address, in English words ("Berlin, Germany"); undefined when unknown. */
+/** Finds the approximate place of an address ("Berlin, Germany"), in the reader's language where the database has it, else English; undefined when unknown. */
 export type PlaceLookup = (address: string | null | undefined) => string | undefined;
 
 /** A place lookup over a MaxMind-format database (GeoLite2 City or Country, or any .mmdb with those fields). */
@@ -65,8 +66,11 @@ export function placeLookupFrom(database: Buffer): PlaceLookup {
     const plain = address.startsWith('::ffff:') && isIP(address.slice(7)) === 4 ? address.slice(7) : address;
     if (!isIP(plain)) return undefined;
     const found = reader.get(plain);
-    const city = found?.city?.names?.en;
-    const country = found?.country?.names?.en ?? found?.registered_country?.names?.en;
+    // GeoLite2 names places in de, en, es, fr, ja, pt-BR, ru and zh-CN; the page's language when it is one of them.
+    const locale = currentLocale();
+    const named = (names: Record<string, string> | undefined) => names?.[locale] ?? names?.en;
+    const city = named(found?.city?.names as Record<string, string> | undefined);
+    const country = named(found?.country?.names as Record<string, string> | undefined) ?? named(found?.registered_country?.names as Record<string, string> | undefined);
     const words = [city, country].filter((part): part is string => typeof part === 'string' && part.length > 0);
     return words.length ? words.join(', ') : undefined;
   };

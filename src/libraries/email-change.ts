@@ -79,7 +79,7 @@ export async function requestEmailChange(deps: EmailChangeDependencies, accountI
   if (!parsed.success) throw invalidInput(parsed.error.issues.map((issue) => ({ ...issue, path: ['email'] })));
   const email = parsed.data;
   const account = await deps.store.accounts.findById(accountId);
-  if (!account) throw invalidInput([{ path: ['email'], message: message('libraries.no_account', { who: accountId }) }]);
+  if (!account) throw invalidInput([{ path: ['email'], message: message('libraries.account_cannot_be_changed') }]);
   if (normalizeEmail(email) === normalizeEmail(account.email)) throw invalidInput([{ path: ['email'], message: message('libraries.email_change_same_address') }]);
 
   const owner = await deps.store.accounts.findByEmail(email);

@@ -127,7 +127,19 @@ export function checkPasswordPolicyAsync(
     ...(typeof context?.email === 'string' ? { email: context.email } : {}),
     ...(typeof context?.name === 'string' ? { name: context.name } : {}),
   };
-  return policyThread().check(input, cleanContext, options);
+  // Worded here, in the request's language: the thread has no request, so its words are English.
+  return policyThread().check(input, cleanContext, options).then((verdict) => (verdict.ok ? verdict : fail(verdict.code, reasonFor(verdict.code, options))));
+}
+
+/** Why the policy refuses a password, in words (in the language of the request being served). */
+function reasonFor(code: Exclude<PolicyVerdict, { ok: true }>['code'], options: PasswordPolicyOptions): string {
+  switch (code) {
+    case 'too_short': return message('libraries.policy_too_short', { min: options.minLength });
+    case 'too_long': return message('libraries.policy_too_long', { max: Math.max(options.maxBytes, maxBytesFloor) });
+    case 'context': return message('libraries.policy_context', { service: options.serviceName });
+    case 'repetitive': return message('libraries.policy_repetitive');
+    case 'common': return message('libraries.policy_common');
+  }
 }
 
 type Pending = { resolve: (verdict: PolicyVerdict) => void; reject: (error: Error) => void };

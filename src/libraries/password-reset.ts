@@ -1,10 +1,13 @@
+import { AsyncResource } from 'node:async_hooks';
+
 import { z } from 'zod';
 
 import type { AuditSource } from './audit.ts';
 import { auditEvent, recordAudit } from './audit.ts';
 import type { Logger } from '../logger.ts';
 import type { Outbox } from '../mail/outbox.ts';
-import { message } from '../messages/messages.ts';
+import type { Locale } from '../messages/locales.ts';
+import { currentLocale, message } from '../messages/messages.ts';
 import { normalizeEmail } from '../store/normalize-email.ts';
 import type { AccountRecord, Store } from '../store/types.ts';
 import { urls } from '../urls.ts';
@@ -14,7 +17,7 @@ import { codeTime, inspectLink, issueCode, redeemLink, resendWait } from './one-
 import { checkPasswordPolicyAsync, defaultPasswordPolicy } from './password-policy.ts';
 import { maxPasswordBytes } from './password-policy.ts';
 import { hashPassword } from './passwords.ts';
-import { emailSchema } from './schemas.ts';
+import { emailSchema, words } from './schemas.ts';
 import { endSessions } from './sessions.ts';
 
 /**
@@ -44,13 +47,11 @@ export function resetLink(issuer: string, token: string): string {
   return `${issuer}${urls.resetPasswordLink(token)}`;
 }
 
-const chooseNewPassword = message('libraries.choose_new_password');
-
 /** A new password as a form sends it; its length and blocklist are the policy's job (clear reasons). */
 export const newPasswordSchema = z
-  .string({ message: chooseNewPassword })
-  .min(1, chooseNewPassword)
-  .refine((value) => Buffer.byteLength(value, 'utf8') <= maxPasswordBytes, message('libraries.use_at_most_bytes', { max: maxPasswordBytes }));
+  .string(words('libraries.choose_new_password'))
+  .min(1, words('libraries.choose_new_password'))
+  .refine((value) => Buffer.byteLength(value, 'utf8') <= maxPasswordBytes, words('libraries.use_at_most_bytes', { max: maxPasswordBytes }));
 
 /** What a link token can look like (generateLinkToken: 32 bytes, base64url); anything else is unknown. */
 const linkTokenSchema = z.string().regex(/^[A-Za-z0-9_-]{16,128}$/);
@@ -61,7 +62,7 @@ const linkTokenSchema = z.string().regex(/^[A-Za-z0-9_-]{16,128}$/);
  */
 export async function newPasswordProblem(password: unknown, account: Pick<AccountRecord, 'email' | 'profile'>, settings: PasswordSettings): Promise<string | undefined> {
   const parsed = newPasswordSchema.safeParse(password);
-  if (!parsed.success) return parsed.error.issues[0]?.message ?? chooseNewPassword;
+  if (!parsed.success) return parsed.error.issues[0]?.message ?? message('libraries.choose_new_password');
   const name = account.profile.name;
   const verdict = await checkPasswordPolicyAsync(parsed.data, { email: account.email, ...(name ? { name } : {}) }, { ...defaultPasswordPolicy, minLength: settings.minLength });
   return verdict.ok ? undefined : verdict.reason;
@@ -97,7 +98,8 @@ export async function requestPasswordReset(deps: PasswordResetDependencies, inpu
     });
     await recordAudit(deps.store.audit, auditEvent('password_reset_requested', sourceOf(input, source), { accountId: eligible.id }), deps.logger, deps.codes.clock);
   };
-  if (deps.defer) deps.defer(notify);
+  // Run later in this request's context all the same: the mail speaks its language, the logs carry its id.
+  if (deps.defer) deps.defer(AsyncResource.bind(notify));
   else await notify();
   return true;
 }
@@ -154,7 +156,10 @@ export async function resetPassword(deps: PasswordResetDependencies, input: { to
   return { ok: true, account, revoked };
 }
 
-/** A time in mail: unambiguous for anyone, whatever their time zone ("2025-05-01 10:00 UTC"). */
-export function describeTime(at: Date): string {
-  return `${at.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+/**
+ * A time in mail, in the mail's language (the request's): in UTC and saying so, unambiguous for
+ * anyone whatever their time zone ("May 1, 2025 at 10:00 AM UTC", "1. Mai 2025 um 10:00 UTC").
+ */
+export function describeTime(at: Date, locale: Locale = currentLocale()): string {
+  return new Intl.DateTimeFormat(locale, { year: 'numeric', month: 'long', day: 'numeric', hour: '2-digit', minute: '2-digit', timeZone: 'UTC', timeZoneName: 'short' }).format(at);
 }

@@ -54,8 +54,9 @@ export const loginFormSchema = z.object({
 
 /** The registration form. The password's length and blocklist are the policy's job (clear reasons). */
 export const registrationFormSchema = z.object({
-  email: emailSchema,
-  password: z.string().min(1, words('libraries.choose_password')).refine((value) => Buffer.byteLength(value, 'utf8') <= maxPasswordBytes, words('libraries.at_most_bytes', { max: maxPasswordBytes })),
+  // A field left out of the form is worded like an empty one (zod's own words are English).
+  email: z.string(words('libraries.enter_email')).pipe(emailSchema),
+  password: z.string(words('libraries.choose_password')).min(1, words('libraries.choose_password')).refine((value) => Buffer.byteLength(value, 'utf8') <= maxPasswordBytes, words('libraries.at_most_bytes', { max: maxPasswordBytes })),
   name: z.string().trim().max(200, words('libraries.at_most_characters', { max: 200 })).refine((value) => !controlCharacters.test(value), noControlCharacters).optional().transform((value) => value || undefined),
 });
 

@@ -6,7 +6,7 @@ export type Issue = { path: readonly (string | number)[]; message: string };
 /**
  * Input that failed validation, with each problem and the field it concerns: a caller names the
  * fields in its own terms (the CLI its flags, a page its form fields) from `issues`, without parsing
- * the sentence. `message` is every problem on one line ("email: must be a valid email address; …").
+ * the sentence. `message` is every problem on one line ("email: Enter a valid email address.; …").
  */
 export class InvalidInputError extends GatehouseError {
   readonly issues: readonly Issue[];

@@ -5,13 +5,14 @@ import { systemClock } from '../clock.ts';
 import { doublingDelay } from '../limits/backoff.ts';
 import type { Logger } from '../logger.ts';
 import type { MailStore, QueuedMail } from '../store/types.ts';
-import type { Transport } from './transports.ts';
+import type { MailSender, Transport } from './transports.ts';
+import type { Config } from '../config/load-config.ts';
 
 export type MailerOptions = {
   store: MailStore;
   transport: Transport;
-  /** The From header, e.g. `Gatehouse <no-reply@example.com>`. */
-  from: string;
+  /** The From header: `Gatehouse <no-reply@example.com>`, or a name and address (senderOf) that nodemailer encodes. */
+  from: string | MailSender;
   logger: Logger;
   clock?: Clock;
   /**
@@ -32,6 +33,18 @@ export type Mailer = {
   /** Claims the due messages and sends them; failures are retried with backoff or failed for good. */
   deliverDue(): Promise<{ sent: number; retried: number; failed: number }>;
 };
+
+/**
+ * The From of every mail: MAIL_FROM's address, under the brand's From name (BRAND_MAIL_FROM_NAME,
+ * else MAIL_FROM's own name, else the product name; src/config/load-config.ts). Given to nodemailer
+ * as a name and an address, so it quotes and encodes the name itself; the name was refused at
+ * start-up if it held a line break.
+ */
+export function senderOf(config: Pick<Config, 'mailFrom' | 'branding'>): MailSender {
+  const address = /<([^<>\s]+)>\s*$/.exec(config.mailFrom)?.[1] ?? config.mailFrom.trim();
+  const name = (config.branding.mailFromName ?? config.branding.productName).replace(/[\r\n]+/g, ' ');
+  return { name, address };
+}
 
 /** After this many attempts a message fails for good. */
 export const maxAttempts = 10;

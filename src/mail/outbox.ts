@@ -47,6 +47,7 @@ export function createOutbox(mailer: Pick<Mailer, 'send'>, compose: MailComposer
           .catch((error: unknown) => options.logger?.warn('counting a dropped mail failed', { error }));
         return;
       }
+      // Composed now, inside the request being served: the mail speaks the language of its page.
       await mailer.send({ to, ...compose(template, data) });
       options.deliverSoon?.();
     },

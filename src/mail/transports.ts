@@ -9,7 +9,10 @@ import type { Config } from '../config/load-config.ts';
 import { GatehouseError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 
-export type OutgoingMail = { id: string; from: string; to: string; subject: string; text: string; html?: string };
+/** A From with a display name: nodemailer quotes and encodes the name (RFC 2047) itself. */
+export type MailSender = { name: string; address: string };
+
+export type OutgoingMail = { id: string; from: string | MailSender; to: string; subject: string; text: string; html?: string };
 
 /**
  * Hands one message over for delivery. Rejects when it could not be; an SMTP error carries the

@@ -1,11 +1,15 @@
 import { account } from './en/account.ts';
 import { apply } from './en/apply.ts';
+import { branding } from './en/branding.ts';
 import { accountProfileEmail } from './en/account-profile-email.ts';
 import { accountSessionsApps } from './en/account-sessions-apps.ts';
+import { pagesAccount } from './en/pages-account.ts';
 import { cli } from './en/cli.ts';
 import { flows } from './en/flows.ts';
 import { layout } from './en/layout.ts';
 import { mail } from './en/mail.ts';
+import { pagesOther } from './en/pages-other.ts';
+import { pagesSignIn } from './en/pages-sign-in.ts';
 import { libraries } from './en/libraries.ts';
 import { managementApi } from './en/management-api.ts';
 import { operations } from './en/operations.ts';
@@ -28,10 +32,14 @@ export const people = {
   ...account,
   ...accountProfileEmail,
   ...accountSessionsApps,
+  ...pagesAccount,
   ...libraries,
   ...web,
+  ...pagesOther,
+  ...pagesSignIn,
   ...layout,
   ...mail,
+  ...branding,
 } as const satisfies Record<string, string>;
 
 /**

@@ -40,7 +40,8 @@ export function message(id: MessageId, values?: MessageValues, locale: Locale = 
     format = new IntlMessageFormat(translated ?? en[id], translated === undefined ? 'en' : locale, undefined, { ignoreTag: true });
     compiled.set(key, format);
   }
-  return String(format.format(values));
+  // `{product}` is the operator's brand wherever a sentence names the service (src/web/branding.ts puts it on the request).
+  return String(format.format({ product: currentRequest()?.product ?? 'Gatehouse', ...values }));
 }
 
 /** A message not yet rendered: what an error or a page carries until words are needed. */

@@ -8,6 +8,7 @@ import type { Locale } from '../messages/locales.ts';
 import { directionOf, formatLanguageChoice, localeNames, matchLocale, parseLanguageChoice } from '../messages/locales.ts';
 import type { LanguageState } from '../messages/request-locale.ts';
 import { beginLanguage, localeOf } from '../messages/request-locale.ts';
+import { currentRequest } from '../request-context.ts';
 import { routes, urls } from '../urls.ts';
 
 /**
@@ -21,9 +22,11 @@ import { routes, urls } from '../urls.ts';
 export const languageCookie = 'gatehouse.lang';
 const cookieMaxAgeMs = 365 * 86_400_000;
 
-export function languageMiddleware(config: Pick<Config, 'languages' | 'ttl'>, clock: Clock): Koa.Middleware {
+export function languageMiddleware(config: Pick<Config, 'languages' | 'ttl'>, clock: Clock, productName = 'Gatehouse'): Koa.Middleware {
   const { available } = config.languages;
   return async (ctx, next) => {
+    const request = currentRequest();
+    if (request) request.product = productName;
     const input: LanguageState['input'] = {
       choice: parseLanguageChoice(ctx.cookies.get(languageCookie), available),
       acceptLanguage: ctx.get('accept-language'),

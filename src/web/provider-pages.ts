@@ -1,9 +1,12 @@
 import type { ProviderPages } from '../oidc/configuration.ts';
 import type { UserCodeProblem } from '../oidc/device-sign-in.ts';
 import { devicePaths } from '../oidc/device-sign-in.ts';
-import { clientLinks, describeClient, describeScope, policyWithLogo } from '../flows/consent/view.ts';
+import { describeClient, describeScope } from '../flows/consent/view.ts';
+import { clientBrand } from '../flows/client-brand.ts';
+import type { ClientLogoLookup } from '../flows/client-brand.ts';
 import { loggedOutPage, logoutPage } from '../flows/logout/view.ts';
 import { message } from '../messages/messages.ts';
+import { speakForSignIn } from '../messages/request-locale.ts';
 import type { MessageId } from '../messages/messages.ts';
 import type { Views } from './views.ts';
 
@@ -22,9 +25,11 @@ const problemWords: Record<UserCodeProblem, MessageId> = {
  * src/oidc/ receives them as functions, so the provider's configuration never depends on the web
  * layer.
  */
-export function createProviderPages(views: Views): ProviderPages {
+export function createProviderPages(views: Views, options: { clientLogos?: ClientLogoLookup } = {}): ProviderPages {
   return {
     async logoutSource(ctx, form) {
+      // The application may name the page's language (ui_locales, RP-Initiated Logout 1.0).
+      speakForSignIn(ctx, ctx.oidc.params?.ui_locales);
       views.render(ctx, 'logout', logoutPage(ctx.oidc.client, form));
     },
     async postLogoutSuccessSource(ctx) {
@@ -41,24 +46,22 @@ export function createProviderPages(views: Views): ProviderPages {
         action: page.form.action,
         xsrf: page.form.xsrf,
         userCode: page.userCode ?? '',
-        ...(page.problem ? { problem: message(problemWords[page.problem]) } : {}),
-        ...(page.error ? { error: page.error } : {}),
+        // A problem with the typed code is shown next to the field; a failure of the flow above it, with its code.
+        ...(page.problem === 'failed' ? { error: message(problemWords.failed) } : page.problem ? { errors: { user_code: message(problemWords[page.problem]) } } : {}),
+        ...(page.error ? { code: page.error } : {}),
       }, page.status);
     },
     async deviceCodeConfirm(ctx, page) {
       const { client } = page;
-      // The logo only for a client an operator registered, as on the consent page; its origin
-      // alone is added to this page's img-src.
-      const links = clientLinks({ logoUri: client.logoUri, policyUri: client.policyUri, tosUri: client.tosUri, origin: client.origin });
-      const policy = ctx.response.get('content-security-policy');
-      if (links.clientLogo && policy) ctx.set('content-security-policy', policyWithLogo(policy, links.clientLogo));
+      const described = describeClient({ clientId: client.clientId, clientName: client.clientName, origin: client.origin, issuer: ctx.oidc.issuer });
       views.render(ctx, 'device-confirm', {
         title: message('web.device_confirm_title'),
         action: page.form.action,
         xsrf: page.form.xsrf,
         userCode: page.userCode,
-        ...describeClient({ clientId: client.clientId, clientName: client.clientName, origin: client.origin, issuer: ctx.oidc.issuer }),
-        ...links,
+        ...described,
+        // The application's name, logo (from our origin, an operator's client only) and links, as on the consent page.
+        clientBrand: await clientBrand({ ...client, name: described.clientName }, options.clientLogos),
         // The consent page's words for each permission (src/flows/consent/view.ts).
         scopes: page.scopes.map(describeScope),
         apis: page.resources,
@@ -79,7 +82,7 @@ export function createProviderPages(views: Views): ProviderPages {
       ctx.set('retry-after', String(retryAfterSeconds));
       views.render(ctx, 'device', {
         title: message('web.device_title'),
-        problem: message('web.device_too_many_codes', { seconds: retryAfterSeconds }),
+        error: message('web.device_too_many_codes', { seconds: retryAfterSeconds }),
         // No form: the wait must pass first; the page links back to a fresh one.
         limited: true,
         again: devicePaths.verification,

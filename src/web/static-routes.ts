@@ -10,6 +10,8 @@ import { viewsDir } from '../config/paths.ts';
 import { message } from '../messages/messages.ts';
 import { routes } from '../urls.ts';
 import type { Views } from './views.ts';
+import type { Branding } from './branding.ts';
+import type { ClientLogos } from './client-logo.ts';
 
 /**
  * What every page needs and no flow owns: the home page (it says Gatehouse runs and where its
@@ -40,10 +42,14 @@ export function firstPartyScripts(dir = join(viewsDir, 'assets')): Map<string, B
   return scripts;
 }
 
-export function createStaticRoutes(deps: { views: Views; config: Pick<Config, 'issuer'> }): Router {
+export function createStaticRoutes(deps: { views: Views; config: Pick<Config, 'issuer'>; branding?: Branding; clientLogos?: ClientLogos }): Router {
   const { views, config } = deps;
   const router = new Router();
-  const stylesheet = readFileSync(join(viewsDir, 'assets', 'gatehouse.css'));
+  // THEME_DIR/assets/gatehouse.css replaces the project's stylesheet (docs/branding.md).
+  const stylesheet = deps.branding?.stylesheet ?? readFileSync(join(viewsDir, 'assets', 'gatehouse.css'));
+  // First: the brand's favicon answers before the empty one below.
+  deps.branding?.addRoutes(router);
+  deps.clientLogos?.addRoutes(router);
   const scripts = firstPartyScripts();
   const webauthnBrowser = webauthnBrowserBundle();
 
@@ -73,7 +79,8 @@ export function createStaticRoutes(deps: { views: Views; config: Pick<Config, 'i
     serveScript(ctx, script);
   });
 
-  // Browsers ask for it on every page; "nothing" answered once and cached beats a logged 404.
+  // Browsers ask for it on every page; "nothing" answered once and cached beats a logged 404
+  // (BRAND_FAVICON_FILE's answers first, when set: branding.ts).
   router.get(routes.favicon, (ctx) => {
     ctx.set('cache-control', 'public, max-age=86400');
     ctx.status = 204;

@@ -5,6 +5,8 @@ import type { Config } from '../config/load-config.ts';
 import type { PageRenderer } from '../flows/kit.ts';
 import type { MessageId, MessageValues } from '../messages/messages.ts';
 import { message } from '../messages/messages.ts';
+import type { MarkedValues } from '../messages/marked-words.ts';
+import { mark, markedSentence, strong } from '../messages/marked-words.ts';
 import { urls } from '../urls.ts';
 import { localeOf } from '../messages/request-locale.ts';
 import { pageLanguage } from './language.ts';
@@ -61,7 +63,7 @@ export function problemOf(data: Record<string, unknown>): string | undefined {
 
 export function createViews(options: ViewOptions = {}): Views {
   // autoEscape: every `<%= %>` is HTML-escaped; raw output (`<%~ %>`) is reserved for the layout's
-  // body and the provider's own logout form.
+  // body, the provider's own logout form and it.tHtml's sentences (escaped piece by piece).
   const eta = layeredEta({ roots: [options.overrideDir ?? '', options.dir ?? viewsDir], autoEscape: true, cache: options.cache ?? true });
   const languages = options.languages ?? everyLanguage;
   return {
@@ -72,14 +74,20 @@ export function createViews(options: ViewOptions = {}): Views {
       // Forms carry the request's CSRF token (see forms.ts) unless the page sets its own; every
       // address a page links or posts to comes from `it.urls` (src/urls.ts); every word from `it.t`.
       const csrf = typeof ctx.state?.csrf === 'string' ? ctx.state.csrf : undefined;
+      const t = translatorFor(ctx);
       ctx.body = eta.render(name, {
         urls,
-        t: translatorFor(ctx),
+        t,
+        // A sentence with marked-up values: `<%~ it.tHtml(id, { client: it.strong(it.clientName) }) %>` (src/messages/marked-words.ts).
+        tHtml: (id: MessageId, values?: MarkedValues) => markedSentence(t, id, values),
+        strong,
+        mark,
         ...pageLanguage(ctx, { languages }),
         brand: options.brand,
         ...(csrf ? { csrf } : {}),
         invalid: fieldAttributes(data.errors as FieldErrors | undefined),
         problem: problemOf(data),
+        failed: status >= 400,
         ...data,
       });
     },

@@ -137,7 +137,7 @@ describe('gatehouse --help', () => {
     // A real process: a failure's exit code and stderr line as a shell sees them, stdin a real pipe.
     const gatehouse = cliProcessFor(testEnvironment(freshCli().dir));
     // No password on stdin at all: the bad email and role are still what is reported.
-    expectTextFailure(await gatehouse(['users', 'add', '--email', 'bad', '--role', 'a b'], ''), { exit: 1, error: 'invalid_input', message: /--email: must be a valid email address; --role: / });
+    expectTextFailure(await gatehouse(['users', 'add', '--email', 'bad', '--role', 'a b'], ''), { exit: 1, error: 'invalid_input', message: /--email: Enter a valid email address\.; --role: / });
   });
 });
 
@@ -705,10 +705,10 @@ describe('gatehouse users', () => {
     const invalid = (message: RegExp): Failure => ({ exit: 1, error: 'invalid_input', message });
     const [tooShort] = await Promise.all([
       gatehouse(['users', 'add', '--email', 'shorty@example.com'], 'hunter2\n'),
-      expectFailure(gatehouse, ['users', 'add', '--email', 'shorty@example.com'], invalid(/password: must be at least 8 characters/), 'hunter2\n'),
+      expectFailure(gatehouse, ['users', 'add', '--email', 'shorty@example.com'], invalid(/password: Use at least 8 characters\./), 'hunter2\n'),
       expectFailure(gatehouse, ['users', 'add', '--email', 'nopass@example.com'], invalid(/no password on stdin/), ''),
       expectFailure(gatehouse, ['users', 'add', '--email', 'nopass@example.com'], invalid(/no password on stdin/), '\n'),
-      expectFailure(gatehouse, ['users', 'add', '--email', 'not-an-email'], invalid(/email: must be a valid email address/), 'long enough password\n'),
+      expectFailure(gatehouse, ['users', 'add', '--email', 'not-an-email'], invalid(/email: Enter a valid email address\./), 'long enough password\n'),
       expectFailure(gatehouse, ['users', 'add', '--name', 'No Email'], invalid(/--email is required/), 'long enough password\n'),
       expectFailure(gatehouse, ['users', 'add', '--email', 'x@example.com', '--role', 'has space'], invalid(/roles are/), 'long enough password\n'),
       expectFailure(gatehouse, ['users', 'add', '--email', 'aDA@example.COM'], { exit: 1, error: 'conflict', message: /already exists/ }, 'another long password\n'),

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { clientLinks } from '../../src/flows/consent/view.ts';
+import { clientBrand } from '../../src/flows/client-brand.ts';
 import { refused, succeeded } from '../helpers/cli-assertions.ts';
 import type { TestGatehouse } from '../helpers/gatehouse.ts';
 import { redirectUri, startGatehouse } from '../helpers/gatehouse.ts';
@@ -77,7 +77,7 @@ describe('gatehouse clients update and rotate-secret', () => {
     expect(text).not.toContain(rotated.client_secret);
   });
 
-  it('shows the logo, privacy policy and terms links on the consent page (https only, rel="noopener noreferrer")', async () => {
+  it('shows the privacy policy and terms links on the consent page (rel="noopener noreferrer"), and a logo only from our origin', async () => {
     const added = await json(['clients', 'add', '--name', 'Links app', '--redirect-uri', redirectUri,
       '--logo-uri', 'https://cdn.links.example/logo.png', '--policy-uri', 'https://links.example/privacy', '--tos-uri', 'https://links.example/terms']);
     const rp = await relyingParty(gatehouse, { clientId: added.client_id, clientSecret: added.client_secret! });
@@ -88,31 +88,34 @@ describe('gatehouse clients update and rotate-secret', () => {
     const consent = await ua.submit(login, '/login', alice);
     if (!isPage(consent)) throw new Error('expected the consent page');
 
-    const links = [...consent.document.querySelectorAll('.client-links a')].map((a) => ({ href: a.getAttribute('href'), rel: a.getAttribute('rel') }));
+    const links = [...consent.document.querySelectorAll('.client-brand-links a')].map((a) => ({ href: a.getAttribute('href'), rel: a.getAttribute('rel') }));
     expect(links).toEqual([
       { href: 'https://links.example/privacy', rel: 'noopener noreferrer' },
       { href: 'https://links.example/terms', rel: 'noopener noreferrer' },
     ]);
-    expect(consent.document.querySelector('.client-logo img')?.getAttribute('src')).toBe('https://cdn.links.example/logo.png');
-    // The logo's origin, and only it, may serve an image to this page.
-    expect(consent.headers.get('content-security-policy')).toContain("img-src 'self' data: https://cdn.links.example;");
+    // The logo's host cannot be reached from here: no logo, and no other origin may serve an image to the page
+    // (a reachable logo is fetched and served from our origin: test/web/client-logo.test.ts).
+    expect(consent.document.querySelector('.client-brand-logo')).toBeNull();
+    expect(consent.headers.get('content-security-policy')).toContain("img-src 'self' data:;");
 
-    // Without links: none shown, and the policy is the site's own.
+    // Without links: none shown.
     const plain = await json(['clients', 'add', '--name', 'Plain app', '--redirect-uri', redirectUri]);
     await settle();
     const plainRp = await relyingParty(gatehouse, { clientId: plain.client_id, clientSecret: plain.client_secret! });
     const second = await ua.navigate((await authorizationRequest(plainRp)).url.href);
     if (!isPage(second)) throw new Error('expected the consent page');
-    expect(second.document.querySelector('.client-links')).toBeNull();
-    expect(second.document.querySelector('.client-logo')).toBeNull();
+    expect(second.document.querySelector('.client-brand')).toBeNull();
     expect(second.headers.get('content-security-policy')).toContain("img-src 'self' data:;");
   });
 
-  it('shows only https links, and a logo only for a client an operator registered', () => {
-    const https = { logoUri: 'https://a.example/l.png', policyUri: 'https://a.example/p', tosUri: 'https://a.example/t' };
-    expect(clientLinks({ ...https, origin: 'operator' })).toEqual({ clientLogo: https.logoUri, clientPolicy: https.policyUri, clientTerms: https.tosUri });
-    expect(clientLinks({ ...https, origin: 'self_registered' })).toEqual({ clientPolicy: https.policyUri, clientTerms: https.tosUri });
-    expect(clientLinks({ logoUri: 'http://a.example/l.png', policyUri: 'javascript:alert(1)', tosUri: 'https://user:pw@a.example/t', origin: 'operator' })).toEqual({});
-    expect(clientLinks({ logoUri: 42, origin: 'operator' })).toEqual({});
+  it('links only to web addresses, and asks for a logo only for a client an operator registered', async () => {
+    const asked: string[] = [];
+    const logos = { addressFor: async (_clientId: string, uri: string) => { asked.push(uri); return '/assets/client-logos/x'; } };
+    const https = { clientId: 'c', name: 'App', logoUri: 'https://a.example/l.png', policyUri: 'https://a.example/p', tosUri: 'https://a.example/t' };
+    expect(await clientBrand({ ...https, origin: 'operator' }, logos)).toEqual({ name: 'App', logo: '/assets/client-logos/x', policy: https.policyUri, terms: https.tosUri });
+    expect(await clientBrand({ ...https, origin: 'self_registered' }, logos)).toEqual({ name: 'App', policy: https.policyUri, terms: https.tosUri });
+    expect(asked).toEqual([https.logoUri]);
+    expect(await clientBrand({ clientId: 'c', name: 'App', logoUri: 'ftp://a.example/l.png', policyUri: 'javascript:alert(1)', tosUri: 'https://user:pw@a.example/t', origin: 'operator' }, logos)).toEqual({ name: 'App' });
+    expect(await clientBrand({ clientId: 'c', name: 'App', logoUri: 42, origin: 'operator' }, logos)).toEqual({ name: 'App' });
   });
 });

@@ -132,7 +132,7 @@ describe('gatehouse connections add', () => {
   });
 
   it('a control character in a name is refused, and one stored anyway is shown escaped', async () => {
-    refused(await gatehouse(['connections', 'add', '--type', 'google', '--name', 'Goo\u001b[2Jgle', '--id', 'g2', '--client-id', 'c']), '--name: must not contain control characters');
+    refused(await gatehouse(['connections', 'add', '--type', 'google', '--name', 'Goo\u001b[2Jgle', '--id', 'g2', '--client-id', 'c']), '--name: Remove the hidden control characters (such as tabs).');
     const at = new Date();
     await store.connections.create({
       id: 'escaped', type: 'google', name: 'Goo\u001b[2Jgle', issuer: 'https://accounts.google.com', tenant: null, clientId: 'c', sealedSecret: null,

@@ -89,15 +89,15 @@ describe('gatehouse users update', () => {
   it('refuses bad details in the words of their flags, and changes nothing', async () => {
     await json(['users', 'add', '--email', 'carol@example.com'], 'a long enough password\n');
     const carol = ['users', 'update', '--email', 'carol@example.com'];
-    refused(await gatehouse([...carol, '--phone-number', '01865 270000']), /--phone-number: must be a phone number in international format/);
-    refused(await gatehouse([...carol, '--birthdate', '1999-02-29']), /--birthdate: must be a date/);
-    refused(await gatehouse([...carol, '--zoneinfo', '+01:00']), /--zoneinfo: must be a time zone name/);
-    refused(await gatehouse([...carol, '--locale', 'english']), /--locale: must be a language tag/);
-    refused(await gatehouse([...carol, '--website', 'javascript:alert(1)']), /--website: must be an http or https address/);
-    refused(await gatehouse([...carol, '--profile-url', 'ftp://carol.example/']), /--profile-url: must be an http or https address/);
-    refused(await gatehouse([...carol, '--name', 'Carol\u202Egnp.exe']), /--name: must not contain control characters/);
-    refused(await gatehouse([...carol, '--address-postal-code', '1'.repeat(30)]), /--address-postal-code: must be at most 20 characters/);
-    refused(await gatehouse([...carol, '--phone-number-verified', 'yes']), /--phone-number-verified: needs a phone number/);
+    refused(await gatehouse([...carol, '--phone-number', '01865 270000']), /--phone-number: Enter the phone number in international format/);
+    refused(await gatehouse([...carol, '--birthdate', '1999-02-29']), /--birthdate: Enter a date as YYYY-MM-DD/);
+    refused(await gatehouse([...carol, '--zoneinfo', '+01:00']), /--zoneinfo: Enter a time zone name/);
+    refused(await gatehouse([...carol, '--locale', 'english']), /--locale: Enter a language tag/);
+    refused(await gatehouse([...carol, '--website', 'javascript:alert(1)']), /--website: Enter a web address starting with http:\/\/ or https:\/\//);
+    refused(await gatehouse([...carol, '--profile-url', 'ftp://carol.example/']), /--profile-url: Enter a web address starting with http:\/\/ or https:\/\//);
+    refused(await gatehouse([...carol, '--name', 'Carol\u202Egnp.exe']), /--name: Remove the hidden control characters/);
+    refused(await gatehouse([...carol, '--address-postal-code', '1'.repeat(30)]), /--address-postal-code: Use at most 20 characters\./);
+    refused(await gatehouse([...carol, '--phone-number-verified', 'yes']), /--phone-number-verified: Enter a phone number before marking it as verified\./);
     refused(await gatehouse([...carol, '--phone-number', '+14155550123', '--phone-number-verified', 'maybe']), /--phone-number-verified takes yes or no/);
     refused(await gatehouse(carol), /at least one detail/);
     refused(await gatehouse(['users', 'update', '--name', 'X']), /--email is required/);

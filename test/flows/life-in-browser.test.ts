@@ -81,7 +81,9 @@ describe.skipIf(!available)('a person from registration to a second-factor sign-
     await page.getByLabel('Name').fill(person.name);
     await page.getByLabel('Password').fill('password1');
     await page.getByRole('button', { name: 'Create account' }).click();
-    await expect(page.getByRole('alert').textContent()).resolves.toMatch(/password/i);
+    // The policy's reason is next to the password field, which has the focus.
+    await expect(page.locator('#password-error').textContent()).resolves.toMatch(/password/i);
+    await expect(page.evaluate<string | undefined>('document.activeElement?.id')).resolves.toBe('password');
     await shot('02-register-refused');
     await page.getByLabel('Password').fill(person.password);
     await page.getByRole('button', { name: 'Create account' }).click();

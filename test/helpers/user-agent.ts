@@ -14,13 +14,15 @@ export class UserAgent {
   readonly visited: string[] = [];
   /** The provider's origins (several instances of one provider); redirects elsewhere stop navigation. */
   readonly origins: Set<string>;
+  /** Sent with every request (e.g. Accept-Language), unless a request sets its own. */
+  readonly headers: Record<string, string> = {};
 
   constructor(...origins: string[]) {
     this.origins = new Set(origins.map((origin) => new URL(origin).origin));
   }
 
   async request(url: string, init: { method?: string; body?: URLSearchParams | string; headers?: Record<string, string> } = {}): Promise<Response> {
-    const headers = new Headers(init.headers);
+    const headers = new Headers({ ...this.headers, ...init.headers });
     const cookie = await this.jar.getCookieString(url);
     if (cookie) headers.set('cookie', cookie);
     if (init.body instanceof URLSearchParams) headers.set('content-type', 'application/x-www-form-urlencoded');
@@ -74,9 +76,9 @@ export function asPage(result: Page | { redirectedTo: string }): Page {
   return result;
 }
 
-/** The text of the page's alert (an error shown with the form), or ''. */
+/** The text of the error shown with the form — its alert, else its first field's problem — or ''. */
 export function alertOf(page: Page): string {
-  return page.document.querySelector('[role=alert]')?.text.trim() ?? '';
+  return (page.document.querySelector('[role=alert]') ?? page.document.querySelector('.field-error'))?.text.trim() ?? '';
 }
 
 /** The absolute URL of the first link on the page whose text contains `text`. */

@@ -222,7 +222,7 @@ describe('the profile: updateProfile and its checks', () => {
     for (const bad of ['1999-02-29', '1852-5-4', '1852-13-01', '1852-00-10', '1852-04-31', '0000', '85', '04/05/1852', '1852-05-04T00:00:00Z', '', '１８５２']) {
       expect(isBirthdate(bad), bad).toBe(false);
     }
-    expect(problems({ birthdate: '1852-02-30' })).toEqual(['birthdate: must be a date as YYYY-MM-DD (0000-MM-DD without the year) or a year as YYYY']);
+    expect(problems({ birthdate: '1852-02-30' })).toEqual(['birthdate: Enter a date as YYYY-MM-DD (0000-MM-DD without the year), or a year as YYYY.']);
   });
 
   it('reads zoneinfo as an IANA time zone name, never an offset', () => {
@@ -239,33 +239,33 @@ describe('the profile: updateProfile and its checks', () => {
     expect(parse({ phone_number: '+44 (0)1865-270.000' }).phone_number).toBe('+4401865270000');
     expect(parse({ phone_number: '+1 415 555 0123;ext=42' }).phone_number).toBe('+14155550123;ext=42');
     for (const bad of ['01865 270000', '+0441865270000', '+1234567890123456', 'tel:+14155550123', '+1 415 CALL NOW', '+']) {
-      expect(problems({ phone_number: bad }), bad).toEqual(['phone_number: must be a phone number in international format, such as +14155550123']);
+      expect(problems({ phone_number: bad }), bad).toEqual(['phone_number: Enter the phone number in international format, such as +14155550123.']);
     }
   });
 
   it('takes only absolute http(s) addresses without credentials for profile, picture and website', () => {
     for (const claim of ['profile', 'picture', 'website']) {
       for (const bad of ['javascript:alert(1)', 'data:image/png;base64,AAAA', 'ftp://alice.example/', '/me.png', 'https://user:pw@alice.example/', 'https://alice.example/a b', 'alice.example']) {
-        expect(problems({ [claim]: bad }), `${claim} ${bad}`).toEqual([`${claim}: must be an http or https address`]);
+        expect(problems({ [claim]: bad }), `${claim} ${bad}`).toEqual([`${claim}: Enter a web address starting with http:// or https://.`]);
       }
     }
-    expect(problems({ picture: `https://alice.example/${'a'.repeat(2100)}` })).toEqual(['picture: must be at most 2048 characters']);
+    expect(problems({ picture: `https://alice.example/${'a'.repeat(2100)}` })).toEqual(['picture: Use at most 2048 characters.']);
   });
 
   it('refuses control characters, bidi overrides and line breaks in text, and bounds its length', () => {
     for (const bad of ['Alice\u0000', 'Alice\u001b[31m', '\u202Eecila', 'Al\u2066ice', 'Alice\u200F', 'Alice\nLiddell', 'Alice\u0085']) {
-      expect(problems({ name: bad }), JSON.stringify(bad)).toEqual(['name: must not contain control characters']);
+      expect(problems({ name: bad }), JSON.stringify(bad)).toEqual(['name: Remove the hidden control characters (such as tabs).']);
     }
-    expect(problems({ nickname: 'n'.repeat(201) })).toEqual(['nickname: must be at most 200 characters']);
-    expect(problems({ gender: 'g'.repeat(65) })).toEqual(['gender: must be at most 64 characters']);
-    expect(problems({ address: { postal_code: '1'.repeat(21) } })).toEqual(['address.postal_code: must be at most 20 characters']);
+    expect(problems({ nickname: 'n'.repeat(201) })).toEqual(['nickname: Use at most 200 characters.']);
+    expect(problems({ gender: 'g'.repeat(65) })).toEqual(['gender: Use at most 64 characters.']);
+    expect(problems({ address: { postal_code: '1'.repeat(21) } })).toEqual(['address.postal_code: Use at most 20 characters.']);
   });
 
   it('lets an address keep its lines (a few, without control characters), normalising line breaks', () => {
     expect(parse({ address: { formatted: ' 1 Rabbit Hole \r\n\r\n Oxford\rUK ' } }).address).toEqual({ formatted: '1 Rabbit Hole\nOxford\nUK' });
-    expect(problems({ address: { street_address: 'a\nb\nc\nd' } })).toEqual(['address.street_address: must be at most 3 lines']);
-    expect(problems({ address: { formatted: 'a\tb' } })).toEqual(['address.formatted: must not contain control characters']);
-    expect(problems({ address: { locality: 'Ox\nford' } })).toEqual(['address.locality: must not contain control characters']);
+    expect(problems({ address: { street_address: 'a\nb\nc\nd' } })).toEqual(['address.street_address: Use at most 3 lines.']);
+    expect(problems({ address: { formatted: 'a\tb' } })).toEqual(['address.formatted: Remove the hidden control characters (such as tabs).']);
+    expect(problems({ address: { locality: 'Ox\nford' } })).toEqual(['address.locality: Remove the hidden control characters (such as tabs).']);
   });
 
   it('refuses what is not a profile claim, and values of the wrong type', () => {
@@ -304,7 +304,7 @@ describe('the profile: updateProfile and its checks', () => {
       }
       return undefined;
     })();
-    expect(refusal).toEqual([{ path: ['phone_number_verified'], message: 'needs a phone number' }]);
+    expect(refusal).toEqual([{ path: ['phone_number_verified'], message: 'Enter a phone number before marking it as verified.' }]);
   });
 
   it('updates the stored account by id or email, writes nothing when nothing changes, and refuses bad input or an unknown account', async () => {

@@ -215,9 +215,9 @@ describe('validation', () => {
   it('names: 1-60 characters without control characters, trimmed', async () => {
     expect((await connections.add({ ...acme, name: '  Acme  ' }, operator)).name).toBe('Acme');
     expect(await problems(connections.add({ ...acme, name: '   ' }, operator))).toEqual([['name', 'a name is required']]);
-    expect(await problems(connections.add({ ...acme, name: 'x'.repeat(61) }, operator))).toEqual([['name', 'must be at most 60 characters']]);
-    expect(await problems(connections.add({ ...acme, name: 'Acme\u001b[2J' }, operator))).toEqual([['name', 'must not contain control characters']]);
-    expect(await problems(connections.add({ ...acme, name: 'Acme\u202Eevil' }, operator))).toEqual([['name', 'must not contain control characters']]);
+    expect(await problems(connections.add({ ...acme, name: 'x'.repeat(61) }, operator))).toEqual([['name', 'Use at most 60 characters.']]);
+    expect(await problems(connections.add({ ...acme, name: 'Acme\u001b[2J' }, operator))).toEqual([['name', 'Remove the hidden control characters (such as tabs).']]);
+    expect(await problems(connections.add({ ...acme, name: 'Acme\u202Eevil' }, operator))).toEqual([['name', 'Remove the hidden control characters (such as tabs).']]);
   });
 
   it('ids: 1-40 lowercase letters, digits or dashes', async () => {

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { describeDevice, devicesLibrary, placeLookupFrom } from '../../src/libraries/devices.ts';
+import { runInRequest } from '../../src/request-context.ts';
 import { openSqliteStore } from '../../src/store/sqlite/index.ts';
 import type { Store } from '../../src/store/types.ts';
 import type { MovableClock } from '../helpers/clock.ts';
@@ -39,8 +40,9 @@ const uint64 = (value: number) => Buffer.from([0x04, 9 - 7, (value >>> 24) & 0xf
  * An IPv4 MaxMind database with one network: `prefix` (/`bits`) is in `city`, `country`. The search
  * tree is one node per bit of the prefix (24-bit records); the other branch of each is "no data".
  */
-function tinyCityDatabase(prefix: string, bits: number, city: string, country: string): Buffer {
-  const data = map([['city', map([['names', map([['en', text(city)]])]])], ['country', map([['names', map([['en', text(country)]])]])]]);
+function tinyCityDatabase(prefix: string, bits: number, city: string, country: string, germanCountry?: string): Buffer {
+  const countryNames = map([['en', text(country)], ...(germanCountry ? [['de', text(germanCountry)] as [string, Buffer]] : [])]);
+  const data = map([['city', map([['names', map([['en', text(city)]])]])], ['country', map([['names', countryNames]])]]);
   const address = prefix.split('.').reduce((value, octet) => (value << 8) | Number(octet), 0) >>> 0;
   const nodeCount = bits;
   const record = (value: number) => Buffer.from([(value >> 16) & 0xff, (value >> 8) & 0xff, value & 0xff]);
@@ -82,6 +84,13 @@ describe('places (GEOIP_DATABASE)', () => {
     expect(lookup('198.51.100.7')).toBeUndefined();
     expect(lookup('not an address')).toBeUndefined();
     expect(lookup(undefined)).toBeUndefined();
+  });
+
+  it('names the place in the reader’s language where the database has it, else in English', () => {
+    const lookup = placeLookupFrom(tinyCityDatabase('203.0.113.0', 24, 'Testville', 'Testland', 'Testlandia'));
+    expect(runInRequest({ requestId: 'de', locale: 'de' }, () => lookup('203.0.113.7'))).toBe('Testville, Testlandia');
+    expect(runInRequest({ requestId: 'ar', locale: 'ar' }, () => lookup('203.0.113.7'))).toBe('Testville, Testland');
+    expect(lookup('203.0.113.7')).toBe('Testville, Testland');
   });
 
   it('is off without GEOIP_DATABASE, and off (not failing) with a file that is no database', async () => {

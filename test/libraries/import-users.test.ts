@@ -120,7 +120,7 @@ describe('importUsers', () => {
     const message = (line: number) => result.errors.find((error) => error.line === line)!.message;
     expect(message(3)).toMatch(/^invalid JSON at column \d+$/);
     expect(message(4)).toMatch(/Unrecognized key.*pasword_hash/);
-    expect(message(5)).toBe('email: must be a valid email address');
+    expect(message(5)).toBe('email: Enter a valid email address.');
     expect(message(6)).toMatch(/^roles\.0: roles are 1-64/);
     expect(message(7)).toMatch(/^password_hash: is not a supported hash/);
     expect(message(8)).toMatch(/^password_hash: is not a supported hash/);
@@ -289,12 +289,12 @@ describe('importUsers and costly hashes', () => {
 
 describe('importSummary', () => {
   it('prints the counts, then one line per problem in line order', () => {
-    const result = { imported: 3, unchanged: 1, errors: [{ line: 4, message: 'invalid JSON' }, { line: 9, message: 'email: must be a valid email address' }], duplicates: [{ line: 6, email: 'a@example.com' }] };
+    const result = { imported: 3, unchanged: 1, errors: [{ line: 4, message: 'invalid JSON' }, { line: 9, message: 'email: Enter a valid email address.' }], duplicates: [{ line: 6, email: 'a@example.com' }] };
     expect(importSummary(result, { dryRun: false })).toBe([
       'imported 3, unchanged 1, 2 errors, 1 duplicate',
       'line 4: invalid JSON',
       'line 6: duplicate of an earlier line\'s email a@example.com; skipped',
-      'line 9: email: must be a valid email address',
+      'line 9: email: Enter a valid email address.',
     ].join('\n'));
     expect(importSummary({ imported: 1, unchanged: 0, errors: [], duplicates: [] }, { dryRun: true })).toBe('dry run, nothing written: would import 1, unchanged 0, 0 errors, 0 duplicates');
   });

@@ -42,7 +42,8 @@ async function codeBurst(count: number, code: (i: number) => string, from: strin
     const body = new URLSearchParams(forms[i]!.hidden);
     body.set('user_code', code(i));
     const page = asPage(await ua.navigate(forms[i]!.action, { method: 'POST', body, headers: { 'x-forwarded-for': from } }));
-    return { status: page.status, alert: alertOf(page) };
+    // The wait is about the form (an alert); a wrong code, about the field (its problem).
+    return { status: page.status, alert: alertOf(page) || (page.document.querySelector('#user_code-error')?.text.trim() ?? '') };
   }));
 }
 

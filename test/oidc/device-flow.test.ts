@@ -3,6 +3,7 @@ import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { createLibraries } from '../../src/libraries/index.ts';
+import { message } from '../../src/messages/messages.ts';
 import type { Libraries } from '../../src/libraries/index.ts';
 import { movableClock } from '../helpers/clock.ts';
 import type { TestGatehouse } from '../helpers/gatehouse.ts';
@@ -12,6 +13,7 @@ import { runCli } from '../helpers/run-cli.ts';
 import { totp } from '../helpers/totp.ts';
 import type { Page } from '../helpers/user-agent.ts';
 import { alertOf, asPage, isPage, UserAgent } from '../helpers/user-agent.ts';
+import { expectFieldProblem, fieldProblem } from '../helpers/field-problems.ts';
 import { expectCleanAnswer, expectNoReflectedMarkup, formOf, markupPayloads, rawRequest } from '../helpers/attacker.ts';
 
 /**
@@ -197,7 +199,7 @@ describe('the device authorization grant (RFC 8628)', () => {
     expect(errorOf(await poll(device.device_code))).toBe('access_denied');
     // The code cannot be typed again.
     const again = await typeCode(ua, device.user_code);
-    expect(alertOf(again)).toContain('already used');
+    expect(fieldProblem(again, 'user_code')).toContain('already used');
   });
 
   it('a person who denies on the consent page: the device gets access_denied', async () => {
@@ -223,16 +225,36 @@ describe('the device authorization grant (RFC 8628)', () => {
     const ua = new UserAgent(gatehouse.url);
     const wrong = await typeCode(ua, 'BBBB-BBBB');
     expect(wrong.status).toBe(400);
-    expect(alertOf(wrong)).toBe('That code is not right. Check the code your device shows and type it again.');
+    // Next to the field, which it describes with the hint, focused; the title says what failed.
+    expectFieldProblem(wrong, 'user_code', 'That code is not right. Check the code your device shows and type it again.');
+    expect(wrong.document.querySelector('#user_code')?.getAttribute('aria-describedby')).toBe('user_code-error user_code-hint');
+    expect(wrong.document.querySelector('[role=alert]')).toBeNull();
     expect(wrong.document.querySelector('input[name=user_code]')?.getAttribute('value')).toBe('BBBB-BBBB');
     const empty = await typeCode(ua, '');
     expect(empty.status).toBe(400);
-    expect(alertOf(empty)).toBe('Type the code your device shows.');
+    expectFieldProblem(empty, 'user_code', 'Type the code your device shows.');
     // A form that did not come from the page (no xsrf): the page again, with the error code.
     const forged = asPage(await ua.navigate(`${gatehouse.url}/device`, { method: 'POST', body: new URLSearchParams({ user_code: 'BBBB-BBBB' }) }));
     expect(forged.status).toBe(400);
     expect(forged.body).toContain('invalid_request');
+    expect(alertOf(forged)).toBe('This device sign-in cannot continue. Start again on your device.');
+    expect(forged.document.querySelector('p.muted code')?.text).toBe('invalid_request');
     expect(forged.body).not.toMatch(/at .*\.js:\d+/);
+  });
+
+  it('speaks the browser’s language on the code page and its problems', async () => {
+    const headers = { 'accept-language': 'de' };
+    const ua = new UserAgent(gatehouse.url);
+    const page = asPage(await ua.navigate(`${gatehouse.url}/device`, { headers }));
+    expect(page.body).toContain('<html lang="de" dir="ltr">');
+    expect(heading(page)).toBe(message('web.device_title', undefined, 'de'));
+    expect(page.document.querySelector('label[for=user_code]')?.text).toBe(message('device.code_label', undefined, 'de'));
+    const form = formOf(page, '/device');
+    const body = new URLSearchParams(form.hidden);
+    body.set('user_code', 'BBBB-BBBB');
+    const wrong = asPage(await ua.navigate(form.action, { method: 'POST', body, headers }));
+    expect(wrong.status).toBe(400);
+    expect(fieldProblem(wrong, 'user_code')).toBe('Dieser Code ist nicht richtig. Prüfen Sie den Code, den Ihr Gerät anzeigt, und geben Sie ihn erneut ein.');
   });
 
   it('verification_uri_complete puts the code in the field; the person still continues and checks it', async () => {
@@ -250,6 +272,8 @@ describe('the device authorization grant (RFC 8628)', () => {
   });
 
   it('hostile input at /device, /device/auth and the device_code grant: clean 4xx answers, nothing reflected as markup', async () => {
+    // A refused code's page names the failure in its title ("Error: …", layout.title_error): ours, not a leak.
+    const withoutFailureTitle = (body: string) => body.replace(/<title>Error: /, '<title>');
     const ua = new UserAgent(gatehouse.url);
     const form = formOf(asPage(await ua.navigate(`${gatehouse.url}/device`)), '/device');
     const hostile = [...markupPayloads, 'x'.repeat(70_000), '\u0000\uFFFF', '../../etc/passwd', '%00', '🙂'.repeat(40)];
@@ -261,7 +285,7 @@ describe('the device authorization grant (RFC 8628)', () => {
       const body = new URLSearchParams(form.hidden);
       body.set('user_code', value);
       const posted = await rawRequest(gatehouse.url, { method: 'POST', path: '/device', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: body.toString() }, ua);
-      expectCleanAnswer(posted, posted.body, `POST /device ${label}`);
+      expectCleanAnswer(posted, withoutFailureTitle(posted.body), `POST /device ${label}`);
       expectNoReflectedMarkup(posted.body, `POST /device ${label}`);
       for (const [path, field, extra] of [['/device/auth', 'scope', {}], ['/token', 'device_code', { grant_type: deviceGrant }]] as const) {
         const request = new URLSearchParams({ client_id: deviceClientId, ...extra, [field]: value });
@@ -274,7 +298,7 @@ describe('the device authorization grant (RFC 8628)', () => {
     // Invalid UTF-8 in the code.
     const bytes = Buffer.concat([Buffer.from(`${new URLSearchParams(form.hidden).toString()}&user_code=`), Buffer.from([0xff, 0xfe, 0x25, 0x41])]);
     const raw = await rawRequest(gatehouse.url, { method: 'POST', path: '/device', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: bytes }, ua);
-    expectCleanAnswer(raw, raw.body, 'invalid UTF-8');
+    expectCleanAnswer(raw, withoutFailureTitle(raw.body), 'invalid UTF-8');
   });
 
   it('a client without the device grant is refused at the device authorization endpoint', async () => {

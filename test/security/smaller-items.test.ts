@@ -14,7 +14,7 @@ import { startGatehouse, testEnvironment } from '../helpers/gatehouse.ts';
 import { authorizationRequest, relyingParty, signIn } from '../helpers/relying-party.ts';
 import { totp } from '../helpers/totp.ts';
 import type { Page } from '../helpers/user-agent.ts';
-import { isPage, UserAgent } from '../helpers/user-agent.ts';
+import { alertOf, isPage, UserAgent } from '../helpers/user-agent.ts';
 
 /**
  * Issue 13, item 7: smaller items from the second security review, each against a real server
@@ -146,7 +146,7 @@ describe('the second-factor page', () => {
     if (!isPage(result)) throw new Error(`expected a page, was redirected to ${result.redirectedTo}`);
     return result;
   };
-  const alert = (current: Page) => current.document.querySelector('[role=alert]')?.text.trim() ?? '';
+  const alert = (current: Page) => alertOf(current);
 
   it('says the same thing for a wrong code and for a code already used', async () => {
     const email = 'two-step@example.com';

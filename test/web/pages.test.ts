@@ -7,8 +7,12 @@ import type { KoaContextWithOIDC } from 'oidc-provider';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { GatehouseError } from '../../src/errors.ts';
+import { supportedLocales } from '../../src/messages/locales.ts';
+import { message } from '../../src/messages/messages.ts';
+import { runInRequest } from '../../src/request-context.ts';
 import { urls } from '../../src/urls.ts';
-import { errorPages } from '../../src/web/error-pages.ts';
+import { errorPages, withRequestIds } from '../../src/web/error-pages.ts';
+import { languageMiddleware } from '../../src/web/language.ts';
 import { createProviderPages } from '../../src/web/provider-pages.ts';
 import { oversizedAuthorizationParameter } from '../../src/web/request-limits.ts';
 import { createStaticRoutes } from '../../src/web/static-routes.ts';
@@ -21,7 +25,10 @@ let close: () => void;
 
 beforeAll(async () => {
   const app = new Koa();
-  app.use(errorPages(views, silent));
+  // As in the app: each request has its context (its id, its language), then the language is chosen.
+  app.use((_ctx, next) => runInRequest({ requestId: 'req-pages-1' }, next));
+  app.use(languageMiddleware({ languages: { default: 'en', available: [...supportedLocales] }, ttl: { interaction: 3600 } } as never, () => new Date()));
+  app.use(errorPages(withRequestIds(views), silent));
   app.use(createStaticRoutes({ views, config: { issuer: 'http://localhost:3000' } }).routes());
   app.use((ctx, next) => {
     if (ctx.path === '/refused') throw new GatehouseError('forbidden', 'web.form_expired');
@@ -43,7 +50,7 @@ describe('static routes', () => {
     expect(response.status).toBe(200);
     expect(response.headers.get('cache-control')).toBe('no-store');
     const html = await response.text();
-    expect(html).toContain('<title>Gatehouse · Gatehouse</title>');
+    expect(html).toContain('<title>Gatehouse</title>');
     expect(html).toContain('<a href="/.well-known/openid-configuration">http://localhost:3000/.well-known/openid-configuration</a>');
     expect(html).toContain('<link rel="stylesheet" href="/assets/gatehouse.css">');
   });
@@ -68,7 +75,7 @@ describe('error pages', () => {
     const response = await fetch(`${base}/nowhere`);
     expect(response.status).toBe(404);
     const html = await response.text();
-    expect(html).toContain('<title>Page not found · Gatehouse</title>');
+    expect(html).toContain('<title>Error: Page not found · Gatehouse</title>');
     expect(html).toContain('There is no page at this address.');
     expect(html).toContain('<a href="/">Gatehouse home</a>');
   });
@@ -77,7 +84,7 @@ describe('error pages', () => {
     const response = await fetch(`${base}/refused`);
     expect(response.status).toBe(403);
     const html = await response.text();
-    expect(html).toContain('<title>This request cannot continue · Gatehouse</title>');
+    expect(html).toContain('<title>Error: This request cannot continue · Gatehouse</title>');
     expect(html).toContain('This form has expired or did not come from this site. Go back, reload the page and try again.');
     expect(html).toContain('<code>forbidden</code>');
   });
@@ -86,8 +93,34 @@ describe('error pages', () => {
     const response = await fetch(`${base}/broken`);
     expect(response.status).toBe(500);
     const html = await response.text();
-    expect(html).toContain('<title>Something went wrong · Gatehouse</title>');
+    expect(html).toContain('<title>Error: Something went wrong · Gatehouse</title>');
     expect(html).not.toContain('secret detail');
+  });
+});
+
+describe('in the reader’s language', () => {
+  const german = { headers: { 'accept-language': 'de-DE,de;q=0.9' } };
+
+  it('draws the home page in the browser’s language', async () => {
+    const html = await (await fetch(`${base}/`, german)).text();
+    expect(html).toContain('<html lang="de" dir="ltr">');
+    expect(html).toContain(`<h1>${message('home.heading', undefined, 'de')}</h1>`);
+    expect(html).toContain(message('home.intro', undefined, 'de'));
+    const [before] = message('home.discovery', { link: '\u0001' }, 'de').split('\u0001');
+    expect(html).toContain(`${before}<a href="/.well-known/openid-configuration">`);
+  });
+
+  it('draws an error page in the browser’s language, right to left for Arabic', async () => {
+    const html = await (await fetch(`${base}/nowhere`, german)).text();
+    expect(html).toContain('<html lang="de" dir="ltr">');
+    expect(html).toContain(`<title>${message('layout.title_failed', { title: message('web.page_not_found_title', undefined, 'de') }, 'de')} · Gatehouse</title>`);
+    expect(html).toContain(message('error.not_found', undefined, 'de'));
+    expect(html).toContain(`<a href="/">${message('error_page.home', undefined, 'de')}</a>`);
+    expect(html).toContain('<code>req-pages-1</code>');
+    expect(html).not.toContain('Gatehouse home');
+    const arabic = await (await fetch(`${base}/refused`, { headers: { 'accept-language': 'ar' } })).text();
+    expect(arabic).toContain('<html lang="ar" dir="rtl">');
+    expect(arabic).toContain(message('error_page.start_again', undefined, 'ar'));
   });
 });
 
@@ -126,7 +159,7 @@ describe('provider pages', () => {
     (ctx as { status: number }).status = 400;
     await pages.renderError(ctx, { error: 'invalid_request', error_description: 'missing required parameter' }, new Error('x'));
     expect(ctx.status).toBe(400);
-    expect(ctx.body).toContain('<title>This request cannot continue · Gatehouse</title>');
+    expect(ctx.body).toContain('<title>Error: This request cannot continue · Gatehouse</title>');
     expect(ctx.body).toContain('missing required parameter');
   });
 });

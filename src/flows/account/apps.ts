@@ -3,13 +3,16 @@ import type { Context } from 'koa';
 
 import type { ConnectedApp } from '../../libraries/devices.ts';
 import { message } from '../../messages/messages.ts';
+import type { Locale } from '../../messages/locales.ts';
+import { localeOf } from '../../messages/request-locale.ts';
 import { accountClientId } from '../../oidc/account-client.ts';
 import { routes, urls } from '../../urls.ts';
-import { describeClaim, describeScope, policyWithLogo } from '../consent/view.ts';
+import { describeClaim, describeScope } from '../consent/view.ts';
 import { field } from '../interaction.ts';
 import type { ViewData } from '../kit.ts';
 import type { AccountPage, SignedIn } from './page.ts';
 import { formScope, personAt, signedIn, startSignIn } from './page.ts';
+import { listInWords, shownTime } from './view.ts';
 
 /**
  * The account centre's connected apps (/account/apps): each client the person consented to (the
@@ -20,47 +23,45 @@ import { formScope, personAt, signedIn, startSignIn } from './page.ts';
  * account page's own client and first-party clients are shown, marked.
  */
 
-function shownTime(at: Date): { iso: string; text: string } {
-  return { iso: at.toISOString(), text: `${at.toISOString().slice(0, 16).replace('T', ' ')} UTC` };
-}
-
-/** https logos only (as the consent page shows them), and only of clients an operator registered (no dynamic ones). */
+/** https logos only, and only of clients an operator registered (no dynamic ones: ConnectedApp.logoUri says so). */
 function logoOf(app: ConnectedApp): string | undefined {
   if (!app.logoUri) return undefined;
   const url = URL.parse(app.logoUri);
   return url && url.protocol === 'https:' && !url.username && !url.password ? url.href : undefined;
 }
 
-export function appRows(apps: ConnectedApp[]) {
+/** Each logo as the consent page shows it: fetched once and served from our origin (src/web/client-logo.ts), or none. */
+async function withLogos<T extends { clientId: string; logo: string | undefined }>(rows: T[], page: AccountPage): Promise<T[]> {
+  const logos = page.clientLogos;
+  return Promise.all(rows.map(async (row) => ({ ...row, logo: row.logo && logos ? await logos.addressFor(row.clientId, row.logo) : undefined })));
+}
+
+export function appRows(apps: ConnectedApp[], locale: Locale) {
   return apps.map((app) => {
     const accountPage = app.clientId === accountClientId;
-    const name = accountPage ? message('account.app_account_page') : app.name ?? (app.known ? app.clientId : message('account.app_removed_client', { id: app.clientId }));
-    const granted = app.grantedAt ? shownTime(app.grantedAt) : undefined;
-    const used = app.lastUsedAt ? shownTime(app.lastUsedAt) : undefined;
+    const name = accountPage ? message('account.app_account_page', undefined, locale) : app.name ?? (app.known ? app.clientId : message('account.app_removed_client', { id: app.clientId }, locale));
+    const granted = app.grantedAt ? shownTime(app.grantedAt, locale) : undefined;
+    const used = app.lastUsedAt ? shownTime(app.lastUsedAt, locale) : undefined;
     return {
       clientId: app.clientId,
       name,
       logo: logoOf(app),
       firstParty: app.firstParty || accountPage,
-      firstPartyHint: message('account.app_first_party'),
+      firstPartyHint: message('account.app_first_party', undefined, locale),
       accountPage,
       remembered: app.remembered,
       permissions: app.scopes.map(describeScope),
       // Read after "See your", as on the consent page.
       claims: app.claims.map(describeClaim),
-      apis: Object.entries(app.resourceScopes).map(([identifier, scopes]) => ({ identifier, scopes: scopes.map(describeScope) })),
-      granted: granted ? { iso: granted.iso, text: message('account.app_granted', { when: granted.text }) } : undefined,
-      lastUsed: used ? { iso: used.iso, text: message('account.app_last_used', { when: used.text }) } : { iso: undefined, text: message('account.app_not_used') },
+      apis: Object.entries(app.resourceScopes).map(([identifier, scopes]) => ({ identifier, scopes: listInWords(scopes.map(describeScope), locale, 'unit') })),
+      granted: granted ? { iso: granted.iso, text: message('account.app_granted', { when: granted.text }, locale) } : undefined,
+      lastUsed: used ? { iso: used.iso, text: message('account.app_last_used', { when: used.text }, locale) } : { iso: undefined, text: message('account.app_not_used', undefined, locale) },
     };
   });
 }
 
 async function renderApps(page: AccountPage, ctx: Context, current: SignedIn, extra: { error?: string; notice?: string } = {}, status = 200) {
-  const rows = appRows(await page.libraries.devices.apps(current.account.id));
-  // The logos are the only images from elsewhere: their origins alone are added to img-src.
-  let policy = ctx.response.get('content-security-policy');
-  for (const row of rows) if (row.logo && policy) policy = policyWithLogo(policy, row.logo);
-  if (policy) ctx.set('content-security-policy', policy);
+  const rows = await withLogos(appRows(await page.libraries.devices.apps(current.account.id), localeOf(ctx)), page);
   const data: ViewData = {
     title: message('account.apps_title'),
     email: current.account.email,
@@ -95,7 +96,7 @@ export function registerAppRoutes(router: Router, page: AccountPage): void {
     const before = (await page.libraries.devices.apps(current.account.id)).find((app) => app.clientId === clientId);
     const revoked = await page.libraries.devices.revokeApp(current.account.id, clientId, personAt(ctx));
     if (!revoked) return renderApps(page, ctx, current, { error: message('account.app_unknown') }, 404);
-    const name = before ? appRows([before])[0]!.name : clientId;
+    const name = before ? appRows([before], localeOf(ctx))[0]!.name : clientId;
     await renderApps(page, ctx, current, { notice: message('account.app_revoked', { name }) });
   });
 }

@@ -3,6 +3,7 @@ import type { Context } from 'koa';
 
 import { GatehouseError } from '../../errors.ts';
 import { message } from '../../messages/messages.ts';
+import { localeOf } from '../../messages/request-locale.ts';
 import { normalizeEmail } from '../../store/normalize-email.ts';
 import { routes, urls } from '../../urls.ts';
 import { field } from '../interaction.ts';
@@ -11,6 +12,8 @@ import type { AccountPage, SignedIn } from './page.ts';
 import { formScope, personAt, signedIn, startSignIn } from './page.ts';
 import { isFreshSignIn } from './passkeys.ts';
 import { accountCookieName, clearCookie } from './session.ts';
+import type { FieldErrors } from './view.ts';
+import { shownTime } from './view.ts';
 
 /**
  * "Delete my account" (/account/delete). It needs a sign-in at most five minutes old (the rule for
@@ -31,16 +34,13 @@ export function confirmsDeletion(typed: unknown, email: string): boolean {
   return text === 'DELETE' || normalizeEmail(text) === normalizeEmail(email);
 }
 
-/** A time as the account page shows it: to the minute, in UTC. */
-function shownTime(at: Date): { iso: string; text: string } {
-  return { iso: at.toISOString(), text: `${at.toISOString().slice(0, 16).replace('T', ' ')} UTC` };
-}
-
 export function selfDeletionAllowed(page: Pick<AccountPage, 'config'>): boolean {
   return page.config.accounts.selfDeletion === 'on';
 }
 
-function deletePage(page: AccountPage, current: SignedIn, extra: { error?: string } = {}): ViewData {
+type DeletePageExtra = { error?: string; errors?: FieldErrors };
+
+function deletePage(page: AccountPage, current: SignedIn, extra: DeletePageExtra = {}): ViewData {
   return {
     title: message('account.delete_title'),
     email: current.account.email,
@@ -48,10 +48,11 @@ function deletePage(page: AccountPage, current: SignedIn, extra: { error?: strin
     graceDays: page.config.accounts.deletionGraceDays,
     csrf: page.forms.token(formScope(current.session)),
     error: extra.error,
+    errors: extra.errors,
   };
 }
 
-function render(page: AccountPage, ctx: Context, current: SignedIn, extra: { error?: string } = {}, status = 200) {
+function render(page: AccountPage, ctx: Context, current: SignedIn, extra: DeletePageExtra = {}, status = 200) {
   page.views.render(ctx, 'account-delete', deletePage(page, current, extra), status);
 }
 
@@ -73,13 +74,13 @@ export function registerDeleteRoutes(router: Router, page: AccountPage): void {
     if (!page.forms.check(ctx, formScope(current.session))) return render(page, ctx, current, { error: message('account.form_expired') }, 403);
     if (!isFreshSignIn(current.session.authTime, page.clock())) return render(page, ctx, current, { error: message('account.delete_confirm_it_is_you') }, 403);
     if (!confirmsDeletion(field(ctx.request.body, 'confirm'), current.account.email)) {
-      return render(page, ctx, current, { error: message('account.delete_type_to_confirm', { email: current.account.email }) }, 400);
+      return render(page, ctx, current, { errors: { confirm: message('account.delete_type_to_confirm', { email: current.account.email }) } }, 400);
     }
     const { deleteAfter } = await page.libraries.accountDeletion.request(current.account.id, personAt(ctx));
     // Every session ended with the request, this browser's provider session too: the page's own goes.
     clearCookie(ctx, accountCookieName);
     const now = page.config.accounts.deletionGraceDays === 0;
-    const when = shownTime(deleteAfter);
+    const when = shownTime(deleteAfter, localeOf(ctx));
     page.views.render(ctx, 'message', {
       title: message(now ? 'account.deleted_title' : 'account.delete_scheduled_title'),
       paragraphs: now

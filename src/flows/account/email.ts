@@ -12,6 +12,7 @@ import type { ViewData } from '../kit.ts';
 import { limitedMessage } from '../login/view.ts';
 import type { AccountPage, SignedIn } from './page.ts';
 import { formScope, personAt, signedIn, startSignIn } from './page.ts';
+import type { FieldErrors } from './view.ts';
 import { isFreshSignIn, passwordFormKind } from './passkeys.ts';
 import { profileRoutes } from './profile.ts';
 import { accountCookieName, browserSession, clearCookie, readCookie, writeCookie } from './session.ts';
@@ -60,7 +61,8 @@ function pendingOf(page: AccountPage, ctx: Context, current: SignedIn): Pending 
   return pending && pending.sub === current.account.id ? pending : undefined;
 }
 
-type EmailPageExtra = { error?: string; notice?: string; emailError?: string; passwordError?: string; email?: string; codeError?: string };
+/** `errors`: problems at the fields (email, current_password, code), in the form's order. */
+type EmailPageExtra = { error?: string; notice?: string; errors?: FieldErrors; email?: string };
 
 export function emailPage(input: {
   current: SignedIn; fresh: boolean; pending: Pending | undefined; csrf: string; minutes: number;
@@ -77,9 +79,7 @@ export function emailPage(input: {
     pending: pending ? { email: pending.email, sent: message('account.email_sent', { email: pending.email, minutes: input.minutes }) } : undefined,
     actions: { request: emailRoutes.page, code: emailRoutes.code, cancel: emailRoutes.cancel, profile: profileRoutes.page },
     csrf: input.csrf,
-    emailError: input.emailError,
-    passwordError: input.passwordError,
-    codeError: input.codeError,
+    errors: input.errors,
     error: input.error,
     notice: input.notice,
   };
@@ -162,7 +162,7 @@ export function registerEmailRoutes(router: Router, page: AccountPage): void {
         if (typeof password === 'string' && password && isGatehouseError(error) && error.code === 'invalid_credentials') await admission.attempt.failed();
         else await admission.attempt.cancel();
         if (isGatehouseError(error) && error.code !== 'invalid_credentials') throw error;
-        return render(page, ctx, current, { email: typed, passwordError: message('account.email_wrong_password') }, 400);
+        return render(page, ctx, current, { email: typed, errors: { current_password: message('account.email_wrong_password') } }, 400);
       }
     }
     try {
@@ -172,7 +172,9 @@ export function registerEmailRoutes(router: Router, page: AccountPage): void {
     } catch (error) {
       const issues = issuesOf(error);
       if (!issues) throw error;
-      return render(page, ctx, current, { email: typed, emailError: issues[0]!.message }, 400);
+      // The library's problems are about the new address (path `email`), worded in the reader's language.
+      const problem = issues.find((issue) => issue.path[0] === 'email') ?? issues[0]!;
+      return render(page, ctx, current, { email: typed, errors: { email: problem.message } }, 400);
     }
     ctx.status = 303;
     ctx.redirect(emailRoutes.page);
@@ -197,7 +199,7 @@ export function registerEmailRoutes(router: Router, page: AccountPage): void {
       // A code that can no longer work ends the pending change: the person asks again.
       if (outcome.reason !== 'wrong' || outcome.attemptsLeft === 0) clearCookie(ctx, pendingCookieName);
       const keepPending = outcome.reason === 'wrong' && outcome.attemptsLeft > 0;
-      return render(page, ctx, current, { ...(keepPending ? { codeError: text } : { error: text }), ...(keepPending ? {} : { pending: null }) }, status);
+      return render(page, ctx, current, keepPending ? { errors: { code: text } } : { error: text, pending: null }, status);
     }
     clearCookie(ctx, pendingCookieName);
     render(page, ctx, { ...current, account: outcome.account }, { pending: null, notice: message('account.email_changed', { email: outcome.account.email }) });

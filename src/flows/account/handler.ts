@@ -6,8 +6,9 @@ import type Provider from 'oidc-provider';
 
 import type { Clock } from '../../clock.ts';
 import { epochSeconds } from '../../clock.ts';
-import { GatehouseError } from '../../errors.ts';
+import { GatehouseError, wordsFor } from '../../errors.ts';
 import { message } from '../../messages/messages.ts';
+import { localeOf } from '../../messages/request-locale.ts';
 import type { MessageId } from '../../messages/messages.ts';
 import { accountClientId, accountSignedOutUri } from '../../oidc/account-client.ts';
 import { routes, urls } from '../../urls.ts';
@@ -30,6 +31,7 @@ import { submittedIdentity, unlinkVerdict } from './identities.ts';
 import { accountPathOrUndefined, pendingSignInSchema, redeemCode } from './sign-in.ts';
 import type { AccountPage, AccountPageDependencies, SignedIn } from './page.ts';
 import { formScope, personAt, signedIn, startSignIn } from './page.ts';
+import type { FieldErrors } from './view.ts';
 import { accountMessagePage, accountPage, accountRecoveryCodesPage, accountSetupPage } from './view.ts';
 import { registerSessionRoutes } from './sessions.ts';
 import { registerAppRoutes } from './apps.ts';
@@ -93,7 +95,7 @@ function toAccountPage(ctx: Context, section?: string) {
 
 
 async function renderAccount(
-  page: AccountPage, ctx: Context, current: SignedIn, extra: { error?: string; notice?: string; adding?: { options: unknown } } = {}, status = 200,
+  page: AccountPage, ctx: Context, current: SignedIn, extra: { error?: string; errors?: FieldErrors; notice?: string; adding?: { options: unknown } } = {}, status = 200,
 ) {
   const [factor, passkeys, identities] = await Promise.all([
     page.libraries.secondFactor.status(current.account.id), page.libraries.passkeys.list(current.account.id), page.libraries.identities.listForAccount(current.account.id),
@@ -107,7 +109,9 @@ async function renderAccount(
     csrf: page.forms.token(formScope(current.session)),
     minLength: page.config.passwords.minLength,
     adding: extra.adding,
+    locale: localeOf(ctx),
     error: extra.error,
+    errors: extra.errors,
     notice: extra.notice,
   }) }, status);
 }
@@ -257,8 +261,10 @@ function passwordRoutes(router: Router, page: AccountPage): void {
     else if (outcome.ok || outcome.reason === 'policy' || outcome.reason === 'changed_meanwhile') await admission.attempt.succeeded();
     else await admission.attempt.cancel();
     if (!outcome.ok) {
-      const status = outcome.reason === 'changed_meanwhile' ? 409 : outcome.reason === 'no_account' ? 403 : 400;
-      return renderAccount(page, ctx, current, { error: outcome.message }, status);
+      // The library words it in the request's language; a problem with one field is shown at it.
+      if (outcome.reason === 'wrong_password') return renderAccount(page, ctx, current, { errors: { current_password: outcome.message } }, 400);
+      if (outcome.reason === 'policy') return renderAccount(page, ctx, current, { errors: { new_password: outcome.message } }, 400);
+      return renderAccount(page, ctx, current, { error: outcome.message }, outcome.reason === 'changed_meanwhile' ? 409 : 403);
     }
     await renderAccount(page, ctx, { ...current, account: outcome.account }, {
       notice: message(signOutOthers === 'yes' ? 'account.password_changed_signed_out' : 'account.password_changed'),
@@ -306,11 +312,14 @@ function secondFactorRoutes(router: Router, page: AccountPage): void {
     if (action !== 'regenerate' && action !== 'remove') return renderAccount(page, ctx, current, { error: message('account.choose_change') }, 400);
     if (!isFresh(current, page.clock)) return renderAccount(page, ctx, current, { error: staleForFactors() }, 403);
     const code = field(ctx.request.body, 'code');
-    if (typeof code !== 'string' || !code.trim() || code.length > 64) return renderAccount(page, ctx, current, { error: message('account.enter_factor_code') }, 400);
+    if (typeof code !== 'string' || !code.trim() || code.length > 64) return renderAccount(page, ctx, current, { errors: { mfa_code: message('account.enter_factor_code') } }, 400);
     const verdict = await page.libraries.secondFactor.verify(current.account.id, code, personAt(ctx));
     if (!verdict.ok) {
-      if (verdict.reason === 'wait') ctx.set('retry-after', String(verdict.waitSeconds));
-      return renderAccount(page, ctx, current, { error: describeVerdict(verdict) }, verdict.reason === 'wait' ? 429 : 400);
+      if (verdict.reason === 'wait') {
+        ctx.set('retry-after', String(verdict.waitSeconds));
+        return renderAccount(page, ctx, current, { error: describeVerdict(verdict) }, 429);
+      }
+      return renderAccount(page, ctx, current, { errors: { mfa_code: describeVerdict(verdict) } }, 400);
     }
     if (action === 'regenerate') return renderRecoveryCodes(page, ctx, current, await page.libraries.secondFactor.regenerateRecoveryCodes(current.account.id, personAt(ctx)));
     // What support does with `gatehouse users reset-mfa`: the same removal, recorded alike.
@@ -337,7 +346,7 @@ function nameProblem(verdict: Exclude<NameVerdict, { ok: true }>): string {
 /** A refusal the passkeys library explains (a GatehouseError below 500: bad response, unknown passkey) as the page's error; anything else goes on. */
 async function renderRefusal(page: AccountPage, ctx: Context, current: SignedIn, error: unknown) {
   if (!(error instanceof GatehouseError) || error.status >= 500) throw error;
-  await renderAccount(page, ctx, current, { error: message(error.messageId, error.values) }, error.status);
+  await renderAccount(page, ctx, current, { error: wordsFor(error) }, error.status);
 }
 
 /**
@@ -411,7 +420,10 @@ function passkeyRoutesOf(router: Router, page: AccountPage): void {
     const id = passkeyId(field(ctx.request.body, 'id'));
     if (!id) return renderAccount(page, ctx, current, { error: message('account.passkey_unknown') }, 400);
     const name = passkeyName(field(ctx.request.body, 'name'), { required: true });
-    if (!name.ok || !name.name) return renderAccount(page, ctx, current, { error: nameProblem(name.ok ? { ok: false, reason: 'empty' } : name) }, 400);
+    if (!name.ok || !name.name) {
+      // Shown at that passkey's name field (its Rename section opens).
+      return renderAccount(page, ctx, current, { errors: { [`passkey-name-${id}`]: nameProblem(name.ok ? { ok: false, reason: 'empty' } : name) } }, 400);
+    }
     try {
       await page.libraries.passkeys.rename(current.account.id, id, name.name, personAt(ctx));
       await renderAccount(page, ctx, current, { notice: message('account.passkey_renamed', { name: name.name }) });

@@ -16,7 +16,7 @@ import { authorizationUrl, newPendingSignIn } from './sign-in.ts';
  * the browser to sign in, who acts, and the scope of the page's form tokens.
  */
 
-export type AccountPageDependencies = Pick<FlowDependencies, 'provider' | 'libraries' | 'views' | 'form' | 'forms' | 'config' | 'limits' | 'clock'>;
+export type AccountPageDependencies = Pick<FlowDependencies, 'provider' | 'libraries' | 'views' | 'form' | 'forms' | 'config' | 'limits' | 'clock' | 'clientLogos'>;
 
 /** Longest time from the redirect to the authorization endpoint back to the callback. */
 export const signInSeconds = 15 * 60;

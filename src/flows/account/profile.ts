@@ -83,9 +83,18 @@ export function profilePage(input: {
 }): ViewData {
   const { account } = input;
   const phoneVerified = account.profile.phone_number ? account.profile.phone_number_verified === true : undefined;
+  // The problems in the form's order: the layout's title names the first, and focus lands on it.
+  const errors: Record<string, string> = {};
+  for (const claim of profileFields) {
+    const problem = input.problems?.[fieldName(claim)];
+    if (problem) errors[fieldName(claim)] = problem;
+  }
+  const first = Object.keys(errors)[0];
+  // A problem no field of the form shows (none is expected) is said above the form rather than lost.
+  const unplaced = Object.entries(input.problems ?? {}).filter(([name]) => !(name in errors)).map(([, problem]) => problem);
   const fields = Object.fromEntries(profileFields.map((claim) => {
     const name = fieldName(claim);
-    return [name, { id: name, value: input.values[name] ?? '', error: input.problems?.[name] }];
+    return [name, { id: name, value: input.values[name] ?? '', error: errors[name], first: name === first }];
   }));
   return {
     title: message('account.profile_title'),
@@ -95,7 +104,8 @@ export function profilePage(input: {
     action: profileRoutes.page,
     emailPage: '/account/email',
     csrf: input.csrf,
-    error: input.error,
+    error: input.error ?? (unplaced.length ? unplaced.join(' ') : undefined),
+    ...(first ? { errors } : {}),
     notice: input.notice,
   };
 }
@@ -131,7 +141,7 @@ export function registerProfileRoutes(router: Router, page: AccountPage): void {
     }
     if (repeated.length) {
       const problems = Object.fromEntries(repeated.map((name) => [name, message('libraries.fill_in_once_as_text')]));
-      return render(page, ctx, current, { values, problems, error: message('account.profile_has_problems') }, 400);
+      return render(page, ctx, current, { values, problems }, 400);
     }
     try {
       const { account, changed } = await page.libraries.accounts.updateProfile(current.account.id, patch, personAt(ctx));
@@ -139,7 +149,7 @@ export function registerProfileRoutes(router: Router, page: AccountPage): void {
     } catch (error) {
       const issues = issuesOf(error);
       if (!issues) throw error;
-      render(page, ctx, current, { values, problems: problemsByField(issues), error: message('account.profile_has_problems') }, 400);
+      render(page, ctx, current, { values, problems: problemsByField(issues) }, 400);
     }
   });
 }

@@ -3,6 +3,8 @@ import type { Context } from 'koa';
 
 import { message } from '../../messages/messages.ts';
 import type { MessageId } from '../../messages/messages.ts';
+import type { Locale } from '../../messages/locales.ts';
+import { localeOf } from '../../messages/request-locale.ts';
 import type { DeviceSession } from '../../libraries/devices.ts';
 import { accountClientId } from '../../oidc/account-client.ts';
 import { routes, urls } from '../../urls.ts';
@@ -10,6 +12,7 @@ import { field } from '../interaction.ts';
 import type { ViewData } from '../kit.ts';
 import type { AccountPage, SignedIn } from './page.ts';
 import { formScope, personAt, signedIn, startSignIn } from './page.ts';
+import { listInWords, shownTime } from './view.ts';
 
 /**
  * The account centre's sessions (/account/sessions): every live session of the account with its
@@ -19,40 +22,37 @@ import { formScope, personAt, signedIn, startSignIn } from './page.ts';
  * so can all the others at once. This browser's own is ended by signing out.
  */
 
-/** A time as the account page shows it: to the minute, in UTC. */
-function shownTime(at: Date): { iso: string; text: string } {
-  return { iso: at.toISOString(), text: `${at.toISOString().slice(0, 16).replace('T', ' ')} UTC` };
-}
-
 const methodWords: Record<string, MessageId> = {
   pwd: 'account.method_pwd', otp: 'account.method_otp', hwk: 'account.method_hwk', swk: 'account.method_swk', fed: 'account.method_fed',
 };
 
 /** The sign-in methods of a session in words (mfa and user, which say how much rather than how, are left out). */
-export function methodsInWords(amr: readonly string[]): string {
-  return [...new Set(amr.map((method) => methodWords[method]).filter((id): id is MessageId => id !== undefined))].map((id) => message(id)).join(', ');
+export function methodsInWords(amr: readonly string[], locale: Locale): string {
+  const ids = [...new Set(amr.map((method) => methodWords[method]).filter((id): id is MessageId => id !== undefined))];
+  return listInWords(ids.map((id) => message(id, undefined, locale)), locale);
 }
 
 /** The rows of the sessions page: this device first, then the others as the library orders them. */
-export function sessionRows(sessions: DeviceSession[], currentId: string, clientNames: Map<string, string>) {
+export function sessionRows(sessions: DeviceSession[], currentId: string, clientNames: Map<string, string>, locale: Locale) {
   const rows = sessions.map((session) => {
     const device = session.browser && session.os
-      ? message('account.session_device', { browser: session.browser, os: session.os })
-      : session.browser ?? session.os ?? message('account.session_unknown_browser');
+      ? message('account.session_device', { browser: session.browser, os: session.os }, locale)
+      : session.browser ?? session.os ?? message('account.session_unknown_browser', undefined, locale);
     const signedInAt = session.signedInAt ?? session.firstSeenAt;
-    const lastSeen = session.lastSeenAt ? shownTime(session.lastSeenAt) : undefined;
-    const methods = methodsInWords(session.amr);
+    const shownSignIn = signedInAt ? shownTime(signedInAt, locale) : undefined;
+    const lastSeen = session.lastSeenAt ? shownTime(session.lastSeenAt, locale) : undefined;
+    const methods = methodsInWords(session.amr, locale);
     const apps = session.clientIds.filter((clientId) => clientId !== accountClientId).map((clientId) => clientNames.get(clientId) ?? clientId);
     return {
       id: session.id,
       current: session.id === currentId,
       device,
-      place: session.place ? message('account.session_place', { place: session.place }) : '',
+      place: session.place ? message('account.session_place', { place: session.place }, locale) : '',
       address: session.sourceAddress ?? '',
-      signedIn: signedInAt ? { iso: shownTime(signedInAt).iso, text: message('account.session_signed_in', { when: shownTime(signedInAt).text }) } : undefined,
-      lastSeen: lastSeen ? { iso: lastSeen.iso, text: message('account.session_last_seen', { when: lastSeen.text }) } : undefined,
-      methods: methods ? message('account.session_methods', { methods }) : '',
-      apps: apps.length ? message('account.session_apps', { apps: apps.join(', ') }) : '',
+      signedIn: shownSignIn ? { iso: shownSignIn.iso, text: message('account.session_signed_in', { when: shownSignIn.text }, locale) } : undefined,
+      lastSeen: lastSeen ? { iso: lastSeen.iso, text: message('account.session_last_seen', { when: lastSeen.text }, locale) } : undefined,
+      methods: methods ? message('account.session_methods', { methods }, locale) : '',
+      apps: apps.length ? message('account.session_apps', { apps: listInWords(apps, locale) }, locale) : '',
     };
   });
   return [...rows.filter((row) => row.current), ...rows.filter((row) => !row.current)];
@@ -67,13 +67,12 @@ async function renderSessions(page: AccountPage, ctx: Context, current: SignedIn
     const name = (client?.metadata as Record<string, unknown> | undefined)?.client_name;
     if (typeof name === 'string' && name) names.set(clientId, name);
   }
-  const rows = sessionRows(sessions, current.browser.id, names);
+  const rows = sessionRows(sessions, current.browser.id, names, localeOf(ctx));
   const data: ViewData = {
     title: message('account.sessions_title'),
     email: current.account.email,
     sessions: rows,
     others: rows.some((row) => !row.current),
-    thisDevice: message('account.session_this_device'),
     csrf: page.forms.token(formScope(current.session)),
     error: extra.error,
     notice: extra.notice,

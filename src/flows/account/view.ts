@@ -1,34 +1,53 @@
 import { message } from '../../messages/messages.ts';
 import type { MessageId } from '../../messages/messages.ts';
+import type { Locale } from '../../messages/locales.ts';
 import type { AccountRecord } from '../../store/types.ts';
 import { urls } from '../../urls.ts';
 import type { ViewData } from '../kit.ts';
 import { recoveryCodesPageData, setupPageData } from '../second-factor/view.ts';
 import { maxPasskeyNameLength, passkeyRoutes, passwordFormKind } from './passkeys.ts';
 
+/** Problems shown next to their fields, by field id, in the form's order (the layout and `it.invalid` read them). */
+export type FieldErrors = Record<string, string>;
+
 /** What the page shows of a passkey (the passkeys library's PasskeySummary has these and more). */
 export type PasskeyListing = { id: string; name: string; createdAt: Date; lastUsedAt: Date | null; backedUp: boolean };
 
-/** A time as the page shows it (and as the mails do): to the minute, in UTC. */
-function shownTime(at: Date): { iso: string; text: string } {
-  return { iso: at.toISOString(), text: `${at.toISOString().slice(0, 16).replace('T', ' ')} UTC` };
+const timeFormats = new Map<Locale, Intl.DateTimeFormat>();
+
+/**
+ * A time as the account pages show it: to the minute, in UTC (the server does not know the
+ * reader's zone; `<time datetime>` carries the instant), written the way the page's language writes dates.
+ */
+export function shownTime(at: Date, locale: Locale): { iso: string; text: string } {
+  let format = timeFormats.get(locale);
+  if (!format) {
+    format = new Intl.DateTimeFormat(locale, { year: 'numeric', month: 'short', day: 'numeric', hour: 'numeric', minute: '2-digit', timeZone: 'UTC', timeZoneName: 'short' });
+    timeFormats.set(locale, format);
+  }
+  return { iso: at.toISOString(), text: format.format(at) };
+}
+
+/** Items as one phrase in the page's language (“a, b and c”; “a、b、c”). */
+export function listInWords(items: readonly string[], locale: Locale, type: 'conjunction' | 'unit' = 'conjunction'): string {
+  return new Intl.ListFormat(locale, { style: 'long', type }).format(items);
 }
 
 /** The passkeys, newest first, in words: name, when added and last used, synced or not. */
-export function passkeyRows(passkeys: PasskeyListing[]) {
+export function passkeyRows(passkeys: PasskeyListing[], locale: Locale) {
   return [...passkeys].sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime()).map((passkey) => {
-    const added = shownTime(passkey.createdAt);
-    const used = passkey.lastUsedAt ? shownTime(passkey.lastUsedAt) : undefined;
+    const added = shownTime(passkey.createdAt, locale);
+    const used = passkey.lastUsedAt ? shownTime(passkey.lastUsedAt, locale) : undefined;
     return {
       id: passkey.id,
-      name: passkey.name || message('account.passkey_default_name'),
-      added: { iso: added.iso, text: message('account.passkey_added_at', { when: added.text }) },
+      name: passkey.name || message('account.passkey_default_name', undefined, locale),
+      added: { iso: added.iso, text: message('account.passkey_added_at', { when: added.text }, locale) },
       lastUsed: used
-        ? { iso: used.iso, text: message('account.passkey_last_used', { when: used.text }) }
-        : { iso: undefined, text: message('account.passkey_never_used') },
+        ? { iso: used.iso, text: message('account.passkey_last_used', { when: used.text }, locale) }
+        : { iso: undefined, text: message('account.passkey_never_used', undefined, locale) },
       synced: passkey.backedUp,
-      state: message(passkey.backedUp ? 'account.passkey_synced' : 'account.passkey_device_only'),
-      stateHint: message(passkey.backedUp ? 'account.passkey_synced_hint' : 'account.passkey_device_only_hint'),
+      state: message(passkey.backedUp ? 'account.passkey_synced' : 'account.passkey_device_only', undefined, locale),
+      stateHint: message(passkey.backedUp ? 'account.passkey_synced_hint' : 'account.passkey_device_only_hint', undefined, locale),
     };
   });
 }
@@ -37,19 +56,19 @@ export function passkeyRows(passkeys: PasskeyListing[]) {
 export type IdentityListing = { connectionId: string; subject: string; connectionName: string | null; email: string | null; linkedAt: Date; lastUsedAt: Date | null };
 
 /** The identities at other providers, oldest first: the provider, the email it gave, when linked and last used. */
-export function identityRows(identities: IdentityListing[]) {
+export function identityRows(identities: IdentityListing[], locale: Locale) {
   return [...identities].sort((a, b) => a.linkedAt.getTime() - b.linkedAt.getTime()).map((identity) => {
-    const linked = shownTime(identity.linkedAt);
-    const used = identity.lastUsedAt ? shownTime(identity.lastUsedAt) : undefined;
+    const linked = shownTime(identity.linkedAt, locale);
+    const used = identity.lastUsedAt ? shownTime(identity.lastUsedAt, locale) : undefined;
     return {
       connectionId: identity.connectionId,
       subject: identity.subject,
-      name: identity.connectionName ?? message('account.identity_removed_connection', { id: identity.connectionId }),
+      name: identity.connectionName ?? message('account.identity_removed_connection', { id: identity.connectionId }, locale),
       email: identity.email ?? '',
-      linked: { iso: linked.iso, text: message('account.identity_linked_at', { when: linked.text }) },
+      linked: { iso: linked.iso, text: message('account.identity_linked_at', { when: linked.text }, locale) },
       lastUsed: used
-        ? { iso: used.iso, text: message('account.identity_last_used', { when: used.text }) }
-        : { iso: undefined, text: message('account.identity_never_used') },
+        ? { iso: used.iso, text: message('account.identity_last_used', { when: used.text }, locale) }
+        : { iso: undefined, text: message('account.identity_never_used', undefined, locale) },
     };
   });
 }
@@ -81,16 +100,20 @@ export function accountPage(input: {
   csrf: string;
   minLength: number;
   adding?: { options: unknown } | undefined;
+  /** The page's language (dates are written its way). */
+  locale: Locale;
   error?: string | undefined;
+  /** Field problems, by field id in the page's order (the password form, the code, a passkey's name). */
+  errors?: FieldErrors | undefined;
   notice?: string | undefined;
 }): ViewData {
   const { account, factor, fresh } = input;
   return {
     mfa: factor.active ? { active: true, recoveryCodesLeft: factor.recoveryCodesLeft, fresh } : { active: false, fresh },
     password: { kind: passwordFormKind(account) },
-    identities: { list: identityRows(input.identities ?? []), fresh, unlink: urls.accountIdentityUnlink() },
+    identities: { list: identityRows(input.identities ?? [], input.locale), fresh, unlink: urls.accountIdentityUnlink() },
     passkeys: {
-      list: passkeyRows(input.passkeys),
+      list: passkeyRows(input.passkeys, input.locale),
       fresh,
       urls: passkeyRoutes,
       maxNameLength: maxPasskeyNameLength,
@@ -108,6 +131,7 @@ export function accountPage(input: {
     csrf: input.csrf,
     minLength: input.minLength,
     error: input.error,
+    errors: input.errors,
     notice: input.notice,
   };
 }
@@ -119,7 +143,8 @@ export function accountMessagePage(title: MessageId, paragraph: MessageId): View
 
 /** Setting an authenticator app up from the account page. */
 export async function accountSetupPage(enrollment: { secret: string; uri: string }, csrf: string, error?: string): Promise<ViewData> {
-  return { title: message('account.mfa_setup_title'), action: urls.accountMfaSetup(), csrf, ...(await setupPageData(enrollment)), error };
+  // A refused code is a problem of the code field (views/mfa-setup.eta shows it there).
+  return { title: message('account.mfa_setup_title'), action: urls.accountMfaSetup(), csrf, ...(await setupPageData(enrollment)), ...(error ? { errors: { code: error } } : {}) };
 }
 
 /** The new recovery codes, shown once. */

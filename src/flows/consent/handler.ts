@@ -8,7 +8,8 @@ import type { InteractionDetails } from '../interaction.ts';
 import { clientName, currentInteraction, field, interactionSource } from '../interaction.ts';
 import type { FlowDependencies } from '../kit.ts';
 import { grantConsent } from './grant.ts';
-import { clientLinks, describeClient, describeConsent, policyWithLogo } from './view.ts';
+import { describeClient, describeConsent } from './view.ts';
+import { clientBrandOf } from '../client-brand.ts';
 import type { ClientOrigin } from './view.ts';
 import { isMetadataDocumentClientId } from '../../oidc/configuration.ts';
 
@@ -16,16 +17,13 @@ import { isMetadataDocumentClientId } from '../../oidc/configuration.ts';
 export async function showConsent(deps: FlowDependencies, ctx: Context, details: InteractionDetails): Promise<void> {
   const clientId = typeof details.params.client_id === 'string' ? details.params.client_id : '';
   const origin = await clientOrigin(deps, clientId);
-  const client = clientId ? await deps.provider().Client.find(clientId) : undefined;
-  const links = clientLinks({ logoUri: client?.logoUri, policyUri: client?.policyUri, tosUri: client?.tosUri, origin });
-  // The logo is the one image from elsewhere: its origin alone is added to this page's img-src.
-  const policy = ctx.response.get('content-security-policy');
-  if (links.clientLogo && policy) ctx.set('content-security-policy', policyWithLogo(policy, links.clientLogo));
+  const described = describeClient({ clientId, clientName: await clientName(deps.provider(), clientId), origin, issuer: deps.config.issuer });
   deps.views.render(ctx, 'consent', {
     title: message('consent.title'),
     uid: details.uid,
-    ...describeClient({ clientId, clientName: await clientName(deps.provider(), clientId), origin, issuer: deps.config.issuer }),
-    ...links,
+    ...described,
+    // The application's name, logo (served from our origin) and links: views/partials/client-brand.eta.
+    ...(await clientBrandOf(deps, clientId, described.clientName)),
     ...describeConsent(details),
   });
 }

@@ -73,27 +73,3 @@ export function describeClient(input: { clientId: string; clientName: string; or
   return { clientName: input.clientName };
 }
 
-/** A link a client gives about itself, shown only when it is an absolute https URL without credentials. */
-function httpsLink(value: unknown): string | undefined {
-  if (typeof value !== 'string') return undefined;
-  const url = URL.parse(value);
-  return url && url.protocol === 'https:' && !url.username && !url.password ? url.href : undefined;
-}
-
-/**
- * The client's own links on the consent page: its privacy policy and terms of service (any
- * client's, as links people may follow), and its logo, only for a client an operator registered
- * (a logo from an unreviewed client would lend it a look it has not earned). Only https URLs.
- */
-export function clientLinks(input: { logoUri?: unknown; policyUri?: unknown; tosUri?: unknown; origin: ClientOrigin }): { clientLogo?: string; clientPolicy?: string; clientTerms?: string } {
-  const logo = input.origin === 'operator' ? httpsLink(input.logoUri) : undefined;
-  const policy = httpsLink(input.policyUri);
-  const terms = httpsLink(input.tosUri);
-  return { ...(logo ? { clientLogo: logo } : {}), ...(policy ? { clientPolicy: policy } : {}), ...(terms ? { clientTerms: terms } : {}) };
-}
-
-/** The page's Content-Security-Policy with the logo's origin (and only it) added to img-src. */
-export function policyWithLogo(policy: string, logo: string): string {
-  const origin = new URL(logo).origin;
-  return policy.replace(/img-src ([^;]*)/u, (_whole, sources: string) => `img-src ${sources} ${origin}`);
-}

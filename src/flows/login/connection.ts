@@ -6,6 +6,7 @@ import { isGatehouseError } from '../../errors.ts';
 import type { AuditSource } from '../../libraries/audit.ts';
 import type { Connection } from '../../libraries/connections.ts';
 import { message } from '../../messages/messages.ts';
+import { speakForSignIn } from '../../messages/request-locale.ts';
 import { normalizeEmail } from '../../store/normalize-email.ts';
 import type { AccountRecord } from '../../store/types.ts';
 import { connectionRedirectUri, routes, urls } from '../../urls.ts';
@@ -96,7 +97,8 @@ export function showProblem(
     text: context.words ?? message(page.text, { email: context.email ?? '', seconds: context.retryAfterSeconds ?? 0 }),
     links,
     startAgain: links.length === 0 ? message('connection.start_again') : undefined,
-    problem,
+    // Not `problem`: the layout reads that as what failed, for the title.
+    reason: problem,
   }, page.status);
 }
 
@@ -182,6 +184,8 @@ export function connectionStrategy(router: Router, deps: FlowDependencies): void
       return showProblem(deps, ctx, 'interaction_gone');
     }
     source = personAt(ctx, interaction.params.client_id);
+    // Outside /interaction/, yet this sign-in's page: it speaks what the application asked for.
+    speakForSignIn(ctx, interaction.params.ui_locales);
     const verdict = pendingVerdict(await takeUpstream(interaction), connection.id, epochSeconds(deps.clock));
     if (!verdict.ok) {
       await refused(deps, source, verdict.reason, connection.id);

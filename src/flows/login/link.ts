@@ -63,7 +63,7 @@ export function linkRoutes(router: Router, deps: FlowDependencies): void {
     const state = linkStateOf(deps, details);
     if (!state.code) return showLinkIdentity(deps, ctx, details, state, { error: message('code.void') }, 400);
     const parsed = typedCodeSchema.safeParse(field(ctx.request.body, 'code'));
-    if (!parsed.success) return showLinkIdentity(deps, ctx, details, state, { error: message('flows.enter_mailed_code') }, 400);
+    if (!parsed.success) return showLinkIdentity(deps, ctx, details, state, { errors: { code: message('flows.enter_mailed_code') } }, 400);
     const allowed = await deps.limits.emailCode(state.email);
     if (!allowed.ok) {
       ctx.set('retry-after', String(allowed.retryAfterSeconds));
@@ -75,7 +75,7 @@ export function linkRoutes(router: Router, deps: FlowDependencies): void {
         await details.destroy();
         throw new GatehouseError('start_again', 'login.account_changed_start_again');
       }
-      return showLinkIdentity(deps, ctx, details, state, { error: describeCodeVerdict(outcome) }, 400);
+      return showLinkIdentity(deps, ctx, details, state, { errors: { code: describeCodeVerdict(outcome) } }, 400);
     }
     // The mailbox is proved: the upstream sign-in goes on, for this account (linked on the way).
     await completeLogin(deps, ctx, details, outcome.account.id, {

@@ -2,7 +2,7 @@ import type Router from '@koa/router';
 import type { Context } from 'koa';
 
 import { epochSeconds } from '../../clock.ts';
-import { isGatehouseError } from '../../errors.ts';
+import { isGatehouseError, wordsFor } from '../../errors.ts';
 import type { GatehouseError } from '../../errors.ts';
 import type { PasskeyAssertion } from '../../libraries/passkeys.ts';
 import { message } from '../../messages/messages.ts';
@@ -72,7 +72,7 @@ export async function checkPasskeyAnswer(
     }
     // A disabled account's passkey verified: not a failure of the source.
     await (error.code === 'account_disabled' ? attempt.cancel() : attempt.failed());
-    return { ok: false, reason: error.code, error: error.message, status: error.status };
+    return { ok: false, reason: error.code, error: wordsFor(error), status: error.status };
   }
 }
 

@@ -1,6 +1,6 @@
 import type Router from '@koa/router';
 
-import { isGatehouseError } from '../../errors.ts';
+import { isGatehouseError, wordsFor } from '../../errors.ts';
 import { loginFormSchema } from '../../libraries/schemas.ts';
 import { message } from '../../messages/messages.ts';
 import { routes } from '../../urls.ts';
@@ -10,6 +10,15 @@ import { completeLogin } from './complete.ts';
 import { firstStepAllowed } from './methods.ts';
 import { beginSignInCode } from './sign-in-code.ts';
 import { limitedMessage, showLogin } from './view.ts';
+
+/** Which of the login form's fields are missing (or unusable), each with its words, in the form's order. */
+function missingFields(issues: ReadonlyArray<{ path: readonly PropertyKey[] }>): Record<string, string> {
+  const fields = new Set(issues.map((issue) => issue.path[0]));
+  return {
+    ...(fields.has('email') ? { email: message('libraries.enter_email') } : {}),
+    ...(fields.has('password') ? { password: message('libraries.enter_password') } : {}),
+  };
+}
 
 /**
  * The password strategy: the login form's email and password. Guessing is slowed per address typed
@@ -29,7 +38,7 @@ export function passwordStrategy(router: Router, deps: FlowDependencies): void {
     if (!firstStepAllowed('password', await requiredLevelOf(deps, details))) {
       return showLogin(deps, ctx, details, { error: message('login.passkey_required', { client: await clientName(deps.provider(), details.params.client_id) }) }, 403);
     }
-    if (!parsed.success) return showLogin(deps, ctx, details, { error: message('login.enter_email_and_password'), email }, 400);
+    if (!parsed.success) return showLogin(deps, ctx, details, { errors: missingFields(parsed.error.issues), email }, 400);
     const source = { actor: 'user' as const, ...interactionSource(ctx, details) };
     const gate = await deps.limits.passwordAttempt(parsed.data.email, ctx.ip);
     if (!gate.ok) {
@@ -48,7 +57,7 @@ export function passwordStrategy(router: Router, deps: FlowDependencies): void {
       if (isGatehouseError(error) && (error.code === 'invalid_credentials' || error.code === 'account_disabled')) {
         // The owner's trail shows the attempt (looked up either way: an unknown address costs the same).
         await deps.libraries.signIns.failed(source, { reason: error.code, email: parsed.data.email });
-        return showLogin(deps, ctx, details, { error: error.message, email }, error.status);
+        return showLogin(deps, ctx, details, { error: wordsFor(error), email, ...(error.code === 'invalid_credentials' ? { retype: 'password' as const } : {}) }, error.status);
       }
       throw error;
     }

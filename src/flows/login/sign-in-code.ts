@@ -17,6 +17,7 @@ import type { FlowStateOf } from '../state.ts';
 import { flowStateAt, flowStateOf, saveFlowState } from '../state.ts';
 import { completeLogin } from './complete.ts';
 import { linkToMake } from './connection-rules.ts';
+import type { FormProblems } from './view.ts';
 import { signInCodePage } from './view.ts';
 
 /**
@@ -26,8 +27,8 @@ import { signInCodePage } from './view.ts';
  * the account has one, still follows.
  */
 
-function render(deps: FlowDependencies, ctx: Context, details: InteractionDetails, email: string, extra: { error?: string } = {}, status = 200) {
-  deps.views.render(ctx, 'sign-in-code', signInCodePage(details.uid, email, extra.error), status);
+function render(deps: FlowDependencies, ctx: Context, details: InteractionDetails, email: string, problems: FormProblems = {}, status = 200) {
+  deps.views.render(ctx, 'sign-in-code', signInCodePage(details.uid, email, problems), status);
 }
 
 /**
@@ -69,7 +70,7 @@ export function signInCodeRoutes(router: Router, deps: FlowDependencies): void {
     const pending = flowStateAt(details.result, 'sign_in_code');
     if (!pending) throw new GatehouseError('invalid_input', 'flows.step_expired');
     const parsed = typedCodeSchema.safeParse(field(ctx.request.body, 'code'));
-    if (!parsed.success) return render(deps, ctx, details, pending.email, { error: message('flows.enter_mailed_code') }, 400);
+    if (!parsed.success) return render(deps, ctx, details, pending.email, { errors: { code: message('flows.enter_mailed_code') } }, 400);
     const allowed = await deps.limits.emailCode(pending.email);
     if (!allowed.ok) {
       ctx.set('retry-after', String(allowed.retryAfterSeconds));
@@ -81,7 +82,7 @@ export function signInCodeRoutes(router: Router, deps: FlowDependencies): void {
         await details.destroy();
         throw new GatehouseError('start_again', 'login.account_changed_start_again');
       }
-      return render(deps, ctx, details, pending.email, { error: describeCodeVerdict(outcome) }, 400);
+      return render(deps, ctx, details, pending.email, { errors: { code: describeCodeVerdict(outcome) } }, 400);
     }
     await completeLogin(deps, ctx, details, outcome.account.id, { method: 'mailed_code' });
   });

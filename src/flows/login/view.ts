@@ -9,6 +9,7 @@ import { clientName, requiredLevelOf } from '../interaction.ts';
 import type { FlowDependencies, ViewData } from '../kit.ts';
 import type { PasskeyCeremonyView } from '../passkey-ceremony.ts';
 import { ceremonyScripts, issueCeremony } from '../passkey-ceremony.ts';
+import { clientBrandOf } from '../client-brand.ts';
 import type { FlowStateOf } from '../state.ts';
 import { flowStateOf } from '../state.ts';
 import { firstStepsFor, passkeysPossible } from './methods.ts';
@@ -19,7 +20,7 @@ export function limitedMessage(verdict: { reason: 'slow_down' | 'locked'; retryA
   return message('flows.too_many_attempts', { seconds: verdict.retryAfterSeconds });
 }
 
-type LoginPageDependencies = Pick<FlowDependencies, 'provider' | 'config' | 'libraries' | 'clock'>;
+type LoginPageDependencies = Pick<FlowDependencies, 'provider' | 'config' | 'libraries' | 'clock' | 'clientLogos'>;
 
 /** A "Continue with …" button: a plain form (no script) posting to the connection's start, with the page's CSRF token. */
 export type ConnectionButton = { id: string; label: string; action: string };
@@ -51,7 +52,14 @@ function passkeySignInCeremony(deps: LoginPageDependencies, details: Interaction
  * challenge kept in the interaction; a button per connection to another provider; when the
  * application needs a phishing-resistant sign-in, the passkey is all it offers, and it says why.
  */
-export async function loginPage(deps: LoginPageDependencies, details: InteractionDetails, extra: { error?: string; email?: string; notice?: string } = {}): Promise<ViewData> {
+/**
+ * What went wrong on a sign-in form: `error` for the whole form (role=alert), `errors` by field (shown
+ * next to each), and `retype` the field a form-level error is about (a refused password: described
+ * by the error, and focused to type it again).
+ */
+export type FormProblems = { error?: string; errors?: Record<string, string>; retype?: 'password' };
+
+export async function loginPage(deps: LoginPageDependencies, details: InteractionDetails, extra: FormProblems & { email?: string; notice?: string } = {}): Promise<ViewData> {
   const name = await clientName(deps.provider(), details.params.client_id);
   const required = await requiredLevelOf(deps, details);
   const offered = firstStepsFor(required, passkeysPossible(deps.libraries.passkeys.relyingParty));
@@ -63,12 +71,16 @@ export async function loginPage(deps: LoginPageDependencies, details: Interactio
     clientName: name,
     email: extra.email ?? (typeof details.params.login_hint === 'string' ? details.params.login_hint : ''),
     error: extra.error,
+    errors: extra.errors,
+    retype: extra.retype,
     notice: extra.notice,
     registrationOpen: deps.config.accounts.registration === 'open',
     password: offered.password,
     connections: await connectionButtons(deps, details.uid, offered),
     ...(passkey ? { passkey, scripts: ceremonyScripts() } : {}),
     ...(required === 'phishing_resistant' ? { passkeyOnly: message('login.passkey_required', { client: name }) } : {}),
+    // The application's name, logo and links (views/partials/client-brand.eta).
+    ...(await clientBrandOf(deps, details.params.client_id, name)),
   };
 }
 
@@ -79,7 +91,8 @@ export async function loginPage(deps: LoginPageDependencies, details: Interactio
 export async function showLogin(deps: LoginPageDependencies & Pick<FlowDependencies, 'views'>, ctx: Context, details: InteractionDetails, extra: Parameters<typeof loginPage>[2] = {}, status = 200): Promise<void> {
   const state = flowStateOf(details.result);
   if (state?.step === 'link_identity' && pageFor({ prompt: details.prompt.name, state, now: epochSeconds(deps.clock) }) === 'link_identity') {
-    return showLinkIdentity(deps, ctx, details, state, { ...(extra.error ? { error: extra.error } : {}), ...(extra.notice ? { notice: extra.notice } : {}) }, status);
+    const { email: _typed, ...shown } = extra;
+    return showLinkIdentity(deps, ctx, details, state, shown, status);
   }
   deps.views.render(ctx, 'login', await loginPage(deps, details, extra), status);
 }
@@ -89,7 +102,7 @@ export async function showLogin(deps: LoginPageDependencies & Pick<FlowDependenc
  * so the person signs in to that account here (its password, a passkey, or a code mailed to it) and
  * the link is made once that succeeds. Or signs in another way.
  */
-export async function linkIdentityPage(deps: LoginPageDependencies, details: InteractionDetails, state: FlowStateOf<'link_identity'>, extra: { error?: string; notice?: string } = {}): Promise<ViewData> {
+export async function linkIdentityPage(deps: LoginPageDependencies, details: InteractionDetails, state: FlowStateOf<'link_identity'>, extra: FormProblems & { notice?: string } = {}): Promise<ViewData> {
   const [connection, name, required] = await Promise.all([
     deps.libraries.connections.find(state.connectionId), clientName(deps.provider(), details.params.client_id), requiredLevelOf(deps, details),
   ]);
@@ -103,18 +116,20 @@ export async function linkIdentityPage(deps: LoginPageDependencies, details: Int
     connectionName: connection?.name ?? state.connectionId,
     codeSent: state.code !== undefined,
     error: extra.error,
-    notice: extra.notice ?? (state.code !== undefined && !extra.error ? message('link.code_sent', { email: state.email }) : undefined),
+    errors: extra.errors,
+    retype: extra.retype,
+    notice: extra.notice ?? (state.code !== undefined && !extra.error && !extra.errors ? message('link.code_sent', { email: state.email }) : undefined),
     ...(passkey ? { passkey, scripts: ceremonyScripts() } : {}),
   };
 }
 
 export async function showLinkIdentity(
-  deps: LoginPageDependencies & Pick<FlowDependencies, 'views'>, ctx: Context, details: InteractionDetails, state: FlowStateOf<'link_identity'>, extra: { error?: string; notice?: string } = {}, status = 200,
+  deps: LoginPageDependencies & Pick<FlowDependencies, 'views'>, ctx: Context, details: InteractionDetails, state: FlowStateOf<'link_identity'>, extra: FormProblems & { notice?: string } = {}, status = 200,
 ): Promise<void> {
   deps.views.render(ctx, 'link-identity', await linkIdentityPage(deps, details, state, extra), status);
 }
 
 /** A sign-in waiting for the code mailed to the address (sign-in-code.ts). */
-export function signInCodePage(uid: string, email: string, error?: string): ViewData {
-  return { title: message('login.sign_in_code_title'), uid, email, error };
+export function signInCodePage(uid: string, email: string, problems: FormProblems = {}): ViewData {
+  return { title: message('login.sign_in_code_title'), uid, email, error: problems.error, errors: problems.errors };
 }

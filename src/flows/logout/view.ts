@@ -10,10 +10,13 @@ type Client = { clientId: string; clientName?: string | undefined } | undefined;
 
 const nameOf = (client: Client) => client?.clientName ?? client?.clientId;
 
+/** What the pages call the service being signed out of, unless the operator's brand names it (views/logout.eta). */
+const productName = 'Gatehouse';
+
 export function logoutPage(client: Client, form: string): ViewData {
-  return { title: message('logout.title'), form, clientName: nameOf(client) };
+  return { title: message('logout.title'), form, clientName: nameOf(client), productName };
 }
 
 export function loggedOutPage(client: Client): ViewData {
-  return { title: message('logout.done_title'), clientName: nameOf(client) };
+  return { title: message('logout.done_title'), clientName: nameOf(client), productName };
 }

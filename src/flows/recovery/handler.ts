@@ -19,8 +19,8 @@ function renderRequest(deps: FlowDependencies, ctx: Context, details: Interactio
   deps.views.render(ctx, 'forgot-password', requestPage(details.uid, Math.round(deps.config.accounts.resetTokenTtlSeconds / 60), extra), status);
 }
 
-function renderResetForm(deps: FlowDependencies, ctx: Context, token: string, email: string, error?: string, status = 200) {
-  deps.views.render(ctx, 'reset-password', resetFormPage(token, email, deps.config.passwords.minLength, error), status);
+function renderResetForm(deps: FlowDependencies, ctx: Context, token: string, email: string, problem: Parameters<typeof resetFormPage>[3] = {}, status = 200) {
+  deps.views.render(ctx, 'reset-password', resetFormPage(token, email, deps.config.passwords.minLength, problem), status);
 }
 
 function renderInvalidLink(deps: FlowDependencies, ctx: Context) {
@@ -49,7 +49,7 @@ export function recoveryRoutes(router: Router, deps: FlowDependencies): void {
       task().catch((error: unknown) => deps.logger.error('queueing a password reset mail failed', { error }));
     });
     const accepted = await deps.libraries.recovery.request(email, { actor: 'user', sourceAddress: ctx.ip }, { defer });
-    if (!accepted) return renderRequest(deps, ctx, details, { email: keep(email, 254), error: message('recovery.enter_email') }, 400);
+    if (!accepted) return renderRequest(deps, ctx, details, { email: keep(email, 254), errors: { email: message('recovery.enter_email') } }, 400);
     renderRequest(deps, ctx, details, { sent: true });
   });
 
@@ -71,12 +71,13 @@ export function recoveryRoutes(router: Router, deps: FlowDependencies): void {
       ctx.set('retry-after', String(allowed.retryAfterSeconds));
       const link = await deps.libraries.recovery.inspectLink(token);
       if (!link.ok) return renderInvalidLink(deps, ctx);
-      return renderResetForm(deps, ctx, token, link.account.email, message('flows.too_many_attempts', { seconds: allowed.retryAfterSeconds }), 429);
+      return renderResetForm(deps, ctx, token, link.account.email, { error: message('flows.too_many_attempts', { seconds: allowed.retryAfterSeconds }) }, 429);
     }
     const outcome = await deps.libraries.recovery.reset({ token, password: field(ctx.request.body, 'password') }, { actor: 'user', sourceAddress: ctx.ip });
     if (!outcome.ok) {
       if (outcome.reason === 'invalid_link') return renderInvalidLink(deps, ctx);
-      return renderResetForm(deps, ctx, token, outcome.email, outcome.message, 400);
+      // The policy's reason, next to the password field.
+      return renderResetForm(deps, ctx, token, outcome.email, { errors: { password: outcome.message } }, 400);
     }
     // A new password unlocks an address locked by failed sign-ins.
     await deps.limits.clearPasswordFailures(outcome.account.email, ctx.ip);

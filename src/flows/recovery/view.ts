@@ -1,22 +1,24 @@
+import { maxPasswordBytes } from '../../libraries/password-policy.ts';
 import { message } from '../../messages/messages.ts';
 import { urls } from '../../urls.ts';
 import type { ViewData } from '../kit.ts';
 
 /** "Forgot password?": the form, or (`sent`) the page that says a link is on its way — the same for every address. */
-export function requestPage(uid: string, minutes: number, extra: { email?: string; error?: string; sent?: boolean } = {}): ViewData {
+export function requestPage(uid: string, minutes: number, extra: { email?: string; error?: string; errors?: { email: string }; sent?: boolean } = {}): ViewData {
   return {
     title: message(extra.sent ? 'recovery.sent_title' : 'recovery.title'),
     uid,
     email: extra.email ?? '',
     error: extra.error,
+    errors: extra.errors,
     sent: extra.sent === true,
     minutes,
   };
 }
 
 /** Behind the mailed link: the new password's form. */
-export function resetFormPage(token: string, email: string, minLength: number, error?: string): ViewData {
-  return { title: message('recovery.new_password_title'), token, email, error, minLength };
+export function resetFormPage(token: string, email: string, minLength: number, problem: { error?: string; errors?: { password: string } } = {}): ViewData {
+  return { title: message('recovery.new_password_title'), token, email, error: problem.error, errors: problem.errors, minLength, maxPasswordBytes };
 }
 
 /** A link that expired, was used or was replaced. */

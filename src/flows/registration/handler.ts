@@ -2,7 +2,7 @@ import type Router from '@koa/router';
 import type { Context } from 'koa';
 
 import { epochSeconds } from '../../clock.ts';
-import { GatehouseError, isGatehouseError } from '../../errors.ts';
+import { GatehouseError, isGatehouseError, wordsFor } from '../../errors.ts';
 import { passkeyAmr } from '../../libraries/passkeys.ts';
 import { message } from '../../messages/messages.ts';
 import { routes, urls } from '../../urls.ts';
@@ -17,7 +17,7 @@ import type { FlowStateOf } from '../state.ts';
 import { flowStateAt, flowStateKey, saveFlowState } from '../state.ts';
 import type { PendingRegistration, RegistrationProgress } from './state.ts';
 import { passkeyRegistrationProgress, registrationProgress } from './state.ts';
-import { passkeyRegistrationPage, registerPage } from './view.ts';
+import { fieldErrorsOf, passkeyRegistrationPage, registerPage } from './view.ts';
 
 /**
  * Registration: the form, then the verification page (verification/) until the mailbox is proved.
@@ -138,7 +138,9 @@ export function registrationRoutes(router: Router, deps: FlowDependencies): void
         : await deps.libraries.registration.register(submitted, source);
     } catch (error) {
       if (!isGatehouseError(error) || error.code !== 'invalid_input') throw error;
-      return renderRegister(deps, ctx, details, { error: error.message, email: keep(submitted.email, 254), name: keep(submitted.name, 200) }, 400);
+      // Each problem next to its field ("password: …" is for logs); anything else above the form.
+      const errors = fieldErrorsOf(error, ['email', 'name', 'password']);
+      return renderRegister(deps, ctx, details, { ...(errors ? { errors } : { error: wordsFor(error) }), email: keep(submitted.email, 254), name: keep(submitted.name, 200) }, 400);
     }
     // The flow state remembers who registered (server-side), and this browser which sign-in it
     // registered in; the page that follows is the same whether the address was new or taken.
@@ -184,7 +186,7 @@ export function registrationRoutes(router: Router, deps: FlowDependencies): void
         throw error;
       }
       await attempt.failed();
-      return refuse(error.message, error.status);
+      return refuse(wordsFor(error), error.status);
     }
     await attempt.succeeded();
     await completeLogin(deps, ctx, details, pending.accountId, {

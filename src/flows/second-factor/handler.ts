@@ -48,7 +48,7 @@ async function stepsFor(deps: FlowDependencies, account: AccountRecord) {
 }
 
 /** The second-step page: the code form and/or the passkey (a fresh challenge for this account's passkeys). */
-async function renderChallenge(deps: FlowDependencies, ctx: Context, details: InteractionDetails, account: AccountRecord, extra: { error?: string } = {}, status = 200) {
+async function renderChallenge(deps: FlowDependencies, ctx: Context, details: InteractionDetails, account: AccountRecord, extra: { error?: string; codeError?: string } = {}, status = 200) {
   const offered = await stepsFor(deps, account);
   const passkey = offered.passkey
     ? await issueCeremony(deps, details, {
@@ -60,11 +60,11 @@ async function renderChallenge(deps: FlowDependencies, ctx: Context, details: In
       button: message('second_factor.passkey_button'),
     })
     : undefined;
-  deps.views.render(ctx, 'second-factor', challengePage(details.uid, { error: extra.error, code: offered.code || !offered.passkey, passkey }), status);
+  deps.views.render(ctx, 'second-factor', challengePage(details.uid, { error: extra.error, codeError: extra.codeError, code: offered.code || !offered.passkey, passkey }), status);
 }
 
-async function renderSetup(deps: FlowDependencies, ctx: Context, details: InteractionDetails, account: AccountRecord, extra: { error?: string } = {}, status = 200) {
-  deps.views.render(ctx, 'mfa-setup', await signInSetupPage(details.uid, await deps.libraries.secondFactor.enrollment(account), extra.error), status);
+async function renderSetup(deps: FlowDependencies, ctx: Context, details: InteractionDetails, account: AccountRecord, extra: { codeError?: string } = {}, status = 200) {
+  deps.views.render(ctx, 'mfa-setup', await signInSetupPage(details.uid, await deps.libraries.secondFactor.enrollment(account), extra.codeError), status);
 }
 
 /**
@@ -92,13 +92,15 @@ export function secondFactorRoutes(router: Router, deps: FlowDependencies): void
     const details = await currentInteraction(deps, ctx);
     const account = await subjectOf(deps, details);
     const code = field(ctx.request.body, 'code');
-    if (typeof code !== 'string' || !code.trim() || code.length > 64) return renderChallenge(deps, ctx, details, account, { error: message('second_factor.enter_code') }, 400);
+    if (typeof code !== 'string' || !code.trim() || code.length > 64) return renderChallenge(deps, ctx, details, account, { codeError: message('second_factor.enter_code') }, 400);
     const source = { actor: 'user' as const, ...interactionSource(ctx, details) };
     const verdict = await deps.libraries.secondFactor.verify(account.id, code, source);
     if (!verdict.ok) {
       await deps.libraries.signIns.secondFactorFailed(account.id, source, verdict.reason);
       if (verdict.reason === 'wait') ctx.set('retry-after', String(verdict.waitSeconds));
-      return renderChallenge(deps, ctx, details, account, { error: describeVerdict(verdict) }, verdict.reason === 'wait' ? 429 : 400);
+      // A wrong or used code is the field's problem; a wait (or no app at all) is the form's.
+      const words = describeVerdict(verdict);
+      return renderChallenge(deps, ctx, details, account, verdict.reason === 'wrong' || verdict.reason === 'replayed' ? { codeError: words } : { error: words }, verdict.reason === 'wait' ? 429 : 400);
     }
     await finish(deps, ctx, details, account.id, verdict.method);
   });
@@ -125,7 +127,7 @@ export function secondFactorRoutes(router: Router, deps: FlowDependencies): void
     const activated = typeof code === 'string' && code.length <= 16 ? await deps.libraries.secondFactor.activate(account.id, code, source) : { ok: false as const, reason: 'wrong' as const };
     if (!activated.ok) {
       if (activated.reason === 'missing' && (await deps.libraries.secondFactor.isActive(account.id))) return renderChallenge(deps, ctx, details, account);
-      return renderSetup(deps, ctx, details, account, { error: message('second_factor.setup_wrong_code') }, 400);
+      return renderSetup(deps, ctx, details, account, { codeError: message('second_factor.setup_wrong_code') }, 400);
     }
     // The codes are shown this once; the flow state remembers that setup succeeded here.
     await saveFlowState(deps.provider(), ctx, { step: 'mfa_enrolled', accountId: account.id }, { merge: true });

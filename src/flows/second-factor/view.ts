@@ -42,24 +42,27 @@ export function recoveryCodesPageData(email: string, codes: string[]): ViewData 
  * code) when the app is set up, a passkey when the account has one (`passkey`: its ceremony); a
  * person with both chooses.
  */
-export function challengePage(uid: string, input: { error?: string | undefined; code: boolean; passkey?: PasskeyCeremonyView | undefined }): ViewData {
+export function challengePage(uid: string, input: { error?: string | undefined; codeError?: string | undefined; code: boolean; passkey?: PasskeyCeremonyView | undefined }): ViewData {
+  // A code's problem is shown at the code field; without one (a passkey-only page), for the whole form.
+  const codeError = input.code ? input.codeError : undefined;
   return {
     title: message('second_factor.title'),
     uid,
-    error: input.error,
+    error: input.error ?? (input.code ? undefined : input.codeError),
+    ...(codeError ? { errors: { code: codeError } } : {}),
     code: input.code,
     ...(input.passkey ? { passkey: input.passkey, scripts: ceremonyScripts() } : {}),
   };
 }
 
 /** Setting an authenticator app up inside a sign-in (the `mfa` prompt): the QR code, the secret, and a way out. */
-export async function signInSetupPage(uid: string, enrollment: { secret: string; uri: string }, error?: string): Promise<ViewData> {
+export async function signInSetupPage(uid: string, enrollment: { secret: string; uri: string }, codeError?: string): Promise<ViewData> {
   return {
     title: message('second_factor.setup_title'),
     action: urls.mfaSetup(uid),
     cancel: urls.abort(uid),
     intro: message('second_factor.setup_intro'),
     ...(await setupPageData(enrollment)),
-    error,
+    ...(codeError ? { errors: { code: codeError } } : {}),
   };
 }

@@ -51,12 +51,13 @@ async function verificationOf(deps: FlowDependencies, details: InteractionDetail
 }
 
 /** The "check your email" page. */
-function render(deps: FlowDependencies, ctx: Context, details: InteractionDetails, current: Verification, extra: { error?: string; notice?: string } = {}, status = 200) {
+function render(deps: FlowDependencies, ctx: Context, details: InteractionDetails, current: Verification, extra: { error?: string; errors?: { code: string }; notice?: string } = {}, status = 200) {
   deps.views.render(ctx, 'verify-email', verificationPage(details.uid, {
     email: current.subject.email,
     verified: confirmed(current),
     canSkip: current.kind === 'registration' && !registersPasskey(current) && deps.config.accounts.emailVerification === 'optional',
     error: extra.error,
+    errors: extra.errors,
     notice: extra.notice,
   }), status);
 }
@@ -105,14 +106,15 @@ export function verificationRoutes(router: Router, deps: FlowDependencies): void
     const details = await currentInteraction(deps, ctx);
     const current = await verificationOf(deps, details);
     const parsed = typedCodeSchema.safeParse(field(ctx.request.body, 'code'));
-    if (!parsed.success) return render(deps, ctx, details, current, { error: message('flows.enter_mailed_code') }, 400);
+    // A problem with the typed code is shown next to the field; waiting, above the form.
+    if (!parsed.success) return render(deps, ctx, details, current, { errors: { code: message('flows.enter_mailed_code') } }, 400);
     const allowed = await deps.limits.emailCode(current.subject.email);
     if (!allowed.ok) {
       ctx.set('retry-after', String(allowed.retryAfterSeconds));
       return render(deps, ctx, details, current, { error: message('flows.too_many_codes', { seconds: allowed.retryAfterSeconds }) }, 429);
     }
     const verdict = await deps.libraries.verification.confirmWithCode(current.subject, parsed.data, { actor: 'user', sourceAddress: ctx.ip });
-    if (!verdict.ok) return render(deps, ctx, details, current, { error: describeCodeVerdict(verdict) }, 400);
+    if (!verdict.ok) return render(deps, ctx, details, current, { errors: { code: describeCodeVerdict(verdict) } }, 400);
     if (current.kind === 'prompt') return finish(deps, ctx, details, { ...current, verified: true });
     // The code typed here proves this browser reads the mailbox; the credentials are checked again.
     const pending = { ...current.pending, mailboxProvedAt: epochSeconds(deps.clock) };

@@ -2,7 +2,7 @@ import { message } from '../../messages/messages.ts';
 import type { ViewData } from '../kit.ts';
 
 /** The "check your email" page: the address, whether it may go on, and what happened. */
-export function verificationPage(uid: string, input: { email: string; verified: boolean; canSkip: boolean; error?: string | undefined; notice?: string | undefined }): ViewData {
+export function verificationPage(uid: string, input: { email: string; verified: boolean; canSkip: boolean; error?: string | undefined; errors?: { code: string } | undefined; notice?: string | undefined }): ViewData {
   return { title: message('verification.title'), uid, ...input };
 }
 

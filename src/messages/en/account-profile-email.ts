@@ -12,7 +12,7 @@ export const accountProfileEmail = {
   // Changing the email address.
   'account.email_title': 'Your email address',
   'account.email_confirm_title': 'Confirm your new address',
-  'account.email_sent': 'We sent a code and a link to {email}. Type the code here, or open the link. They expire in {minutes} minutes.',
+  'account.email_sent': 'We sent a code and a link to {email}. Type the code here, or open the link. They expire in {minutes, plural, one {# minute} other {# minutes}}.',
   'account.email_wrong_password': 'That is not your current password.',
   'account.email_needs_fresh_sign_in': 'Confirm it is you: sign in again, then ask for the change.',
   'account.email_too_many': 'Too many email change requests. Try again in {seconds, plural, one {# second} other {# seconds}}.',

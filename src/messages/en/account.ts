@@ -29,7 +29,7 @@ export const account = {
   'account.mfa_off': 'Two-step verification is off. You sign in with your password only.',
 
   // Setting a first password (an account registered with a passkey has none).
-  'account.set_password_sent': 'We sent a link to {email}. Open it within {minutes} minutes to choose your password. Choosing it signs you out everywhere: then sign in with your new password or your passkey.',
+  'account.set_password_sent': 'We sent a link to {email}. Open it within {minutes, plural, one {# minute} other {# minutes}} to choose your password. Choosing it signs you out everywhere: then sign in with your new password or your passkey.',
   'account.set_password_too_many': 'Too many requests from your network. Wait {seconds} {seconds, plural, one {second} other {seconds}}, then try again.',
 
   // Passkeys on the account page.
@@ -91,6 +91,6 @@ export const account = {
   'account.delete_scheduled_text': 'The account {email} will be erased on {when}. You have been signed out everywhere, and your applications have been told.',
   'account.delete_scheduled_keep': 'Changed your mind? Sign in before then and choose Keep my account.',
   'account.deleted_title': 'Your account has been deleted',
-  'account.deleted_text': 'The account {email} and everything Gatehouse kept about it have been erased. You have been signed out everywhere.',
+  'account.deleted_text': 'The account {email} and everything {product} kept about it have been erased. You have been signed out everywhere.',
   'account.export_title': 'Export your data',
 } as const satisfies Record<string, string>;

@@ -37,6 +37,17 @@ export const operations = {
   'config.metrics_token_short': 'must be at least 16 printable characters without spaces (use `openssl rand -base64 32`)',
   'config.metrics_token_required': 'must be set in production when METRICS=on serves /metrics on the main port (or set METRICS_PORT for a listener of its own)',
   'config.smtp_url_required': 'must be set in production (smtp://user:pass@host:587 or smtps://user:pass@host:465): codes and links are mailed',
+  // Branding (docs/branding.md): BRAND_* and THEME_DIR.
+  'config.brand_text_invalid': 'must be 1 to {max} characters without line breaks or other control characters, got {value}',
+  'config.brand_color_invalid': 'must be a colour written #rrggbb (six hexadecimal digits), got {value}',
+  'config.brand_color_links': '{color} gives links {ratio} against the {surface}; WCAG AA needs 4.5:1',
+  'config.brand_color_button': '{color} gives button text {ratio} (in {onAccent}, the better of white and near-black); WCAG AA needs 4.5:1',
+  'config.brand_url_invalid': 'must be an absolute http:// or https:// URL without credentials, got {value}',
+  'config.brand_url_not_https': 'must use https in production, got {value}',
+  'config.brand_file_unreadable': 'cannot read {file} ({code})',
+  'config.brand_file_too_large': '{file} is {size} bytes; at most {max} bytes ({maxKiB} KiB) are accepted',
+  'config.brand_file_type': '{file} is not an image of a type accepted here ({types}), judged by its bytes, not its name',
+  'config.theme_dir_invalid': '{dir} is not a readable directory ({code})',
   'config.problems': '{count} variables are missing or invalid:\n  {problems}',
   'start.generated_secrets': 'warning: generated development secrets in {file}; set COOKIE_KEYS and KEY_ENCRYPTION_KEY in production',
   'start.banner': `Gatehouse is running ({env}{workers, plural, =1 {} other {, # workers}}) at {issuer}

@@ -1,6 +1,6 @@
 /** Pages and answers of the web layer (src/web/): error pages, request limits, health, provider pages. */
 export const web = {
-  'web.home_title': 'Gatehouse',
+  'web.home_title': '{product}',
   'web.page_not_found_title': 'Page not found',
   'web.request_cannot_continue_title': 'This request cannot continue',
   'web.authorization_post_not_form': 'An authorization request sent by POST must be form-encoded (application/x-www-form-urlencoded).',
@@ -14,11 +14,11 @@ export const web = {
   'web.authorization_request_refused': 'The sign-in request was refused: {reason}.',
   'web.authorization_request_too_large': 'the request is too large',
   'web.authorization_parameter_too_long': '{name} is too long (at most {limit} characters)',
-  'web.too_many_authorization_requests': 'Too many sign-in requests from your network. Wait {seconds} seconds, then try again.',
+  'web.too_many_authorization_requests': 'Too many sign-in requests from your network. Wait {seconds, plural, one {# second} other {# seconds}}, then try again.',
   'web.too_many_client_authentications': 'too many failed client authentications; retry after {seconds} seconds',
   'web.too_many_client_registrations': 'too many client registrations from your network; retry after {seconds} seconds',
-  'web.store_unreachable': 'Gatehouse cannot reach its database right now. Try again in a moment.',
-  'web.store_cannot_write': 'Gatehouse cannot save anything to its database right now. Try again in a moment.',
+  'web.store_unreachable': '{product} cannot reach its database right now. Try again in a moment.',
+  'web.store_cannot_write': '{product} cannot save anything to its database right now. Try again in a moment.',
   // The device flow's pages (src/web/provider-pages.ts, src/oidc/device-sign-in.ts).
   'web.device_title': 'Connect a device',
   'web.device_confirm_title': 'Approve this device?',

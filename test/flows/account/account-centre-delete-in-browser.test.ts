@@ -74,8 +74,12 @@ describe.skipIf(!available)('Export my data and Delete my account in Chromium', 
         await shot('3-delete');
         await page.getByLabel('Type your email address or DELETE to confirm').fill('not me');
         await page.getByRole('button', { name: 'Delete my account' }).click();
-        await page.getByRole('alert').waitFor();
-        expect(await page.getByRole('alert').textContent()).toContain('To confirm, type your email address');
+        // Said at the field, which has the focus back, and the tab's title says what failed.
+        await page.locator('#confirm-error').waitFor();
+        expect(await page.locator('#confirm-error').textContent()).toContain('To confirm, type your email address');
+        await expect(page.getByLabel('Type your email address or DELETE to confirm').getAttribute('aria-describedby')).resolves.toBe('confirm-error');
+        await expect(page.evaluate<string | undefined>('document.activeElement?.id')).resolves.toBe('confirm');
+        await expect(page.title()).resolves.toMatch(/^Error: To confirm, type your email address/);
         await shot('4-delete-refused');
         await page.getByLabel('Type your email address or DELETE to confirm').fill('DELETE');
         await page.getByRole('button', { name: 'Delete my account' }).click();

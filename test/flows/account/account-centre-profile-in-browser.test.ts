@@ -84,7 +84,10 @@ describe.skipIf(!available)('profile and email address on the account centre, in
       await page.getByLabel('Birthdate').fill('1791-02-30');
       await page.getByLabel('Website').fill('ftp://babbage.example');
       await page.getByRole('button', { name: 'Save profile' }).click();
-      await page.getByRole('alert').waitFor();
+      await page.locator('#website-error').waitFor();
+      // The first problem in the form's order has the focus; the tab's title says what failed.
+      await expect(page.evaluate<string | undefined>('document.activeElement?.id')).resolves.toBe('website');
+      await expect(page.title()).resolves.toMatch(/^Error: /);
       await expect(page.getByLabel('Birthdate').getAttribute('aria-invalid')).resolves.toBe('true');
       await expect(page.getByLabel('Website').getAttribute('aria-invalid')).resolves.toBe('true');
       await expect(page.getByLabel('Nickname').inputValue()).resolves.toBe('Charlie');

@@ -2,13 +2,16 @@ import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { checkPassword } from '../../../src/libraries/passwords.ts';
+import { message } from '../../../src/messages/messages.ts';
 import type { TestGatehouse } from '../../helpers/gatehouse.ts';
 import { startGatehouse } from '../../helpers/gatehouse.ts';
 import type { MailSink } from '../../helpers/mail-sink.ts';
 import { startMailSink } from '../../helpers/mail-sink.ts';
+import { totp } from '../../helpers/totp.ts';
 import { authorizationRequest, relyingParty, signIn } from '../../helpers/relying-party.ts';
 import type { Page } from '../../helpers/user-agent.ts';
 import { isPage, UserAgent } from '../../helpers/user-agent.ts';
+import { fieldErrorOf } from './field-error.ts';
 
 const oldPassword = 'correct horse battery staple';
 const newPassword = 'violet tugboat orchestra lantern';
@@ -170,20 +173,78 @@ describe('changing the password', () => {
 
     const wrong = page(await ua.submit(account, '/account/password', { current_password: 'not my password at all', new_password: newPassword }));
     expect(wrong.status).toBe(400);
-    expect(wrong.body).toContain('Your current password is not correct. Your password was not changed.');
+    // At the field to retype, not above the form.
+    expect(fieldErrorOf(wrong, 'current_password')).toBe('Your current password is not correct. Your password was not changed.');
+    expect(wrong.document.querySelector('[role=alert]')).toBeNull();
 
     for (const [candidate, reason] of [
       ['short', 'Use at least 8 characters.'],
       ['password123', 'too common'],
-      ['emma#example!', 'Don&#39;t base your password on your name, your email address or Gatehouse.'],
+      ['emma#example!', "Don't base your password on your name, your email address or Gatehouse."],
     ] as const) {
       const refused = page(await ua.submit(account, '/account/password', { current_password: oldPassword, new_password: candidate }));
       expect(refused.status, candidate).toBe(400);
-      expect(refused.body, candidate).toContain(reason);
+      // The policy's reason at the new password, without any internal prefix ("password: …"); its hint stays described.
+      const problem = fieldErrorOf(refused, 'new_password');
+      expect(problem.replace('’', "'"), candidate).toContain(reason);
+      expect(problem, candidate).not.toMatch(/^\w+: /);
+      expect(refused.document.querySelector('#new_password')?.getAttribute('aria-describedby')?.split(' ')).toContain('password-hint');
     }
     const stored = (await gatehouse.store.accounts.findById(person.id))!;
     expect((await checkPassword(stored.passwordHash, oldPassword)).valid).toBe(true);
     expect(sink.to(person.email)).toEqual([]);
+  });
+
+  it('speaks the chosen language, field problems included', async () => {
+    const person = await newPerson('Greta');
+    const ua = new UserAgent(gatehouse.url);
+    const english = await openAccountPage(ua, person);
+    const de = (id: Parameters<typeof message>[0], values?: Parameters<typeof message>[1]) => message(id, values, 'de');
+    // The browser asks for German.
+    const asked = page(await ua.navigate(`${gatehouse.url}/account`, { headers: { 'accept-language': 'de' } }));
+    expect(asked.body).toMatch(/<html lang="de" dir="ltr">/);
+    expect(asked.document.querySelector('h1')?.text).toBe(de('account.title'));
+    // The switcher's choice (the page links every language), then the words come from the German catalog.
+    const link = english.document.querySelector('nav.languages a[hreflang="de"]')!.getAttribute('href')!;
+    const german = page(await ua.navigate(new URL(link, gatehouse.url).href));
+    expect(german.url).toBe(`${gatehouse.url}/account`);
+    expect(german.body).toMatch(/<html lang="de" dir="ltr">/);
+    expect(german.document.querySelector('h1')?.text).toBe(de('account.title'));
+    expect(german.document.querySelector('nav.account-sections')?.getAttribute('aria-label')).toBe(de('account.sections_label'));
+    expect(german.document.querySelector('label[for=new_password]')?.text).toBe(de('account.new_password_label'));
+    expect(german.document.querySelector('#password-hint')?.text).toBe(de('account.new_password_hint', { min: 8 }));
+
+    const wrong = page(await ua.submit(german, '/account/password', { current_password: 'not my password at all', new_password: newPassword }));
+    expect(wrong.status).toBe(400);
+    expect(wrong.body).toMatch(/<html lang="de" dir="ltr">/);
+    const field = wrong.document.querySelector('#current_password')!;
+    expect(field.getAttribute('aria-invalid')).toBe('true');
+    expect(field.hasAttribute('autofocus')).toBe(true);
+    const problem = de('libraries.current_password_wrong');
+    expect(wrong.document.querySelector(`#${field.getAttribute('aria-describedby')}`)?.text).toBe(problem);
+    expect(wrong.document.querySelector('title')?.text).toBe(`${de('layout.title_error', { problem, title: de('account.title') })} · Gatehouse`);
+  });
+
+  it('says a missing or wrong code for two-step verification at its field', async () => {
+    const person = await newPerson('Hiro');
+    const ua = new UserAgent(gatehouse.url);
+    await openAccountPage(ua, person);
+    const setup = page(await ua.navigate(`${gatehouse.url}/account/mfa/setup`));
+    const secret = setup.document.querySelector('#secret')!.text.replace(/\s/g, '');
+    const refused = page(await ua.submit(setup, '/account/mfa/setup', { code: totp(secret, 300) }));
+    expect(fieldErrorOf(refused, 'code')).toBe(message('account.mfa_setup_wrong_code'));
+    page(await ua.submit(refused, '/account/mfa/setup', { code: totp(secret) }));
+    const account = await openAccountPage(ua);
+    expect(account.document.querySelector('#mfa_code')?.hasAttribute('aria-invalid')).toBe(false);
+
+    const empty = page(await ua.submit(account, '/account/mfa/manage', { code: ' ', action: 'remove' }));
+    expect(empty.status).toBe(400);
+    expect(fieldErrorOf(empty, 'mfa_code')).toBe(message('account.enter_factor_code'));
+    const wrong = page(await ua.submit(account, '/account/mfa/manage', { code: totp(secret, 300), action: 'remove' }));
+    expect(wrong.status).toBe(400);
+    expect(fieldErrorOf(wrong, 'mfa_code')).toBe(message('second_factor.wrong_or_used'));
+    expect(wrong.document.querySelector('[role=alert]')).toBeNull();
+    expect(await gatehouse.store.secondFactors.find(person.id)).toBeTruthy();
   });
 
   it('changes it and keeps every session unless asked otherwise', async () => {

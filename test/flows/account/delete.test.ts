@@ -16,6 +16,7 @@ import { startGatehouse } from '../../helpers/gatehouse.ts';
 import { authorizationRequest, relyingParty, signIn } from '../../helpers/relying-party.ts';
 import type { Page } from '../../helpers/user-agent.ts';
 import { alertOf, asPage, isPage, UserAgent } from '../../helpers/user-agent.ts';
+import { fieldErrorOf } from './field-error.ts';
 
 /**
  * "Delete my account" over HTTP with a browser's cookies: a fresh sign-in, the typed confirmation,
@@ -107,7 +108,9 @@ describe('/account/delete', () => {
 
     const wrong = asPage(await ua.submit(page, '/account/delete', { confirm: 'delete please' }));
     expect(wrong.status).toBe(400);
-    expect(alertOf(wrong)).toBe(`To confirm, type your email address (${person.email}) or DELETE.`);
+    // Said at the field to retype, in words without any internal prefix.
+    expect(fieldErrorOf(wrong, 'confirm')).toBe(`To confirm, type your email address (${person.email}) or DELETE.`);
+    expect(wrong.document.querySelector('[role=alert]')).toBeNull();
     const forged = await ua.request(`${gatehouse.url}/account/delete`, { method: 'POST', body: new URLSearchParams({ confirm: 'DELETE' }) });
     expect(forged.status).toBe(403);
     expect((await libraries.accounts.findById(person.id))?.deleteAfter).toBeUndefined();

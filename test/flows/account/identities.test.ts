@@ -26,9 +26,12 @@ describe('the "Signed in with" section', () => {
     const rows = identityRows([
       { connectionId: 'github', subject: '42', connectionName: 'GitHub', email: null, linkedAt: new Date('2030-01-02T10:00:00Z'), lastUsedAt: null },
       { connectionId: 'acme', subject: 'u1', connectionName: null, email: 'a@example.com', linkedAt: new Date('2030-01-01T10:00:00Z'), lastUsedAt: new Date('2030-01-03T09:30:00Z') },
-    ]);
+    ], 'en');
     expect(rows.map((row) => row.connectionId)).toEqual(['acme', 'github']);
-    expect(rows[0]).toMatchObject({ name: 'A provider no longer available (acme)', email: 'a@example.com', linked: { text: 'Linked 2030-01-01 10:00 UTC' }, lastUsed: { text: 'last used 2030-01-03 09:30 UTC' } });
+    expect(rows[0]).toMatchObject({ name: 'A provider no longer available (acme)', email: 'a@example.com' });
+    // Dates as the page's language writes them (Intl), in UTC.
+    expect(rows[0]!.linked.text).toMatch(/^Linked Jan 1, 2030, 10:00\sAM UTC$/);
+    expect(rows[0]!.lastUsed.text).toMatch(/^last used Jan 3, 2030, 9:30\sAM UTC$/);
     expect(rows[1]).toMatchObject({ name: 'GitHub', email: '', lastUsed: { iso: undefined, text: 'never used' } });
   });
 });

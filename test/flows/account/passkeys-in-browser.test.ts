@@ -126,7 +126,7 @@ describe.skipIf(!available)('passkeys on the account page, in Chromium with a vi
     const row = rows(page).first();
     await expect(row.locator('.passkey-name').textContent()).resolves.toBe('Work laptop');
     await expect(row.locator('.passkey-state').textContent()).resolves.toBe('Synced');
-    await expect(row.textContent()).resolves.toMatch(/Added \d{4}-\d\d-\d\d \d\d:\d\d UTC, never used/);
+    await expect(row.textContent()).resolves.toMatch(/Added [A-Z][a-z]{2} \d{1,2}, \d{4}, \d{1,2}:\d\d\s[AP]M UTC, never used/);
     await shot('03-passkey-added');
 
     // The authenticator holds the credential the page lists: discoverable, for this RP and person.
@@ -175,7 +175,7 @@ describe.skipIf(!available)('passkeys on the account page, in Chromium with a vi
     // waits for a touch that never comes, and the person signs in with the password.
     clock.rewind();
     await authenticator.cdp.send('WebAuthn.setAutomaticPresenceSimulation', { authenticatorId: authenticator.authenticatorId, enabled: false });
-    await page.locator('form[action="/account/reauthenticate"]').last().getByRole('button', { name: "Confirm it's you" }).click();
+    await page.locator('form[action="/account/reauthenticate"]').last().getByRole('button', { name: 'Confirm it’s you' }).click();
     await signInWithPassword(page);
     await expect(page.getByText('To add or remove a passkey, sign in again first.').count()).resolves.toBe(0);
 

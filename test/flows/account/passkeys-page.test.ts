@@ -12,6 +12,7 @@ import { linkIn, startMailSink } from '../../helpers/mail-sink.ts';
 import { SoftwareAuthenticator } from '../../helpers/software-authenticator.ts';
 import type { Page } from '../../helpers/user-agent.ts';
 import { alertOf, asPage, UserAgent } from '../../helpers/user-agent.ts';
+import { fieldErrorOf } from './field-error.ts';
 
 /**
  * Passkeys on the account page, over HTTP with a software authenticator (the browser's part is in
@@ -110,7 +111,7 @@ describe('adding a passkey', () => {
     expect(noticeOf(added)).toBe('Passkey “Work laptop” added. You can sign in with it now.');
     const [row] = listed(added);
     expect(row).toMatchObject({ id: authenticator.credentials[0]!.id.toString('base64url'), name: 'Work laptop', state: 'Synced' });
-    expect(row!.text).toMatch(/Added \d{4}-\d\d-\d\d \d\d:\d\d UTC, never used/);
+    expect(row!.text).toMatch(/Added [A-Z][a-z]{2} \d{1,2}, \d{4}, \d{1,2}:\d\d\s[AP]M UTC, never used/);
 
     const events = await audit().tail({ limit: 50, accountId: person.id });
     expect(events.filter((event) => event.type === 'passkey_added')).toEqual([
@@ -122,7 +123,7 @@ describe('adding a passkey', () => {
     const challenge = await passkeys.authenticationOptions({ accountId: person.id, userVerification: 'required' });
     await passkeys.finishAuthentication({ response: authenticator.authenticate(challenge), expectedChallenge: challenge.challenge, accountId: person.id, userVerification: 'required' }, { actor: 'user' });
     const used = asPage(await ua.navigate(`${gatehouse.url}/account`));
-    expect(listed(used)[0]!.text).toMatch(/Added \d{4}-\d\d-\d\d \d\d:\d\d UTC, last used \d{4}-\d\d-\d\d \d\d:\d\d UTC/);
+    expect(listed(used)[0]!.text).toMatch(/Added [A-Z][a-z]{2} \d{1,2}, \d{4}, \d{1,2}:\d\d\s[AP]M UTC, last used [A-Z][a-z]{2} \d{1,2}, \d{4}, \d{1,2}:\d\d\s[AP]M UTC/);
     expect(used.document.querySelectorAll('li.passkey time').map((time) => time.getAttribute('datetime'))).toHaveLength(2);
   });
 
@@ -246,10 +247,15 @@ describe('renaming and removing a passkey', () => {
       actor: 'user', details: { passkey_id: id, name: 'Old phone' },
     });
 
-    expect(asPage(await ua.submit(renamed, '/account/passkeys/rename', { id, name: '  ' })).status).toBe(400);
+    const empty = asPage(await ua.submit(renamed, '/account/passkeys/rename', { id, name: '  ' }));
+    expect(empty.status).toBe(400);
+    expect(fieldErrorOf(empty, `passkey-name-${id}`)).toBe('Enter a name for the passkey.');
     const long = asPage(await ua.submit(renamed, '/account/passkeys/rename', { id, name: 'x'.repeat(65) }));
     expect(long.status).toBe(400);
-    expect(alertOf(long)).toBe('Use at most 64 characters for the name.');
+    // At that passkey's name field, its Rename section open; no alert above the page.
+    expect(fieldErrorOf(long, `passkey-name-${id}`)).toBe('Use at most 64 characters for the name.');
+    expect(long.document.querySelector(`li[data-passkey-id="${id}"] details`)?.hasAttribute('open')).toBe(true);
+    expect(long.document.querySelector('[role=alert]')).toBeNull();
 
     const other = await signedInAccountPage(await newPerson('Gus'));
     const foreign = asPage(await other.ua.navigate(`${gatehouse.url}/account/passkeys/rename`, form(`csrf=${csrfOf(other.account)}&id=${id}&name=Mine+now`)));

@@ -4,6 +4,7 @@ import {
   freshSignInSeconds, isFreshSignIn, maxPasskeyNameLength, maxResponseLength, needsFreshSignIn, newPendingPasskey, passkeyChallengeSeconds, passkeyId,
   passkeyName, passwordFormKind, pendingPasskeySchema, pendingPasskeyVerdict, registrationResponse, removalVerdict,
 } from '../../../src/flows/account/passkeys.ts';
+import { message } from '../../../src/messages/messages.ts';
 import { passkeyRows } from '../../../src/flows/account/view.ts';
 import { ceremonyTimeoutMs } from '../../../src/libraries/passkeys.ts';
 
@@ -138,16 +139,18 @@ describe('the passkeys as the page lists them', () => {
     const rows = passkeyRows([
       { id: 'old', name: 'Blue key', createdAt: new Date('2025-01-02T03:04:05Z'), lastUsedAt: new Date('2025-02-03T04:05:06Z'), backedUp: false },
       { id: 'new', name: 'Phone', createdAt: new Date('2025-03-01T10:00:00Z'), lastUsedAt: null, backedUp: true },
-    ]);
+    ], 'en');
     expect(rows.map((row) => row.id)).toEqual(['new', 'old']);
     expect(rows[0]).toMatchObject({
       name: 'Phone', synced: true, state: 'Synced',
-      added: { iso: '2025-03-01T10:00:00.000Z', text: 'Added 2025-03-01 10:00 UTC' },
+      added: { iso: '2025-03-01T10:00:00.000Z' },
       lastUsed: { iso: undefined, text: 'never used' },
     });
-    expect(rows[1]).toMatchObject({
-      name: 'Blue key', synced: false, state: 'This device only',
-      lastUsed: { iso: '2025-02-03T04:05:06.000Z', text: 'last used 2025-02-03 04:05 UTC' },
-    });
+    expect(rows[0]!.added.text).toMatch(/^Added Mar 1, 2025, 10:00\sAM UTC$/);
+    expect(rows[1]).toMatchObject({ name: 'Blue key', synced: false, state: 'This device only', lastUsed: { iso: '2025-02-03T04:05:06.000Z' } });
+    expect(rows[1]!.lastUsed.text).toMatch(/^last used Feb 3, 2025, 4:05\sAM UTC$/);
+    // In German, the dates are German ones (the words come from the catalog, translated or not).
+    const german = passkeyRows([{ id: 'x', name: 'Key', createdAt: new Date('2025-03-01T10:00:00Z'), lastUsedAt: null, backedUp: false }], 'de');
+    expect(german[0]!.added.text).toBe(message('account.passkey_added_at', { when: '1. März 2025, 10:00 UTC' }, 'de'));
   });
 });

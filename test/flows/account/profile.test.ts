@@ -2,6 +2,7 @@ import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { fieldName, problemsByField, profileFields, profilePatchFrom, profileValues } from '../../../src/flows/account/profile.ts';
+import { message } from '../../../src/messages/messages.ts';
 import type { MovableClock } from '../../helpers/clock.ts';
 import { movableClock } from '../../helpers/clock.ts';
 import type { TestGatehouse } from '../../helpers/gatehouse.ts';
@@ -9,6 +10,7 @@ import { startGatehouse } from '../../helpers/gatehouse.ts';
 import { relyingParty, signIn } from '../../helpers/relying-party.ts';
 import type { Page } from '../../helpers/user-agent.ts';
 import { isPage, UserAgent } from '../../helpers/user-agent.ts';
+import { fieldErrorOf } from './field-error.ts';
 
 const password = 'correct horse battery staple';
 
@@ -121,13 +123,19 @@ describe('the profile page', () => {
       ...formValues(profile), name: 'Jonas Typed', birthdate: '1990-02-30', website: 'javascript:alert(1)', zoneinfo: 'Mars/Olympus', address_locality: 'Bergen',
     }));
     expect(refused.status).toBe(400);
-    expect(refused.body).toContain('Some fields need another look');
+    // The first problem in the form's order (website) takes the focus and names the page's title.
+    expect(fieldErrorOf(refused, 'website')).toBe(message('libraries.profile_url'));
     for (const name of ['birthdate', 'website', 'zoneinfo']) {
       const input = refused.document.querySelector(`#${name}`)!;
       expect(input.getAttribute('aria-invalid'), name).toBe('true');
-      expect(input.getAttribute('aria-describedby'), name).toContain(`${name}-error`);
-      expect(refused.document.querySelector(`#${name}-error`)?.textContent, name).not.toBe('');
+      expect(input.getAttribute('aria-describedby')?.split(' '), name).toContain(`${name}-error`);
+      // Each problem in words, without the field's internal name in front.
+      expect(refused.document.querySelector(`#${name}-error`)?.text.trim(), name).not.toMatch(new RegExp(`^${name}\\b|^\\w+: `));
     }
+    expect(refused.document.querySelector('#birthdate-error')?.text.trim()).toBe(message('libraries.profile_birthdate'));
+    // A hint stays tied to its field next to the problem.
+    expect(refused.document.querySelector('#zoneinfo')?.getAttribute('aria-describedby')?.split(' ')).toEqual(['zoneinfo-error', 'zoneinfo-hint']);
+    expect(refused.document.querySelector('[role=alert]')).toBeNull();
     expect(refused.document.querySelector('#name')?.hasAttribute('aria-invalid')).toBe(false);
     expect(formValues(refused)).toMatchObject({ name: 'Jonas Typed', birthdate: '1990-02-30', website: 'javascript:alert(1)', address_locality: 'Bergen' });
     expect((await gatehouse.store.accounts.findById(person.id))!.profile).toEqual({ name: 'Jonas Example' });

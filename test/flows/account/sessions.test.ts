@@ -1,6 +1,7 @@
 import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { message } from '../../../src/messages/messages.ts';
 import type { TestGatehouse } from '../../helpers/gatehouse.ts';
 import { startGatehouse } from '../../helpers/gatehouse.ts';
 import { relyingParty, signIn } from '../../helpers/relying-party.ts';
@@ -197,5 +198,36 @@ describe('the sessions page', () => {
     const back = asPage(await ua.submit(login, '/login', { email: person.email, password }));
     expect(new URL(back.url).pathname).toBe('/account/sessions');
     expect(rows(back)).toHaveLength(1);
+  });
+
+  it('speaks the browser’s language (Accept-Language, then the switcher’s choice): its words from the catalog, its dates written that way', async () => {
+    const person = await newPerson();
+    const laptop = await browserOf(person, firefoxOnLinux);
+    await browserOf(person, safariOnIphone);
+    const german = asPage(await laptop.ua.navigate(`${gatehouse.url}/account/sessions`, { headers: { 'accept-language': 'de-DE,de;q=0.9,en;q=0.5' } }));
+    expect(german.body).toMatch(/^<!DOCTYPE html>\s*<html lang="de" dir="ltr">/);
+    const de = (id: Parameters<typeof message>[0], values?: Parameters<typeof message>[1]) => message(id, values, 'de');
+    expect(german.document.querySelector('h1')?.text).toBe(de('account.sessions_title'));
+    expect(german.document.querySelector('title')?.text).toContain(de('account.sessions_title'));
+    expect(german.document.querySelector('main p:not(.links):not(.brand)')?.text).toBe(de('account_sessions.intro'));
+    expect(german.document.querySelector('.session-current')?.text).toBe(de('account.session_this_device'));
+    const other = german.document.querySelectorAll('li.session')[1]!;
+    expect(other.querySelector('button')?.text).toBe(de('account.sign_out_button'));
+    expect(other.querySelector('button')?.getAttribute('aria-label')).toBe(de('account_sessions.sign_out_label', { device: de('account.session_device', { browser: 'Safari 17', os: 'iOS 17.5' }) }));
+    expect(other.querySelector('.session-methods')?.text).toBe(de('account.session_methods', { methods: de('account.method_pwd') }));
+    // The time as German writes it (Intl), inside the catalog's sentence; the instant in datetime.
+    const time = other.querySelector('time')!;
+    const at = new Date(time.getAttribute('datetime')!);
+    const written = new Intl.DateTimeFormat('de', { year: 'numeric', month: 'short', day: 'numeric', hour: 'numeric', minute: '2-digit', timeZone: 'UTC', timeZoneName: 'short' }).format(at);
+    expect(time.text).toBe(de('account.session_signed_in', { when: written }));
+    expect(written).toMatch(/^\d{1,2}\. \S+ \d{4}, \d\d:\d\d UTC$/);
+
+    // The switcher's choice (a cookie) wins over the browser's Accept-Language; Arabic is written right to left.
+    const chose = asPage(await laptop.ua.navigate(`${gatehouse.url}/language/ar?return=/account/sessions`));
+    expect(new URL(chose.url).pathname).toBe('/account/sessions');
+    const arabic = asPage(await laptop.ua.navigate(`${gatehouse.url}/account/sessions`, { headers: { 'accept-language': 'de' } }));
+    expect(arabic.body).toMatch(/<html lang="ar" dir="rtl">/);
+    expect(arabic.document.querySelector('h1')?.text).toBe(message('account.sessions_title', undefined, 'ar'));
+    expect(arabic.document.querySelectorAll('li.session')[1]!.querySelector('button')?.text).toBe(message('account.sign_out_button', undefined, 'ar'));
   });
 });

@@ -65,7 +65,11 @@ describe.skipIf(!available)('the device flow in a real browser', () => {
     // A typo first: the page says so and keeps what was typed.
     await page.getByLabel('Code on your device').fill('bbbb-bbbb');
     await page.getByRole('button', { name: 'Continue' }).click();
-    await expect(page.getByRole('alert').textContent()).resolves.toContain('That code is not right.');
+    // Next to the field, which has the focus and is described by it.
+    await expect(page.locator('#user_code-error').textContent()).resolves.toContain('That code is not right.');
+    await expect(page.getByLabel('Code on your device').getAttribute('aria-invalid')).resolves.toBe('true');
+    expect(await page.evaluate<string>('document.activeElement.id')).toBe('user_code');
+    expect(await page.evaluate<string>('document.getElementById("user_code").getAttribute("aria-describedby")')).toBe('user_code-error user_code-hint');
     await page.screenshot({ path: `${screenshots}/device-code-wrong.png`, fullPage: true });
 
     // Typed as a person might: lower case, without the dash.

@@ -21,6 +21,7 @@ import { startUpstreamProvider } from '../../helpers/upstream-provider.ts';
 import type { Page } from '../../helpers/user-agent.ts';
 import { asPage, linkTo, UserAgent } from '../../helpers/user-agent.ts';
 import { enrollTotp, errorOn, expectRedirect, heading, submitTo, verifiedIdToken } from './passkey-fixtures.ts';
+import { fieldProblem, formProblem } from './field-problems.ts';
 
 /**
  * Signing in with another provider, end to end: openid-client as the relying party, Gatehouse,
@@ -225,6 +226,10 @@ describe('an address that has an account', () => {
     expect(wrong.status).toBe(401);
     expect(heading(wrong)).toBe('This email already has an account');
     expect(errorOn(wrong)).toContain('Incorrect email or password');
+    // The form's error is about the password: it describes the field, which has the focus.
+    expect(formProblem(wrong)).toBe('Incorrect email or password.');
+    expect(wrong.document.querySelector('#password')!.getAttribute('aria-describedby')).toBe('form-error');
+    expect(wrong.document.querySelectorAll('[autofocus]').map((element) => element.id)).toEqual(['password']);
     expect(await gatehouse.store.linkedIdentities.find(ids.plain, person.sub)).toBeUndefined();
 
     const since = await auditMark();
@@ -252,6 +257,7 @@ describe('an address that has an account', () => {
     const mail = await sink.waitFor((each) => each.to === person.email && each.subject === 'Your sign-in code');
     const wrong = asPage(await submitTo(journey.ua, codePage, /\/link\/code\/confirm$/, { code: codeIn(mail) === '000000' ? '111111' : '000000' }));
     expect(wrong.status).toBe(400);
+    expect(fieldProblem(wrong, 'code')).toMatch(/^That code is not right\. \d tries left\.$/);
     expect(await gatehouse.store.linkedIdentities.find(ids.plain, person.sub)).toBeUndefined();
     const claims = await idTokenOf(journey, await submitTo(journey.ua, wrong, /\/link\/code\/confirm$/, { code: codeIn(mail) }));
     expect(claims.sub).toBe(accountId);
@@ -432,7 +438,7 @@ describe('the account page', () => {
     const row = page.document.querySelector('li.identity')!;
     expect(row.querySelector('.identity-name')?.text).toBe('Acme Trusted');
     expect(row.text).toContain(person.email);
-    expect(row.text).toMatch(/Linked \d{4}-\d\d-\d\d \d\d:\d\d UTC, last used \d{4}/);
+    expect(row.text).toMatch(/Linked .+, last used .+/);
     const since = await auditMark();
     const unlinked = asPage(await submitTo(journey.ua, page, /\/account\/identities\/unlink$/, {}));
     expect(unlinked.status).toBe(200);

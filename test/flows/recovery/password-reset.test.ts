@@ -2,12 +2,14 @@ import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { setAccountDisabled } from '../../../src/libraries/accounts.ts';
+import { message } from '../../../src/messages/messages.ts';
 import type { TestGatehouse } from '../../helpers/gatehouse.ts';
 import { movableClock } from '../../helpers/clock.ts';
 import { startGatehouse } from '../../helpers/gatehouse.ts';
 import type { MailSink, SunkMail } from '../../helpers/mail-sink.ts';
 import { linkIn, startMailSink } from '../../helpers/mail-sink.ts';
 import { authorizationRequest, relyingParty, signIn } from '../../helpers/relying-party.ts';
+import { autofocused, expectFieldProblem, fieldProblem, titleOf } from '../../helpers/field-problems.ts';
 import type { Page } from '../../helpers/user-agent.ts';
 import { isPage, UserAgent } from '../../helpers/user-agent.ts';
 
@@ -141,8 +143,32 @@ describe('forgot password', () => {
     const { ua, page: forgot } = await onForgotPasswordPage();
     const again = page(await ua.submit(forgot, '/forgot-password', { email: 'not an address' }));
     expect(again.status).toBe(400);
-    expect(again.body).toContain('Enter the email address of your account.');
+    expectFieldProblem(again, 'email', 'Enter the email address of your account.');
     expect(again.document.querySelector('input[name=email]')?.getAttribute('value')).toBe('not an address');
+  });
+});
+
+describe('in another language', () => {
+  it('speaks the browser’s or the application’s language on the forgot-password page and its problems', async () => {
+    const headers = { 'accept-language': 'de' };
+    const ua = new UserAgent(gatehouse.url);
+    const login = await ua.page((await authorizationRequest(rp)).url.href, { headers });
+    const forgot = await ua.page(new URL(login.document.querySelector('a[href$="/forgot-password"]')!.getAttribute('href')!, gatehouse.url).href, { headers });
+    expect(forgot.body).toContain('<html lang="de" dir="ltr">');
+    expect(forgot.document.querySelector('h1')?.text).toBe(message('recovery.title', undefined, 'de'));
+    expect(forgot.document.querySelector('label[for=email]')?.text).toBe(message('forgot_password.email_label', undefined, 'de'));
+    const refused = page(await ua.navigate(new URL(forgot.document.querySelector('form')!.getAttribute('action')!, gatehouse.url).href, {
+      method: 'POST', headers, body: new URLSearchParams({ csrf: forgot.document.querySelector('input[name=csrf]')!.getAttribute('value')!, email: 'kein' }),
+    }));
+    expect(refused.status).toBe(400);
+    expect(fieldProblem(refused, 'email')).toBe('Geben Sie die E-Mail-Adresse Ihres Kontos ein.');
+
+    // ui_locales of the application's request.
+    const app = new UserAgent(gatehouse.url);
+    const fromApp = await app.page((await authorizationRequest(rp, { ui_locales: 'de' })).url.href);
+    const appForgot = await app.page(new URL(fromApp.document.querySelector('a[href$="/forgot-password"]')!.getAttribute('href')!, gatehouse.url).href);
+    expect(appForgot.body).toContain('<html lang="de" dir="ltr">');
+    expect(appForgot.document.querySelector('button[type=submit]')?.text).toBe(message('forgot_password.submit', undefined, 'de'));
   });
 });
 
@@ -169,7 +195,10 @@ describe('the reset link', () => {
       const refused = page(await ua.submit(form, '/reset-password/', { password }));
       expect(refused.status, password).toBe(400);
       expect(refused.body, password).toContain(reason);
-      expect(refused.document.querySelector('input[name=password]'), password).not.toBeNull();
+      expect(fieldProblem(refused, 'password'), password).toContain(reason.replace('&#39;', "'"));
+      expect(autofocused(refused), password).toEqual(['password']);
+      expect(titleOf(refused).startsWith('Error: '), password).toBe(true);
+      expect(refused.document.querySelector('#password')?.getAttribute('aria-describedby'), password).toBe('password-error password-hint');
     }
 
     const done = page(await ua.submit(form, '/reset-password/', { password: newPassword }));

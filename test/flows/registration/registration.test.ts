@@ -2,6 +2,7 @@ import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { Config } from '../../../src/config/load-config.ts';
+import { message } from '../../../src/messages/messages.ts';
 import type { MovableClock } from '../../helpers/clock.ts';
 import { movableClock } from '../../helpers/clock.ts';
 import { startGatehouse } from '../../helpers/gatehouse.ts';
@@ -11,6 +12,7 @@ import type { MailSink } from '../../helpers/mail-sink.ts';
 import { freePort } from '../../helpers/main-process.ts';
 import type { AuthorizationRequest } from '../../helpers/relying-party.ts';
 import { authorizationRequest, relyingParty, signInThroughPages } from '../../helpers/relying-party.ts';
+import { autofocused, expectFieldProblem, fieldProblem, titleOf } from '../../helpers/field-problems.ts';
 import type { Page } from '../../helpers/user-agent.ts';
 import { isPage, UserAgent } from '../../helpers/user-agent.ts';
 
@@ -166,7 +168,7 @@ describe('registration and email verification (required)', () => {
     for (let attempt = 0; attempt < 5; attempt += 1) {
       current = asPage(await ua.submit(current, '/verify-email', { code: wrong }));
       expect(current.status).toBe(400);
-      alerts.push(alertOf(current));
+      alerts.push(fieldProblem(current, 'code'));
     }
     expect(alerts).toEqual([
       'That code is not right. 4 tries left.',
@@ -177,7 +179,7 @@ describe('registration and email verification (required)', () => {
     ]);
     // Now even the right code is refused.
     current = asPage(await ua.submit(current, '/verify-email', { code: first }));
-    expect(alertOf(current)).toBe('Too many wrong codes. Send a new code.');
+    expectFieldProblem(current, 'code', 'Too many wrong codes. Send a new code.');
     expect((await harness.gatehouse.store.accounts.findByEmail('typo@example.com'))?.emailVerified).toBe(false);
 
     // Within the cooldown (3 s here) asking again is refused with Retry-After.
@@ -197,7 +199,7 @@ describe('registration and email verification (required)', () => {
 
     if (second !== first) {
       const stale = asPage(await ua.submit(resent, '/verify-email', { code: first }));
-      expect(alertOf(stale)).toMatch(/not right/);
+      expect(fieldProblem(stale, 'code')).toMatch(/not right/);
     }
     const done = await ua.submit(resent, '/verify-email', { code: second });
     const claims = await claimsAt(harness, request, done);
@@ -224,7 +226,7 @@ describe('registration and email verification (required)', () => {
     let page = taken.page;
     for (const code of guesses) {
       page = asPage(await taken.ua.submit(page, '/verify-email', { code }));
-      expect(alertOf(page)).toMatch(/not right/);
+      expect(fieldProblem(page, 'code')).toMatch(/not right/);
     }
     const owner = await harness.gatehouse.store.accounts.findByEmail('owner@example.com');
     expect(owner?.passwordHash).toBeTruthy();
@@ -247,13 +249,66 @@ describe('registration and email verification (required)', () => {
       const { form, ua } = await openRegistration(harness);
       const page = asPage(await ua.submit(form, '/register', { email: 'policy.person@example.com', name: 'Policy Person', password }));
       expect(page.status).toBe(400);
-      expect(alertOf(page)).toMatch(reason);
+      // The policy's sentence next to the password field, without the field's internal name.
+      expectFieldProblem(page, 'password', reason);
+      expect(fieldProblem(page, 'password')).not.toMatch(/^password:/);
+      expect(page.document.querySelector('#password')?.getAttribute('aria-describedby')).toBe('password-error password-hint');
+      expect(page.document.querySelector('[role=alert]')).toBeNull();
       expect(page.document.querySelector('input[name=email]')?.getAttribute('value')).toBe('policy.person@example.com');
       expect(page.document.querySelector('input[name=name]')?.getAttribute('value')).toBe('Policy Person');
       expect(page.body).not.toContain(password === 'short' ? 'value="short"' : password);
     }
     expect(await harness.gatehouse.store.accounts.findByEmail('policy.person@example.com')).toBeUndefined();
     expect(harness.sink.to('policy.person@example.com')).toHaveLength(0);
+  });
+
+  it('puts each problem next to its field: described by it, focused, and named in the title', async () => {
+    const { form, ua } = await openRegistration(harness);
+    // Two fields wrong: both described, focus on the first.
+    const page = asPage(await ua.submit(form, '/register', { email: 'not-an-email', name: 'Someone', password: '' }));
+    expect(page.status).toBe(400);
+    expectFieldProblem(page, 'email', message('libraries.invalid_email'));
+    expect(fieldProblem(page, 'password')).toBe(message('libraries.choose_password'));
+    expect(page.document.querySelector('#name')?.hasAttribute('aria-invalid')).toBe(false);
+    expect(page.document.querySelector('[role=alert]')).toBeNull();
+    expect(page.document.querySelector('input[name=email]')?.getAttribute('value')).toBe('not-an-email');
+
+    // A wrong code: the code field, focused, with the title saying so.
+    const { page: verify, ua: other } = await registerThroughPages(harness, { email: 'field.problem@example.com' });
+    const wrong = asPage(await other.submit(verify, '/verify-email', { code: '12' }));
+    expect(wrong.status).toBe(400);
+    expectFieldProblem(wrong, 'code', 'Enter the 6-digit code from the email.');
+    // Continuing too early is about the whole form: an alert, and the code field keeps its focus.
+    const early = asPage(await other.submit(verify, '/verify-email/continue'));
+    expect(alertOf(early)).toMatch(/not confirmed yet/);
+    expect(titleOf(early)).toMatch(/^Error: Your address is not confirmed yet\./);
+    expect(autofocused(early)).toEqual(['code']);
+  });
+
+  it('speaks the language the browser or the application asks for', async () => {
+    const german = (page: Page) => {
+      expect(page.body).toContain('<html lang="de" dir="ltr">');
+      expect(page.document.querySelector('h1')?.text).toBe(message('registration.title', undefined, 'de'));
+      expect(page.document.querySelector('h1')?.text).toBe('Konto erstellen');
+      expect(page.document.querySelector('label[for=password]')?.text).toBe(message('register.password_label', undefined, 'de'));
+      expect(page.document.querySelector('#password-hint')?.text).toBe(message('register.password_hint', { min: 8, max: 1024 }, 'de'));
+    };
+    const registerLink = (login: Page) => new URL(login.document.querySelector('a[href$="/register"]')!.getAttribute('href')!, login.url).href;
+    // Accept-Language.
+    const browser = new UserAgent(harness.gatehouse.url);
+    const headers = { 'accept-language': 'de-DE,de;q=0.9,en;q=0.5' };
+    const login = await browser.page((await authorizationRequest(harness.rp)).url.href, { headers });
+    const form = await browser.page(registerLink(login), { headers });
+    german(form);
+    // ui_locales, even with an English browser; a refusal computed on the policy's thread is worded in German too.
+    const app = new UserAgent(harness.gatehouse.url);
+    const fromApp = await app.page((await authorizationRequest(harness.rp, { ui_locales: 'de' })).url.href, { headers: { 'accept-language': 'en' } });
+    const appForm = await app.page(registerLink(fromApp), { headers: { 'accept-language': 'en' } });
+    german(appForm);
+    const refused = asPage(await app.submit(appForm, '/register', { email: 'deutsch@example.com', password: 'password123' }));
+    expect(refused.body).toContain('<html lang="de"');
+    expect(fieldProblem(refused, 'password')).toBe(message('libraries.policy_common', undefined, 'de'));
+    expect(fieldProblem(refused, 'password')).toMatch(/^Dieses Passwort/);
   });
 
   it('rejects malformed registration and code forms with a 4xx page', async () => {

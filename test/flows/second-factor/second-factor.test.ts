@@ -14,6 +14,8 @@ import { runCli } from '../../helpers/run-cli.ts';
 import { totp } from '../../helpers/totp.ts';
 import type { Page } from '../../helpers/user-agent.ts';
 import { isPage, UserAgent } from '../../helpers/user-agent.ts';
+import { message } from '../../../src/messages/messages.ts';
+import { fieldProblem } from '../login/field-problems.ts';
 
 const password = 'correct horse battery staple';
 const mfaAcr = 'urn:gatehouse:loa:mfa';
@@ -52,7 +54,7 @@ function redirect(result: Page | { redirectedTo: string }): URL {
 }
 
 const heading = (current: Page) => current.document.querySelector('h1')?.text.trim();
-const alert = (current: Page) => current.document.querySelector('[role=alert]')?.text.trim() ?? '';
+const codeProblem = (current: Page) => current.document.querySelector('#code-error')?.text.trim() ?? '';
 const secretOn = (current: Page) => current.document.querySelector('#secret')!.text.replace(/\s/g, '');
 
 async function idTokenAt(config: client.Configuration, request: AuthorizationRequest, callback: URL) {
@@ -112,7 +114,9 @@ describe('second factor at sign-in', () => {
 
     const refused = page(await ua.submit(challenge, '/second-factor', { code: '000000' === totp(secret, 30) ? '111111' : '000000' }));
     expect(refused.status).toBe(400);
-    expect(alert(refused)).toMatch(/not right/);
+    expect(fieldProblem(refused, 'code')).toMatch(/not right/);
+    // The field's hint still describes it, next to its problem.
+    expect(refused.document.querySelector('#code')!.getAttribute('aria-describedby')).toBe('code-error code-hint');
 
     const callback = redirect(await ua.submit(refused, '/second-factor', { code: totp(secret, 30) }));
     const claims = await idTokenAt(rp, request, callback);
@@ -122,7 +126,7 @@ describe('second factor at sign-in', () => {
     const other = new UserAgent(gatehouse.url);
     const replay = page((await passwordStep(other, rp, person.email)).next);
     const replayed = page(await other.submit(replay, '/second-factor', { code: totp(secret, 30) }));
-    expect(alert(replayed)).toBe('That code is not right or was already used. Enter the code your authenticator app shows now.');
+    expect(fieldProblem(replayed, 'code')).toBe('That code is not right or was already used. Enter the code your authenticator app shows now.');
   });
 
   it('lets exactly one of two concurrent submissions of the same code in', async () => {
@@ -136,7 +140,7 @@ describe('second factor at sign-in', () => {
     const results = await Promise.all([first.submit(pages[0]!, '/second-factor', { code }), second.submit(pages[1]!, '/second-factor', { code })]);
 
     expect(results.filter((result) => !isPage(result))).toHaveLength(1);
-    expect(results.filter((result) => isPage(result) && /already used/.test(alert(result)))).toHaveLength(1);
+    expect(results.filter((result) => isPage(result) && /already used/.test(codeProblem(result)))).toHaveLength(1);
   });
 
   it('accepts a recovery code once, and prompt=login asks for both factors again', async () => {
@@ -154,7 +158,7 @@ describe('second factor at sign-in', () => {
     const challenge = page(again.next);
     expect(heading(challenge)).toBe('Two-step verification');
     const reused = page(await ua.submit(challenge, '/second-factor', { code: recoveryCodes[0]! }));
-    expect(alert(reused)).toMatch(/not right/);
+    expect(fieldProblem(reused, 'code')).toMatch(/not right/);
     const callback2 = redirect(await ua.submit(reused, '/second-factor', { code: recoveryCodes[1]! }));
     expect(await idTokenAt(rp, again.request, callback2)).toMatchObject({ amr: ['pwd', 'otp'] });
   });
@@ -202,7 +206,12 @@ describe('second factor at sign-in', () => {
     const setup = page(next);
     expect(heading(setup)).toBe('Set up two-step verification');
     const secret = secretOn(setup);
-    const codes = page(await ua.submit(setup, '/mfa/setup', { code: totp(secret) }));
+    // A wrong first code: the setup page again, the problem at the code field (and the same secret).
+    const wrong = page(await ua.submit(setup, '/mfa/setup', { code: totp(secret) === '000000' ? '111111' : '000000' }));
+    expect(wrong.status).toBe(400);
+    expect(fieldProblem(wrong, 'code')).toBe(message('second_factor.setup_wrong_code'));
+    expect(secretOn(wrong)).toBe(secret);
+    const codes = page(await ua.submit(wrong, '/mfa/setup', { code: totp(secret) }));
     expect(codes.document.querySelectorAll('.recovery-codes code')).toHaveLength(10);
     const callback = redirect(await ua.submit(codes, '/mfa/done'));
     expect(await idTokenAt(strictRp, request, callback)).toMatchObject({ sub: person.id, amr: ['pwd', 'otp'], acr: mfaAcr });

@@ -1,0 +1,33 @@
+import type { Translation } from '../messages.ts';
+
+/** German: sessions and apps (en/account-sessions-apps.ts). */
+export const accountSessionsApps = {
+  'account.sessions_title': 'Ihre Sitzungen',
+  'account.session_this_device': 'Dieses Gerät',
+  'account.session_unknown_browser': 'Unbekannter Browser',
+  'account.session_device': '{browser} unter {os}',
+  'account.session_signed_in': 'Angemeldet am {when}',
+  'account.session_last_seen': 'zuletzt aktiv am {when}',
+  'account.session_place': 'in der Nähe von {place}',
+  'account.session_methods': 'mit {methods}',
+  'account.session_apps': 'Angemeldet bei {apps}',
+  'account.session_ended': 'Diese Sitzung ist abgemeldet: Ihre Apps wurden benachrichtigt, und deren Tokens funktionieren nicht mehr.',
+  'account.session_unknown': 'Diese Sitzung ist bereits beendet.',
+  'account.session_is_current': 'Dies ist die Sitzung, die Sie gerade verwenden: Melden Sie sich ab, um sie zu beenden.',
+  'account.sessions_others_ended': '{count, plural, =0 {Es gab keine anderen Sitzungen zum Abmelden.} one {# andere Sitzung wurde abgemeldet.} other {# andere Sitzungen wurden abgemeldet.}}',
+  'account.method_pwd': 'Passwort',
+  'account.method_otp': 'Authenticator-App',
+  'account.method_hwk': 'Sicherheitsschlüssel',
+  'account.method_swk': 'Passkey',
+  'account.method_fed': 'anderer Anbieter',
+  'account.apps_title': 'Verbundene Apps',
+  'account.app_granted': 'Erlaubt am {when}',
+  'account.app_last_used': 'zuletzt verwendet am {when}',
+  'account.app_not_used': 'noch nicht verwendet',
+  'account.app_first_party': 'Teil dieses Dienstes: Die App fragt nicht nach Ihrer Zustimmung.',
+  'account.app_account_page': 'Diese Kontoseite',
+  'account.app_removed_client': 'Eine nicht mehr vorhandene App ({id})',
+  'account.app_revoked': '{name} wurde entfernt: Die App kann Ihr Konto nicht mehr verwenden und fragt erneut nach Ihrer Zustimmung, wenn Sie sich dort anmelden.',
+  'account.app_unknown': 'Diese App hat keinen Zugriff auf Ihr Konto.',
+  'account.app_cannot_remove_account_page': 'Die Kontoseite kann nicht entfernt werden, während Sie sie verwenden: Melden Sie sich stattdessen ab.',
+} as const satisfies Partial<Translation>;

@@ -1,0 +1,33 @@
+import type { Translation } from '../messages.ts';
+
+/** Spanish: sessions and apps (en/account-sessions-apps.ts). */
+export const accountSessionsApps = {
+  'account.sessions_title': 'Tus sesiones',
+  'account.session_this_device': 'Este dispositivo',
+  'account.session_unknown_browser': 'Navegador desconocido',
+  'account.session_device': '{browser} en {os}',
+  'account.session_signed_in': 'Sesión iniciada el {when}',
+  'account.session_last_seen': 'última actividad el {when}',
+  'account.session_place': 'cerca de {place}',
+  'account.session_methods': 'con {methods}',
+  'account.session_apps': 'Sesión iniciada en {apps}',
+  'account.session_ended': 'Se ha cerrado esa sesión: se ha avisado a sus aplicaciones y sus tokens ya no funcionan.',
+  'account.session_unknown': 'Esa sesión ya ha terminado.',
+  'account.session_is_current': 'Esta es la sesión que estás usando ahora: para terminarla, cierra sesión.',
+  'account.sessions_others_ended': '{count, plural, =0 {No había otras sesiones que cerrar.} one {Se ha cerrado # sesión más.} other {Se han cerrado # sesiones más.}}',
+  'account.method_pwd': 'contraseña',
+  'account.method_otp': 'aplicación de autenticación',
+  'account.method_hwk': 'llave de seguridad',
+  'account.method_swk': 'llave de acceso',
+  'account.method_fed': 'otro proveedor',
+  'account.apps_title': 'Aplicaciones conectadas',
+  'account.app_granted': 'Permitida el {when}',
+  'account.app_last_used': 'último uso el {when}',
+  'account.app_not_used': 'aún no se ha usado',
+  'account.app_first_party': 'Forma parte de este servicio: no pide tu consentimiento.',
+  'account.app_account_page': 'Esta página de cuenta',
+  'account.app_removed_client': 'Una aplicación que ya no existe ({id})',
+  'account.app_revoked': 'Se ha quitado {name}: ya no puede usar tu cuenta y volverá a pedir tu consentimiento si inicias sesión en ella.',
+  'account.app_unknown': 'Esa aplicación no tiene acceso a tu cuenta.',
+  'account.app_cannot_remove_account_page': 'La página de la cuenta no se puede quitar mientras la usas: cierra sesión en su lugar.',
+} as const satisfies Partial<Translation>;

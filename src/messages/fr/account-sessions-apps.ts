@@ -1,0 +1,33 @@
+import type { Translation } from '../messages.ts';
+
+/** French: sessions and apps (en/account-sessions-apps.ts). */
+export const accountSessionsApps = {
+  'account.sessions_title': 'Vos sessions',
+  'account.session_this_device': 'Cet appareil',
+  'account.session_unknown_browser': 'Navigateur inconnu',
+  'account.session_device': '{browser} sur {os}',
+  'account.session_signed_in': 'Connecté le {when}',
+  'account.session_last_seen': 'dernière activité le {when}',
+  'account.session_place': 'près de {place}',
+  'account.session_methods': 'avec {methods}',
+  'account.session_apps': 'Connecté à {apps}',
+  'account.session_ended': 'Cette session est déconnectée : ses applications ont été prévenues, et leurs jetons ne fonctionnent plus.',
+  'account.session_unknown': 'Cette session est déjà terminée.',
+  'account.session_is_current': 'C’est la session que vous utilisez actuellement : pour y mettre fin, déconnectez-vous.',
+  'account.sessions_others_ended': '{count, plural, =0 {Il n’y avait aucune autre session à déconnecter.} one {# autre session a été déconnectée.} other {# autres sessions ont été déconnectées.}}',
+  'account.method_pwd': 'mot de passe',
+  'account.method_otp': 'application d’authentification',
+  'account.method_hwk': 'clé de sécurité',
+  'account.method_swk': 'clé d’accès',
+  'account.method_fed': 'un autre fournisseur',
+  'account.apps_title': 'Applications connectées',
+  'account.app_granted': 'Autorisée le {when}',
+  'account.app_last_used': 'dernière utilisation le {when}',
+  'account.app_not_used': 'pas encore utilisée',
+  'account.app_first_party': 'Fait partie de ce service : elle ne demande pas votre consentement.',
+  'account.app_account_page': 'Cette page de compte',
+  'account.app_removed_client': 'Une application qui n’existe plus ({id})',
+  'account.app_revoked': '{name} a été supprimée : elle ne peut plus utiliser votre compte, et vous demandera de nouveau votre consentement si vous vous y connectez.',
+  'account.app_unknown': 'Cette application n’a pas accès à votre compte.',
+  'account.app_cannot_remove_account_page': 'La page du compte ne peut pas être supprimée pendant que vous l’utilisez : déconnectez-vous plutôt.',
+} as const satisfies Partial<Translation>;
