@@ -12,8 +12,8 @@ import { isLocale, supportedLocales } from '../messages/locales.ts';
 import type { Schedule } from './key-schedule.ts';
 import { validateSchedule } from './key-schedule.ts';
 import { defaultsFile } from './paths.ts';
-import { checkAccent, formatRatio, parseHexColor, surfaceNames } from '../web/brand-colors.ts';
-import { faviconTypes, logoTypes, readImageFile } from '../web/image-types.ts';
+import { checkAccent, formatRatio, parseHexColor, surfaceNames } from '../theme/brand-colors.ts';
+import { faviconTypes, logoTypes, readImageFile } from '../theme/image-types.ts';
 
 const ttlSchema = z.object({
   accessToken: z.number().int().positive(),

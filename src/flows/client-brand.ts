@@ -3,6 +3,7 @@ import type Provider from 'oidc-provider';
 import type { Libraries } from '../libraries/index.ts';
 import { isMetadataDocumentClientId } from '../oidc/configuration.ts';
 import type { ClientOrigin } from './consent/view.ts';
+import type { ClientLogoLookup } from './kit.ts';
 
 /**
  * The application's own brand on the sign-in, consent and device pages (views/partials/client-brand.eta):
@@ -12,8 +13,7 @@ import type { ClientOrigin } from './consent/view.ts';
  * our origin (src/web/client-logo.ts, handed in by the web layer): undefined there means no logo.
  */
 
-/** What the web layer gives the flows: the address of a fetched logo on our origin, or undefined. */
-export type ClientLogoLookup = { addressFor(clientId: string, logoUri: string): Promise<string | undefined> };
+export type { ClientLogoLookup } from './kit.ts';
 
 export type ClientBrand = {
   name: string;

@@ -6,7 +6,9 @@ import type { Config } from '../config/load-config.ts';
 import type { Libraries } from '../libraries/index.ts';
 import type { AbuseLimits } from '../limits/abuse-limits.ts';
 import type { Logger } from '../logger.ts';
-import type { ClientLogoLookup } from './client-brand.ts';
+
+/** What the web layer gives the flows: the address of a fetched client logo on our origin (src/web/client-logo.ts), or undefined. */
+export type ClientLogoLookup = { addressFor(clientId: string, logoUri: string): Promise<string | undefined> };
 
 /** The templates in views/ (one per page; mails live in views/mail/). */
 export type ViewName = 'sign-in-code' | 'home' | 'login' | 'consent' | 'logout' | 'logged-out' | 'error' | 'register' | 'verify-email' | 'confirm-email' | 'email-confirmed'

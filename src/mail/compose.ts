@@ -6,7 +6,7 @@ import { currentLocale, message } from '../messages/messages.ts';
 import type { Locale } from '../messages/locales.ts';
 import { currentRequest } from '../request-context.ts';
 import { directionOf } from '../messages/locales.ts';
-import { layeredEta } from '../web/template-files.ts';
+import { layeredEta } from '../theme/template-files.ts';
 import type { MarkedValues } from '../messages/marked-words.ts';
 import { mark, markedSentence, strong } from '../messages/marked-words.ts';
 

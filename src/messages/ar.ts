@@ -1,4 +1,4 @@
-import type { Translation } from './messages.ts';
+import type { Translation } from './translation.ts';
 import { account } from './ar/account.ts';
 import { accountProfileEmail } from './ar/account-profile-email.ts';
 import { accountSessionsApps } from './ar/account-sessions-apps.ts';

@@ -1,4 +1,4 @@
-import type { Translation } from './messages.ts';
+import type { Translation } from './translation.ts';
 import { account } from './de/account.ts';
 import { accountProfileEmail } from './de/account-profile-email.ts';
 import { accountSessionsApps } from './de/account-sessions-apps.ts';

@@ -1,4 +1,4 @@
-import type { Translation } from './messages.ts';
+import type { Translation } from './translation.ts';
 import { account } from './es/account.ts';
 import { accountProfileEmail } from './es/account-profile-email.ts';
 import { accountSessionsApps } from './es/account-sessions-apps.ts';

@@ -1,4 +1,4 @@
-import type { Translation } from './messages.ts';
+import type { Translation } from './translation.ts';
 import { account } from './fr/account.ts';
 import { accountProfileEmail } from './fr/account-profile-email.ts';
 import { accountSessionsApps } from './fr/account-sessions-apps.ts';

@@ -1,4 +1,4 @@
-import type { Translation } from './messages.ts';
+import type { Translation } from './translation.ts';
 import { account } from './ja/account.ts';
 import { accountProfileEmail } from './ja/account-profile-email.ts';
 import { accountSessionsApps } from './ja/account-sessions-apps.ts';

@@ -1,7 +1,7 @@
 import { IntlMessageFormat } from 'intl-messageformat';
 
 import { currentRequest } from '../request-context.ts';
-import { en, type people } from './en.ts';
+import { en } from './en.ts';
 import { ar } from './ar.ts';
 import { de } from './de.ts';
 import { es } from './es.ts';
@@ -17,11 +17,9 @@ import type { Locale } from './locales.ts';
  * escaping to the template that shows the result.
  */
 export type MessageId = keyof typeof en;
-export type PeopleMessageId = keyof typeof people;
 export type MessageValues = Record<string, string | number>;
 
-/** A translation: every id people read (src/messages/catalog.test checks it too); operators' words stay English. */
-export type Translation = Record<PeopleMessageId, string>;
+export type { PeopleMessageId, Translation } from './translation.ts';
 
 const catalogs: Record<Locale, Partial<Record<MessageId, string>>> = { en, de, fr, es, ja, ar };
 const compiled = new Map<string, IntlMessageFormat>();

@@ -7,9 +7,9 @@ import type { Context } from 'koa';
 
 import type { Config } from '../config/load-config.ts';
 import { routes } from '../urls.ts';
-import { brandStylesheet } from './brand-colors.ts';
-import type { ImageType } from './image-types.ts';
-import { faviconTypes, logoTypes, readImageFile } from './image-types.ts';
+import { brandStylesheet } from '../theme/brand-colors.ts';
+import type { ImageType } from '../theme/image-types.ts';
+import { faviconTypes, logoTypes, readImageFile } from '../theme/image-types.ts';
 
 /**
  * The operator's brand (docs/branding.md): what every page and mail shows of it, and the files

@@ -6,8 +6,8 @@ import type { Clock } from '../clock.ts';
 import { systemClock } from '../clock.ts';
 import type { Logger } from '../logger.ts';
 import { routes, urls } from '../urls.ts';
-import type { ImageType } from './image-types.ts';
-import { clientLogoTypes, sniffImageType } from './image-types.ts';
+import type { ImageType } from '../theme/image-types.ts';
+import { clientLogoTypes, sniffImageType } from '../theme/image-types.ts';
 
 /**
  * Applications' logos (their registered logo_uri), shown on the sign-in, consent and device pages.

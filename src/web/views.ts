@@ -10,7 +10,7 @@ import { mark, markedSentence, strong } from '../messages/marked-words.ts';
 import { urls } from '../urls.ts';
 import { localeOf } from '../messages/request-locale.ts';
 import { pageLanguage } from './language.ts';
-import { layeredEta } from './template-files.ts';
+import { layeredEta } from '../theme/template-files.ts';
 
 /** The renderer the flows are handed: the page names and data are theirs (src/flows/kit.ts), the HTML is ours. */
 export type Views = PageRenderer;

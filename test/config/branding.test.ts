@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load-config.ts';
 import { GatehouseError } from '../../src/errors.ts';
 import { senderOf } from '../../src/mail/mailer.ts';
-import { sniffImageType } from '../../src/web/image-types.ts';
+import { sniffImageType } from '../../src/theme/image-types.ts';
 import { caught } from '../helpers/caught.ts';
 import { gifStart, html, ico, jpegStart, png, svg, webpStart } from '../helpers/images.ts';
 

@@ -1,4 +1,4 @@
-import type { Translation } from '../messages.ts';
+import type { Translation } from '../translation.ts';
 
 export const account = {
   'account.title': 'حسابك',

@@ -1,4 +1,4 @@
-import type { Translation } from '../messages.ts';
+import type { Translation } from '../translation.ts';
 
 /** The words en.ts defines directly in `people`. */
 export const errors = {

@@ -1,4 +1,4 @@
-import type { Translation } from '../messages.ts';
+import type { Translation } from '../translation.ts';
 
 export const flows = {
   'flows.sign_in_request_does_not': 'طلب تسجيل الدخول هذا لا يطابق جلسة المتصفح. ابدأ من جديد من التطبيق.',

@@ -1,4 +1,4 @@
-import type { Translation } from '../messages.ts';
+import type { Translation } from '../translation.ts';
 
 export const pagesOther = {
   'register.to_continue': 'للمتابعة إلى {client}',

@@ -1,4 +1,4 @@
-import type { Translation } from '../messages.ts';
+import type { Translation } from '../translation.ts';
 
 /** German: sign-in pages (en/flows.ts). */
 export const flows = {

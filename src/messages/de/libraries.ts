@@ -1,4 +1,4 @@
-import type { Translation } from '../messages.ts';
+import type { Translation } from '../translation.ts';
 
 /** German: the libraries' words (en/libraries.ts). Field problems are whole sentences shown next to the field. */
 export const libraries = {

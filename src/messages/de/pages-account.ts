@@ -1,4 +1,4 @@
-import type { Translation } from '../messages.ts';
+import type { Translation } from '../translation.ts';
 
 /** German: the account centre's pages (en/pages-account.ts). */
 export const pagesAccount = {

@@ -1,4 +1,4 @@
-import type { Translation } from '../messages.ts';
+import type { Translation } from '../translation.ts';
 
 /** German: registration, verification, recovery, device and general pages (en/pages-other.ts). */
 export const pagesOther = {

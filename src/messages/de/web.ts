@@ -1,4 +1,4 @@
-import type { Translation } from '../messages.ts';
+import type { Translation } from '../translation.ts';
 
 /** German: pages and answers of the web layer (en/web.ts). */
 export const web = {

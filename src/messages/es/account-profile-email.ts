@@ -1,4 +1,4 @@
-import type { Translation } from '../messages.ts';
+import type { Translation } from '../translation.ts';
 
 /** Spanish: profile, email change, security notifications (en/account-profile-email.ts). */
 export const accountProfileEmail = {

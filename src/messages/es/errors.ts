@@ -1,4 +1,4 @@
-import type { Translation } from '../messages.ts';
+import type { Translation } from '../translation.ts';
 
 /** Spanish: the words for an error when nothing more precise is known (en.ts `people`). */
 export const errors = {

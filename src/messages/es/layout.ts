@@ -1,4 +1,4 @@
-import type { Translation } from '../messages.ts';
+import type { Translation } from '../translation.ts';
 
 /** Spanish: every page's frame (en/layout.ts). */
 export const layout = {

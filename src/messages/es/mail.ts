@@ -1,4 +1,4 @@
-import type { Translation } from '../messages.ts';
+import type { Translation } from '../translation.ts';
 
 /** Spanish: the mail Gatehouse sends (en/mail.ts). */
 export const mail = {

@@ -1,4 +1,4 @@
-import type { Translation } from '../messages.ts';
+import type { Translation } from '../translation.ts';
 
 /** Spanish: the sign-in pages' own words (en/pages-sign-in.ts). */
 export const pagesSignIn = {

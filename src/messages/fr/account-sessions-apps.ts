@@ -1,4 +1,4 @@
-import type { Translation } from '../messages.ts';
+import type { Translation } from '../translation.ts';
 
 /** French: sessions and apps (en/account-sessions-apps.ts). */
 export const accountSessionsApps = {

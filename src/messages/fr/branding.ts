@@ -1,4 +1,4 @@
-import type { Translation } from '../messages.ts';
+import type { Translation } from '../translation.ts';
 
 /** French: the brand's words (en/branding.ts). */
 export const branding = {

@@ -1,4 +1,4 @@
-import type { Translation } from '../messages.ts';
+import type { Translation } from '../translation.ts';
 
 export const accountProfileEmail = {
   'account.profile_title': 'プロフィール',

@@ -11,7 +11,7 @@ import { totp } from '../../helpers/totp.ts';
 import { authorizationRequest, relyingParty, signIn } from '../../helpers/relying-party.ts';
 import type { Page } from '../../helpers/user-agent.ts';
 import { isPage, UserAgent } from '../../helpers/user-agent.ts';
-import { fieldErrorOf } from './field-error.ts';
+import { fieldProblem as fieldErrorOf } from '../../helpers/field-problems.ts';
 
 const oldPassword = 'correct horse battery staple';
 const newPassword = 'violet tugboat orchestra lantern';

@@ -16,7 +16,7 @@ import { startGatehouse } from '../../helpers/gatehouse.ts';
 import { authorizationRequest, relyingParty, signIn } from '../../helpers/relying-party.ts';
 import type { Page } from '../../helpers/user-agent.ts';
 import { alertOf, asPage, isPage, UserAgent } from '../../helpers/user-agent.ts';
-import { fieldErrorOf } from './field-error.ts';
+import { fieldProblem as fieldErrorOf } from '../../helpers/field-problems.ts';
 
 /**
  * "Delete my account" over HTTP with a browser's cookies: a fresh sign-in, the typed confirmation,

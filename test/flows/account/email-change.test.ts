@@ -11,7 +11,7 @@ import { codeIn, linkIn, startMailSink } from '../../helpers/mail-sink.ts';
 import { relyingParty, signIn } from '../../helpers/relying-party.ts';
 import type { Page } from '../../helpers/user-agent.ts';
 import { isPage, UserAgent } from '../../helpers/user-agent.ts';
-import { fieldErrorOf } from './field-error.ts';
+import { fieldProblem as fieldErrorOf } from '../../helpers/field-problems.ts';
 
 const password = 'correct horse battery staple';
 

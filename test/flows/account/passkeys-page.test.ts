@@ -12,7 +12,7 @@ import { linkIn, startMailSink } from '../../helpers/mail-sink.ts';
 import { SoftwareAuthenticator } from '../../helpers/software-authenticator.ts';
 import type { Page } from '../../helpers/user-agent.ts';
 import { alertOf, asPage, UserAgent } from '../../helpers/user-agent.ts';
-import { fieldErrorOf } from './field-error.ts';
+import { fieldProblem as fieldErrorOf } from '../../helpers/field-problems.ts';
 
 /**
  * Passkeys on the account page, over HTTP with a software authenticator (the browser's part is in

@@ -10,7 +10,7 @@ import { startGatehouse } from '../../helpers/gatehouse.ts';
 import { relyingParty, signIn } from '../../helpers/relying-party.ts';
 import type { Page } from '../../helpers/user-agent.ts';
 import { isPage, UserAgent } from '../../helpers/user-agent.ts';
-import { fieldErrorOf } from './field-error.ts';
+import { fieldProblem as fieldErrorOf } from '../../helpers/field-problems.ts';
 
 const password = 'correct horse battery staple';
 

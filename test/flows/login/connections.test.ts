@@ -21,7 +21,7 @@ import { startUpstreamProvider } from '../../helpers/upstream-provider.ts';
 import type { Page } from '../../helpers/user-agent.ts';
 import { asPage, linkTo, UserAgent } from '../../helpers/user-agent.ts';
 import { enrollTotp, errorOn, expectRedirect, heading, submitTo, verifiedIdToken } from './passkey-fixtures.ts';
-import { fieldProblem, formProblem } from './field-problems.ts';
+import { fieldProblem, formProblem } from '../../helpers/field-problems.ts';
 
 /**
  * Signing in with another provider, end to end: openid-client as the relying party, Gatehouse,

@@ -10,7 +10,7 @@ import { codeIn, startMailSink } from '../../helpers/mail-sink.ts';
 import { authorizationRequest, relyingParty } from '../../helpers/relying-party.ts';
 import type { Page } from '../../helpers/user-agent.ts';
 import { asPage, UserAgent } from '../../helpers/user-agent.ts';
-import { fieldProblem, formProblem } from './field-problems.ts';
+import { fieldProblem, formProblem } from '../../helpers/field-problems.ts';
 
 /**
  * The sign-in pages speak the request's language (every word through it.t, the catalog's) and

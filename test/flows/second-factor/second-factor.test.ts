@@ -15,7 +15,7 @@ import { totp } from '../../helpers/totp.ts';
 import type { Page } from '../../helpers/user-agent.ts';
 import { isPage, UserAgent } from '../../helpers/user-agent.ts';
 import { message } from '../../../src/messages/messages.ts';
-import { fieldProblem } from '../login/field-problems.ts';
+import { fieldProblem } from '../../helpers/field-problems.ts';
 
 const password = 'correct horse battery staple';
 const mfaAcr = 'urn:gatehouse:loa:mfa';

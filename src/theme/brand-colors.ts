@@ -1,7 +1,7 @@
 /**
  * The colour maths of the operator's accent colour (BRAND_PRIMARY_COLOR, docs/branding.md): pure,
  * WCAG 2.2's definitions (relative luminance, contrast ratio), tested exhaustively
- * (test/web/brand-colors.test.ts). The accent is link text on the card and the fill of buttons, so
+ * (test/theme/brand-colors.test.ts). The accent is link text on the card and the fill of buttons, so
  * both must reach 4.5:1 (WCAG 1.4.3, AA) before Gatehouse starts with it.
  */
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 
 import {
   backgroundColors, brandStylesheet, cardColors, checkAccent, contrastRatio, formatRatio, minimumContrast, onAccentChoices, onAccentFor, parseHexColor, relativeLuminance,
-} from '../../src/web/brand-colors.ts';
+} from '../../src/theme/brand-colors.ts';
 
 const hex = (r: number, g: number, b: number) => `#${[r, g, b].map((value) => value.toString(16).padStart(2, '0')).join('')}`;
 
