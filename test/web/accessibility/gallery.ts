@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 
@@ -29,14 +29,24 @@ const escape = (text: string) => text.replace(/[&<>"']/g, (char) => `&#${char.ch
  * test file, which run in parallel): the axe summary first, then one section per state with a row
  * per language, each thumbnail linking to its full-page screenshot.
  */
-export function writeGallery(folder: string, order: string[] = []): void {
+export function writeGallery(folder: string, order: string[] = [], labels?: string[]): void {
   const files = readdirSync(folder).filter((name) => /^axe-.+\.json$/.test(name));
-  const runs = files.map((name) => JSON.parse(readFileSync(join(folder, name), 'utf8')) as SweepFile);
+  // Results of test files that no longer exist (an earlier split of the sweep) would show stale records: gone.
+  const current = labels ? files.filter((name) => labels.includes(name.slice('axe-'.length, -'.json'.length))) : files;
+  for (const stale of files.filter((name) => !current.includes(name))) rmSync(join(folder, stale));
+  const runs = current.map((name) => JSON.parse(readFileSync(join(folder, name), 'utf8')) as SweepFile);
   const records = runs.flatMap((run) => run.records);
   const rank = (state: string) => (order.includes(state) ? order.indexOf(state) : order.length);
   const states = [...new Set(records.map((record) => record.state))].sort((a, b) => rank(a) - rank(b));
   const findings = runs.flatMap((run) => run.findings ?? []);
   const locales = supportedLocales.filter((locale) => records.some((record) => record.locale === locale));
+
+  // Which widths each language was shot at (English at two, the others at the phone's), as "1280 and 390" → languages.
+  const widths = new Map<string, Locale[]>();
+  for (const locale of locales) {
+    const each = [...new Set(records.filter((record) => record.locale === locale).map((record) => record.width))].join(' and ');
+    widths.set(each, [...(widths.get(each) ?? []), locale]);
+  }
 
   const byRule = new Map<string, { impact: string | null; help: string; where: Set<string> }>();
   for (const record of records) {
@@ -48,7 +58,7 @@ export function writeGallery(folder: string, order: string[] = []): void {
   }
   const failing = records.filter((record) => record.violations.length).length;
   const summary = [
-    `<p>${records.length} screenshots of ${states.length} states in ${locales.length} languages (${locales.join(', ')}), light and dark, 1280 and 390 px; axe-core, tags wcag2a, wcag2aa, wcag21a, wcag21aa, wcag22aa. `,
+    `<p>${records.length} screenshots of ${states.length} states in ${locales.length} languages, light and dark, at ${[...widths].map(([each, which]) => `${each} px (${which.join(', ')})`).join(', ')}; axe-core, tags wcag2a, wcag2aa, wcag21a, wcag21aa, wcag22aa. `,
     `${failing ? `<strong>${failing} with axe violations.</strong>` : 'No axe violations.'} `,
     `Runs: ${runs.map((run) => `${escape(run.label)} ${run.seconds} s`).join(', ')}.</p>`,
     findings.length ? `<h2>Other checks: ${findings.length} problems</h2><ul>${findings.map((finding) => `<li>${escape(finding)}</li>`).join('')}</ul>` : '<p>Other checks (lang, dir, title, reflow at 320 px, English sentences): no problems.</p>',

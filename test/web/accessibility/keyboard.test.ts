@@ -92,7 +92,8 @@ describe.skipIf(!available)('the keyboard alone', () => {
     const page = await context.newPage();
     await page.goto((await authorizationRequest(app)).url.href);
 
-    // The login page: focus starts in the email field; the whole Tab order is visible.
+    // The login page: focus starts in the email field (autofocus, applied once the page is shown); the whole Tab order is visible.
+    await page.waitForFunction("document.activeElement !== null && document.activeElement.id === 'email'", undefined, { timeout: 10_000 }).catch(() => undefined);
     expect(await focused(page)).toMatchObject({ id: 'email' });
     expectVisibleFocus(await tabOrder(page), 'login');
     // From the top again (focus left the page): email, password, the button, with the keyboard.

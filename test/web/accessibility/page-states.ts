@@ -131,6 +131,13 @@ export type PageState = {
   failure?: boolean;
   /** Changes what the whole server does for a moment (the clock, a lock, the connection, the upstream): reached alone, not alongside others. */
   exclusive?: boolean;
+  /**
+   * Showing the page again (a GET of its address) changes nothing and shows the same state: the
+   * sweep reaches it once and, for the other languages, reloads it with the switcher's cookie
+   * (re-minting a form token or a passkey challenge counts as nothing). Never for a page answering
+   * a POST, one that uses something up, or one that depends on what an exclusive state changed.
+   */
+  reload?: boolean;
   /** Extra context options (a source address). */
   context?: { extraHTTPHeaders?: Record<string, string> };
   reach(visit: Visit): Promise<void>;
@@ -241,10 +248,10 @@ async function endSession(visit: Visit) {
 // ---------------------------------------------------------------------------------------------------
 
 export const pageStates: PageState[] = [
-  { name: 'home', reach: (v) => goto(v.page, `${v.world.gatehouse.url}/`) },
+  { name: 'home', reload: true, reach: (v) => goto(v.page, `${v.world.gatehouse.url}/`) },
 
   // Signing in.
-  { name: 'login', reach: (v) => authorize(v, v.world.app).then(() => undefined) },
+  { name: 'login', reload: true, reach: (v) => authorize(v, v.world.app).then(() => undefined) },
   {
     name: 'login-wrong-password', failure: true,
     async reach(v) {
@@ -259,7 +266,7 @@ export const pageStates: PageState[] = [
       await signIn(v.page, { email: 'not an address', password: '' });
     },
   },
-  { name: 'login-passkey-only', reach: (v) => authorize(v, v.world.passkeyOnlyApp).then(() => undefined) },
+  { name: 'login-passkey-only', reload: true, reach: (v) => authorize(v, v.world.passkeyOnlyApp).then(() => undefined) },
   {
     name: 'login-with-connections', exclusive: true,
     reach: (v) => withConnection(v.world, () => authorize(v, v.world.app).then(() => undefined)),
@@ -282,7 +289,7 @@ export const pageStates: PageState[] = [
   },
 
   // Registration and the mailbox.
-  { name: 'register', reach: registerForm },
+  { name: 'register', reload: true, reach: registerForm },
   {
     name: 'register-empty-fields', failure: true,
     async reach(v) {
@@ -305,7 +312,7 @@ export const pageStates: PageState[] = [
     },
   },
   {
-    name: 'register-closed', failure: true,
+    name: 'register-closed', failure: true, reload: true,
     async reach(v) {
       const closed = await v.world.closed();
       const request = await authorizationRequest(closed.app, { ui_locales: v.locale });
@@ -313,7 +320,7 @@ export const pageStates: PageState[] = [
       await goto(v.page, `${closed.gatehouse.url}${interactionUrl(v.page)}/register`);
     },
   },
-  { name: 'verify-email', reach: (v) => registered(v).then(() => undefined) },
+  { name: 'verify-email', reload: true, reach: (v) => registered(v).then(() => undefined) },
   {
     name: 'verify-email-wrong-code', failure: true,
     async reach(v) {
@@ -322,7 +329,7 @@ export const pageStates: PageState[] = [
     },
   },
   {
-    name: 'confirm-email-link',
+    name: 'confirm-email-link', reload: true,
     async reach(v) {
       const email = await registered(v);
       await goto(v.page, linkIn(await mailTo(v.world, email), v.world.gatehouse.url).href);
@@ -338,7 +345,7 @@ export const pageStates: PageState[] = [
     },
   },
   {
-    name: 'passkey-registration-offer',
+    name: 'passkey-registration-offer', reload: true,
     async reach(v) {
       const email = await registered(v, 'passkey');
       await submit(v.page, 'form[action$="/verify-email"]', { code: codeIn(await mailTo(v.world, email)) });
@@ -347,7 +354,7 @@ export const pageStates: PageState[] = [
 
   // Recovery.
   {
-    name: 'forgot-password',
+    name: 'forgot-password', reload: true,
     async reach(v) {
       await authorize(v, v.world.app);
       await goto(v.page, `${v.world.gatehouse.url}${interactionUrl(v.page)}/forgot-password`);
@@ -362,7 +369,7 @@ export const pageStates: PageState[] = [
     },
   },
   {
-    name: 'reset-password',
+    name: 'reset-password', reload: true,
     async reach(v) {
       const person = await v.world.person('reset');
       await authorize(v, v.world.app);
@@ -382,10 +389,10 @@ export const pageStates: PageState[] = [
       await submit(v.page, 'form[action*="/reset-password/"]', { password: 'password1' });
     },
   },
-  { name: 'reset-password-invalid-link', failure: true, reach: (v) => goto(v.page, `${v.world.gatehouse.url}/reset-password/not-a-real-token-0123456789`) },
+  { name: 'reset-password-invalid-link', failure: true, reload: true, reach: (v) => goto(v.page, `${v.world.gatehouse.url}/reset-password/not-a-real-token-0123456789`) },
 
   // Second factor.
-  { name: 'second-factor', reach: (v) => secondFactor(v).then(() => undefined) },
+  { name: 'second-factor', reload: true, reach: (v) => secondFactor(v).then(() => undefined) },
   {
     name: 'second-factor-wrong-code', failure: true,
     async reach(v) {
@@ -400,7 +407,7 @@ export const pageStates: PageState[] = [
       await submit(v.page, 'form[action$="/second-factor"]', { code: 'abcd-efgh-jkmn' });
     },
   },
-  { name: 'mfa-setup', reach: mfaSetup },
+  { name: 'mfa-setup', reload: true, reach: mfaSetup },
   {
     name: 'mfa-setup-wrong-code', failure: true,
     async reach(v) {
@@ -448,16 +455,16 @@ export const pageStates: PageState[] = [
 
   // Consent and signing out.
   {
-    name: 'consent',
+    name: 'consent', reload: true,
     async reach(v) {
       const person = await v.world.person('consent');
       await authorize(v, v.world.app, { scope: 'openid email profile address phone', claims: JSON.stringify({ userinfo: { phone_number: { essential: true } } }) });
       await signIn(v.page, person);
     },
   },
-  { name: 'logout', reach: endSession },
+  { name: 'logout', reload: true, reach: endSession },
   {
-    name: 'logged-out',
+    name: 'logged-out', reload: true,
     async reach(v) {
       await endSession(v);
       await submit(v.page, 'main', {}, 'button[name=logout]');
@@ -465,8 +472,8 @@ export const pageStates: PageState[] = [
   },
 
   // Error pages.
-  { name: 'error-404', failure: true, reach: (v) => goto(v.page, `${v.world.gatehouse.url}/no-such-page`) },
-  { name: 'error-bad-redirect-uri', failure: true, reach: (v) => authorize(v, v.world.app, { redirect_uri: 'https://attacker.example/steal' }).then(() => undefined) },
+  { name: 'error-404', failure: true, reload: true, reach: (v) => goto(v.page, `${v.world.gatehouse.url}/no-such-page`) },
+  { name: 'error-bad-redirect-uri', failure: true, reload: true, reach: (v) => authorize(v, v.world.app, { redirect_uri: 'https://attacker.example/steal' }).then(() => undefined) },
   {
     name: 'error-403-form-expired', failure: true,
     async reach(v) {
@@ -477,7 +484,7 @@ export const pageStates: PageState[] = [
   },
 
   // The device flow.
-  { name: 'device-code', reach: (v) => deviceCode(v).then(() => undefined) },
+  { name: 'device-code', reload: true, reach: (v) => deviceCode(v).then(() => undefined) },
   {
     name: 'device-code-wrong', failure: true,
     async reach(v) {
@@ -504,7 +511,7 @@ export const pageStates: PageState[] = [
   },
 
   // The account centre.
-  { name: 'account', reach: (v) => accountPage(v).then(() => undefined) },
+  { name: 'account', reload: true, reach: (v) => accountPage(v).then(() => undefined) },
   {
     name: 'account-password-error', failure: true,
     async reach(v) {
@@ -513,14 +520,14 @@ export const pageStates: PageState[] = [
     },
   },
   {
-    name: 'account-mfa-setup',
+    name: 'account-mfa-setup', reload: true,
     async reach(v) {
       await accountPage(v);
       await goto(v.page, `${v.world.gatehouse.url}/account/mfa/setup`);
     },
   },
   ...(['sessions', 'apps', 'profile', 'email', 'export', 'delete'] as const).map((section): PageState => ({
-    name: `account-${section}`,
+    name: `account-${section}`, reload: true,
     async reach(v) {
       await accountPage(v);
       await goto(v.page, `${v.world.gatehouse.url}/account/${section}`);
@@ -564,7 +571,7 @@ export const pageStates: PageState[] = [
     },
   },
   {
-    name: 'pending-deletion',
+    name: 'pending-deletion', reload: true,
     async reach(v) {
       const person = await v.world.person('leaving');
       await v.world.libraries.accountDeletion.request(person.id, { actor: 'user' });

@@ -1,4 +1,0 @@
-import { sweep } from './sweep.ts';
-
-// One file per language: vitest runs them side by side (docs/accessibility.md has the timings).
-sweep(['fr'], 'fr');
