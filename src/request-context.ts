@@ -14,6 +14,8 @@ export type RequestContext = {
   locale?: string;
   /** The operator's product name (BRAND_PRODUCT_NAME): `{product}` in any sentence says it. */
   product?: string;
+  /** The operator's own words by language and id (THEME_DIR/messages/), over the shipped catalogs. */
+  words?: Partial<Record<string, Record<string, string>>>;
 };
 
 const storage = new AsyncLocalStorage<RequestContext>();

@@ -12,6 +12,8 @@ import { isLocale, supportedLocales } from '../messages/locales.ts';
 import type { Schedule } from './key-schedule.ts';
 import { validateSchedule } from './key-schedule.ts';
 import { defaultsFile } from './paths.ts';
+import type { MessageOverrides } from '../theme/message-overrides.ts';
+import { readMessageOverrides } from '../theme/message-overrides.ts';
 import { checkAccent, formatRatio, parseHexColor, surfaceNames } from '../theme/brand-colors.ts';
 import { faviconTypes, logoTypes, readImageFile } from '../theme/image-types.ts';
 
@@ -253,6 +255,8 @@ export type Config = z.infer<typeof defaultsSchema> & {
   metricsToken?: string;
   /** GEOIP_DATABASE: a MaxMind-format .mmdb file the account centre places sessions' addresses with; undefined: no places. */
   geoipDatabase?: string;
+  /** THEME_DIR/messages/<code>.json: the operator's own words over the shipped catalogs (src/theme/message-overrides.ts). */
+  messageOverrides?: MessageOverrides;
   /** GATEHOUSE_SEED_FILE: a configuration-as-code file applied at start-up (docs/configuration-as-code.md), as an absolute path. */
   seedFile?: string;
 };
@@ -550,6 +554,11 @@ function readBrandingSettings(env: NodeJS.ProcessEnv, environment: Environment, 
       } catch (error) {
         if (error instanceof GatehouseError) throw error;
         fail('THEME_DIR', 'config.theme_dir_invalid', { dir, code: (error as NodeJS.ErrnoException).code ?? String(error) });
+      }
+      try {
+        config.messageOverrides = readMessageOverrides(dir);
+      } catch (error) {
+        fail('THEME_DIR', 'config.theme_messages_invalid', { problem: (error as Error).message });
       }
     });
   }

@@ -31,15 +31,18 @@ export function currentLocale(): Locale {
 
 /** The sentence for `id` with `values` filled in, in `locale` (by default the request's); English where a catalog lacks it. */
 export function message(id: MessageId, values?: MessageValues, locale: Locale = currentLocale()): string {
-  const key = `${locale}\u0000${id}`;
+  const request = currentRequest();
+  // The operator's own sentence for this id and language (THEME_DIR/messages/, checked at start-up), else the catalog's.
+  const own = request?.words?.[locale]?.[id];
+  const key = own === undefined ? `${locale}\u0000${id}` : `${locale}\u0000${id}\u0000${own}`;
   let format = compiled.get(key);
   if (!format) {
-    const translated = catalogs[locale]?.[id];
+    const translated = own ?? catalogs[locale]?.[id];
     format = new IntlMessageFormat(translated ?? en[id], translated === undefined ? 'en' : locale, undefined, { ignoreTag: true });
     compiled.set(key, format);
   }
   // `{product}` is the operator's brand wherever a sentence names the service (src/web/branding.ts puts it on the request).
-  return String(format.format({ product: currentRequest()?.product ?? 'Gatehouse', ...values }));
+  return String(format.format({ product: request?.product ?? 'Gatehouse', ...values }));
 }
 
 /** A message not yet rendered: what an error or a page carries until words are needed. */

@@ -22,11 +22,15 @@ import { routes, urls } from '../urls.ts';
 export const languageCookie = 'gatehouse.lang';
 const cookieMaxAgeMs = 365 * 86_400_000;
 
-export function languageMiddleware(config: Pick<Config, 'languages' | 'ttl'>, clock: Clock, productName = 'Gatehouse'): Koa.Middleware {
+export function languageMiddleware(config: Pick<Config, 'languages' | 'ttl' | 'messageOverrides'>, clock: Clock, productName = 'Gatehouse'): Koa.Middleware {
   const { available } = config.languages;
   return async (ctx, next) => {
+    // The brand's name and the operator's own words go with the request, to every sentence worded for it.
     const request = currentRequest();
-    if (request) request.product = productName;
+    if (request) {
+      request.product = productName;
+      if (config.messageOverrides) request.words = config.messageOverrides;
+    }
     const input: LanguageState['input'] = {
       choice: parseLanguageChoice(ctx.cookies.get(languageCookie), available),
       acceptLanguage: ctx.get('accept-language'),

@@ -48,6 +48,7 @@ export const operations = {
   'config.brand_file_too_large': '{file} is {size} bytes; at most {max} bytes ({maxKiB} KiB) are accepted',
   'config.brand_file_type': '{file} is not an image of a type accepted here ({types}), judged by its bytes, not its name',
   'config.theme_dir_invalid': '{dir} is not a readable directory ({code})',
+  'config.theme_messages_invalid': 'has words that cannot be used: {problem}',
   'config.problems': '{count} variables are missing or invalid:\n  {problems}',
   'start.generated_secrets': 'warning: generated development secrets in {file}; set COOKIE_KEYS and KEY_ENCRYPTION_KEY in production',
   'start.banner': `Gatehouse is running ({env}{workers, plural, =1 {} other {, # workers}}) at {issuer}
